@@ -1,0 +1,71 @@
+"""Quanyi: create_app() binds the extensions, the portals and the CLI."""
+
+import logging
+import os
+import secrets
+
+from flask import Flask
+
+from app.config import INSTANCE, Config
+
+
+def create_app(config: type[Config] | None = None) -> Flask:
+    app = Flask(__name__, template_folder="../templates", static_folder="../static",
+                instance_path=str(INSTANCE))
+    app.config.from_object(config or Config)
+    os.makedirs(app.instance_path, exist_ok=True)
+    _embedded_defaults(app)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    from app import db_setup, queues
+    from app.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
+    from app.web import i18n
+
+    db.init_app(app)
+    db_setup.init_app(app)
+    migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"), render_as_batch=True)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    babel.init_app(app, locale_selector=i18n.select_locale)
+    queues.init_app(app)
+    app.config.setdefault("RATELIMIT_STORAGE_URI", queues.limiter_storage_uri(app))
+    limiter.init_app(app)
+
+    _import_models()
+    from app import web
+
+    web.init_app(app)
+    from app import cli
+
+    cli.init_app(app)
+    return app
+
+
+def _embedded_defaults(app: Flask) -> None:
+    """The embedded default keeps its secrets in instance/ so one command can run everything."""
+    from app.core.vault import new_master_key
+
+    for key, make, name in (("SECRET_KEY", lambda: secrets.token_hex(32), "secret_key"),
+                            ("QUANYI_MASTER_KEY", new_master_key, "master.key")):
+        if app.config.get(key):
+            continue
+        path = os.path.join(app.instance_path, name)
+        if not os.path.exists(path):
+            with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+                f.write(make())
+            logging.getLogger(__name__).warning("%s was not set: generated one into %s", key, path)
+        with open(path) as f:
+            app.config[key] = f.read().strip()
+
+
+def _import_models() -> None:
+    from app.accounts import models as _a  # noqa: F401
+    from app.catalog import models as _c  # noqa: F401
+    from app.core import hooks as _hooks  # noqa: F401
+    from app.core import models as _core  # noqa: F401
+    from app.fulfilment import models as _f  # noqa: F401
+    from app.inventory import models as _i  # noqa: F401
+    from app.ledger import models as _l  # noqa: F401
+    from app.orders import models as _o  # noqa: F401
+    from app.payments import models as _p  # noqa: F401

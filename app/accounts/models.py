@@ -1,0 +1,63 @@
+from datetime import datetime
+from enum import StrEnum
+from typing import Optional
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.core.ids import utcnow
+from app.extensions import db
+
+
+class Role(StrEnum):
+    consumer = "consumer"
+    employee = "employee"
+    reseller = "reseller"
+    hr_admin = "hr_admin"
+    approver = "approver"
+    finance = "finance"
+    ops = "ops"
+    admin = "admin"
+
+
+class OrgKind(StrEnum):
+    reseller = "reseller"
+    enterprise = "enterprise"
+
+
+class Organization(db.Model):
+    __tablename__ = "organizations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(120), unique=True)
+    kind: Mapped[str] = mapped_column(sa.String(20))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    members: Mapped[list["User"]] = relationship(back_populates="organization", order_by="User.id")
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Stored lower-cased; the login name.
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(80), default="")
+    #: argon2id hash (argon2-cffi); never the password.
+    password_hash: Mapped[str] = mapped_column(sa.String(200))
+    role: Mapped[str] = mapped_column(sa.String(20), default=Role.consumer)
+    organization_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("organizations.id"), index=True)
+    #: Preferred UI language; None follows the browser / the default (zh_CN).
+    locale: Mapped[Optional[str]] = mapped_column(sa.String(10))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    organization: Mapped[Optional[Organization]] = relationship(back_populates="members")
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login
+        return self.active
+
+    def has_role(self, *roles: str) -> bool:
+        return self.role in roles

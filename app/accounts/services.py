@@ -1,0 +1,73 @@
+"""Users and organizations: sign-up, authentication (argon2id), preferences."""
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask_babel import lazy_gettext as _l
+
+from app.accounts.models import Organization, Role, User
+from app.core.errors import ValidationError
+from app.extensions import db
+
+_hasher = PasswordHasher()
+#: Verified against when the email is unknown, so both paths cost the same time.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+MIN_PASSWORD = 8
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def find_by_email(email: str) -> User | None:
+    return db.session.scalars(sa.select(User).where(User.email == email.strip().lower())).first()
+
+
+def create_user(email: str, password: str, *, name: str = "", role: str = Role.consumer,
+                organization: Organization | None = None, commit: bool = True) -> User:
+    email = email.strip().lower()
+    if role not in Role.__members__:
+        raise ValidationError(_l("Unknown role."))
+    if len(password) < MIN_PASSWORD:
+        raise ValidationError(_l("The password must have at least %(n)s characters.", n=MIN_PASSWORD))
+    if find_by_email(email):
+        raise ValidationError(_l("An account with this email already exists."))
+    user = User(email=email, name=name.strip() or email.split("@")[0], password_hash=hash_password(password),
+                role=role, organization=organization)
+    db.session.add(user)
+    if commit:
+        db.session.commit()
+    return user
+
+
+def sign_up(email: str, password: str, name: str = "") -> User:
+    """Public sign-up only ever creates consumers."""
+    return create_user(email, password, name=name, role=Role.consumer)
+
+
+def authenticate(email: str, password: str) -> User | None:
+    user = find_by_email(email)
+    try:
+        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if user is None or not user.active:
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+        db.session.commit()
+    return user
+
+
+def set_locale(user: User, locale: str) -> None:
+    user.locale = locale
+    db.session.commit()
+
+
+def get_or_create_org(name: str, kind: str) -> Organization:
+    org = db.session.scalars(sa.select(Organization).where(Organization.name == name)).first()
+    if org is None:
+        org = Organization(name=name, kind=kind)
+        db.session.add(org)
+        db.session.flush()
+    return org

@@ -1,0 +1,42 @@
+import logging
+import multiprocessing
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from rq import Queue, Worker
+
+from app.queues import QUEUES, connection
+
+
+def _run_cron(redis_url: str) -> None:
+    """The periodic jobs of jobs/schedule.py, enqueued by RQ's CronScheduler in a child process."""
+    import redis
+    from rq.cron import CronScheduler
+
+    from jobs.schedule import PERIODIC
+
+    logging.basicConfig(level=logging.INFO)
+    scheduler = CronScheduler(connection=redis.Redis.from_url(redis_url))
+    for func, queue_name, interval in PERIODIC:
+        scheduler.register(func, queue_name=queue_name, interval=interval)
+    scheduler.start()
+
+
+@click.command("worker", help="Start an RQ worker (with scheduler and the periodic jobs) on all queues.")
+@click.option("--burst", is_flag=True, help="Work until the queues are empty, then exit.")
+@click.option("--no-cron", is_flag=True, help="Do not run the periodic-job scheduler in this worker.")
+@with_appcontext
+def worker(burst: bool, no_cron: bool):
+    conn = connection()
+    cron = None
+    if not burst and not no_cron:
+        cron = multiprocessing.get_context("spawn").Process(
+            target=_run_cron, args=(current_app.config["REDIS_URL"],), daemon=True)
+        cron.start()
+    try:
+        queues = [Queue(name, connection=conn) for name in QUEUES]
+        Worker(queues, connection=conn).work(with_scheduler=True, burst=burst)
+    finally:
+        if cron is not None:
+            cron.terminate()

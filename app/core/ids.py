@@ -1,0 +1,17 @@
+"""Public identifiers: readable, sortable by time, not guessable."""
+
+import secrets
+from datetime import UTC, datetime
+
+
+def utcnow() -> datetime:
+    """Naive UTC: stored the same way on SQLite and PostgreSQL."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def order_no(prefix: str = "Q") -> str:
+    return f"{prefix}{utcnow():%Y%m%d%H%M%S}{secrets.randbelow(10**6):06d}"
+
+
+def token(n: int = 16) -> str:
+    return secrets.token_urlsafe(n)

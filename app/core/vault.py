@@ -1,0 +1,169 @@
+"""The code vault: AES-256-GCM under data keys, data keys wrapped by a master key.
+
+QUANYI_MASTER_KEY is "id:base64(32 bytes)". Each encrypted row names its data key; rotating the master key
+re-wraps the data keys only, so no code is re-encrypted and nothing stops while it runs.
+"""
+
+import base64
+import hashlib
+import hmac
+import os
+import threading
+
+import sqlalchemy as sa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+
+from app.core.ids import utcnow
+from app.core.models import DataKey
+from app.extensions import db
+
+_cache: dict[int, bytes] = {}
+_lock = threading.Lock()
+
+
+class VaultError(RuntimeError):
+    pass
+
+
+def parse_master_key(value: str) -> tuple[str, bytes]:
+    value = value.strip()
+    if ":" in value:
+        key_id, b64 = value.split(":", 1)
+    else:
+        b64 = value
+        key_id = ""
+    try:
+        key = base64.b64decode(b64, validate=True)
+    except ValueError as e:
+        raise VaultError("QUANYI_MASTER_KEY is not valid base64") from e
+    if len(key) != 32:
+        raise VaultError("QUANYI_MASTER_KEY must be 32 bytes (base64 of 32 random bytes)")
+    return key_id or "mk-" + hashlib.sha256(key).hexdigest()[:8], key
+
+
+def new_master_key(key_id: str | None = None) -> str:
+    key = os.urandom(32)
+    key_id = key_id or "mk-" + hashlib.sha256(key).hexdigest()[:8]
+    return f"{key_id}:{base64.b64encode(key).decode()}"
+
+
+def _master_keys() -> tuple[str, dict[str, bytes]]:
+    cfg = current_app.config
+    if not cfg.get("QUANYI_MASTER_KEY"):
+        raise VaultError("QUANYI_MASTER_KEY is not set")
+    current_id, current = parse_master_key(cfg["QUANYI_MASTER_KEY"])
+    keys = {current_id: current}
+    for item in filter(None, (cfg.get("QUANYI_OLD_MASTER_KEYS") or "").split(",")):
+        kid, key = parse_master_key(item)
+        keys.setdefault(kid, key)
+    return current_id, keys
+
+
+def _wrap(master: bytes, master_id: str, data_key: bytes) -> bytes:
+    nonce = os.urandom(12)
+    return nonce + AESGCM(master).encrypt(nonce, data_key, master_id.encode())
+
+
+def _unwrap(row: DataKey) -> bytes:
+    _, keys = _master_keys()
+    master = keys.get(row.master_key_id)
+    if master is None:
+        raise VaultError(f"data key {row.id} is wrapped by unknown master key {row.master_key_id}")
+    return AESGCM(master).decrypt(row.wrapped[:12], row.wrapped[12:], row.master_key_id.encode())
+
+
+def _key_bytes(key_id: int) -> bytes:
+    with _lock:
+        if key_id in _cache:
+            return _cache[key_id]
+    row = db.session.get(DataKey, key_id)
+    if row is None:
+        raise VaultError(f"unknown data key {key_id}")
+    key = _unwrap(row)
+    with _lock:
+        _cache[key_id] = key
+    return key
+
+
+def _create_key(purpose: str) -> DataKey:
+    current_id, keys = _master_keys()
+    row = DataKey(purpose=purpose, hash_slot=1 if purpose == "hash" else None,
+                  wrapped=_wrap(keys[current_id], current_id, os.urandom(32)), master_key_id=current_id)
+    try:
+        with db.session.begin_nested():
+            db.session.add(row)
+    except IntegrityError:
+        # Another process created the hash key first; use theirs.
+        return db.session.scalars(sa.select(DataKey).where(DataKey.hash_slot == 1)).one()
+    return row
+
+
+def _active_code_key() -> int:
+    key_id = db.session.scalar(
+        sa.select(DataKey.id).where(DataKey.purpose == "code", DataKey.active.is_(True))
+        .order_by(DataKey.id.desc()).limit(1)
+    )
+    return key_id if key_id is not None else _create_key("code").id
+
+
+def _hash_key() -> bytes:
+    row = db.session.scalars(sa.select(DataKey).where(DataKey.hash_slot == 1)).first()
+    if row is None:
+        row = _create_key("hash")
+    return _key_bytes(row.id)
+
+
+def normalize(code: str) -> str:
+    return code.strip()
+
+
+class Sealer:
+    """Encrypts many values under one data key without a lookup per value (imports, seeding)."""
+
+    def __init__(self):
+        self.key_id = _active_code_key()
+        self._aead = AESGCM(_key_bytes(self.key_id))
+        self._aad = f"quanyi:{self.key_id}".encode()
+        self._hash_key = _hash_key()
+
+    def seal(self, plaintext: str) -> bytes:
+        nonce = os.urandom(12)
+        return nonce + self._aead.encrypt(nonce, plaintext.encode(), self._aad)
+
+    def digest(self, code: str) -> str:
+        return hmac.new(self._hash_key, normalize(code).encode(), hashlib.sha256).hexdigest()
+
+
+def code_digest(code: str) -> str:
+    """Keyed hash of a code: finds duplicates and looks codes up without decrypting anything."""
+    return hmac.new(_hash_key(), normalize(code).encode(), hashlib.sha256).hexdigest()
+
+
+def open_sealed(key_id: int, blob: bytes) -> str:
+    aead = AESGCM(_key_bytes(key_id))
+    return aead.decrypt(blob[:12], blob[12:], f"quanyi:{key_id}".encode()).decode()
+
+
+def rotate(new_data_key: bool = False) -> dict:
+    """Re-wrap every data key not under the current master key; optionally start a new code key."""
+    current_id, keys = _master_keys()
+    rewrapped = 0
+    rows = db.session.scalars(sa.select(DataKey).where(DataKey.master_key_id != current_id)).all()
+    for row in rows:
+        plain = _unwrap(row)
+        db.session.execute(
+            sa.update(DataKey).where(DataKey.id == row.id, DataKey.master_key_id == row.master_key_id)
+            .values(wrapped=_wrap(keys[current_id], current_id, plain), master_key_id=current_id,
+                    rewrapped_at=utcnow())
+        )
+        rewrapped += 1
+    created = None
+    if new_data_key:
+        db.session.execute(sa.update(DataKey).where(DataKey.purpose == "code").values(active=False))
+        created = _create_key("code").id
+    db.session.commit()
+    with _lock:
+        _cache.clear()
+    return {"master_key_id": current_id, "rewrapped": rewrapped, "new_data_key": created}

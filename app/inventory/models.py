@@ -1,0 +1,65 @@
+from datetime import datetime
+from enum import StrEnum
+from typing import Optional
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.ids import utcnow
+from app.extensions import db
+
+
+class CodeStatus(StrEnum):
+    available = "available"
+    reserved = "reserved"
+    delivered = "delivered"
+    void = "void"
+
+
+class ImportBatch(db.Model):
+    __tablename__ = "import_batches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sku_id: Mapped[int] = mapped_column(sa.ForeignKey("skus.id"), index=True)
+    actor_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"))
+    #: "console" (upload) or "cli" (`codes import`).
+    source: Mapped[str] = mapped_column(sa.String(10))
+    filename: Mapped[str] = mapped_column(sa.String(255))
+    #: pending → running → done | rejected | failed
+    status: Mapped[str] = mapped_column(sa.String(10), default="pending")
+    total_lines: Mapped[int] = mapped_column(default=0)
+    imported: Mapped[int] = mapped_column(default=0)
+    duplicates: Mapped[int] = mapped_column(default=0)
+    #: [{"line": n, "reason": str}], every rejected line of a rejected file.
+    rejected: Mapped[list] = mapped_column(sa.JSON, default=list)
+    job_id: Mapped[Optional[str]] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[Optional[datetime]]
+
+
+class Code(db.Model):
+    """One unit of card-code stock. Plaintext never touches this table."""
+
+    __tablename__ = "codes"
+    __table_args__ = (
+        sa.Index("ix_codes_pick", "sku_id", "status", "id"),
+        sa.Index("ix_codes_order", "order_id"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    sku_id: Mapped[int] = mapped_column(sa.ForeignKey("skus.id"))
+    batch_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("import_batches.id"), index=True)
+    data_key_id: Mapped[int] = mapped_column(sa.ForeignKey("data_keys.id"))
+    #: nonce ‖ AES-256-GCM(code) under data_key_id.
+    code_ct: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    secret_ct: Mapped[Optional[bytes]] = mapped_column(sa.LargeBinary)
+    #: HMAC-SHA256 of the code under the vault's hash key: the same code can never be stocked twice.
+    code_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    #: Last 4 characters, for masked display without decrypting.
+    tail: Mapped[str] = mapped_column(sa.String(4), default="")
+    expires_at: Mapped[Optional[datetime]]
+    status: Mapped[str] = mapped_column(sa.String(10), default=CodeStatus.available)
+    order_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("orders.id"))
+    reserved_at: Mapped[Optional[datetime]]
+    delivered_at: Mapped[Optional[datetime]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

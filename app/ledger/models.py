@@ -1,0 +1,57 @@
+from datetime import datetime
+from enum import StrEnum
+from typing import Optional
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.core.ids import utcnow
+from app.extensions import db
+
+
+class AccountType(StrEnum):
+    asset = "asset"
+    liability = "liability"
+    equity = "equity"
+    revenue = "revenue"
+    expense = "expense"
+
+
+class LedgerAccount(db.Model):
+    __tablename__ = "ledger_accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(120))
+    type: Mapped[str] = mapped_column(sa.String(12))
+
+
+class JournalEntry(db.Model):
+    """One balanced transaction. Append-only: nothing updates or deletes it."""
+
+    __tablename__ = "journal_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(40))
+    memo: Mapped[str] = mapped_column(sa.String(200), default="")
+    #: e.g. "payment:12:captured"; the same money movement can never be posted twice.
+    idempotency_key: Mapped[str] = mapped_column(sa.String(120), unique=True)
+    ref_type: Mapped[Optional[str]] = mapped_column(sa.String(40))
+    ref_id: Mapped[Optional[int]]
+    actor_id: Mapped[Optional[int]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    postings: Mapped[list["Posting"]] = relationship(back_populates="entry", order_by="Posting.id")
+
+
+class Posting(db.Model):
+    __tablename__ = "postings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[int] = mapped_column(sa.ForeignKey("journal_entries.id"), index=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("ledger_accounts.id"), index=True)
+    #: Fen; debit positive, credit negative. A transaction's postings sum to zero.
+    amount_fen: Mapped[int] = mapped_column(sa.BigInteger)
+
+    entry: Mapped[JournalEntry] = relationship(back_populates="postings")
+    account: Mapped[LedgerAccount] = relationship()

@@ -1,0 +1,72 @@
+"""Double-entry ledger: every money movement is one balanced, append-only transaction."""
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from app.extensions import db
+from app.ledger.models import AccountType, JournalEntry, LedgerAccount, Posting
+
+#: The platform's chart of accounts so far; codes are stable, names are shown translated.
+CHART = {
+    "1122": ("Payment gateway receivable", AccountType.asset),
+    "2203": ("Customer prepayments (undelivered orders)", AccountType.liability),
+    "2241": ("Refunds payable", AccountType.liability),
+    "6001": ("Sales revenue", AccountType.revenue),
+}
+
+
+class UnbalancedEntry(ValueError):
+    pass
+
+
+def account(code: str) -> LedgerAccount:
+    acc = db.session.scalars(sa.select(LedgerAccount).where(LedgerAccount.code == code)).first()
+    if acc is None:
+        name, type_ = CHART[code]
+        try:
+            with db.session.begin_nested():
+                acc = LedgerAccount(code=code, name=name, type=type_)
+                db.session.add(acc)
+        except IntegrityError:
+            acc = db.session.scalars(sa.select(LedgerAccount).where(LedgerAccount.code == code)).one()
+    return acc
+
+
+def post(kind: str, lines: list[tuple[str, int]], *, key: str, memo: str = "", ref: tuple[str, int] | None = None,
+         actor_id: int | None = None) -> JournalEntry | None:
+    """Post one transaction. Returns None (and posts nothing) if `key` was already posted."""
+    if sum(amount for _, amount in lines) != 0:
+        raise UnbalancedEntry(f"{kind}: postings sum to {sum(a for _, a in lines)}")
+    if any(not isinstance(amount, int) for _, amount in lines):
+        raise UnbalancedEntry(f"{kind}: amounts must be integer fen")
+    if db.session.scalar(sa.select(JournalEntry.id).where(JournalEntry.idempotency_key == key)):
+        return None
+    entry = JournalEntry(kind=kind, memo=memo, idempotency_key=key, actor_id=actor_id,
+                         ref_type=ref[0] if ref else None, ref_id=ref[1] if ref else None)
+    entry.postings = [Posting(account=account(code), amount_fen=amount) for code, amount in lines if amount]
+    db.session.add(entry)
+    db.session.flush()
+    return entry
+
+
+def balance(code: str) -> int:
+    return db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(Posting.amount_fen), 0))
+        .join(LedgerAccount).where(LedgerAccount.code == code)
+    )
+
+
+def trial_balance() -> list[dict]:
+    rows = db.session.execute(
+        sa.select(LedgerAccount.code, LedgerAccount.name, LedgerAccount.type,
+                  sa.func.coalesce(sa.func.sum(sa.case((Posting.amount_fen > 0, Posting.amount_fen), else_=0)), 0),
+                  sa.func.coalesce(sa.func.sum(sa.case((Posting.amount_fen < 0, -Posting.amount_fen), else_=0)), 0))
+        .outerjoin(Posting).group_by(LedgerAccount.id).order_by(LedgerAccount.code)
+    ).all()
+    return [{"code": c, "name": n, "type": t, "debit": d, "credit": cr, "balance": d - cr} for c, n, t, d, cr in rows]
+
+
+def journal(page: int = 1, per_page: int = 50):
+    return db.paginate(
+        sa.select(JournalEntry).options(sa.orm.selectinload(JournalEntry.postings).joinedload(Posting.account))
+        .order_by(JournalEntry.id.desc()), page=page, per_page=per_page, error_out=False)

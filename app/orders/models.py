@@ -1,0 +1,57 @@
+from datetime import datetime
+from enum import StrEnum
+from typing import Optional
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.catalog.models import Sku
+from app.core.ids import utcnow
+from app.extensions import db
+
+
+class OrderStatus(StrEnum):
+    pending_payment = "pending_payment"
+    paid = "paid"
+    delivered = "delivered"
+    cancelled = "cancelled"
+    expired = "expired"
+    refunded = "refunded"
+
+
+S = OrderStatus
+ORDER_TRANSITIONS = {
+    S.pending_payment: frozenset({S.paid, S.cancelled, S.expired}),
+    # A payment that lands after expiry is honoured if stock can be re-reserved, else refunded.
+    S.expired: frozenset({S.paid}),
+    S.cancelled: frozenset({S.paid}),
+    S.paid: frozenset({S.delivered, S.refunded}),
+    S.delivered: frozenset({S.refunded}),
+}
+
+
+class Order(db.Model):
+    __tablename__ = "orders"
+    __table_args__ = (
+        sa.Index("ix_orders_buyer", "buyer_id", "id"),
+        sa.Index("ix_orders_status_expires", "status", "expires_at"),
+        sa.CheckConstraint("quantity >= 1", name="quantity_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_no: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    buyer_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    #: "retail" for the consumer portal; later "reseller", "enterprise".
+    channel: Mapped[str] = mapped_column(sa.String(20), default="retail")
+    sku_id: Mapped[int] = mapped_column(sa.ForeignKey("skus.id"))
+    quantity: Mapped[int]
+    unit_price_fen: Mapped[int] = mapped_column(sa.BigInteger)
+    amount_fen: Mapped[int] = mapped_column(sa.BigInteger)
+    status: Mapped[str] = mapped_column(sa.String(20), default=OrderStatus.pending_payment)
+    #: Unpaid orders release their reserved codes after this time.
+    expires_at: Mapped[Optional[datetime]]
+    paid_at: Mapped[Optional[datetime]]
+    delivered_at: Mapped[Optional[datetime]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    sku: Mapped[Sku] = relationship()

@@ -1,0 +1,108 @@
+"""Retail orders: create with codes reserved, cancel, expire. Payment and delivery live next door."""
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+
+from app.accounts.models import User
+from app.catalog.models import Sku, SkuType
+from app.core.errors import InsufficientStock, NotFound, TransitionError, ValidationError
+from app.core.ids import order_no, utcnow
+from app.core.states import transition
+from app.extensions import db
+from app.inventory import services as inventory
+from app.orders.models import ORDER_TRANSITIONS, Order, OrderStatus
+from app.payments.models import PAYMENT_TRANSITIONS, Payment, PaymentStatus
+
+#: A buyer cannot hold more unpaid orders than this: stops one account from sitting on the stock.
+MAX_PENDING_PER_BUYER = 5
+
+
+def create_retail_order(buyer: User, sku_id: int, quantity: int) -> Order:
+    """Create an order with its codes reserved and its payment record, or raise and change nothing."""
+    max_qty = current_app.config["MAX_RETAIL_QUANTITY"]
+    if not isinstance(quantity, int) or not 1 <= quantity <= max_qty:
+        raise ValidationError(_l("Quantity must be between 1 and %(max)s.", max=max_qty), code="QUANTITY_INVALID")
+    sku = db.session.get(Sku, sku_id)
+    if sku is None or not sku.active:
+        raise NotFound(_l("This product does not exist or is no longer on sale."), code="SKU_NOT_FOUND")
+    if sku.type != SkuType.card_code:
+        raise ValidationError(_l("This product cannot be bought in the benefit center."), code="SKU_NOT_FOUND")
+    pending = db.session.scalar(
+        sa.select(sa.func.count()).select_from(Order)
+        .where(Order.buyer_id == buyer.id, Order.status == OrderStatus.pending_payment)
+    )
+    if pending >= MAX_PENDING_PER_BUYER:
+        raise ValidationError(_l("You have too many unpaid orders. Pay or cancel one first."),
+                              code="TOO_MANY_PENDING")
+    now = utcnow()
+    order = Order(order_no=order_no(), buyer_id=buyer.id, channel="retail", sku_id=sku.id, quantity=quantity,
+                  unit_price_fen=sku.price_fen, amount_fen=sku.price_fen * quantity,
+                  status=OrderStatus.pending_payment,
+                  expires_at=now + timedelta(minutes=current_app.config["ORDER_PAYMENT_MINUTES"]))
+    db.session.add(order)
+    db.session.flush()
+    try:
+        inventory.reserve(sku.id, order.id, quantity)
+    except InsufficientStock:
+        db.session.rollback()
+        raise InsufficientStock(_l("Sorry, there is not enough stock left for this quantity.")) from None
+    db.session.add(Payment(order_id=order.id, out_trade_no=order.order_no, amount_fen=order.amount_fen))
+    db.session.commit()
+    return order
+
+
+def get_for_buyer(buyer: User, order_no_: str) -> Order:
+    order = db.session.scalars(sa.select(Order).where(Order.order_no == order_no_,
+                                                      Order.buyer_id == buyer.id)).first()
+    if order is None:
+        raise NotFound(_l("Order not found."))
+    return order
+
+
+def list_for_buyer(buyer: User, page: int = 1, per_page: int = 20):
+    return db.paginate(
+        sa.select(Order).options(sa.orm.joinedload(Order.sku)).where(Order.buyer_id == buyer.id)
+        .order_by(Order.id.desc()), page=page, per_page=per_page, error_out=False)
+
+
+def _close(order: Order, to: OrderStatus, actor_id: int | None, reason: str) -> None:
+    transition(order, to, allowed=ORDER_TRANSITIONS, actor_id=actor_id, reason=reason)
+    inventory.release(order.id)
+    payment = db.session.scalars(sa.select(Payment).where(Payment.order_id == order.id)).first()
+    if payment is not None and payment.status == PaymentStatus.created:
+        transition(payment, PaymentStatus.closed, allowed=PAYMENT_TRANSITIONS, actor_id=actor_id, reason=reason)
+
+
+def cancel(buyer: User, order_no_: str) -> Order:
+    order = get_for_buyer(buyer, order_no_)
+    if order.status != OrderStatus.pending_payment:
+        raise ValidationError(_l("Only unpaid orders can be cancelled."))
+    try:
+        _close(order, OrderStatus.cancelled, buyer.id, "cancelled by buyer")
+    except TransitionError:
+        db.session.rollback()
+        raise ValidationError(_l("Only unpaid orders can be cancelled.")) from None
+    db.session.commit()
+    return order
+
+
+def expire_unpaid(limit: int = 500) -> int:
+    """Expire unpaid orders past their deadline and release their codes. Safe to run concurrently."""
+    ids = db.session.scalars(
+        sa.select(Order.id).where(Order.status == OrderStatus.pending_payment, Order.expires_at < utcnow())
+        .order_by(Order.id).limit(limit)
+    ).all()
+    db.session.rollback()
+    expired = 0
+    for order_id in ids:
+        order = db.session.get(Order, order_id)
+        try:
+            _close(order, OrderStatus.expired, None, "payment window elapsed")
+            db.session.commit()
+            expired += 1
+        except TransitionError:
+            db.session.rollback()  # paid or cancelled meanwhile
+    return expired

@@ -1,0 +1,112 @@
+"""Adapter for the payment gateway protocol (spoken by sandboxes/paygate and production gateways alike).
+
+Every message is a flat set of string fields signed with HMAC-SHA256 over `k=v` pairs sorted by key and
+joined with `&` (empty values and `sign` left out), lowercase hex, under the merchant key.
+"""
+
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+import httpx
+from flask import current_app
+
+from app.core.money import parse_yuan, yuan
+
+#: A notification older than this is refused as a replay (the gateway re-signs every retry).
+MAX_AGE_SECONDS = 600
+
+
+class GatewayError(RuntimeError):
+    pass
+
+
+def sign(fields: dict, key: str) -> str:
+    text = "&".join(f"{k}={fields[k]}" for k in sorted(fields) if k != "sign" and fields[k] not in ("", None))
+    return hmac.new(key.encode(), text.encode(), hashlib.sha256).hexdigest()
+
+
+def verify(fields: dict, key: str) -> bool:
+    given = fields.get("sign") or ""
+    return hmac.compare_digest(sign(fields, key), given)
+
+
+@dataclass(frozen=True)
+class Notice:
+    notify_id: str
+    out_trade_no: str
+    trade_no: str
+    amount_fen: int
+    currency: str
+    trade_status: str
+    timestamp: int
+
+
+class SandboxGateway:
+    name = "sandbox"
+
+    def __init__(self, base_url: str, public_url: str, merchant_id: str, key: str):
+        self.base_url = base_url.rstrip("/")
+        self.public_url = (public_url or base_url).rstrip("/")
+        self.merchant_id = merchant_id
+        self.key = key
+
+    def _signed(self, **fields) -> dict:
+        fields = {k: str(v) for k, v in fields.items() if v is not None}
+        fields.update(merchant_id=self.merchant_id, timestamp=str(int(time.time())),
+                      nonce=secrets.token_hex(8))
+        fields["sign"] = sign(fields, self.key)
+        return fields
+
+    def checkout_url(self, *, out_trade_no: str, amount_fen: int, subject: str, notify_url: str,
+                     return_url: str, currency: str = "CNY") -> str:
+        fields = self._signed(out_trade_no=out_trade_no, amount=yuan(amount_fen), currency=currency,
+                              subject=subject, notify_url=notify_url, return_url=return_url)
+        return f"{self.public_url}/checkout?{urlencode(fields)}"
+
+    def parse_notice(self, form: dict) -> Notice:
+        """Verify and parse an asynchronous notification; raises GatewayError with the reason."""
+        if form.get("merchant_id") != self.merchant_id or not verify(form, self.key):
+            raise GatewayError("bad_signature")
+        try:
+            ts = int(form["timestamp"])
+            notice = Notice(notify_id=form["notify_id"], out_trade_no=form["out_trade_no"],
+                            trade_no=form["trade_no"], amount_fen=parse_yuan(form["amount"]),
+                            currency=form["currency"], trade_status=form["trade_status"], timestamp=ts)
+        except (KeyError, ValueError):
+            raise GatewayError("malformed") from None
+        if abs(time.time() - ts) > MAX_AGE_SECONDS:
+            raise GatewayError("stale")
+        return notice
+
+    def _call(self, path: str, **fields) -> dict:
+        try:
+            resp = httpx.post(f"{self.base_url}{path}", data=self._signed(**fields), timeout=10)
+            data = resp.json()
+        except (httpx.HTTPError, ValueError) as e:
+            raise GatewayError(f"gateway unreachable or answered garbage: {e.__class__.__name__}") from e
+        if not isinstance(data, dict) or not verify(data, self.key):
+            raise GatewayError("gateway answer has a bad signature")
+        if resp.status_code >= 400:
+            raise GatewayError(data.get("error", f"HTTP {resp.status_code}"))
+        return data
+
+    def query(self, out_trade_no: str) -> dict:
+        data = self._call("/api/query", out_trade_no=out_trade_no)
+        if data.get("trade_status") == "SUCCESS":
+            data["amount_fen"] = parse_yuan(data["amount"])
+        return data
+
+    def refund(self, *, out_trade_no: str, out_refund_no: str, amount_fen: int, reason: str) -> dict:
+        """Idempotent by out_refund_no: asking twice refunds once."""
+        return self._call("/api/refund", out_trade_no=out_trade_no, out_refund_no=out_refund_no,
+                          amount=yuan(amount_fen), reason=reason)
+
+
+def gateway() -> SandboxGateway:
+    cfg = current_app.config
+    return SandboxGateway(cfg["PAYGATE_URL"], cfg["PAYGATE_PUBLIC_URL"], cfg["PAYGATE_MERCHANT_ID"],
+                          cfg["PAYGATE_KEY"])

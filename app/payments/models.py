@@ -1,0 +1,61 @@
+from datetime import datetime
+from enum import StrEnum
+from typing import Optional
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.ids import utcnow
+from app.extensions import db
+
+
+class PaymentStatus(StrEnum):
+    created = "created"
+    succeeded = "succeeded"
+    refund_pending = "refund_pending"
+    refunded = "refunded"
+    closed = "closed"
+
+
+P = PaymentStatus
+PAYMENT_TRANSITIONS = {
+    P.created: frozenset({P.succeeded, P.closed}),
+    P.closed: frozenset({P.succeeded}),
+    P.succeeded: frozenset({P.refund_pending}),
+    P.refund_pending: frozenset({P.refunded}),
+}
+
+
+class Payment(db.Model):
+    __tablename__ = "payments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(sa.ForeignKey("orders.id"), index=True)
+    provider: Mapped[str] = mapped_column(sa.String(20), default="sandbox")
+    #: Our number sent to the gateway; one payment per order.
+    out_trade_no: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    amount_fen: Mapped[int] = mapped_column(sa.BigInteger)
+    currency: Mapped[str] = mapped_column(sa.String(3), default="CNY")
+    status: Mapped[str] = mapped_column(sa.String(20), default=PaymentStatus.created)
+    #: The gateway's own trade number, known once it reports payment.
+    gateway_trade_no: Mapped[Optional[str]] = mapped_column(sa.String(64))
+    pay_url: Mapped[Optional[str]] = mapped_column(sa.String(500))
+    paid_at: Mapped[Optional[datetime]]
+    refund_reason: Mapped[Optional[str]] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PaymentNotification(db.Model):
+    """Every notification received, verified or not: the log that explains what happened."""
+
+    __tablename__ = "payment_notifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(sa.String(20))
+    #: The gateway's notify id, set only once the signature verified: a replay cannot insert it twice.
+    dedupe_key: Mapped[Optional[str]] = mapped_column(sa.String(80), unique=True)
+    out_trade_no: Mapped[Optional[str]] = mapped_column(sa.String(40), index=True)
+    #: applied | duplicate | bad_signature | stale | unknown_order | amount_mismatch | currency_mismatch …
+    outcome: Mapped[str] = mapped_column(sa.String(30))
+    payload: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

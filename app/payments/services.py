@@ -1,0 +1,163 @@
+"""Payments: starting a checkout, applying the gateway's verdict exactly once, refunds."""
+
+import json
+import logging
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from app.core.hooks import after_commit
+from app.core.errors import InsufficientStock, NotFound, TransitionError
+from app.core.ids import utcnow
+from app.core.states import transition
+from app.extensions import db
+from app.fulfilment import services as fulfilment
+from app.inventory import services as inventory
+from app.ledger import services as ledger
+from app.orders.models import ORDER_TRANSITIONS, Order, OrderStatus
+from app.payments.gateway import GatewayError, Notice, gateway
+from app.queues import queue
+from app.payments.models import PAYMENT_TRANSITIONS, Payment, PaymentNotification, PaymentStatus
+
+log = logging.getLogger(__name__)
+
+
+def payment_for(order: Order) -> Payment:
+    payment = db.session.scalars(sa.select(Payment).where(Payment.order_id == order.id)).first()
+    if payment is None:
+        raise NotFound("payment")
+    return payment
+
+
+def checkout_url(order: Order, notify_url: str, return_url: str) -> str:
+    payment = payment_for(order)
+    return gateway().checkout_url(out_trade_no=payment.out_trade_no, amount_fen=payment.amount_fen,
+                                  subject=f"{order.sku.name} ×{order.quantity}", notify_url=notify_url,
+                                  return_url=return_url)
+
+
+def _record(outcome: str, form: dict, out_trade_no: str | None = None,
+            dedupe_key: str | None = None) -> PaymentNotification | None:
+    """Record a notification; None if its dedupe key was recorded before (a replay)."""
+    payload = json.dumps({k: v for k, v in form.items() if k != "sign"}, ensure_ascii=False, sort_keys=True)
+    row = PaymentNotification(provider="sandbox", dedupe_key=dedupe_key, outcome=outcome,
+                              out_trade_no=out_trade_no, payload=payload[:4000])
+    try:
+        with db.session.begin_nested():
+            db.session.add(row)
+    except IntegrityError:
+        return None
+    return row
+
+
+def handle_notification(form: dict) -> str:
+    """Apply a gateway notification. Returns the outcome; only `applied`/`refunding` change state."""
+    try:
+        notice = gateway().parse_notice(form)
+    except GatewayError as e:
+        log.warning("payment notification refused: %s (out_trade_no=%s)", e, form.get("out_trade_no"))
+        _record(str(e), form, form.get("out_trade_no"))
+        db.session.commit()
+        return str(e)
+    row = _record("received", form, notice.out_trade_no, dedupe_key=f"sandbox:{notice.notify_id}")
+    if row is None:
+        db.session.rollback()
+        log.info("payment notification %s replayed; ignored", notice.notify_id)
+        _record("duplicate", form, notice.out_trade_no)
+        db.session.commit()
+        return "duplicate"
+    row.outcome = apply_success(notice)
+    db.session.commit()
+    return row.outcome
+
+
+def apply_success(notice: Notice) -> str:
+    """Mark the payment succeeded and deliver, in the caller's transaction (the caller commits)."""
+    payment = db.session.scalars(sa.select(Payment).where(Payment.out_trade_no == notice.out_trade_no)).first()
+    if payment is None:
+        log.warning("payment notification for unknown order %s", notice.out_trade_no)
+        return "unknown_order"
+    if notice.trade_status != "SUCCESS":
+        return "ignored_status"
+    if notice.amount_fen != payment.amount_fen:
+        log.warning("payment %s amount mismatch: got %s expected %s", payment.id, notice.amount_fen,
+                    payment.amount_fen)
+        return "amount_mismatch"
+    if notice.currency != payment.currency:
+        log.warning("payment %s currency mismatch: %s", payment.id, notice.currency)
+        return "currency_mismatch"
+    if payment.status not in (PaymentStatus.created, PaymentStatus.closed):
+        return "duplicate"
+    try:
+        transition(payment, PaymentStatus.succeeded, allowed=PAYMENT_TRANSITIONS, actor_id=None,
+                   reason="gateway notification", gateway_trade_no=notice.trade_no, paid_at=utcnow())
+    except TransitionError:
+        return "duplicate"  # a concurrent copy of this notice won
+    ledger.post("payment", [("1122", payment.amount_fen), ("2203", -payment.amount_fen)],
+                key=f"payment:{payment.id}:captured", memo=payment.out_trade_no, ref=("payment", payment.id))
+    order = db.session.get(Order, payment.order_id)
+    if order.status in (OrderStatus.expired, OrderStatus.cancelled):
+        # Paid after the window closed: honour it if the stock is still there, else refund.
+        try:
+            inventory.reserve(order.sku_id, order.id, order.quantity)
+        except InsufficientStock:
+            _start_refund(payment, order, "paid after the order closed; stock gone")
+            return "refunding"
+    transition(order, OrderStatus.paid, allowed=ORDER_TRANSITIONS, actor_id=None, reason="payment succeeded",
+               paid_at=utcnow())
+    fulfilment.deliver_reserved(order)
+    return "applied"
+
+
+def _start_refund(payment: Payment, order: Order, reason: str) -> None:
+    transition(payment, PaymentStatus.refund_pending, allowed=PAYMENT_TRANSITIONS, actor_id=None,
+               reason=reason, refund_reason=reason[:200])
+    ledger.post("refund", [("2203", payment.amount_fen), ("2241", -payment.amount_fen)],
+                key=f"payment:{payment.id}:refund_due", memo=payment.out_trade_no, ref=("payment", payment.id))
+    # The payment row in refund_pending is the outbox entry: `process_refunds` sends (and retries) it;
+    # enqueueing after commit only makes the first try immediate.
+    payment_id = payment.id
+    after_commit(db.session(), lambda: queue("payments").enqueue("jobs.payments.refund_payment", payment_id))
+
+
+def refund(payment_id: int) -> bool:
+    """Send a pending refund to the gateway (idempotent there by out_refund_no) and settle it here."""
+    payment = db.session.get(Payment, payment_id)
+    if payment is None or payment.status != PaymentStatus.refund_pending:
+        return False
+    gateway().refund(out_trade_no=payment.out_trade_no, out_refund_no=f"R{payment.out_trade_no}",
+                     amount_fen=payment.amount_fen, reason=payment.refund_reason or "")
+    try:
+        transition(payment, PaymentStatus.refunded, allowed=PAYMENT_TRANSITIONS, actor_id=None,
+                   reason="gateway refunded")
+    except TransitionError:
+        db.session.rollback()
+        return False
+    ledger.post("refund", [("2241", payment.amount_fen), ("1122", -payment.amount_fen)],
+                key=f"payment:{payment.id}:refunded", memo=payment.out_trade_no, ref=("payment", payment.id))
+    db.session.commit()
+    return True
+
+
+def pending_refunds() -> list[int]:
+    return list(db.session.scalars(sa.select(Payment.id).where(Payment.status == PaymentStatus.refund_pending)))
+
+
+def sync_from_gateway(order: Order) -> str:
+    """Ask the gateway about an order (the payer came back before the notification did)."""
+    payment = payment_for(order)
+    if payment.status != PaymentStatus.created:
+        return payment.status
+    try:
+        data = gateway().query(payment.out_trade_no)
+    except GatewayError as e:
+        log.warning("gateway query for %s failed: %s", payment.out_trade_no, e)
+        return payment.status
+    if data.get("trade_status") != "SUCCESS":
+        return payment.status
+    notice = Notice(notify_id=f"query:{data['trade_no']}", out_trade_no=payment.out_trade_no,
+                    trade_no=data["trade_no"], amount_fen=data["amount_fen"], currency=data["currency"],
+                    trade_status="SUCCESS", timestamp=int(data["timestamp"]))
+    outcome = apply_success(notice)
+    db.session.commit()
+    return outcome

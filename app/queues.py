@@ -1,0 +1,28 @@
+"""The Redis connection and the RQ queues (named by concern)."""
+
+import redis
+from flask import Flask, current_app
+from rq import Queue
+
+QUEUES = ("default", "imports", "payments", "maintenance")
+
+
+def init_app(app: Flask) -> None:
+    if not app.config.get("REDIS_URL"):
+        raise RuntimeError("REDIS_URL is not set: run `quanyi up` (embedded) or point it at a Redis server")
+    app.extensions["redis"] = redis.Redis.from_url(app.config["REDIS_URL"])
+
+
+def limiter_storage_uri(app: Flask) -> str:
+    url = app.config["REDIS_URL"]
+    if url.startswith("unix://"):
+        return "redis+unix://" + url[len("unix://"):]
+    return url
+
+
+def connection() -> redis.Redis:
+    return current_app.extensions["redis"]
+
+
+def queue(name: str = "default") -> Queue:
+    return Queue(name, connection=connection(), is_async=not current_app.config.get("RQ_SYNC", False))

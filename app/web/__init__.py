@@ -1,0 +1,64 @@
+"""Portals: one blueprint each, plus error pages, filters and the HTMX Vary header."""
+
+from datetime import datetime
+
+from flask import Flask, render_template, request
+from flask_babel import format_datetime
+from flask_login import current_user
+
+from app.core.money import cny, yuan
+from app.extensions import db, login_manager
+
+
+def init_app(app: Flask) -> None:
+    from app.accounts.models import User
+    from app.web.auth.views import bp as auth_bp, home_for
+    from app.web.consumer.views import bp as consumer_bp
+    from app.web.enterprise.views import bp as enterprise_bp
+    from app.web.finance.views import bp as finance_bp
+    from app.web.ops.views import bp as ops_bp
+    from app.web.payments import bp as payments_bp
+    from app.web.reseller.views import bp as reseller_bp
+
+    for bp in (auth_bp, consumer_bp, reseller_bp, enterprise_bp, finance_bp, ops_bp, payments_bp):
+        app.register_blueprint(bp)
+
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = None
+
+    @login_manager.user_loader
+    def _load(user_id: str):
+        return db.session.get(User, int(user_id))
+
+    app.jinja_env.filters["cny"] = cny
+    app.jinja_env.filters["yuan"] = yuan
+    app.jinja_env.filters["dt"] = lambda v, fmt="yyyy-MM-dd HH:mm": format_datetime(v, fmt) if v else "—"
+    app.jinja_env.globals["home_for"] = home_for
+
+    @app.context_processor
+    def _ctx():
+        from flask_babel import get_locale
+
+        return {"current_locale": str(get_locale()), "languages": app.config["LANGUAGES"],
+                "now": datetime.utcnow, "current_user": current_user}
+
+    @app.after_request
+    def _headers(resp):
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("Referrer-Policy", "same-origin")
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+        if request.headers.get("HX-Request"):
+            resp.vary.add("HX-Request")
+        return resp
+
+    for code in (400, 403, 404, 405, 413, 429, 500):
+        app.register_error_handler(code, _error_page(code))
+
+
+def _error_page(code: int):
+    def handler(e):
+        if code == 500:
+            db.session.rollback()
+        return render_template("errors/error.html", code=code), code
+
+    return handler

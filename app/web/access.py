@@ -1,0 +1,41 @@
+"""Deny-by-default access: every blueprint declares the roles it serves; anything else is refused."""
+
+from functools import wraps
+
+from flask import Blueprint, abort
+from flask_login import current_user, login_required
+
+from app.accounts.models import Role
+
+#: Which roles each portal serves; admin is allowed everywhere staff work.
+PORTAL_ROLES = {
+    "consumer": {Role.consumer, Role.employee},
+    "reseller": {Role.reseller},
+    "enterprise": {Role.hr_admin, Role.approver},
+    "finance": {Role.finance, Role.admin},
+    "ops": {Role.ops, Role.admin},
+}
+
+
+def guard_blueprint(bp: Blueprint, roles: set[str]) -> None:
+    """Every view of `bp` needs a logged-in user with one of `roles`; 403 otherwise."""
+
+    @bp.before_request
+    @login_required
+    def _check():
+        if current_user.role not in roles:
+            abort(403)
+
+
+def roles_required(*roles: str):
+    def deco(view):
+        @wraps(view)
+        @login_required
+        def wrapper(*args, **kwargs):
+            if current_user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return deco

@@ -1,0 +1,84 @@
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_user, logout_user
+
+from app.accounts import services as accounts
+from app.accounts.models import Role
+from app.core.errors import DomainError
+from app.extensions import limiter
+from app.web.auth.forms import LoginForm, SignupForm
+from app.web.render import render
+
+bp = Blueprint("auth", __name__)
+
+HOME = {
+    Role.consumer: "consumer.home", Role.employee: "consumer.home", Role.reseller: "reseller.home",
+    Role.hr_admin: "enterprise.home", Role.approver: "enterprise.home", Role.finance: "finance.home",
+    Role.ops: "ops.home", Role.admin: "ops.home",
+}
+
+
+def home_for(user) -> str:
+    return url_for(HOME.get(user.role, "consumer.home"))
+
+
+def _safe_next(target: str | None) -> str | None:
+    if not target:
+        return None
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc and target.startswith("/") else None
+
+
+@bp.get("/")
+def index():
+    if current_user.is_authenticated:
+        return redirect(home_for(current_user))
+    return redirect(url_for("consumer.shop"))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
+def login():
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = accounts.authenticate(form.email.data, form.password.data)
+        if user is None:
+            flash(_("Wrong email or password."), "danger")
+        else:
+            login_user(user)
+            session.permanent = True
+            return redirect(_safe_next(request.args.get("next")) or home_for(user), 303)
+    return render("auth/login.html", form=form)
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+def signup():
+    form = SignupForm()
+    if form.validate_on_submit():
+        try:
+            user = accounts.sign_up(form.email.data, form.password.data, form.name.data or "")
+        except DomainError as e:
+            flash(str(e.message), "danger")
+        else:
+            login_user(user)
+            flash(_("Welcome to Quanyi!"), "success")
+            return redirect(home_for(user), 303)
+    return render("auth/signup.html", form=form)
+
+
+@bp.post("/logout")
+def logout():
+    logout_user()
+    return redirect(url_for("auth.login"), 303)
+
+
+@bp.post("/lang/<code>")
+def set_language(code: str):
+    if code not in current_app.config["LANGUAGES"]:
+        abort(404)
+    session["locale"] = code
+    if current_user.is_authenticated:
+        accounts.set_locale(current_user, code)
+    return redirect(_safe_next(request.form.get("next")) or url_for("auth.index"), 303)

