@@ -25,4 +25,4 @@ def connection() -> redis.Redis:
 
 
 def queue(name: str = "default") -> Queue:
-    return Queue(name, connection=connection(), is_async=not current_app.config.get("RQ_SYNC", False))
+    return Queue(name, connection=connection())

@@ -10,7 +10,13 @@ _app = None
 
 @contextlib.contextmanager
 def app_context():
+    """The worker's app context; a job run inline (tests, RQ_SYNC) reuses the caller's."""
     global _app
+    from flask import current_app, has_app_context
+
+    if has_app_context():
+        yield current_app
+        return
     if _app is None:
         from app import create_app
 

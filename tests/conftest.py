@@ -176,6 +176,15 @@ def runner(app):
 
 
 # --- factories -------------------------------------------------------------------------------------------
+# They reuse the test's app context when there is one, so they share its session (and its savepoints).
+
+def _context(app):
+    import contextlib
+
+    from flask import has_app_context
+
+    return contextlib.nullcontext() if has_app_context() else app.app_context()
+
 
 @pytest.fixture
 def make_user(app):
@@ -185,7 +194,7 @@ def make_user(app):
     counter = iter(range(1, 10**6))
 
     def make(role: str = Role.consumer, email: str | None = None, org: str | None = None, password="secret-pass-1"):
-        with app.app_context():
+        with _context(app):
             organization = None
             if org or role in (Role.reseller, Role.hr_admin, Role.approver, Role.employee):
                 kind = OrgKind.reseller if role == Role.reseller else OrgKind.enterprise
@@ -222,7 +231,7 @@ def make_sku(app):
              brand: str = "腾讯视频", name: str | None = None) -> int:
         from app.core.money import parse_yuan
 
-        with app.app_context():
+        with _context(app):
             b = db.session.scalars(sa.select(Brand).where(Brand.name == brand)).first() or Brand(name=brand,
                                                                                                    category="video")
             n = next(counter)
@@ -248,7 +257,7 @@ def stock(app):
         import secrets
 
         codes = codes or [f"CODE-{secrets.token_hex(6).upper()}" for _ in range(n)]
-        with app.app_context():
+        with _context(app):
             sealer = vault.Sealer()
             db.session.add_all(Code(sku_id=sku_id, data_key_id=sealer.key_id, code_ct=sealer.seal(c),
                                     code_hash=sealer.digest(c), tail=c[-4:], expires_at=expires_at)
