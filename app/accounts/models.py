@@ -1,6 +1,5 @@
 from datetime import datetime
 from enum import StrEnum
-from typing import Optional
 
 import sqlalchemy as sa
 from flask_login import UserMixin
@@ -47,13 +46,13 @@ class User(UserMixin, db.Model):
     #: argon2id hash (argon2-cffi); never the password.
     password_hash: Mapped[str] = mapped_column(sa.String(200))
     role: Mapped[str] = mapped_column(sa.String(20), default=Role.consumer)
-    organization_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("organizations.id"), index=True)
+    organization_id: Mapped[int | None] = mapped_column(sa.ForeignKey("organizations.id"), index=True)
     #: Preferred UI language; None follows the browser / the default (zh_CN).
-    locale: Mapped[Optional[str]] = mapped_column(sa.String(10))
+    locale: Mapped[str | None] = mapped_column(sa.String(10))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    organization: Mapped[Optional[Organization]] = relationship(back_populates="members")
+    organization: Mapped[Organization | None] = relationship(back_populates="members")
 
     @property
     def is_active(self) -> bool:  # Flask-Login

@@ -1,7 +1,6 @@
 """Cross-cutting tables: the state-change record, the audit log and the vault's data keys."""
 
 from datetime import datetime
-from typing import Optional
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -21,7 +20,7 @@ class StateChange(db.Model):
     from_status: Mapped[str] = mapped_column(sa.String(30))
     to_status: Mapped[str] = mapped_column(sa.String(30))
     #: None when the system (a job, a callback) made the change.
-    actor_id: Mapped[Optional[int]]
+    actor_id: Mapped[int | None]
     reason: Mapped[str] = mapped_column(sa.String(200), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -31,13 +30,13 @@ class AuditLog(db.Model):
     __table_args__ = (sa.Index("ix_audit_log_target", "target_type", "target_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    actor_id: Mapped[Optional[int]]
+    actor_id: Mapped[int | None]
     action: Mapped[str] = mapped_column(sa.String(60), index=True)
     target_type: Mapped[str] = mapped_column(sa.String(40))
-    target_id: Mapped[Optional[int]]
+    target_id: Mapped[int | None]
     #: Never contains a code or a secret; only ids and counts.
     detail: Mapped[dict] = mapped_column(sa.JSON, default=dict)
-    ip: Mapped[Optional[str]] = mapped_column(sa.String(64))
+    ip: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
@@ -50,11 +49,11 @@ class DataKey(db.Model):
     #: "code" keys encrypt codes and secrets; the single "hash" key makes the keyed duplicate hash.
     purpose: Mapped[str] = mapped_column(sa.String(10))
     #: 1 for the hash key so a second one can never be created (NULLs do not collide).
-    hash_slot: Mapped[Optional[int]] = mapped_column(unique=True)
+    hash_slot: Mapped[int | None] = mapped_column(unique=True)
     wrapped: Mapped[bytes] = mapped_column(sa.LargeBinary)
     #: Id of the master key that wrapped it; `keys rotate` re-wraps rows under older ids.
     master_key_id: Mapped[str] = mapped_column(sa.String(40))
     #: New codes are encrypted under the newest active code key.
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    rewrapped_at: Mapped[Optional[datetime]]
+    rewrapped_at: Mapped[datetime | None]

@@ -1,6 +1,5 @@
 from datetime import datetime
 from enum import StrEnum
-from typing import Optional
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -33,10 +32,10 @@ class Entitlement(db.Model):
     order_id: Mapped[int] = mapped_column(sa.ForeignKey("orders.id"), index=True)
     sku_id: Mapped[int] = mapped_column(sa.ForeignKey("skus.id"))
     #: Unique: the database itself refuses a second delivery of the same code.
-    code_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("codes.id"), unique=True)
+    code_id: Mapped[int | None] = mapped_column(sa.ForeignKey("codes.id"), unique=True)
     status: Mapped[str] = mapped_column(sa.String(10), default=EntitlementStatus.unused)
-    valid_until: Mapped[Optional[datetime]] = mapped_column(index=True)
-    used_at: Mapped[Optional[datetime]]
+    valid_until: Mapped[datetime | None] = mapped_column(index=True)
+    used_at: Mapped[datetime | None]
     reveal_count: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -1,6 +1,5 @@
 from datetime import datetime
 from enum import StrEnum
-from typing import Optional
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -36,9 +35,9 @@ class JournalEntry(db.Model):
     memo: Mapped[str] = mapped_column(sa.String(200), default="")
     #: e.g. "payment:12:captured"; the same money movement can never be posted twice.
     idempotency_key: Mapped[str] = mapped_column(sa.String(120), unique=True)
-    ref_type: Mapped[Optional[str]] = mapped_column(sa.String(40))
-    ref_id: Mapped[Optional[int]]
-    actor_id: Mapped[Optional[int]]
+    ref_type: Mapped[str | None] = mapped_column(sa.String(40))
+    ref_id: Mapped[int | None]
+    actor_id: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
     postings: Mapped[list["Posting"]] = relationship(back_populates="entry", order_by="Posting.id")

@@ -1,6 +1,5 @@
 from datetime import datetime
 from enum import StrEnum
-from typing import Optional
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -49,9 +48,9 @@ class Order(db.Model):
     amount_fen: Mapped[int] = mapped_column(sa.BigInteger)
     status: Mapped[str] = mapped_column(sa.String(20), default=OrderStatus.pending_payment)
     #: Unpaid orders release their reserved codes after this time.
-    expires_at: Mapped[Optional[datetime]]
-    paid_at: Mapped[Optional[datetime]]
-    delivered_at: Mapped[Optional[datetime]]
+    expires_at: Mapped[datetime | None]
+    paid_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     sku: Mapped[Sku] = relationship()

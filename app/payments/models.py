@@ -1,6 +1,5 @@
 from datetime import datetime
 from enum import StrEnum
-from typing import Optional
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -38,10 +37,10 @@ class Payment(db.Model):
     currency: Mapped[str] = mapped_column(sa.String(3), default="CNY")
     status: Mapped[str] = mapped_column(sa.String(20), default=PaymentStatus.created)
     #: The gateway's own trade number, known once it reports payment.
-    gateway_trade_no: Mapped[Optional[str]] = mapped_column(sa.String(64))
-    pay_url: Mapped[Optional[str]] = mapped_column(sa.String(500))
-    paid_at: Mapped[Optional[datetime]]
-    refund_reason: Mapped[Optional[str]] = mapped_column(sa.String(200))
+    gateway_trade_no: Mapped[str | None] = mapped_column(sa.String(64))
+    pay_url: Mapped[str | None] = mapped_column(sa.String(500))
+    paid_at: Mapped[datetime | None]
+    refund_reason: Mapped[str | None] = mapped_column(sa.String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -53,8 +52,8 @@ class PaymentNotification(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     provider: Mapped[str] = mapped_column(sa.String(20))
     #: The gateway's notify id, set only once the signature verified: a replay cannot insert it twice.
-    dedupe_key: Mapped[Optional[str]] = mapped_column(sa.String(80), unique=True)
-    out_trade_no: Mapped[Optional[str]] = mapped_column(sa.String(40), index=True)
+    dedupe_key: Mapped[str | None] = mapped_column(sa.String(80), unique=True)
+    out_trade_no: Mapped[str | None] = mapped_column(sa.String(40), index=True)
     #: applied | duplicate | bad_signature | stale | unknown_order | amount_mismatch | currency_mismatch …
     outcome: Mapped[str] = mapped_column(sa.String(30))
     payload: Mapped[str] = mapped_column(sa.Text)

@@ -6,8 +6,8 @@ import logging
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from app.core.hooks import after_commit
 from app.core.errors import InsufficientStock, NotFound, TransitionError
+from app.core.hooks import after_commit
 from app.core.ids import utcnow
 from app.core.states import transition
 from app.extensions import db
@@ -16,8 +16,8 @@ from app.inventory import services as inventory
 from app.ledger import services as ledger
 from app.orders.models import ORDER_TRANSITIONS, Order, OrderStatus
 from app.payments.gateway import GatewayError, Notice, gateway
-from app.queues import queue
 from app.payments.models import PAYMENT_TRANSITIONS, Payment, PaymentNotification, PaymentStatus
+from app.queues import queue
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,10 @@ def apply_success(notice: Notice) -> str:
     if notice.currency != payment.currency:
         log.warning("payment %s currency mismatch: %s", payment.id, notice.currency)
         return "currency_mismatch"
+    # Lock the order first, as expiry and cancellation do, so the two paths never deadlock and the
+    # status read below is the one the transitions will compare against.
+    order = db.session.get(Order, payment.order_id, with_for_update=True, populate_existing=True)
+    db.session.refresh(payment)
     if payment.status not in (PaymentStatus.created, PaymentStatus.closed):
         return "duplicate"
     try:
@@ -95,7 +99,6 @@ def apply_success(notice: Notice) -> str:
         return "duplicate"  # a concurrent copy of this notice won
     ledger.post("payment", [("1122", payment.amount_fen), ("2203", -payment.amount_fen)],
                 key=f"payment:{payment.id}:captured", memo=payment.out_trade_no, ref=("payment", payment.id))
-    order = db.session.get(Order, payment.order_id)
     if order.status in (OrderStatus.expired, OrderStatus.cancelled):
         # Paid after the window closed: honour it if the stock is still there, else refund.
         try:

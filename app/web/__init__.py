@@ -12,7 +12,8 @@ from app.extensions import db, login_manager
 
 def init_app(app: Flask) -> None:
     from app.accounts.models import User
-    from app.web.auth.views import bp as auth_bp, home_for
+    from app.web.auth.views import bp as auth_bp
+    from app.web.auth.views import home_for
     from app.web.consumer.views import bp as consumer_bp
     from app.web.enterprise.views import bp as enterprise_bp
     from app.web.finance.views import bp as finance_bp

@@ -5,7 +5,7 @@ import io
 import segno
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_required
+from flask_login import current_user
 
 from app.catalog import services as catalog
 from app.catalog.models import Category
