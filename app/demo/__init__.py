@@ -1,0 +1,1 @@
+"""Demo data for trying Quanyi on one machine: `quanyi demo seed`."""

@@ -1,0 +1,172 @@
+"""`demo seed`: the demo catalog, its stock and one login per role. Running it again adds nothing."""
+
+import random
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+import nh3
+import sqlalchemy as sa
+
+from app.accounts import services as accounts
+from app.accounts.models import OrgKind, Role, User
+from app.catalog.models import Brand, Product, Sku
+from app.core import vault
+from app.core.ids import utcnow
+from app.core.money import parse_yuan
+from app.demo.catalog import PRODUCTS, CodeFormat, DemoProduct, DemoSku
+from app.extensions import db
+from app.inventory.models import Code, ImportBatch
+from app.orders.models import Order
+
+PASSWORD = "demo1234"
+ENTERPRISE = "示例科技有限公司"
+RESELLER = "示例渠道商"
+#: The filename of the import batch that holds a SKU's demo stock; its presence marks the SKU as stocked.
+BATCH_NAME = "demo-seed"
+#: What the demo consumer already owns, bought through the real order and payment services.
+CONSUMER_PURCHASES = ("TXSP-VIP-1M", "LUCKIN-CUP-1")
+
+
+@dataclass(frozen=True)
+class Login:
+    email: str
+    role: str
+    name: str
+    org: str | None = None
+    org_kind: str | None = None
+
+
+LOGINS = [
+    Login("consumer@example.com", Role.consumer, "张小明"),
+    Login("employee@example.com", Role.employee, "李华", ENTERPRISE, OrgKind.enterprise),
+    Login("reseller@example.com", Role.reseller, "王芳", RESELLER, OrgKind.reseller),
+    Login("hr@example.com", Role.hr_admin, "赵敏", ENTERPRISE, OrgKind.enterprise),
+    Login("approver@example.com", Role.approver, "陈刚", ENTERPRISE, OrgKind.enterprise),
+    Login("finance@example.com", Role.finance, "刘洋", None),
+    Login("ops@example.com", Role.ops, "周杰", None),
+]
+
+#: No 0/O or 1/I/L: codes people type from a screen.
+_LETTERS = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+_DIGITS = "0123456789"
+
+
+@dataclass
+class SeedResult:
+    brands: int = 0
+    skus: int = 0
+    skus_created: int = 0
+    codes_created: int = 0
+    codes_total: int = 0
+    users_created: int = 0
+    orders_created: int = 0
+
+
+def seed() -> SeedResult:
+    """Create whatever of the demo data is missing; everything present is left as it is."""
+    result = SeedResult()
+    users = _seed_users(result)
+    skus = _seed_catalog(result)
+    _seed_stock(skus, actor=users["ops@example.com"], result=result)
+    _seed_purchases(users["consumer@example.com"], skus, result)
+    result.brands = db.session.scalar(sa.select(sa.func.count()).select_from(Brand))
+    result.skus = db.session.scalar(sa.select(sa.func.count()).select_from(Sku))
+    result.codes_total = db.session.scalar(sa.select(sa.func.count()).select_from(Code))
+    return result
+
+
+def _seed_users(result: SeedResult) -> dict[str, User]:
+    users = {}
+    for login in LOGINS:
+        user = accounts.find_by_email(login.email)
+        if user is None:
+            org = accounts.get_or_create_org(login.org, login.org_kind) if login.org else None
+            user = accounts.create_user(login.email, PASSWORD, name=login.name, role=login.role, organization=org)
+            result.users_created += 1
+        users[login.email] = user
+    return users
+
+
+def _seed_catalog(result: SeedResult) -> dict[str, tuple[Sku, DemoProduct, DemoSku]]:
+    skus = {}
+    for demo in PRODUCTS:
+        brand = db.session.scalars(sa.select(Brand).where(Brand.name == demo.brand)).first()
+        if brand is None:
+            brand = Brand(name=demo.brand, category=demo.category)
+            db.session.add(brand)
+        product = db.session.scalars(sa.select(Product).where(Product.brand == brand,
+                                                              Product.name == demo.name)).first()
+        if product is None:
+            product = Product(brand=brand, name=demo.name, category=demo.category,
+                              instructions_html=nh3.clean(demo.instructions))
+            db.session.add(product)
+        for item in demo.skus:
+            sku = db.session.scalars(sa.select(Sku).where(Sku.sku == item.sku)).first()
+            if sku is None:
+                sku = Sku(product=product, sku=item.sku, name=item.name, type="card_code",
+                          face_value_fen=parse_yuan(item.face), price_fen=parse_yuan(item.price),
+                          validity_days=item.validity_days)
+                db.session.add(sku)
+                result.skus_created += 1
+            skus[item.sku] = (sku, demo, item)
+    db.session.commit()
+    return skus
+
+
+def _seed_stock(skus: dict[str, tuple[Sku, DemoProduct, DemoSku]], actor: User, result: SeedResult) -> None:
+    stocked = set(db.session.scalars(sa.select(ImportBatch.sku_id).where(ImportBatch.filename == BATCH_NAME)))
+    sealer = vault.Sealer()
+    rng = random.SystemRandom()
+    now = utcnow()
+    for sku, demo, item in skus.values():
+        if sku.id in stocked:
+            continue
+        units = item.units
+        batch = ImportBatch(sku_id=sku.id, actor_id=actor.id, source="cli", filename=BATCH_NAME, status="done",
+                            total_lines=units, imported=units, duplicates=0, rejected=[], finished_at=now)
+        db.session.add(batch)
+        db.session.flush()
+        db.session.execute(sa.insert(Code), [
+            _code_row(sealer, rng, demo.codes, sku.id, batch.id, now) for _ in range(units)
+        ])
+        result.codes_created += units
+    db.session.commit()
+
+
+def _code_row(sealer: vault.Sealer, rng: random.Random, fmt: CodeFormat, sku_id: int, batch_id: int, now) -> dict:
+    code = _fill(fmt.pattern, rng)
+    expires_at = None
+    if fmt.expires_in_days is not None:
+        expires_at = (now + timedelta(days=fmt.expires_in_days + rng.randint(0, 60))).replace(microsecond=0)
+    return {
+        "sku_id": sku_id, "batch_id": batch_id, "data_key_id": sealer.key_id,
+        "code_ct": sealer.seal(code), "secret_ct": sealer.seal(_fill(fmt.secret, rng)) if fmt.secret else None,
+        "code_hash": sealer.digest(code), "tail": code[-4:], "expires_at": expires_at, "created_at": now,
+    }
+
+
+def _fill(pattern: str, rng: random.Random) -> str:
+    return "".join(rng.choice(_DIGITS) if ch == "#" else rng.choice(_LETTERS) if ch == "X" else ch
+                   for ch in pattern)
+
+
+def _seed_purchases(consumer: User, skus: dict[str, tuple[Sku, DemoProduct, DemoSku]], result: SeedResult) -> None:
+    """Give the demo consumer a couple of delivered benefits, through the real order and payment services."""
+    from app.orders import services as orders
+    from app.payments import services as payments
+    from app.payments.gateway import Notice
+
+    if db.session.scalar(sa.select(sa.func.count()).select_from(Order).where(Order.buyer_id == consumer.id)):
+        return
+    for sku_code in CONSUMER_PURCHASES:
+        order = orders.create_retail_order(consumer, skus[sku_code][0].id, 1)
+        # A payment notice as the sandbox gateway would send it; the seed has no gateway to pay on.
+        notice = Notice(notify_id=f"demo-seed-{order.order_no}", out_trade_no=order.order_no,
+                        trade_no=f"DEMO{order.order_no}", amount_fen=order.amount_fen, currency="CNY",
+                        trade_status="SUCCESS", timestamp=int(time.time()))
+        outcome = payments.apply_success(notice)
+        if outcome != "applied":
+            raise RuntimeError(f"demo purchase {order.order_no}: payment outcome {outcome}")
+        db.session.commit()
+        result.orders_created += 1
