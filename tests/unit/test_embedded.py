@@ -1,0 +1,85 @@
+"""`quanyi up` from a shell with no settings: embedded Redis, web, worker and gateway start and stop together."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import httpx
+import psutil
+import pytest
+
+from tests.conftest import free_port, wait_http
+
+ROOT = Path(__file__).resolve().parents[2]
+QUANYI = [sys.executable, "-c", "from app.cli import main; main()"]
+#: Settings a developer's shell might carry; `quanyi up` must not need any of them.
+SETTINGS = ("DATABASE_URL", "REDIS_URL", "PUBLIC_URL", "PAYGATE_URL", "PAYGATE_PUBLIC_URL", "PAYGATE_KEY",
+            "SECRET_KEY", "QUANYI_MASTER_KEY", "QUANYI_OLD_MASTER_KEYS", "FLASK_APP")
+
+
+@pytest.fixture
+def launcher(tmp_path):
+    """Start `quanyi up` on a fresh instance/ and free ports."""
+    instance = tmp_path / "i"
+    env = {k: v for k, v in os.environ.items() if k not in SETTINGS}
+    env.update(QUANYI_INSTANCE=str(instance), PORT=str(free_port()), PAYGATE_PORT=str(free_port()),
+               WEB_WORKERS="1")
+    subprocess.run([*QUANYI, "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=60)
+    log = tmp_path / "up.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([*QUANYI, "up"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    web, gate = f"http://127.0.0.1:{env['PORT']}", f"http://127.0.0.1:{env['PAYGATE_PORT']}"
+    try:
+        yield SimpleNamespace(proc=proc, web=web, gate=gate, log=log, instance=instance)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+def _wait_up(up) -> list[psutil.Process]:
+    """Wait for the web and the gateway to answer; returns the launcher's child processes."""
+    try:
+        wait_http(up.web + "/login", timeout=40)
+        wait_http(up.gate + "/healthz", timeout=10)
+    except RuntimeError:
+        up.proc.poll()
+        pytest.fail(f"quanyi up did not come up (exit {up.proc.returncode}):\n{up.log.read_text()[-4000:]}")
+    return psutil.Process(up.proc.pid).children(recursive=True)
+
+
+@pytest.mark.committed
+def test_up_serves_everything_and_stops_cleanly_on_sigterm(launcher):
+    up = launcher
+    children = _wait_up(up)
+    assert len(children) >= 3
+    assert httpx.get(up.web + "/login").status_code == 200
+    assert httpx.get(up.gate + "/healthz").text == "ok"
+    deadline = time.time() + 10
+    while "Quanyi is running at" not in up.log.read_text() and time.time() < deadline:
+        time.sleep(0.2)
+    assert "quanyi demo seed" in up.log.read_text()  # not seeded yet: it says how, instead of the logins
+    assert (up.instance / "redis.sock").exists() and (up.instance / "master.key").exists()
+
+    up.proc.send_signal(signal.SIGTERM)
+    assert up.proc.wait(30) == 0, up.log.read_text()[-4000:]
+    _gone, alive = psutil.wait_procs(children, timeout=5)
+    assert not alive, alive
+    assert not (up.instance / "redis.sock").exists()
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(up.web + "/login", timeout=2)
+
+
+@pytest.mark.committed
+def test_up_stops_everything_when_one_child_dies(launcher):
+    up = launcher
+    children = _wait_up(up)
+    next(p for p in children if "sandboxes.paygate" in " ".join(p.cmdline())).kill()
+    assert up.proc.wait(30) == 1
+    assert "payment gateway exited" in up.log.read_text()
+    _gone, alive = psutil.wait_procs(children, timeout=5)
+    assert not alive, alive
