@@ -1,0 +1,111 @@
+"""Browser fixtures: the app served for real on loopback, Debian's Chromium driven by Playwright.
+
+The tests here are `committed`: the live server's threads must see what the factories commit, and the
+tables are emptied after each test by the autouse fixture of tests/conftest.py.
+"""
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from werkzeug.serving import make_server
+
+from tests.conftest import ROOT
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+SHOTS = ROOT / "test-results"
+
+VIEWPORTS = {
+    "desktop": {"viewport": {"width": 1280, "height": 800}},
+    "phone": {"viewport": {"width": 375, "height": 812}, "is_mobile": True, "has_touch": True},
+}
+
+
+@pytest.fixture(scope="module")
+def live_server(app):
+    """The session app on a real threaded HTTP server; PUBLIC_URL points at it while it runs."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    url = f"http://127.0.0.1:{server.server_port}"
+    thread = threading.Thread(target=server.serve_forever, name="e2e-live-server", daemon=True)
+    thread.start()
+    previous = app.config["PUBLIC_URL"]
+    app.config["PUBLIC_URL"] = url
+    try:
+        yield url
+    finally:
+        app.config["PUBLIC_URL"] = previous
+        server.shutdown()
+        thread.join(10)
+        server.server_close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: the browser tests need Debian's Chromium "
+                    "(apt-get install -y chromium fonts-noto-cjk); CI installs it.", pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(params=list(VIEWPORTS))
+def device(request):
+    """The viewport name: every browser test runs once at desktop width and once on a 375 px phone."""
+    return request.param
+
+
+@pytest.fixture
+def page(browser, device):
+    context = browser.new_context(locale="zh-CN", **VIEWPORTS[device])
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    # Console errors (a refused request, a blocked redirect) are printed: pytest shows them on failure.
+    page.on("console", lambda m: m.type == "error" and print(f"browser console: {m.text}"))
+    try:
+        yield page
+    finally:
+        context.close()
+    assert not errors, f"JavaScript errors in the page: {errors}"
+
+
+@pytest.fixture
+def shoot(device):
+    """Save a full-page screenshot to test-results/ (gitignored) under the viewport's name."""
+    SHOTS.mkdir(exist_ok=True)
+
+    def shot(page, name: str) -> Path:
+        path = SHOTS / f"{device}-{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return shot
+
+
+@pytest.fixture
+def settle_payments(paygate):
+    """After the test, wait until the gateway's notifications for the given orders were answered.
+
+    The gateway notifies from its own thread; an answer arriving after the tables were emptied would
+    record a stray notification row for the next test.
+    """
+    order_nos: list[str] = []
+    yield order_nos
+    deadline = time.time() + 20
+    while order_nos and time.time() < deadline:
+        trades = {t["out_trade_no"]: t for t in httpx.get(f"{paygate}/_sandbox/trades", timeout=5).json()}
+        if all(trades.get(no, {}).get("status") != "SUCCESS" or trades[no]["notifications_sent"] >= 1
+               for no in order_nos):
+            return
+        time.sleep(0.1)

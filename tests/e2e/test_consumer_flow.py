@@ -1,0 +1,152 @@
+"""A consumer, in a real browser, signs in, buys a card code, pays on the sandbox gateway and reveals it.
+
+Everything after the first page is done with clicks (taps on the phone) and typing, like a person would;
+each test runs at desktop width and on a 375 px phone.
+"""
+
+import re
+
+import pytest
+from playwright.sync_api import Locator, Page, expect
+
+pytestmark = [pytest.mark.e2e, pytest.mark.committed]
+
+PASSWORD = "secret-pass-1"
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+class Person:
+    """What a person does with the page: taps on a phone, clicks on a desktop, unfolds the menu."""
+
+    def __init__(self, page: Page, device: str):
+        self.page, self.device = page, device
+
+    def press(self, target: Locator) -> None:
+        if self.device == "phone":
+            target.tap()
+        else:
+            target.click()
+
+    def open_menu(self) -> None:
+        """On a narrow screen the navbar is folded behind the burger."""
+        if self.page.locator(".navbar-burger").is_visible() and not self.page.locator("#main-nav").is_visible():
+            self.press(self.page.locator(".navbar-burger"))
+            expect(self.page.locator("#main-nav")).to_be_visible()
+
+    def nav(self, path: str) -> None:
+        self.open_menu()
+        self.press(self.page.locator(f"#main-nav a.navbar-item[href='{path}']"))
+        expect(self.page).to_have_url(re.compile(re.escape(path) + r"(\?.*)?$"))
+
+    def switch_language(self, lang: str) -> None:
+        """Press the header's language button; it then offers the other language."""
+        self.open_menu()
+        self.press(self.page.locator("#lang-switch"))
+        expect(self.page.locator("#lang-switch")).to_have_text("中文" if lang == "en" else "English")
+
+    def log_in(self, email: str) -> None:
+        self.page.locator("#email").press_sequentially(email)
+        self.page.locator("#password").press_sequentially(PASSWORD)
+        self.press(self.page.locator("#login-submit"))
+        expect(self.page).to_have_url(re.compile(r"/me/$"))
+
+    def assert_fits(self, what: str) -> None:
+        """At 375 px nothing may stick out sideways."""
+        if self.device != "phone":
+            return
+        width = self.page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 375, f"{what} overflows a 375 px screen horizontally ({width} px wide)"
+
+
+def test_login_page_in_chinese_then_english(page, device, live_server, shoot):
+    me = Person(page, device)
+    page.goto(live_server + "/login")
+    title = page.locator("h1.title")
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    expect(page.locator("#lang-switch")).to_have_text("English")
+    for zh in (title, page.locator("label[for=email]"), page.locator("label[for=password]"),
+               page.locator("#login-submit")):
+        assert CJK.search(zh.inner_text()), (
+            f"the login page is not in Chinese by default: {zh.inner_text()!r} "
+            "(are the zh_CN catalogs in app/translations compiled?)")
+    me.assert_fits("the login page")
+    shoot(page, "login-zh")
+
+    me.switch_language("en")
+    expect(page).to_have_url(re.compile(r"/login$"))
+    expect(title).to_have_text("Log in")
+    expect(page.locator("label[for=email]")).to_have_text("Email")
+    expect(page.locator("label[for=password]")).to_have_text("Password")
+    expect(page.locator("#login-submit")).to_have_text("Log in")
+    shoot(page, "login-en")
+
+    me.switch_language("zh_CN")
+    assert CJK.search(title.inner_text())
+
+
+def test_buy_pay_and_reveal(page, device, live_server, paygate, make_user, make_sku, stock, shoot,
+                            settle_payments):
+    me = Person(page, device)
+    email = f"buyer-{device}@t.example"
+    make_user("consumer", email=email)
+    wanted = "腾讯视频 VIP 月卡"
+    sku_id = make_sku(price="28.00", face="30.00", name=wanted)
+    other = make_sku(price="15.00", face="15.00", brand="网易云音乐", name="网易云音乐 黑胶VIP 月卡")
+    stock(other, n=2)
+    codes = stock(sku_id, n=3)  # allocation takes the oldest first: codes[0] and codes[1]
+
+    page.goto(live_server + "/login")  # the only address typed in; the rest is clicks
+    me.log_in(email)
+
+    me.nav("/me/shop")
+    cards = page.locator(".product-card")
+    expect(cards).to_have_count(2)
+    me.assert_fits("the shop")
+    shoot(page, "01-shop")
+    me.press(cards.filter(has_text=wanted))
+
+    expect(page.locator("h1.title")).to_have_text(wanted)
+    expect(page.locator("#price")).to_have_text("¥28.00")
+    page.locator("#quantity").fill("2")
+    shoot(page, "02-sku")
+    me.press(page.locator("#buy"))
+
+    expect(page).to_have_url(re.compile("^" + re.escape(paygate) + "/checkout"))
+    expect(page.locator("#amount")).to_have_text("CNY 56.00")
+    order_no = page.locator("#out-trade-no").inner_text().strip()
+    settle_payments.append(order_no)
+    shoot(page, "03-gateway")
+    me.press(page.locator("#pay"))
+
+    expect(page).to_have_url(re.compile(re.escape(f"{live_server}/me/orders/{order_no}") + "$"))
+    expect(page.locator("#order-status [data-status=delivered]")).to_be_visible()
+    me.assert_fits("the order page")
+    shoot(page, "04-order-delivered")
+    me.press(page.locator("#to-benefits"))
+
+    expect(page).to_have_url(re.compile(r"/me/$"))
+    benefit_cards = page.locator(".benefit-card")
+    expect(benefit_cards).to_have_count(2)
+    expect(benefit_cards.first).to_have_attribute("data-status", "unused")
+    me.assert_fits("the benefits list")
+    shoot(page, "05-benefits")
+    me.press(benefit_cards.first)
+
+    expect(page).to_have_url(re.compile(r"/me/benefits/\d+$"))
+    masked = page.locator("#code-masked")
+    expect(masked).to_contain_text(codes[0][-4:])
+    assert codes[0] not in page.content()
+    shoot(page, "06-benefit-masked")
+    me.press(page.locator("#reveal"))
+
+    expect(page.locator("#code-value")).to_have_text(codes[0])
+    expect(page.locator("#qr svg")).to_be_visible()
+    expect(masked).to_have_count(0)
+    me.assert_fits("the benefit page")
+    shoot(page, "07-benefit-revealed")
+
+    me.switch_language("en")
+    expect(page.locator(".guide h2")).to_have_text("How to redeem")
+    expect(page.locator("#reveal")).to_have_text("Reveal code")
+    expect(page.locator("#mark-used")).to_have_text("Mark as used")
+    shoot(page, "08-benefit-en")
