@@ -142,25 +142,30 @@ def _db_isolation(request, app):
             truncate_all(app)
             vault._cache.clear()
         return
+    # No app context stays pushed during the test: the test client must push a fresh one per request
+    # (Flask reuses a pushed one, and with it `g` and the session), as a real server does.
+    engines = db._app_engines[app]
+    real = engines[None]
+    conn = real.connect()
+    outer = conn.begin()
+    engines[None] = conn
     with app.app_context():
-        engines = db._app_engines[app]
-        real = engines[None]
-        conn = real.connect()
-        outer = conn.begin()
-        engines[None] = conn
         db.session.remove()
         db.session.configure(join_transaction_mode="create_savepoint")
-        try:
-            yield
-        finally:
+    try:
+        yield
+    finally:
+        with app.app_context():
             db.session.remove()
-            engines[None] = real
-            outer.rollback()
-            conn.close()
+        engines[None] = real
+        outer.rollback()
+        conn.close()
 
 
 @pytest.fixture
 def ctx(app):
+    """An app context for service tests. Don't combine with a logged-in `client`: Flask would reuse this
+    context (and its `g`, where Flask-Login caches the user) for the client's requests."""
     with app.app_context():
         yield app
 

@@ -6,6 +6,7 @@ from flask import Flask, render_template, request
 from flask_babel import format_datetime
 from flask_login import current_user
 
+from app.core.errors import NotFound
 from app.core.money import cny, yuan
 from app.extensions import db, login_manager
 
@@ -40,7 +41,7 @@ def init_app(app: Flask) -> None:
     def _ctx():
         from flask_babel import get_locale
 
-        return {"current_locale": str(get_locale()), "languages": app.config["LANGUAGES"],
+        return {"current_locale": "zh_CN" if get_locale().language == "zh" else "en", "languages": app.config["LANGUAGES"],
                 "now": datetime.utcnow, "current_user": current_user}
 
     @app.after_request
@@ -54,6 +55,8 @@ def init_app(app: Flask) -> None:
 
     for code in (400, 403, 404, 405, 413, 429, 500):
         app.register_error_handler(code, _error_page(code))
+    # A domain NotFound (someone else's object, or none at all) is the same 404 page: nothing leaks.
+    app.register_error_handler(NotFound, _error_page(404))
 
 
 def _error_page(code: int):

@@ -9,11 +9,11 @@ def wants_fragment() -> bool:
             and request.headers.get("HX-History-Restore-Request") != "true")
 
 
-def render(template: str, block: str | None = None, status: int = 200, **ctx):
+def render(template: str, block: str | None = None, status_code: int = 200, **ctx):
     if block and wants_fragment():
         html = render_block(template, block, **ctx)
     else:
         html = render_template(template, **ctx)
-    resp = make_response(html, status)
+    resp = make_response(html, status_code)
     resp.vary.add("HX-Request")
     return resp

@@ -1,7 +1,5 @@
 """The consumer benefit center: shop, checkout, orders, my benefits."""
 
-import io
-
 import segno
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
@@ -9,7 +7,7 @@ from flask_login import current_user
 
 from app.catalog import services as catalog
 from app.catalog.models import Category
-from app.core.errors import DomainError, NotFound
+from app.core.errors import Conflict, ValidationError
 from app.fulfilment import services as benefits
 from app.fulfilment.models import EntitlementStatus
 from app.inventory import services as inventory
@@ -20,6 +18,9 @@ from app.web.access import PORTAL_ROLES
 from app.web.render import render
 
 bp = Blueprint("consumer", __name__, url_prefix="/me")
+
+#: Errors the user can act on are flashed; NotFound is left to the 404 page.
+USER_ERRORS = (ValidationError, Conflict)
 
 #: The shop is public; everything else needs a consumer or employee.
 PUBLIC = {"consumer.shop", "consumer.sku_detail"}
@@ -36,11 +37,6 @@ def _guard():
     if current_user.role not in PORTAL_ROLES["consumer"]:
         abort(403)
     return None
-
-
-@bp.errorhandler(NotFound)
-def _not_found(e):
-    abort(404)
 
 
 @bp.get("/shop")
@@ -70,7 +66,7 @@ def buy(sku_id: int):
         quantity = 0
     try:
         order = orders.create_retail_order(current_user, sku_id, quantity)
-    except DomainError as e:
+    except USER_ERRORS as e:
         flash(str(e.message), "danger")
         return redirect(url_for("consumer.sku_detail", sku_id=sku_id), 303)
     return redirect(url_for("consumer.pay", order_no=order.order_no), 303)
@@ -110,7 +106,7 @@ def cancel(order_no: str):
     try:
         orders.cancel(current_user, order_no)
         flash(_("Order cancelled."), "info")
-    except DomainError as e:
+    except USER_ERRORS as e:
         flash(str(e.message), "danger")
     return redirect(url_for("consumer.order_detail", order_no=order_no), 303)
 
@@ -139,10 +135,8 @@ def benefit(ent_id: int):
 def reveal(ent_id: int):
     ent = benefits.get_for_owner(current_user, ent_id)
     revealed = benefits.reveal(current_user, ent_id, ip=request.remote_addr)
-    qr = segno.make(revealed["code"], error="m")
-    buf = io.StringIO()
-    qr.save(buf, kind="svg", scale=4, border=2, xmldecl=False, svgns=True, svgclass="qr-svg", omitsize=False)
-    return render("consumer/benefit.html", "code_block", ent=ent, revealed=revealed, qr_svg=buf.getvalue(),
+    qr_svg = segno.make(revealed["code"], error="m").svg_inline(scale=4, border=2)
+    return render("consumer/benefit.html", "code_block", ent=ent, revealed=revealed, qr_svg=qr_svg,
                   status=benefits.status_of(ent), masked=benefits.masked(ent))
 
 
@@ -151,6 +145,6 @@ def mark_used(ent_id: int):
     try:
         benefits.mark_used(current_user, ent_id)
         flash(_("Marked as used."), "success")
-    except DomainError as e:
+    except USER_ERRORS as e:
         flash(str(e.message), "danger")
     return redirect(url_for("consumer.benefit", ent_id=ent_id), 303)

@@ -1,0 +1,80 @@
+"""Deny-by-default: every route of the app, visited as every role and as a guest.
+
+The route list comes from the app itself, so a new route is checked the day it is added; a route outside
+the portals must be listed in PUBLIC or OPEN_TO_ALL on purpose.
+"""
+
+import re
+
+import pytest
+
+from app.accounts.models import Role
+from app.web.access import PORTAL_ROLES
+
+#: Reachable without logging in.
+PUBLIC = {"static", "auth.index", "auth.login", "auth.signup", "auth.logout", "auth.set_language",
+          "consumer.shop", "consumer.sku_detail", "payments.notify"}
+#: Any logged-in user.
+OPEN_TO_ALL = {"payments.payer_return"}
+ROLES = [r.value for r in Role]
+
+
+def endpoint_roles(endpoint: str) -> set[str] | None:
+    """None means public; otherwise the roles allowed in."""
+    if endpoint in PUBLIC:
+        return None
+    if endpoint in OPEN_TO_ALL:
+        return set(ROLES)
+    portal = endpoint.split(".", 1)[0]
+    if portal == "payments":
+        return PORTAL_ROLES["consumer"]
+    assert portal in PORTAL_ROLES, f"{endpoint} is outside every portal: add it to PUBLIC/OPEN_TO_ALL on purpose"
+    return PORTAL_ROLES[portal]
+
+
+def routes(app):
+    out = []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            out.append((rule.endpoint, rule.rule, method))
+    return out
+
+
+def fill(rule: str) -> str:
+    """Any value will do: the gate must answer before the object is even looked up."""
+    return re.sub(r"<(?:(\w+):)?(\w+)>", lambda m: "1" if m.group(1) == "int" else "X1", rule)
+
+
+def test_every_route_is_classified(app):
+    for endpoint, _, _ in routes(app):
+        endpoint_roles(endpoint)
+
+
+@pytest.mark.parametrize("role", ["guest"] + ROLES)
+def test_access_matrix(app, client, login_as, role):
+    if role != "guest":
+        login_as(role)
+    failures = []
+    for endpoint, rule, method in routes(app):
+        if endpoint in ("auth.logout", "auth.set_language"):
+            continue  # would end or change the session under test; covered in test_auth
+        allowed = endpoint_roles(endpoint)
+        resp = client.open(fill(rule), method=method, data={})
+        location = resp.headers.get("Location", "")
+        if allowed is None:
+            ok = resp.status_code != 403 and "/login?" not in location
+            expect = "public"
+        elif role == "guest":
+            ok = resp.status_code == 302 and "/login" in location
+            expect = "redirect to login"
+        elif role in allowed:
+            ok = resp.status_code != 403 and "/login" not in location
+            expect = "allowed"
+        else:
+            ok = resp.status_code == 403
+            expect = "403"
+        if not ok:
+            failures.append(f"{method} {rule} as {role}: {resp.status_code} {location} (expected {expect})")
+    assert not failures, "\n".join(failures)
