@@ -1,0 +1,62 @@
+"""The real worker process: `quanyi worker --burst` runs queued jobs against the same database."""
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from app.accounts.models import User
+from app.core.ids import utcnow
+from app.extensions import db
+from app.orders import services as orders
+from app.orders.models import Order
+from app.queues import queue
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def worker_env(app) -> dict:
+    env = dict(os.environ)
+    env.update(DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"], REDIS_URL=app.config["REDIS_URL"],
+               QUANYI_MASTER_KEY=app.config["QUANYI_MASTER_KEY"], SECRET_KEY="worker-test")
+    return env
+
+
+@pytest.mark.committed
+def test_worker_process_expires_unpaid_orders(app, make_user, make_sku, stock):
+    with app.app_context():
+        sku_id = make_sku()
+        stock(sku_id, 1)
+        order = orders.create_retail_order(db.session.get(User, make_user("consumer")), sku_id, 1)
+        db.session.execute(sa.update(Order).where(Order.id == order.id)
+                           .values(expires_at=utcnow() - timedelta(seconds=1)))
+        db.session.commit()
+        q = queue("maintenance")
+        q.empty()
+        q.enqueue("jobs.maintenance.expire_orders")
+        order_id = order.id
+    proc = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--burst"], cwd=ROOT,
+                          env=worker_env(app), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with app.app_context():
+        assert db.session.get(Order, order_id).status == "expired"
+        assert queue("maintenance").count == 0
+
+
+def test_periodic_jobs_register_with_rq_cron(app):
+    from rq.cron import CronScheduler
+
+    from jobs.schedule import PERIODIC
+
+    with app.app_context():
+        from app.queues import QUEUES, connection
+
+        scheduler = CronScheduler(connection=connection())
+        for func, queue_name, interval in PERIODIC:
+            assert queue_name in QUEUES
+            scheduler.register(func, queue_name=queue_name, interval=interval)
+        names = {f.__name__ for f, _, _ in PERIODIC}
+        assert {"expire_orders", "expire_entitlements", "process_refunds"} <= names
