@@ -9,6 +9,7 @@ from flask_login import current_user
 from app.core.errors import NotFound
 from app.core.money import cny, yuan
 from app.extensions import db, login_manager
+from app.web.labels import label
 
 
 def init_app(app: Flask) -> None:
@@ -34,6 +35,7 @@ def init_app(app: Flask) -> None:
 
     app.jinja_env.filters["cny"] = cny
     app.jinja_env.filters["yuan"] = yuan
+    app.jinja_env.filters["label"] = label
     app.jinja_env.filters["dt"] = lambda v, fmt="yyyy-MM-dd HH:mm": format_datetime(v, fmt) if v else "—"
     app.jinja_env.globals["home_for"] = home_for
 

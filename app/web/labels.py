@@ -1,0 +1,46 @@
+"""Human, translated labels for stored codes (statuses, categories, roles, account names).
+
+Stored values stay stable English codes; pages show `{{ value|label("order") }}`.
+"""
+
+from flask_babel import lazy_gettext as _l
+
+LABELS = {
+    "order": {
+        "pending_payment": _l("Awaiting payment"), "paid": _l("Paid"), "delivered": _l("Delivered"),
+        "cancelled": _l("Cancelled"), "expired": _l("Closed (unpaid)"), "refunded": _l("Refunded"),
+    },
+    "benefit": {"unused": _l("Unused"), "used": _l("Used"), "expired": _l("Expired")},
+    "category": {
+        "video": _l("Video"), "music": _l("Music"), "food": _l("Food delivery"), "coffee": _l("Coffee & tea"),
+        "game": _l("Games"), "course": _l("Courses"), "other": _l("Other"),
+    },
+    "sku_type": {
+        "card_code": _l("Card code"), "direct_topup": _l("Direct top-up"), "link": _l("Redemption link"),
+        "bundle": _l("Joint membership bundle"),
+    },
+    "role": {
+        "consumer": _l("Consumer"), "employee": _l("Employee"), "reseller": _l("Reseller"),
+        "hr_admin": _l("HR admin"), "approver": _l("Approver"), "finance": _l("Finance"), "ops": _l("Operations"),
+        "admin": _l("Administrator"),
+    },
+    "account_type": {
+        "asset": _l("Asset"), "liability": _l("Liability"), "equity": _l("Equity"), "revenue": _l("Revenue"),
+        "expense": _l("Expense"),
+    },
+    #: Ledger account names by account code (the chart lives in app/ledger/services.py).
+    "account": {
+        "1122": _l("Payment gateway receivable"), "2203": _l("Customer prepayments (undelivered orders)"),
+        "2241": _l("Refunds payable"), "6001": _l("Sales revenue"),
+    },
+    "journal": {"payment": _l("Payment received"), "revenue": _l("Revenue on delivery"), "refund": _l("Refund")},
+    "import": {
+        "pending": _l("Waiting"), "running": _l("Importing"), "done": _l("Done"), "rejected": _l("Rejected"),
+        "failed": _l("Failed"),
+    },
+}
+
+
+def label(value, kind: str) -> str:
+    """The translated label, or the value itself when there is none (never an error on a page)."""
+    return LABELS.get(kind, {}).get(str(value), value)
