@@ -170,7 +170,7 @@ def _demo_logins() -> str:
 
 @click.command("up", help="Run everything on this machine: embedded Redis, web (gunicorn), one RQ worker and "
                           "the sandbox payment gateway. Ctrl-C stops them all.")
-@click.option("--host", envvar="HOST", default="127.0.0.1", show_default=True, help="Web address (env HOST).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address the web server listens on.")
 @click.option("--port", envvar="PORT", default=5000, show_default=True, help="Web port (env PORT).")
 @click.option("--paygate-port", envvar="PAYGATE_PORT", default=5001, show_default=True,
               help="Sandbox payment gateway port (env PAYGATE_PORT).")
