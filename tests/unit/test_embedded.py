@@ -28,7 +28,9 @@ def launcher(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in SETTINGS}
     env.update(QUANYI_INSTANCE=str(instance), PORT=str(free_port()), PAYGATE_PORT=str(free_port()),
                WEB_WORKERS="1")
-    subprocess.run([*QUANYI, "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=60)
+    done = subprocess.run([*QUANYI, "db", "upgrade"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    if done.returncode:
+        pytest.fail(f"quanyi db upgrade failed with no settings in the environment:\n{done.stderr[-3000:]}")
     log = tmp_path / "up.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([*QUANYI, "up"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
