@@ -1,12 +1,35 @@
-from flask import Blueprint
+"""The ops console: dashboard here; catalog and code imports in their own modules on the same blueprint."""
 
+from flask import Blueprint, current_app
+
+from app.catalog import services as catalog
+from app.inventory import imports
 from app.web.access import PORTAL_ROLES, guard_blueprint
+from app.web.ops import forms
 from app.web.render import render
 
 bp = Blueprint("ops", __name__, url_prefix="/ops")
 guard_blueprint(bp, PORTAL_ROLES["ops"])
 
+#: Sellable units below which an on-sale card-code SKU is highlighted on the dashboard.
+DEFAULT_LOW_STOCK = 20
+
+
+@bp.context_processor
+def _labels():
+    return {"labels": {"code_status": forms.CODE_STATUS_LABELS, "phase": forms.IMPORT_PHASE_LABELS,
+                       "source": forms.SOURCE_LABELS},
+            "reason_text": imports.reason_text}
+
 
 @bp.get("/")
 def home():
-    return render("ops/home.html")
+    low = current_app.config.get("LOW_STOCK_THRESHOLD", DEFAULT_LOW_STOCK)
+    rows = catalog.stock_table(low)
+    batches = imports.recent_batches()
+    skus, users = imports.batch_labels(batches)
+    return render("ops/home.html", rows=rows, low_stock=low, low_count=sum(r["low"] for r in rows),
+                  batches=batches, batch_skus=skus, batch_users=users)
+
+
+from app.web.ops import catalog_views, import_views  # noqa: E402,F401  (routes on bp)

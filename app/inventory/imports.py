@@ -1,0 +1,274 @@
+"""Code imports: the one service behind the console upload and `codes import`.
+
+A file is streamed twice (see import_files). The first pass checks every line and collects the keyed hashes;
+any bad line rejects the whole file before a single code is written, and every bad line is reported. The
+second pass seals the codes and inserts them in chunks inside one transaction, so a file is never
+half-imported. A code already in stock (for any SKU) or repeated in the file is skipped and counted as a
+duplicate.
+"""
+
+import contextlib
+import csv
+import io
+import os
+from collections.abc import Callable
+from enum import StrEnum
+from typing import IO
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import IntegrityError
+
+from app.catalog.models import Sku, SkuType
+from app.core.audit import audit
+from app.core.errors import NotFound, ValidationError
+from app.core.hooks import after_commit
+from app.core.ids import token, utcnow
+from app.core.vault import Sealer
+from app.extensions import db
+from app.inventory.import_files import count_lines, read_lines, reason_text, rejection
+from app.inventory.models import Code, CodeStatus, ImportBatch
+
+INSERT_CHUNK = 2000
+#: Keyed hashes looked up per query (well under SQLite's and PostgreSQL's bound-parameter limits).
+LOOKUP_CHUNK = 500
+
+
+class BatchStatus(StrEnum):
+    pending = "pending"
+    running = "running"
+    done = "done"
+    rejected = "rejected"
+    failed = "failed"
+
+
+FINISHED = {BatchStatus.done, BatchStatus.rejected, BatchStatus.failed}
+
+Progress = Callable[[str, int, int], None]
+
+
+# --- importing ------------------------------------------------------------------------------------------
+
+def _existing(digests: set[str]) -> set[str]:
+    found: set[str] = set()
+    pending = list(digests)
+    for i in range(0, len(pending), LOOKUP_CHUNK):
+        found.update(db.session.scalars(
+            sa.select(Code.code_hash).where(Code.code_hash.in_(pending[i:i + LOOKUP_CHUNK]))))
+    return found
+
+
+def _import(batch: ImportBatch, path: str, progress: Progress | None) -> None:
+    """Validate the whole file, then insert its new codes; commits the codes and the batch together."""
+    sealer = Sealer()
+    now = utcnow()
+    estimate = batch.total_lines
+    rejected: list[dict] = []
+    seen: set[str] = set()
+    total = 0
+    with open(path, "rb") as f:
+        for item in read_lines(f, now=now):
+            total += 1
+            if isinstance(item, dict):
+                rejected.append(item)
+            elif not rejected:
+                seen.add(sealer.digest(item.code))
+            if progress and total % INSERT_CHUNK == 0:
+                progress("checking", total, max(estimate, total))
+    batch.total_lines = total
+    if rejected:
+        batch.status, batch.rejected, batch.imported, batch.duplicates = BatchStatus.rejected, rejected, 0, 0
+        batch.finished_at = utcnow()
+        db.session.commit()
+        return
+    pending = seen - _existing(seen)
+    imported = len(pending)
+    done = 0
+    chunk: list[dict] = []
+    with open(path, "rb") as f:
+        for line in read_lines(f, now=now):
+            digest = sealer.digest(line.code)
+            if digest not in pending:
+                continue
+            pending.discard(digest)
+            chunk.append({
+                "sku_id": batch.sku_id, "batch_id": batch.id, "data_key_id": sealer.key_id,
+                "code_ct": sealer.seal(line.code),
+                "secret_ct": sealer.seal(line.secret) if line.secret else None,
+                "code_hash": digest, "tail": line.code[-4:], "expires_at": line.expires_at,
+                "status": CodeStatus.available, "created_at": now,
+            })
+            if len(chunk) >= INSERT_CHUNK:
+                db.session.execute(sa.insert(Code), chunk)
+                done += len(chunk)
+                chunk = []
+                if progress:
+                    progress("importing", done, imported)
+    if chunk:
+        db.session.execute(sa.insert(Code), chunk)
+    batch.status, batch.imported, batch.duplicates = BatchStatus.done, imported, total - imported
+    batch.rejected = []
+    batch.finished_at = utcnow()
+    audit(batch.actor_id, "codes.import", "import_batches", batch.id, sku_id=batch.sku_id, imported=imported,
+          duplicates=batch.duplicates, source=batch.source)
+    db.session.commit()
+
+
+def _fail(batch_id: int, key: str) -> ImportBatch:
+    db.session.rollback()
+    batch = db.session.get(ImportBatch, batch_id)
+    batch.status, batch.rejected, batch.imported = BatchStatus.failed, [rejection(0, key)], 0
+    batch.finished_at = utcnow()
+    db.session.commit()
+    return batch
+
+
+def _run(batch: ImportBatch, path: str, progress: Progress | None = None) -> ImportBatch:
+    batch_id = batch.id
+    batch.status = BatchStatus.running
+    db.session.commit()
+    try:
+        _import(batch, path, progress)
+    except IntegrityError:
+        return _fail(batch_id, "conflict")
+    except Exception:
+        _fail(batch_id, "crashed")
+        raise
+    return batch
+
+
+def importable_sku(sku_id: int) -> Sku:
+    sku = db.session.get(Sku, sku_id)
+    if sku is None:
+        raise NotFound(_l("Unknown SKU."), code="SKU_NOT_FOUND")
+    if sku.type != SkuType.card_code:
+        raise ValidationError(_l("Codes can only be imported into card-code SKUs."), code="SKU_NOT_CARD_CODE")
+    return sku
+
+
+def import_file(sku_code: str, path: str, *, actor_id: int | None = None, source: str = "cli") -> ImportBatch:
+    """`codes import`: import a file synchronously and record its batch (also when it is rejected)."""
+    sku_id = db.session.scalar(sa.select(Sku.id).where(Sku.sku == sku_code))
+    if sku_id is None:
+        raise NotFound(_l("Unknown SKU “%(sku)s”.", sku=sku_code), code="SKU_NOT_FOUND")
+    importable_sku(sku_id)
+    batch = ImportBatch(sku_id=sku_id, actor_id=actor_id, source=source,
+                        filename=os.path.basename(path)[:255], status=BatchStatus.pending, rejected=[])
+    db.session.add(batch)
+    db.session.flush()
+    return _run(batch, path)
+
+
+def upload_path(batch_id: int) -> str:
+    return os.path.join(current_app.config["UPLOAD_DIR"], f"import-{batch_id}")
+
+
+def submit_upload(actor_id: int, sku_id: int, stream: IO[bytes], filename: str) -> ImportBatch:
+    """Console upload: small files are imported now; bigger ones are left to a job on the `imports` queue."""
+    from app.queues import queue
+
+    importable_sku(sku_id)
+    batch = ImportBatch(sku_id=sku_id, actor_id=actor_id, source="console",
+                        filename=(os.path.basename(filename or "") or "upload")[:255],
+                        status=BatchStatus.pending, rejected=[])
+    db.session.add(batch)
+    db.session.flush()
+    path = upload_path(batch.id)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as out:
+        while chunk := stream.read(1 << 20):
+            out.write(chunk)
+    batch.total_lines = count_lines(path)
+    if batch.total_lines <= current_app.config["IMPORT_SYNC_LIMIT"]:
+        try:
+            return _run(batch, path)
+        finally:
+            _discard(path)
+    batch.job_id = f"import-{batch.id}-{token(4)}"
+    batch_id, job_id = batch.id, batch.job_id
+    after_commit(db.session(), lambda: queue("imports").enqueue_call(
+        "jobs.imports.import_batch", args=(batch_id,), job_id=job_id, timeout=3600, result_ttl=86400))
+    db.session.commit()
+    return batch
+
+
+def run_batch(batch_id: int, progress: Progress | None = None) -> ImportBatch | None:
+    """The background half of an upload. Safe to run twice: a finished batch is left alone."""
+    batch = db.session.get(ImportBatch, batch_id)
+    if batch is None or batch.status in FINISHED:
+        return batch
+    path = upload_path(batch_id)
+    if not os.path.exists(path):
+        return _fail(batch_id, "file_gone")
+    try:
+        return _run(batch, path, progress)
+    finally:
+        _discard(path)
+
+
+def _discard(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(path)
+
+
+# --- reading batches ------------------------------------------------------------------------------------
+
+def get_batch(batch_id: int) -> ImportBatch:
+    batch = db.session.get(ImportBatch, batch_id)
+    if batch is None:
+        raise NotFound(_l("Import not found."))
+    return batch
+
+
+def job_progress(batch: ImportBatch) -> dict:
+    """What the progress widget shows for a batch still pending or running (read from the job's meta)."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+
+    from app.queues import connection
+
+    out = {"phase": "queued", "processed": 0, "total": batch.total_lines, "lost": False}
+    if not batch.job_id:
+        return out
+    try:
+        job = Job.fetch(batch.job_id, connection=connection())
+    except NoSuchJobError:
+        out["lost"] = True
+        return out
+    out.update({k: v for k, v in job.get_meta(refresh=True).items() if k in ("phase", "processed", "total")})
+    out["lost"] = job.get_status(refresh=False) in ("failed", "stopped", "canceled")
+    return out
+
+
+def list_batches(page: int = 1, per_page: int = 30, sku_id: int | None = None):
+    q = sa.select(ImportBatch).order_by(ImportBatch.id.desc())
+    if sku_id:
+        q = q.where(ImportBatch.sku_id == sku_id)
+    return db.paginate(q, page=page, per_page=per_page, error_out=False)
+
+
+def batch_labels(batches: list[ImportBatch]) -> tuple[dict[int, Sku], dict[int, str]]:
+    """SKUs and actor emails for a page of batches, in two queries."""
+    from app.accounts.models import User
+
+    sku_ids = {b.sku_id for b in batches}
+    actor_ids = {b.actor_id for b in batches if b.actor_id}
+    skus = {s.id: s for s in db.session.scalars(sa.select(Sku).where(Sku.id.in_(sku_ids)))} if sku_ids else {}
+    users = dict(db.session.execute(sa.select(User.id, User.email).where(User.id.in_(actor_ids))).all()) \
+        if actor_ids else {}
+    return skus, users
+
+
+def rejected_csv(batch: ImportBatch) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow([gettext("Line"), gettext("Reason")])
+    for item in batch.rejected or []:
+        writer.writerow([item.get("line"), reason_text(item)])
+    return buf.getvalue()
+
+
+def recent_batches(limit: int = 8) -> list[ImportBatch]:
+    return list(db.session.scalars(sa.select(ImportBatch).order_by(ImportBatch.id.desc()).limit(limit)))

@@ -1,0 +1,173 @@
+"""Ops catalog pages: brands, products and SKUs, with HTMX inline editing of a SKU's row."""
+
+from collections.abc import Callable
+
+from flask import flash, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import SelectChoice
+
+from app.catalog import services as catalog
+from app.core.errors import DomainError
+from app.inventory import services as inventory
+from app.web.ops.forms import BrandForm, ProductForm, SkuForm, SkuRowForm, show_error
+from app.web.ops.views import bp
+from app.web.render import render, wants_fragment
+
+
+def _submit(form: FlaskForm, save: Callable, message: Callable[[object], str], endpoint: str):
+    """A valid form goes to the service; success flashes and redirects (303), otherwise None (show the form
+    again, with the service's error next to its field)."""
+    if not form.validate_on_submit():
+        return None
+    try:
+        saved = save()
+    except DomainError as e:
+        show_error(form, e)
+        return None
+    flash(message(saved), "success")
+    return redirect(url_for(endpoint), 303)
+
+
+def _saved(_obj) -> str:
+    return _("Saved.")
+
+
+# --- brands ---------------------------------------------------------------------------------------------
+
+@bp.route("/brands", methods=["GET", "POST"])
+def brands():
+    form = BrandForm()
+    return _submit(form, lambda: catalog.create_brand(current_user.id, form.name.data, form.category.data),
+                   lambda b: _("Brand %(name)s created.", name=b.name), "ops.brands") \
+        or render("ops/brands.html", form=form, brands=catalog.list_brands())
+
+
+@bp.route("/brands/<int:brand_id>/edit", methods=["GET", "POST"])
+def brand_edit(brand_id: int):
+    brand = catalog.get_brand(brand_id)
+    form = BrandForm(obj=brand)
+    return _submit(form, lambda: catalog.update_brand(current_user.id, brand.id, form.name.data,
+                                                      form.category.data), _saved, "ops.brands") \
+        or render("ops/brand_form.html", form=form, brand=brand)
+
+
+# --- products -------------------------------------------------------------------------------------------
+
+def _product_form(**kwargs) -> ProductForm:
+    form = ProductForm(**kwargs)
+    form.brand_id.choices = [SelectChoice(b.id, b.name) for b in catalog.list_brands()]
+    return form
+
+
+def _product_args(form: ProductForm) -> tuple:
+    return form.brand_id.data, form.name.data, form.category.data, form.instructions.data
+
+
+@bp.get("/products")
+def products():
+    return render("ops/products.html", products=catalog.list_products())
+
+
+@bp.route("/products/new", methods=["GET", "POST"])
+def product_new():
+    form = _product_form(brand_id=request.args.get("brand_id", type=int))
+    return _submit(form, lambda: catalog.create_product(current_user.id, *_product_args(form)),
+                   lambda p: _("Product %(name)s created.", name=p.name), "ops.products") \
+        or render("ops/product_form.html", form=form, product=None)
+
+
+@bp.route("/products/<int:product_id>/edit", methods=["GET", "POST"])
+def product_edit(product_id: int):
+    product = catalog.get_product(product_id)
+    form = _product_form(obj=product, instructions=product.instructions_html)
+    return _submit(form, lambda: catalog.update_product(current_user.id, product.id, *_product_args(form)),
+                   _saved, "ops.products") \
+        or render("ops/product_form.html", form=form, product=product)
+
+
+# --- SKUs -----------------------------------------------------------------------------------------------
+
+def _sku_form(**kwargs) -> SkuForm:
+    form = SkuForm(**kwargs)
+    form.product_id.choices = [SelectChoice(p.id, f"{p.brand.name} · {p.name}")
+                               for p in catalog.list_products()]
+    return form
+
+
+def _row_form(sku, formdata=None) -> SkuRowForm:
+    """A row's form; the prefix keeps field ids unique when several rows are open at once."""
+    kwargs = {} if formdata is not None else {"obj": sku, "face_value": sku.face_value_fen,
+                                              "price": sku.price_fen}
+    return SkuRowForm(formdata=formdata, prefix=f"sku{sku.id}", **kwargs)
+
+
+@bp.get("/skus")
+def skus():
+    items = catalog.list_skus(product_id=request.args.get("product_id", type=int))
+    editing = request.args.get("edit", type=int)
+    row_form = next((_row_form(s) for s in items if s.id == editing), None)
+    return render("ops/skus.html", skus=items, stock=inventory.available_counts(), editing=editing,
+                  form=row_form)
+
+
+@bp.route("/skus/new", methods=["GET", "POST"])
+def sku_new():
+    form = _sku_form(product_id=request.args.get("product_id", type=int))
+    return _submit(form, lambda: catalog.create_sku(current_user.id, form.product_id.data, form.sku.data,
+                                                    **form.sku_fields()),
+                   lambda s: _("SKU %(sku)s created.", sku=s.sku), "ops.skus") \
+        or render("ops/sku_form.html", form=form, sku=None)
+
+
+@bp.route("/skus/<int:sku_id>/edit", methods=["GET", "POST"])
+def sku_edit(sku_id: int):
+    """The whole-page editor (also the fallback without JavaScript); the SKU code itself never changes."""
+    sku = catalog.get_sku_or_404(sku_id)
+    form = _sku_form(obj=sku, face_value=sku.face_value_fen, price=sku.price_fen)
+    form.sku.data = sku.sku
+    return _submit(form, lambda: catalog.update_sku(current_user.id, sku.id, product_id=form.product_id.data,
+                                                    **form.sku_fields()), _saved, "ops.skus") \
+        or render("ops/sku_form.html", form=form, sku=sku)
+
+
+def _row(sku, block: str, **ctx):
+    stock = inventory.available_counts([sku.id])
+    editing = sku.id if block == "sku_edit_row" else None
+    return render("ops/skus.html", block, sku=sku, stock=stock, editing=editing, **ctx)
+
+
+@bp.get("/skus/<int:sku_id>/row")
+def sku_row(sku_id: int):
+    if not wants_fragment():
+        return redirect(url_for("ops.skus"), 303)
+    return _row(catalog.get_sku_or_404(sku_id), "sku_row")
+
+
+@bp.get("/skus/<int:sku_id>/row/edit")
+def sku_row_edit(sku_id: int):
+    if not wants_fragment():
+        return redirect(url_for("ops.skus", edit=sku_id), 303)
+    sku = catalog.get_sku_or_404(sku_id)
+    return _row(sku, "sku_edit_row", form=_row_form(sku))
+
+
+@bp.post("/skus/<int:sku_id>/row")
+def sku_row_save(sku_id: int):
+    """Save an inline edit: the plain row again, or the editing row with its errors (nothing saved)."""
+    sku = catalog.get_sku_or_404(sku_id)
+    form = _row_form(sku, formdata=request.form)
+    if form.validate():
+        try:
+            sku = catalog.update_sku(current_user.id, sku.id, **form.sku_fields())
+        except DomainError as e:
+            show_error(form, e)
+        else:
+            if not wants_fragment():
+                return redirect(url_for("ops.skus"), 303)
+            return _row(sku, "sku_row")
+    if not wants_fragment():
+        return render("ops/skus.html", skus=catalog.list_skus(), stock=inventory.available_counts(),
+                      editing=sku.id, form=form)
+    return _row(sku, "sku_edit_row", form=form)
