@@ -225,18 +225,21 @@ def read_lines(f: IO[bytes], now: datetime | None = None) -> Iterator[Line | dic
         yield rejection(1, "empty_file")
 
 
-def count_lines(path: str) -> int:
-    """Data lines in a file, cheaply (no parsing): decides between importing now and a background job."""
+def count_lines(path: str) -> int | None:
+    """Data lines in a file, cheaply (no parsing), to choose between importing now and a background job.
+
+    None when an XLSX does not say how many rows it has (openpyxl then has to read it all to know).
+    """
     with open(path, "rb") as f:
         if f.read(4) == XLSX_MAGIC:
             f.seek(0)
             try:
                 wb = openpyxl.load_workbook(f, read_only=True)
-                rows = wb.worksheets[0].max_row or 0
+                rows = wb.worksheets[0].max_row
                 wb.close()
             except BAD_XLSX:
                 return 0
-            return max(rows - 1, 0)
+            return None if rows is None else max(rows - 1, 0)
         f.seek(0)
         newlines, tail = 0, b""
         while chunk := f.read(1 << 20):

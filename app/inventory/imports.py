@@ -180,8 +180,9 @@ def submit_upload(actor_id: int, sku_id: int, stream: IO[bytes], filename: str) 
     with open(path, "wb") as out:
         while chunk := stream.read(1 << 20):
             out.write(chunk)
-    batch.total_lines = count_lines(path)
-    if batch.total_lines <= current_app.config["IMPORT_SYNC_LIMIT"]:
+    lines = count_lines(path)
+    batch.total_lines = lines or 0
+    if lines is not None and lines <= current_app.config["IMPORT_SYNC_LIMIT"]:
         try:
             return _run(batch, path)
         finally:

@@ -220,6 +220,13 @@ def test_count_lines(tmp_path):
     assert count_lines(write(tmp_path, "code\nA\nB")) == 2
     assert count_lines(write(tmp_path, "code\nA\nB\n")) == 2
     assert count_lines(xlsx(tmp_path, [["code"], ["A"], ["B"], ["C"]])) == 3
+    # A workbook that does not state its size is treated as big (imported in the background).
+    wb = openpyxl.Workbook(write_only=True)
+    ws = wb.create_sheet()
+    for row in (["code"], ["A"]):
+        ws.append(row)
+    wb.save(tmp_path / "streamed.xlsx")
+    assert count_lines(str(tmp_path / "streamed.xlsx")) is None
 
 
 def test_background_batch_runs_once(ctx, make_sku, make_user, tmp_path, monkeypatch):
