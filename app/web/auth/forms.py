@@ -10,7 +10,7 @@ class LoginForm(FlaskForm):
 
 
 class SignupForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[Length(max=80)])
+    name = StringField(_l("Your name"), validators=[Length(max=80)])
     email = EmailField(_l("Email"), validators=[DataRequired(), Email(), Length(max=254)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(min=8, max=128)])
     confirm = PasswordField(_l("Repeat password"),
