@@ -24,3 +24,13 @@ def import_batch(batch_id: int) -> str | None:
         log.info("import batch %s: %s, %s imported, %s duplicates, %s rejected lines", batch_id, batch.status,
                  batch.imported, batch.duplicates, len(batch.rejected or []))
         return batch.status
+
+
+def resume_stalled_imports() -> int:
+    from app.inventory import imports
+
+    with app_context():
+        n = imports.resume_stalled()
+    if n:
+        log.warning("re-enqueued %s stalled import batches", n)
+    return n

@@ -12,6 +12,7 @@ import csv
 import io
 import os
 from collections.abc import Callable
+from datetime import timedelta
 from enum import StrEnum
 from typing import IO
 
@@ -167,8 +168,6 @@ def upload_path(batch_id: int) -> str:
 
 def submit_upload(actor_id: int, sku_id: int, stream: IO[bytes], filename: str) -> ImportBatch:
     """Console upload: small files are imported now; bigger ones are left to a job on the `imports` queue."""
-    from app.queues import queue
-
     importable_sku(sku_id)
     batch = ImportBatch(sku_id=sku_id, actor_id=actor_id, source="console",
                         filename=(os.path.basename(filename or "") or "upload")[:255],
@@ -187,12 +186,38 @@ def submit_upload(actor_id: int, sku_id: int, stream: IO[bytes], filename: str) 
             return _run(batch, path)
         finally:
             _discard(path)
+    _enqueue_after_commit(batch)
+    db.session.commit()
+    return batch
+
+
+def _enqueue_after_commit(batch: ImportBatch) -> None:
+    from app.queues import queue
+
     batch.job_id = f"import-{batch.id}-{token(4)}"
     batch_id, job_id = batch.id, batch.job_id
     after_commit(db.session(), lambda: queue("imports").enqueue_call(
         "jobs.imports.import_batch", args=(batch_id,), job_id=job_id, timeout=3600, result_ttl=86400))
+
+
+def resume_stalled(grace_minutes: int = 10) -> int:
+    """Re-enqueue console imports whose job was lost (Redis down at commit, worker killed mid-import).
+
+    A killed import rolled back whole, so its batch is still pending and its upload still on disk; running
+    it again is safe because run_batch leaves finished batches alone.
+    """
+    cutoff = utcnow() - timedelta(minutes=grace_minutes)
+    stalled = db.session.scalars(sa.select(ImportBatch).where(
+        ImportBatch.status.in_([BatchStatus.pending, BatchStatus.running]), ImportBatch.source == "console",
+        ImportBatch.created_at < cutoff)).all()
+    lost = [b.id for b in stalled if job_progress(b)["lost"]]
+    resumable = [i for i in lost if os.path.exists(upload_path(i))]
+    for batch_id in set(lost) - set(resumable):
+        _fail(batch_id, "file_gone")
+    for batch_id in resumable:
+        _enqueue_after_commit(db.session.get(ImportBatch, batch_id))
     db.session.commit()
-    return batch
+    return len(resumable)
 
 
 def run_batch(batch_id: int, progress: Progress | None = None) -> ImportBatch | None:

@@ -59,4 +59,4 @@ def test_periodic_jobs_register_with_rq_cron(app):
             assert queue_name in QUEUES
             scheduler.register(func, queue_name=queue_name, interval=interval)
         names = {f.__name__ for f, _, _ in PERIODIC}
-        assert {"expire_orders", "expire_entitlements", "process_refunds"} <= names
+        assert {"expire_orders", "expire_entitlements", "process_refunds", "resume_stalled_imports"} <= names

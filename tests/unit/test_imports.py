@@ -251,3 +251,39 @@ def test_expiry_already_past_by_a_second_is_rejected(ctx, make_sku, tmp_path):
     past = (utcnow() - timedelta(seconds=5)).strftime("%Y-%m-%dT%H:%M:%S+00:00")
     batch = run(ctx, make_sku(), write(tmp_path, f"code,expires_at\nP-1,{past}\n"))
     assert batch.status == "rejected" and batch.rejected[0]["key"] == "past_date"
+
+
+def test_stalled_console_imports_are_resumed_or_failed(app, ctx, make_sku):
+    """A batch whose job vanished is re-enqueued while its upload exists, and marked failed otherwise."""
+    import os
+    from datetime import timedelta
+
+    from app.core.ids import utcnow
+    from app.extensions import db
+    from app.inventory import imports
+    from app.inventory.models import ImportBatch
+    from app.queues import queue
+
+    sku_id = make_sku()
+    old = utcnow() - timedelta(hours=1)
+    keep = ImportBatch(sku_id=sku_id, source="console", filename="a.csv", status="pending", job_id="gone-1",
+                       created_at=old, rejected=[])
+    lost = ImportBatch(sku_id=sku_id, source="console", filename="b.csv", status="pending", job_id="gone-2",
+                       created_at=old, rejected=[])
+    fresh = ImportBatch(sku_id=sku_id, source="console", filename="c.csv", status="pending", job_id="gone-3",
+                        created_at=utcnow(), rejected=[])
+    db.session.add_all([keep, lost, fresh])
+    db.session.commit()
+    os.makedirs(app.config["UPLOAD_DIR"], exist_ok=True)
+    with open(imports.upload_path(keep.id), "w") as f:
+        f.write("code\nSTALLED-1\n")
+    q = queue("imports")
+    q.empty()
+    try:
+        assert imports.resume_stalled() == 1
+        assert [j.args for j in q.get_jobs()] == [(keep.id,)]
+        assert db.session.get(ImportBatch, lost.id).status == "failed"
+        assert db.session.get(ImportBatch, fresh.id).status == "pending"  # still within its grace period
+    finally:
+        q.empty()
+        os.remove(imports.upload_path(keep.id))
