@@ -28,9 +28,14 @@ class Person:
             target.click()
 
     def open_menu(self) -> None:
-        """On a narrow screen the navbar is folded behind the burger."""
-        if self.page.locator(".navbar-burger").is_visible() and not self.page.locator("#main-nav").is_visible():
-            self.press(self.page.locator(".navbar-burger"))
+        """On a narrow screen the navbar is folded behind the burger, which must be there to be seen."""
+        burger = self.page.locator(".navbar-burger")
+        if burger.is_visible() and not self.page.locator("#main-nav").is_visible():
+            lines, bar = self.page.evaluate("""() => [
+                getComputedStyle(document.querySelector('.navbar-burger span')).backgroundColor,
+                getComputedStyle(document.querySelector('.navbar')).backgroundColor]""")
+            assert lines != bar, f"the menu button is invisible: its lines are {lines} on a {bar} navbar"
+            self.press(burger)
             expect(self.page.locator("#main-nav")).to_be_visible()
 
     def nav(self, path: str) -> None:
@@ -64,13 +69,13 @@ def test_login_page_in_chinese_then_english(page, device, live_server, shoot):
     title = page.locator("h1.title")
     expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
     expect(page.locator("#lang-switch")).to_have_text("English")
+    shoot(page, "login-zh")
+    me.assert_fits("the login page")
     for zh in (title, page.locator("label[for=email]"), page.locator("label[for=password]"),
                page.locator("#login-submit")):
         assert CJK.search(zh.inner_text()), (
             f"the login page is not in Chinese by default: {zh.inner_text()!r} "
             "(are the zh_CN catalogs in app/translations compiled?)")
-    me.assert_fits("the login page")
-    shoot(page, "login-zh")
 
     me.switch_language("en")
     expect(page).to_have_url(re.compile(r"/login$"))

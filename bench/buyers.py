@@ -1,0 +1,139 @@
+"""One benchmark buyer: a consumer driving the real web flow over HTTP, as a browser without JavaScript would.
+
+Log in, then buy one unit at a time (POST the SKU page's form), pay on the sandbox gateway's checkout page,
+come back and poll the order page until it is delivered; repeat until the shop refuses (sold out).
+"""
+
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+PAY_FORM = re.compile(r'<form method="post" action="([^"]*/pay)"')
+STATUS = re.compile(r'data-status="(\w+)"')
+#: Order statuses after which the buyer stops polling.
+FINAL = {"delivered", "cancelled", "expired", "refunded"}
+
+
+@dataclass
+class Outcome:
+    """What one buyer saw; latencies in seconds."""
+
+    paid: list[str] = field(default_factory=list)
+    refused: int = 0
+    checkout_s: list[float] = field(default_factory=list)
+    end_to_end_s: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    unfinished: list[str] = field(default_factory=list)
+
+
+def _csrf(resp: httpx.Response) -> str:
+    m = CSRF.search(resp.text)
+    if not m:
+        raise RuntimeError(f"no csrf_token on {resp.url} (HTTP {resp.status_code})")
+    return m.group(1)
+
+
+def _expect(resp: httpx.Response, status: int, what: str) -> httpx.Response:
+    if resp.status_code != status:
+        raise RuntimeError(f"{what}: HTTP {resp.status_code} at {resp.url}")
+    return resp
+
+
+class Buyer:
+    def __init__(self, base_url: str, email: str, password: str, sku_id: int, deadline: float):
+        self.base_url, self.email, self.password = base_url, email, password
+        self.sku_id, self.deadline = sku_id, deadline
+        self.out = Outcome()
+        self.step = "start"
+
+    def run(self, start: threading.Barrier) -> Outcome:
+        # No keep-alive: gunicorn closes idle connections after 2 s, and a request sent on one just as it
+        # closes is reset (a browser would resend it; httpx does not).
+        with httpx.Client(base_url=self.base_url, timeout=30,
+                          limits=httpx.Limits(max_keepalive_connections=0)) as client:
+            try:
+                token = self._log_in(client)
+                start.wait(timeout=max(1.0, self.deadline - time.time()))
+                while time.time() < self.deadline:
+                    if not self._buy_once(client, token):
+                        break
+            except threading.BrokenBarrierError:
+                self.out.errors.append("the start barrier broke (another buyer failed to log in)")
+            except Exception as e:  # one buyer's failure is a figure of the report, not the end of the run
+                self.out.errors.append(f"{self.step}: {e.__class__.__name__}: {e}")
+                start.abort()
+        return self.out
+
+    def _log_in(self, client: httpx.Client) -> str:
+        self.step = "log in"
+        token = _csrf(_expect(client.get("/login"), 200, "login page"))
+        resp = client.post("/login", data={"csrf_token": token, "email": self.email, "password": self.password})
+        _expect(resp, 303, "log in")
+        sku_page = _expect(client.get(f"/me/shop/{self.sku_id}"), 200, "SKU page")
+        return _csrf(sku_page)
+
+    def _buy_once(self, client: httpx.Client, token: str) -> bool:
+        """One purchase; False once the shop refuses it."""
+        self.step = "buy"
+        t0 = time.perf_counter()
+        resp = client.post(f"/me/shop/{self.sku_id}/buy", data={"csrf_token": token, "quantity": "1"})
+        self.out.checkout_s.append(time.perf_counter() - t0)
+        _expect(resp, 303, "buy")
+        location = urlsplit(resp.headers["location"]).path
+        if location == f"/me/shop/{self.sku_id}":
+            self.out.refused += 1  # sold out: the order was refused and nothing is held
+            return False
+        m = re.fullmatch(r"/me/orders/([^/]+)/pay", location)
+        if not m:
+            raise RuntimeError(f"buy redirected to an unexpected place: {location}")
+        order_no = m.group(1)
+        self.step = "gateway checkout page"
+        checkout = client.get(location, follow_redirects=True)
+        _expect(checkout, 200, "gateway checkout page")
+        action = PAY_FORM.search(checkout.text)
+        if not action:
+            raise RuntimeError(f"no pay form on the gateway page {checkout.url}")
+        self.step = "pay and return"
+        back = client.post(urljoin(str(checkout.url), action.group(1)), follow_redirects=True)
+        _expect(back, 200, "return from the gateway")
+        status = self._status(back)
+        self.step = "poll the order page"
+        while status not in FINAL and time.time() < self.deadline:
+            time.sleep(0.05)
+            status = self._status(_expect(client.get(f"/me/orders/{order_no}"), 200, "order page"))
+        if status == "delivered":
+            self.out.paid.append(order_no)
+            self.out.end_to_end_s.append(time.perf_counter() - t0)
+        else:
+            self.out.unfinished.append(f"{order_no}:{status}")
+        return True
+
+    @staticmethod
+    def _status(resp: httpx.Response) -> str:
+        m = STATUS.search(resp.text)
+        if not m:
+            raise RuntimeError(f"no order status on {resp.url}")
+        return m.group(1)
+
+
+def race(base_url: str, buyers: list[tuple[str, str]], sku_id: int, timeout: float) -> tuple[list[Outcome], float]:
+    """Run every buyer in its own thread, all starting together; returns outcomes and the wall time."""
+    deadline = time.time() + timeout
+    start = threading.Barrier(len(buyers) + 1)
+    runners = [Buyer(base_url, email, password, sku_id, deadline) for email, password in buyers]
+    threads = [threading.Thread(target=b.run, args=(start,), daemon=True) for b in runners]
+    for t in threads:
+        t.start()
+    try:
+        start.wait(timeout=timeout)
+    except threading.BrokenBarrierError:
+        pass
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join(max(0.1, deadline - time.time() + 35))
+    return [b.out for b in runners], time.perf_counter() - t0
