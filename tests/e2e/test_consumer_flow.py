@@ -38,16 +38,23 @@ class Person:
             self.press(burger)
             expect(self.page.locator("#main-nav")).to_be_visible()
 
+    def menu_closed(self) -> None:
+        """The new page comes with its menu folded again (once htmx has settled the swap)."""
+        if self.device == "phone":
+            expect(self.page.locator("#main-nav")).to_be_hidden()
+
     def nav(self, path: str) -> None:
         self.open_menu()
         self.press(self.page.locator(f"#main-nav a.navbar-item[href='{path}']"))
         expect(self.page).to_have_url(re.compile(re.escape(path) + r"(\?.*)?$"))
+        self.menu_closed()
 
     def switch_language(self, lang: str) -> None:
         """Press the header's language button; it then offers the other language."""
         self.open_menu()
         self.press(self.page.locator("#lang-switch"))
         expect(self.page.locator("#lang-switch")).to_have_text("中文" if lang == "en" else "English")
+        self.menu_closed()
 
     def log_in(self, email: str) -> None:
         self.page.locator("#email").press_sequentially(email)
