@@ -49,18 +49,21 @@ def post(kind: str, lines: list[tuple[str, int]], *, key: str, memo: str = "", r
     return entry
 
 
+def fen_sum(column) -> sa.ColumnElement[int]:
+    """SUM of fen as an integer: PostgreSQL widens SUM(bigint) to numeric, which would arrive as Decimal."""
+    return sa.cast(sa.func.coalesce(sa.func.sum(column), 0), sa.BigInteger)
+
+
 def balance(code: str) -> int:
-    return db.session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(Posting.amount_fen), 0))
-        .join(LedgerAccount).where(LedgerAccount.code == code)
-    )
+    return db.session.scalar(sa.select(fen_sum(Posting.amount_fen)).join(LedgerAccount)
+                             .where(LedgerAccount.code == code))
 
 
 def trial_balance() -> list[dict]:
     rows = db.session.execute(
         sa.select(LedgerAccount.code, LedgerAccount.name, LedgerAccount.type,
-                  sa.func.coalesce(sa.func.sum(sa.case((Posting.amount_fen > 0, Posting.amount_fen), else_=0)), 0),
-                  sa.func.coalesce(sa.func.sum(sa.case((Posting.amount_fen < 0, -Posting.amount_fen), else_=0)), 0))
+                  fen_sum(sa.case((Posting.amount_fen > 0, Posting.amount_fen), else_=0)),
+                  fen_sum(sa.case((Posting.amount_fen < 0, -Posting.amount_fen), else_=0)))
         .outerjoin(Posting).group_by(LedgerAccount.id).order_by(LedgerAccount.code)
     ).all()
     return [{"code": c, "name": n, "type": t, "debit": d, "credit": cr, "balance": d - cr} for c, n, t, d, cr in rows]

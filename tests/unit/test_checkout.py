@@ -234,3 +234,6 @@ def test_ledger_refuses_unbalanced_and_duplicate_postings(ctx):
     assert ledger.balance("1122") == 100
     tb = ledger.trial_balance()
     assert sum(r["balance"] for r in tb) == 0
+    # integer fen on every database (PostgreSQL's SUM(bigint) is numeric, i.e. Decimal, unless cast)
+    assert type(ledger.balance("1122")) is int
+    assert all(type(r[k]) is int for r in tb for k in ("debit", "credit", "balance"))
