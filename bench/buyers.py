@@ -121,8 +121,10 @@ class Buyer:
         return m.group(1)
 
 
-def race(base_url: str, buyers: list[tuple[str, str]], sku_id: int, timeout: float) -> tuple[list[Outcome], float]:
-    """Run every buyer in its own thread, all starting together; returns outcomes and the wall time."""
+def race(base_url: str, buyers: list[tuple[str, str]], sku_id: int, timeout: float,
+         on_start=lambda: None) -> tuple[list[Outcome], float]:
+    """Run every buyer in its own thread, all starting together once logged in; returns outcomes and the
+    wall time from that start. `on_start` is called at the start (to take measurements)."""
     deadline = time.time() + timeout
     start = threading.Barrier(len(buyers) + 1)
     runners = [Buyer(base_url, email, password, sku_id, deadline) for email, password in buyers]
@@ -133,6 +135,7 @@ def race(base_url: str, buyers: list[tuple[str, str]], sku_id: int, timeout: flo
         start.wait(timeout=timeout)
     except threading.BrokenBarrierError:
         pass
+    on_start()
     t0 = time.perf_counter()
     for t in threads:
         t.join(max(0.1, deadline - time.time() + 35))

@@ -141,6 +141,23 @@ class Stack:
         self.procs.append((name, proc))
         wait_http(health, proc, log)
 
+    def cpu_seconds(self, name: str) -> float | None:
+        """User+system CPU of a started process and its children so far (Linux /proc; None elsewhere)."""
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        for n, proc in self.procs:
+            if n != name:
+                continue
+            pids = [proc.pid]
+            try:
+                pids += Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+                for pid in pids:
+                    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    total += (int(fields[11]) + int(fields[12])) / tick
+            except (OSError, IndexError, ValueError):
+                return None
+        return round(total, 1)
+
     def stop(self, name: str) -> None:
         for n, proc in list(self.procs):
             if n == name:
@@ -261,6 +278,10 @@ def raw_run(app, raw_id: int, dsn: str, args) -> dict:
             "sql": " ".join(captured.select_sql.split()), **result}
 
 
+def _delta(after: float | None, before: float | None) -> float | None:
+    return round(after - before, 1) if after is not None and before is not None else None
+
+
 def run(args, url: str, tmp: Path, stack: Stack) -> dict:
     from app.core.vault import new_master_key
 
@@ -282,7 +303,14 @@ def run(args, url: str, tmp: Path, stack: Stack) -> dict:
                              "--access-logfile", str(stack.logs / "access.log"),
                              "--access-logformat", '%(m)s %(U)s %(s)s %(D)s', "wsgi:app"],
                 env, env["PUBLIC_URL"] + "/login")
-    outcomes, wall = buying.race(env["PUBLIC_URL"], buyers, sku_id, args.timeout)
+    before: dict = {}
+
+    def measure():  # once every buyer is logged in: the race itself starts now
+        before.update({n: stack.cpu_seconds(n) for n in ("gunicorn", "paygate")}, client=time.process_time())
+
+    outcomes, wall = buying.race(env["PUBLIC_URL"], buyers, sku_id, args.timeout, on_start=measure)
+    cpu = {n: _delta(stack.cpu_seconds(n), before[n]) for n in ("gunicorn", "paygate")}
+    cpu["buyers (this process)"] = round(time.process_time() - before["client"], 1)
     stack.stop("gunicorn")  # free the cores and connections for the bare-SQL run
     stack.stop("paygate")
 
@@ -315,6 +343,7 @@ def run(args, url: str, tmp: Path, stack: Stack) -> dict:
         "journal_entries": db_state["journal_entries"],
         "raw_sql": raw,
         "ratio": round(raw["claims_per_s"] / orders_per_s, 1) if orders_per_s and raw["claims_per_s"] else None,
+        "cpu_s_during_race": {**cpu, "cores": os.cpu_count(), "note": "PostgreSQL not counted"},
         "server_time_by_route": route_times(stack.logs / "access.log"),
         "errors": {"count": len(errors), "first": errors[:5], "server_logs": str(stack.logs)},
         "unfinished_orders": [u for o in outcomes for u in o.unfinished][:10],
