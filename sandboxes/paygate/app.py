@@ -43,6 +43,7 @@ def create_app(merchants: dict[str, str], notify_delay: float = 0.0, duplicate_n
     trades: dict[str, Trade] = {}
     by_out: dict[tuple[str, str], str] = {}
     lock = threading.Lock()
+    http = httpx.Client(timeout=10)
 
     def key_for(merchant_id: str) -> str:
         key = merchants.get(merchant_id)
@@ -74,7 +75,7 @@ def create_app(merchants: dict[str, str], notify_delay: float = 0.0, duplicate_n
         for wait in retry_schedule:
             time.sleep(wait)
             try:
-                resp = httpx.post(trade.notify_url, data=notice(trade), timeout=10)
+                resp = http.post(trade.notify_url, data=notice(trade))
                 trade.notifications_sent += 1
                 if resp.status_code == 200 and resp.text.strip() == "success":
                     return

@@ -54,6 +54,8 @@ class Person:
         self.open_menu()
         self.press(self.page.locator("#lang-switch"))
         expect(self.page.locator("#lang-switch")).to_have_text("中文" if lang == "en" else "English")
+        # the whole document changes language, not just the swapped body
+        expect(self.page.locator("html")).to_have_attribute("lang", "en" if lang == "en" else "zh-CN")
         self.menu_closed()
 
     def log_in(self, email: str) -> None:
@@ -153,6 +155,8 @@ def test_buy_pay_and_reveal(page, device, live_server, paygate, make_user, make_
 
     expect(page.locator("#code-value")).to_have_text(codes[0])
     expect(page.locator("#qr svg")).to_be_visible()
+    # scalable: the drawing fills the 180 px box instead of sitting small in its corner
+    expect(page.locator("#qr svg")).to_have_attribute("viewBox", re.compile(r"^0 0 \d+ \d+$"))
     expect(masked).to_have_count(0)
     me.assert_fits("the benefit page")
     shoot(page, "07-benefit-revealed")

@@ -135,7 +135,7 @@ def benefit(ent_id: int):
 def reveal(ent_id: int):
     ent = benefits.get_for_owner(current_user, ent_id)
     revealed = benefits.reveal(current_user, ent_id, ip=request.remote_addr)
-    qr_svg = segno.make(revealed["code"], error="m").svg_inline(scale=4, border=2)
+    qr_svg = segno.make(revealed["code"], error="m").svg_inline(scale=4, border=2, omitsize=True)
     return render("consumer/benefit.html", "code_block", ent=ent, revealed=revealed, qr_svg=qr_svg,
                   status=benefits.status_of(ent), masked=benefits.masked(ent))
 
