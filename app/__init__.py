@@ -43,13 +43,21 @@ def create_app(config: type[Config] | None = None) -> Flask:
 
 
 def _embedded_defaults(app: Flask) -> None:
-    """The embedded default keeps its secrets in instance/ so one command can run everything."""
+    """The embedded default keeps its secrets in instance/ so one command can run everything.
+
+    On a shared database they must come from the environment: a key generated per machine would leave
+    each machine unable to read what the others encrypted.
+    """
     from app.core.vault import new_master_key
 
+    embedded = app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
     for key, make, name in (("SECRET_KEY", lambda: secrets.token_hex(32), "secret_key"),
                             ("QUANYI_MASTER_KEY", new_master_key, "master.key")):
         if app.config.get(key):
             continue
+        if not embedded:
+            raise RuntimeError(f"{key} must be set when DATABASE_URL points at a shared database "
+                               f"(generate a master key with `quanyi keys generate`)")
         path = os.path.join(app.instance_path, name)
         if not os.path.exists(path):
             with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
