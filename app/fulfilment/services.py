@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from app.accounts.models import User
+from app.catalog.models import Product, Sku
 from app.core import vault
 from app.core.audit import audit
 from app.core.errors import NotFound, TransitionError, ValidationError
@@ -47,8 +48,6 @@ def status_of(ent: Entitlement) -> str:
 
 
 def list_for_owner(owner: User, status: str | None = None, brand_id: int | None = None):
-    from app.catalog.models import Product, Sku
-
     now = utcnow()
     q = (sa.select(Entitlement).join(Sku, Entitlement.sku_id == Sku.id).join(Product)
          .options(sa.orm.contains_eager(Entitlement.sku).joinedload(Sku.product).joinedload(Product.brand))

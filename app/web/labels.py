@@ -34,6 +34,13 @@ LABELS = {
         "2241": _l("Refunds payable"), "6001": _l("Sales revenue"),
     },
     "journal": {"payment": _l("Payment received"), "revenue": _l("Revenue on delivery"), "refund": _l("Refund")},
+    "code_status": {
+        "available": _l("Available"), "reserved": _l("Reserved"), "delivered": _l("Delivered"),
+        "void": _l("Void"),
+    },
+    "import_phase": {"queued": _l("Waiting for a worker"), "checking": _l("Checking lines"),
+                     "importing": _l("Importing codes")},
+    "import_source": {"console": _l("Console"), "cli": _l("Command line")},
     "import": {
         "pending": _l("Waiting"), "running": _l("Importing"), "done": _l("Done"), "rejected": _l("Rejected"),
         "failed": _l("Failed"),

@@ -98,10 +98,10 @@ def test_new_data_key_for_new_codes(ctx, make_sku, stock):
     assert all(vault.open_sealed(r.data_key_id, r.code_ct) for r in db.session.scalars(sa.select(Code)))
 
 
-@pytest.mark.parametrize("bad", ["not base64!!", "k:" + "QUJD", ""])
+@pytest.mark.parametrize("bad", ["not base64!!", "k:QUJD", "k:"])  # garbage, 3 bytes, empty
 def test_bad_master_key_is_refused(bad):
     with pytest.raises(vault.VaultError):
-        vault.parse_master_key(bad) if bad else vault.parse_master_key("k:")
+        vault.parse_master_key(bad)
 
 
 def test_keys_rotate_cli(app, runner, rotated_config):

@@ -1,7 +1,7 @@
 """The consumer benefit center: shop, checkout, orders, my benefits."""
 
 import segno
-from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -84,8 +84,6 @@ def pay(order_no: str):
 
 
 def _public_url(endpoint: str, **values) -> str:
-    from flask import current_app
-
     return current_app.config["PUBLIC_URL"].rstrip("/") + url_for(endpoint, **values)
 
 

@@ -11,15 +11,6 @@ from app.core.errors import DomainError
 from app.core.money import MoneyError, parse_yuan, yuan
 from app.web.labels import LABELS
 
-#: Labels only the ops console needs; the shared ones (category, sku_type, import) are in app.web.labels.
-CODE_STATUS_LABELS = {
-    "available": _l("Available"), "reserved": _l("Reserved"), "delivered": _l("Delivered"),
-    "void": _l("Void"),
-}
-IMPORT_PHASE_LABELS = {"queued": _l("Waiting for a worker"), "checking": _l("Checking lines"),
-                       "importing": _l("Importing codes")}
-SOURCE_LABELS = {"console": _l("Console"), "cli": _l("Command line")}
-
 REQUIRED = _l("This field is required.")
 
 

@@ -4,8 +4,8 @@ from flask import Blueprint, current_app
 
 from app.catalog import services as catalog
 from app.inventory import imports
+from app.inventory.models import CodeStatus
 from app.web.access import PORTAL_ROLES, guard_blueprint
-from app.web.ops import forms
 from app.web.render import render
 
 bp = Blueprint("ops", __name__, url_prefix="/ops")
@@ -16,10 +16,8 @@ DEFAULT_LOW_STOCK = 20
 
 
 @bp.context_processor
-def _labels():
-    return {"labels": {"code_status": forms.CODE_STATUS_LABELS, "phase": forms.IMPORT_PHASE_LABELS,
-                       "source": forms.SOURCE_LABELS},
-            "reason_text": imports.reason_text}
+def _helpers():
+    return {"reason_text": imports.reason_text, "code_statuses": list(CodeStatus)}
 
 
 @bp.get("/")
