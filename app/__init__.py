@@ -77,3 +77,4 @@ def _import_models() -> None:
     from app.ledger import models as _l  # noqa: F401
     from app.orders import models as _o  # noqa: F401
     from app.payments import models as _p  # noqa: F401
+    from app.suppliers import models as _s  # noqa: F401

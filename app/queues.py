@@ -4,7 +4,7 @@ import redis
 from flask import Flask, current_app
 from rq import Queue
 
-QUEUES = ("default", "imports", "payments", "maintenance")
+QUEUES = ("default", "fulfilment", "imports", "payments", "maintenance", "notifications")
 
 
 def init_app(app: Flask) -> None:

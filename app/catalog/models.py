@@ -15,6 +15,23 @@ class SkuType(StrEnum):
     bundle = "bundle"
 
 
+class SkuSource(StrEnum):
+    """Where a unit comes from when it is sold."""
+
+    stock = "stock"  #: our own imported codes (or links), one per unit
+    shared = "shared"  #: "loop" codes: one code sold to many buyers up to its use limit
+    supplier = "supplier"  #: bought or topped up from a mapped supplier at order time
+
+
+class AccountFormat(StrEnum):
+    """What a direct top-up account looks like; checked before anything is charged."""
+
+    mobile = "mobile"
+    qq = "qq"
+    email = "email"
+    game_id = "game_id"
+
+
 class Category(StrEnum):
     video = "video"
     music = "music"
@@ -67,7 +84,35 @@ class Sku(db.Model):
     price_fen: Mapped[int] = mapped_column(sa.BigInteger)
     #: Days an entitlement stays valid after delivery (capped by the code's own expiry).
     validity_days: Mapped[int] = mapped_column(default=365)
+    #: SkuSource: stock, shared (loop codes) or supplier. Bundles take each component's own source.
+    source: Mapped[str] = mapped_column(sa.String(10), default=SkuSource.stock, server_default="stock")
+    #: AccountFormat of the account a direct top-up goes to; None for other types.
+    account_format: Mapped[str | None] = mapped_column(sa.String(20))
+    #: Auto-replenish: when sellable stock falls below this, buy `replenish_quantity` from a supplier.
+    replenish_below: Mapped[int | None]
+    replenish_quantity: Mapped[int | None]
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     product: Mapped[Product] = relationship(back_populates="skus")
+    components: Mapped[list["BundleComponent"]] = relationship(
+        foreign_keys="BundleComponent.bundle_id", order_by="BundleComponent.position, BundleComponent.id",
+        cascade="all, delete-orphan")
+
+
+class BundleComponent(db.Model):
+    """One part of a joint membership (联合会员): `quantity` units of another SKU per bundle sold."""
+
+    __tablename__ = "bundle_components"
+    __table_args__ = (
+        sa.UniqueConstraint("bundle_id", "component_id"),
+        sa.CheckConstraint("quantity >= 1", name="quantity_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bundle_id: Mapped[int] = mapped_column(sa.ForeignKey("skus.id"), index=True)
+    component_id: Mapped[int] = mapped_column(sa.ForeignKey("skus.id"))
+    quantity: Mapped[int] = mapped_column(default=1)
+    position: Mapped[int] = mapped_column(default=0)
+
+    component: Mapped[Sku] = relationship(foreign_keys=[component_id])

@@ -32,3 +32,17 @@ def cny(fen: int) -> str:
     """2850 -> '¥28.50' for pages."""
     s = yuan(fen)
     return f"-¥{s[1:]}" if s.startswith("-") else f"¥{s}"
+
+
+def allocate(total: int, weights: list[int]) -> list[int]:
+    """Split `total` fen in proportion to `weights`, exactly (largest remainder); equal split if all are 0."""
+    if not weights:
+        return []
+    if sum(weights) <= 0:
+        weights = [1] * len(weights)
+    whole = sum(weights)
+    shares = [total * w // whole for w in weights]
+    remainders = sorted(range(len(weights)), key=lambda i: (-(total * weights[i] % whole), i))
+    for i in remainders[: total - sum(shares)]:
+        shares[i] += 1
+    return shares

@@ -1,4 +1,4 @@
-"""Delivery of paid orders into entitlements, and what owners do with them."""
+"""Delivery of paid orders into entitlements, and what owners do with their benefits."""
 
 from datetime import timedelta
 
@@ -6,44 +6,206 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from app.accounts.models import User
-from app.catalog.models import Product, Sku
+from app.catalog.models import Product, Sku, SkuSource, SkuType
 from app.core import vault
 from app.core.audit import audit
 from app.core.errors import NotFound, TransitionError, ValidationError
+from app.core.hooks import after_commit
 from app.core.ids import utcnow
 from app.core.states import transition
 from app.extensions import db
-from app.fulfilment.models import ENTITLEMENT_TRANSITIONS, Entitlement, EntitlementStatus
+from app.fulfilment import accounts, planning
+from app.fulfilment.models import (
+    DELIVERY_TRANSITIONS,
+    ENTITLEMENT_TRANSITIONS,
+    IN_FLIGHT,
+    Delivery,
+    DeliveryStatus,
+    Entitlement,
+    EntitlementStatus,
+)
 from app.inventory import services as inventory
-from app.inventory.models import Code
+from app.inventory.models import Code, CodeStatus
 from app.ledger import services as ledger
 from app.orders.models import ORDER_TRANSITIONS, Order, OrderStatus
+from app.queues import queue
+
+D, E = DeliveryStatus, EntitlementStatus
 
 
-def deliver_reserved(order: Order) -> list[Entitlement]:
-    """Turn a paid order's reserved codes into entitlements, in the caller's transaction."""
-    codes = inventory.mark_delivered(order.id)
-    if len(codes) != order.quantity:
-        raise RuntimeError(f"order {order.id}: {len(codes)} reserved codes for quantity {order.quantity}")
+def enqueue(delivery_ids: list[int], delay: float = 0) -> None:
+    """Queue delivery jobs once the transaction that made them due commits. The delivery rows are the
+    outbox: if Redis is down now, the sweep finds them later."""
+    if not delivery_ids:
+        return
+    ids = list(delivery_ids)
+
+    def send():
+        q = queue("fulfilment")
+        for delivery_id in ids:
+            if delay > 0:
+                q.enqueue_in(timedelta(seconds=delay), "jobs.fulfilment.deliver", delivery_id)
+            else:
+                q.enqueue("jobs.fulfilment.deliver", delivery_id)
+
+    after_commit(db.session(), send)
+
+
+def start(order: Order) -> list[int]:
+    """Turn a just-paid order into entitlements and delivery rows, in the caller's transaction.
+
+    Reserved stock codes and shared-code slots are delivered at once; supplier units are queued for the
+    worker (enqueued after commit). Returns the ids of the queued deliveries.
+    """
     now = utcnow()
-    validity = now + timedelta(days=order.sku.validity_days)
-    ents = [
-        Entitlement(owner_id=order.buyer_id, order_id=order.id, sku_id=order.sku_id, code_id=c.id,
-                    valid_until=min(validity, c.expires_at) if c.expires_at else validity)
-        for c in codes
-    ]
-    db.session.add_all(ents)
-    ledger.post("revenue", [("2203", order.amount_fen), ("6001", -order.amount_fen)],
-                key=f"order:{order.id}:delivered", memo=order.order_no, ref=("order", order.id))
-    transition(order, OrderStatus.delivered, allowed=ORDER_TRANSITIONS, actor_id=None,
-               reason="codes delivered", delivered_at=now)
-    return ents
+    codes: dict[int, list[Code]] = {}
+    for code in inventory.mark_delivered(order.id):
+        codes.setdefault(code.sku_id, []).append(code)
+    given = order.accounts or {}
+    queued: list[Delivery] = []
+    for n, unit in enumerate(planning.units(order.sku, order.quantity, order.unit_price_fen), 1):
+        sku = unit.sku
+        ent = Entitlement(owner_id=order.buyer_id, order_id=order.id, sku_id=sku.id,
+                          bundle_sku_id=unit.bundle.id if unit.bundle else None, status=E.pending,
+                          valid_until=now + timedelta(days=sku.validity_days))
+        d = Delivery(key=f"{order.order_no}-{n:03d}", order_id=order.id, entitlement=ent, sku_id=sku.id,
+                     amount_fen=unit.amount_fen, status=D.queued, next_attempt_at=now)
+        db.session.add_all([ent, d])
+        if sku.type == SkuType.direct_topup:
+            account = given.get(sku.account_format or "")
+            if account:
+                d.account = ent.account = account
+                queued.append(d)
+            else:
+                d.status, ent.status = D.awaiting_account, E.unused
+        elif sku.source == SkuSource.stock:
+            pool = codes.get(sku.id) or []
+            if not pool:
+                raise RuntimeError(f"order {order.id}: no reserved code left for SKU {sku.id}")
+            _attach_code(ent, pool.pop(0))
+            d.status, d.delivered_at, ent.status = D.delivered, now, E.unused
+        elif sku.source == SkuSource.shared:
+            claimed = claim_shared(sku.id)
+            if claimed is None:
+                d.status, d.failed_at, d.next_attempt_at = D.failed, now, None
+                d.last_error = "no shared code has a free slot left"
+            else:
+                _attach_code(ent, claimed[0], slot=claimed[1])
+                d.status, d.delivered_at, ent.status = D.delivered, now, E.unused
+        else:
+            queued.append(d)
+    db.session.flush()
+    for d in db.session.scalars(sa.select(Delivery).where(Delivery.order_id == order.id,
+                                                          Delivery.status == D.delivered)):
+        recognise(d)
+    for d in queued:
+        d.out_order_no = d.key
+    settle_order(order)
+    enqueue([d.id for d in queued])
+    return [d.id for d in queued]
 
+
+def _attach_code(ent: Entitlement, code: Code, slot: int = 1) -> None:
+    ent.code_id, ent.code_use = code.id, slot
+    if code.expires_at and (ent.valid_until is None or code.expires_at < ent.valid_until):
+        ent.valid_until = code.expires_at
+
+
+def claim_shared(sku_id: int) -> tuple[Code, int] | None:
+    """Claim one slot of a shared (loop) code: compare-and-set on its use counter, never over the limit."""
+    now = utcnow()
+    for _ in range(10):
+        code = db.session.scalars(
+            sa.select(Code).where(Code.sku_id == sku_id, Code.status == CodeStatus.available,
+                                  Code.uses < Code.max_uses,
+                                  sa.or_(Code.expires_at.is_(None), Code.expires_at > now))
+            .order_by(Code.expires_at.is_(None), Code.expires_at, Code.id).limit(1)
+        ).first()
+        if code is None:
+            return None
+        slot = db.session.execute(
+            sa.update(Code).where(Code.id == code.id, Code.uses < Code.max_uses)
+            .values(uses=Code.uses + 1).returning(Code.uses).execution_options(synchronize_session=False)
+        ).scalar()
+        if slot is None:
+            continue  # taken meanwhile: look again
+        if slot >= code.max_uses:
+            db.session.execute(sa.update(Code).where(Code.id == code.id)
+                               .values(status=CodeStatus.delivered, delivered_at=now)
+                               .execution_options(synchronize_session=False))
+        return code, slot
+    return None
+
+
+def recognise(d: Delivery) -> None:
+    """Revenue of a delivered unit (prepayment → sales); and its supplier cost, when it had one."""
+    order_no = d.key.rsplit("-", 1)[0]
+    ledger.post("revenue", [("2203", d.amount_fen), ("6001", -d.amount_fen)], key=f"delivery:{d.id}:revenue",
+                memo=d.key, ref=("order", d.order_id))
+    if d.cost_fen and d.supplier_id and not d.delivered_by:
+        ledger.post("supplier_cost", [("6401", d.cost_fen), ("2202", -d.cost_fen)],
+                    key=f"delivery:{d.id}:cost", memo=order_no, ref=("supplier", d.supplier_id))
+
+
+def settle_order(order: Order) -> None:
+    """Close a paid order once none of its units is still in flight. The caller holds the order's row
+    lock (or SQLite's write lock), so two deliveries finishing at once cannot both miss it."""
+    if order.status != OrderStatus.paid:
+        return
+    counts = dict(db.session.execute(
+        sa.select(Delivery.status, sa.func.count()).where(Delivery.order_id == order.id).group_by(Delivery.status)
+    ).all())
+    if not counts or any(counts.get(s) for s in IN_FLIGHT):
+        return
+    done = OrderStatus.refunded if set(counts) == {D.refunded} else OrderStatus.delivered
+    transition(order, done, allowed=ORDER_TRANSITIONS, actor_id=None, reason="every unit settled",
+               delivered_at=utcnow() if done == OrderStatus.delivered else None)
+
+
+def state_of(order: Order) -> str:
+    """What the buyer sees of an order's delivery, derived from its units (a bundle's components):
+    delivered, partially_delivered, failed, in_progress, refunded; "" before payment."""
+    rows = db.session.execute(sa.select(Delivery.status, sa.func.count()).where(Delivery.order_id == order.id)
+                              .group_by(Delivery.status)).all()
+    counts = dict(rows)
+    if not counts:
+        return ""
+    done = counts.get(D.delivered, 0) + counts.get(D.awaiting_account, 0) + counts.get(D.expired, 0)
+    if counts.get(D.failed):
+        return "partially_delivered" if done else "failed"
+    if counts.get(D.queued) or counts.get(D.accepted):
+        return "partially_delivered" if done else "in_progress"
+    if set(counts) == {D.refunded}:
+        return "refunded"
+    return "partially_delivered" if counts.get(D.refunded) else "delivered"
+
+
+def availability(skus: list[Sku]) -> dict[int, int | None]:
+    """Units sellable now per SKU; None means unlimited (bought from a supplier at order time)."""
+    now = utcnow()
+    deliverables = {p.id: p for s in skus for p, _ in planning.parts(s)}
+    stock = inventory.available_counts([i for i, p in deliverables.items() if p.source == SkuSource.stock])
+    shared = planning.shared_capacity([i for i, p in deliverables.items() if p.source == SkuSource.shared], now)
+
+    def of(part: Sku) -> int | None:
+        if part.type == SkuType.direct_topup or part.source == SkuSource.supplier:
+            return None
+        return (shared if part.source == SkuSource.shared else stock).get(part.id, 0)
+
+    out: dict[int, int | None] = {}
+    for s in skus:
+        limits = [None if of(p) is None else of(p) // n for p, n in planning.parts(s)]
+        known = [x for x in limits if x is not None]
+        out[s.id] = min(known) if known else (None if limits else 0)
+    return out
+
+
+# --- the benefit center --------------------------------------------------------------------------------
 
 def status_of(ent: Entitlement) -> str:
     """Shown status: an unused benefit past its validity reads as expired even before the job marks it."""
-    if ent.status == EntitlementStatus.unused and ent.valid_until and ent.valid_until < utcnow():
-        return EntitlementStatus.expired
+    if ent.status == E.unused and ent.valid_until and ent.valid_until < utcnow():
+        return E.expired
     return ent.status
 
 
@@ -52,15 +214,15 @@ def list_for_owner(owner: User, status: str | None = None, brand_id: int | None 
     q = (sa.select(Entitlement).join(Sku, Entitlement.sku_id == Sku.id).join(Product)
          .options(sa.orm.contains_eager(Entitlement.sku).joinedload(Sku.product).joinedload(Product.brand))
          .where(Entitlement.owner_id == owner.id))
-    unused_valid = sa.and_(Entitlement.status == EntitlementStatus.unused,
+    unused_valid = sa.and_(Entitlement.status == E.unused,
                            sa.or_(Entitlement.valid_until.is_(None), Entitlement.valid_until >= now))
-    if status == EntitlementStatus.unused:
+    if status == E.unused:
         q = q.where(unused_valid)
-    elif status == EntitlementStatus.expired:
-        q = q.where(sa.or_(Entitlement.status == EntitlementStatus.expired,
-                           sa.and_(Entitlement.status == EntitlementStatus.unused, Entitlement.valid_until < now)))
-    elif status == EntitlementStatus.used:
-        q = q.where(Entitlement.status == EntitlementStatus.used)
+    elif status == E.expired:
+        q = q.where(sa.or_(Entitlement.status == E.expired,
+                           sa.and_(Entitlement.status == E.unused, Entitlement.valid_until < now)))
+    elif status in (E.used, E.pending, E.refunded):
+        q = q.where(Entitlement.status == status)
     if brand_id:
         q = q.where(Product.brand_id == brand_id)
     return db.session.scalars(q.order_by(Entitlement.valid_until.is_(None), Entitlement.valid_until,
@@ -75,15 +237,19 @@ def get_for_owner(owner: User, ent_id: int) -> Entitlement:
     return ent
 
 
+def delivery_of(ent: Entitlement) -> Delivery | None:
+    return db.session.scalars(sa.select(Delivery).where(Delivery.entitlement_id == ent.id)).first()
+
+
 def masked(ent: Entitlement) -> str:
     code = db.session.get(Code, ent.code_id) if ent.code_id else None
     return "•••• •••• " + (code.tail if code else "")
 
 
 def reveal(owner: User, ent_id: int, ip: str | None = None) -> dict:
-    """Decrypt the code for its owner; every reveal is audited (the audit row never holds the code)."""
+    """Decrypt the code (or link) for its owner; every reveal is audited (the audit row never holds it)."""
     ent = get_for_owner(owner, ent_id)
-    if ent.code_id is None:
+    if ent.code_id is None or ent.status in (E.pending, E.refunded):
         raise ValidationError(_l("This benefit has no code to reveal."))
     code = db.session.get(Code, ent.code_id)
     ent.reveal_count += 1
@@ -95,10 +261,10 @@ def reveal(owner: User, ent_id: int, ip: str | None = None) -> dict:
 
 def mark_used(owner: User, ent_id: int) -> Entitlement:
     ent = get_for_owner(owner, ent_id)
-    if status_of(ent) != EntitlementStatus.unused:
+    if status_of(ent) != E.unused or ent.code_id is None:
         raise ValidationError(_l("Only an unused, valid benefit can be marked as used."))
     try:
-        transition(ent, EntitlementStatus.used, allowed=ENTITLEMENT_TRANSITIONS, actor_id=owner.id,
+        transition(ent, E.used, allowed=ENTITLEMENT_TRANSITIONS, actor_id=owner.id,
                    reason="marked used by owner", used_at=utcnow())
     except TransitionError:
         db.session.rollback()
@@ -107,18 +273,46 @@ def mark_used(owner: User, ent_id: int) -> Entitlement:
     return ent
 
 
+def redeem_topup(owner: User, ent_id: int, account: str) -> Delivery:
+    """Send an unused top-up benefit to an account (validated first); the worker does the top-up."""
+    ent = get_for_owner(owner, ent_id)
+    sku = ent.sku
+    if sku.type != SkuType.direct_topup:
+        raise ValidationError(_l("This benefit is not a top-up."))
+    account = accounts.normalise(sku.account_format, account)
+    d = delivery_of(ent)
+    if status_of(ent) != E.unused or d is None or d.status != D.awaiting_account:
+        raise ValidationError(_l("This benefit can no longer be redeemed."))
+    try:
+        transition(ent, E.pending, allowed=ENTITLEMENT_TRANSITIONS, actor_id=owner.id,
+                   reason="redeemed to an account", account=account)
+        transition(d, D.queued, allowed=DELIVERY_TRANSITIONS, actor_id=owner.id, reason="redeemed",
+                   account=account, next_attempt_at=utcnow(), out_order_no=d.key)
+    except TransitionError:
+        db.session.rollback()
+        raise ValidationError(_l("This benefit can no longer be redeemed.")) from None
+    enqueue([d.id])
+    db.session.commit()
+    return d
+
+
 def expire_entitlements(limit: int = 1000) -> int:
-    """Mark unused entitlements past validity as expired (compare-and-set, safe to rerun)."""
+    """Mark unused entitlements past validity as expired (compare-and-set, safe to rerun). An unredeemed
+    top-up's prepayment becomes revenue (breakage) at that point."""
     ids = db.session.scalars(
-        sa.select(Entitlement.id).where(Entitlement.status == EntitlementStatus.unused,
-                                        Entitlement.valid_until < utcnow()).limit(limit)
+        sa.select(Entitlement.id).where(Entitlement.status == E.unused, Entitlement.valid_until < utcnow())
+        .limit(limit)
     ).all()
     n = 0
     for ent_id in ids:
         ent = db.session.get(Entitlement, ent_id)
         try:
-            transition(ent, EntitlementStatus.expired, allowed=ENTITLEMENT_TRANSITIONS, actor_id=None,
-                       reason="validity elapsed")
+            transition(ent, E.expired, allowed=ENTITLEMENT_TRANSITIONS, actor_id=None, reason="validity elapsed")
+            d = delivery_of(ent)
+            if d is not None and d.status == D.awaiting_account:
+                transition(d, D.expired, allowed=DELIVERY_TRANSITIONS, actor_id=None, reason="never redeemed")
+                ledger.post("breakage", [("2203", d.amount_fen), ("6001", -d.amount_fen)],
+                            key=f"delivery:{d.id}:breakage", memo=d.key, ref=("order", d.order_id))
             db.session.commit()
             n += 1
         except TransitionError:

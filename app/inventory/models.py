@@ -59,6 +59,10 @@ class Code(db.Model):
     tail: Mapped[str] = mapped_column(sa.String(4), default="")
     expires_at: Mapped[Optional[datetime]]
     status: Mapped[str] = mapped_column(sa.String(10), default=CodeStatus.available)
+    #: A shared ("loop") code is sold to up to `max_uses` buyers; `uses` counts the claimed slots and only
+    #: ever grows by compare-and-set (`WHERE uses + n <= max_uses`).
+    max_uses: Mapped[int] = mapped_column(default=1, server_default="1")
+    uses: Mapped[int] = mapped_column(default=0, server_default="0")
     order_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("orders.id"))
     reserved_at: Mapped[Optional[datetime]]
     delivered_at: Mapped[Optional[datetime]]

@@ -11,7 +11,7 @@ from app.inventory.models import Code, CodeStatus
 
 
 def _sellable(sku_id: int, now: datetime):
-    return sa.and_(Code.sku_id == sku_id, Code.status == CodeStatus.available,
+    return sa.and_(Code.sku_id == sku_id, Code.status == CodeStatus.available, Code.max_uses == 1,
                    sa.or_(Code.expires_at.is_(None), Code.expires_at > now))
 
 

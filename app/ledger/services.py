@@ -9,9 +9,12 @@ from app.ledger.models import AccountType, JournalEntry, LedgerAccount, Posting
 #: The platform's chart of accounts so far; codes are stable, names are shown translated.
 CHART = {
     "1122": ("Payment gateway receivable", AccountType.asset),
+    "1405": ("Card-code inventory bought from suppliers", AccountType.asset),
+    "2202": ("Accounts payable to suppliers", AccountType.liability),
     "2203": ("Customer prepayments (undelivered orders)", AccountType.liability),
     "2241": ("Refunds payable", AccountType.liability),
     "6001": ("Sales revenue", AccountType.revenue),
+    "6401": ("Cost of sales (supplier purchases)", AccountType.expense),
 }
 
 

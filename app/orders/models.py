@@ -46,6 +46,11 @@ class Order(db.Model):
     quantity: Mapped[int]
     unit_price_fen: Mapped[int] = mapped_column(sa.BigInteger)
     amount_fen: Mapped[int] = mapped_column(sa.BigInteger)
+    #: Top-up accounts given at checkout, by AccountFormat ({"mobile": "138…"}); units without one wait
+    #: in the benefit center for their owner to redeem.
+    accounts: Mapped[dict | None] = mapped_column(sa.JSON)
+    #: Refunded so far (failed units refunded one by one); equals amount_fen when status is refunded.
+    refunded_fen: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
     status: Mapped[str] = mapped_column(sa.String(20), default=OrderStatus.pending_payment)
     #: Unpaid orders release their reserved codes after this time.
     expires_at: Mapped[datetime | None]

@@ -7,29 +7,39 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from app.accounts.models import User
-from app.catalog.models import Sku, SkuType
+from app.catalog.models import Sku, SkuSource, SkuType
 from app.core.errors import InsufficientStock, NotFound, TransitionError, ValidationError
 from app.core.ids import order_no, utcnow
 from app.core.states import transition
 from app.extensions import db
+from app.fulfilment import accounts as account_formats
+from app.fulfilment import planning
 from app.inventory import services as inventory
 from app.orders.models import ORDER_TRANSITIONS, Order, OrderStatus
 from app.payments.models import PAYMENT_TRANSITIONS, Payment, PaymentStatus
+from app.suppliers import services as suppliers
 
 #: A buyer cannot hold more unpaid orders than this: stops one account from sitting on the stock.
 MAX_PENDING_PER_BUYER = 5
 
 
-def create_retail_order(buyer: User, sku_id: int, quantity: int) -> Order:
-    """Create an order with its codes reserved and its payment record, or raise and change nothing."""
+def create_retail_order(buyer: User, sku_id: int, quantity: int, accounts: dict[str, str] | None = None) -> Order:
+    """Create an order with its stock reserved and its payment record, or raise and change nothing.
+
+    `accounts` are top-up accounts by format; each given one is checked now, before anything is charged.
+    Top-up units without an account wait in the benefit center to be redeemed later.
+    """
     max_qty = current_app.config["MAX_RETAIL_QUANTITY"]
     if not isinstance(quantity, int) or not 1 <= quantity <= max_qty:
         raise ValidationError(_l("Quantity must be between 1 and %(max)s.", max=max_qty), code="QUANTITY_INVALID")
     sku = db.session.get(Sku, sku_id)
-    if sku is None or not sku.active:
+    if sku is None or not sku.active or not orderable(sku):
         raise NotFound(_l("This product does not exist or is no longer on sale."), code="SKU_NOT_FOUND")
-    if sku.type != SkuType.card_code:
-        raise ValidationError(_l("This product cannot be bought in the benefit center."), code="SKU_NOT_FOUND")
+    given = {}
+    for fmt in planning.topup_formats(sku):
+        value = ((accounts or {}).get(fmt) or "").strip()
+        if value:
+            given[fmt] = account_formats.normalise(fmt, value)
     pending = db.session.scalar(
         sa.select(sa.func.count()).select_from(Order)
         .where(Order.buyer_id == buyer.id, Order.status == OrderStatus.pending_payment)
@@ -40,18 +50,48 @@ def create_retail_order(buyer: User, sku_id: int, quantity: int) -> Order:
     now = utcnow()
     order = Order(order_no=order_no(), buyer_id=buyer.id, channel="retail", sku_id=sku.id, quantity=quantity,
                   unit_price_fen=sku.price_fen, amount_fen=sku.price_fen * quantity,
-                  status=OrderStatus.pending_payment,
+                  status=OrderStatus.pending_payment, accounts=given or None,
                   expires_at=now + timedelta(minutes=current_app.config["ORDER_PAYMENT_MINUTES"]))
     db.session.add(order)
     db.session.flush()
     try:
-        inventory.reserve(sku.id, order.id, quantity)
+        reserve_stock(order)
     except InsufficientStock:
         db.session.rollback()
         raise InsufficientStock(_l("Sorry, there is not enough stock left for this quantity.")) from None
     db.session.add(Payment(order_id=order.id, out_trade_no=order.order_no, amount_fen=order.amount_fen))
     db.session.commit()
     return order
+
+
+def orderable(sku: Sku) -> bool:
+    """Every unit of the SKU has somewhere to come from: stock, shared codes, or a mapped supplier."""
+    parts = planning.parts(sku)
+    if not parts:
+        return False
+    for part, _ in parts:
+        if part.type == SkuType.bundle:
+            return False
+        if part.type == SkuType.direct_topup and not part.account_format:
+            return False
+        if (part.type == SkuType.direct_topup or part.source == SkuSource.supplier) \
+                and not suppliers.mappings_for(part.id):
+            return False
+    return True
+
+
+def reserve_stock(order: Order) -> None:
+    """Reserve the order's stocked units (all or nothing); check shared codes have free slots. Supplier
+    units need nothing reserved: they are bought when the order is paid."""
+    now = utcnow()
+    for part, n in planning.needs(order.sku, order.quantity).values():
+        if part.type == SkuType.direct_topup or part.source == SkuSource.supplier:
+            continue
+        if part.source == SkuSource.shared:
+            if planning.shared_capacity([part.id], now).get(part.id, 0) < n:
+                raise InsufficientStock()
+        else:
+            inventory.reserve(part.id, order.id, n)
 
 
 def get_for_buyer(buyer: User, order_no_: str) -> Order:

@@ -58,3 +58,28 @@ class PaymentNotification(db.Model):
     outcome: Mapped[str] = mapped_column(sa.String(30))
     payload: Mapped[str] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RefundStatus(StrEnum):
+    pending = "pending"
+    done = "done"
+
+
+REFUND_TRANSITIONS = {RefundStatus.pending: frozenset({RefundStatus.done})}
+
+
+class Refund(db.Model):
+    """A partial refund of a payment (one undeliverable unit). The pending row is the outbox entry."""
+
+    __tablename__ = "refunds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[int] = mapped_column(sa.ForeignKey("payments.id"), index=True)
+    #: Sent to the gateway, which refunds each out_refund_no once.
+    out_refund_no: Mapped[str] = mapped_column(sa.String(80), unique=True)
+    amount_fen: Mapped[int] = mapped_column(sa.BigInteger)
+    status: Mapped[str] = mapped_column(sa.String(10), default=RefundStatus.pending)
+    reason: Mapped[str] = mapped_column(sa.String(200), default="")
+    actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    done_at: Mapped[datetime | None]

@@ -12,9 +12,9 @@ from app.core.ids import utcnow
 from app.core.states import transition
 from app.extensions import db
 from app.fulfilment import services as fulfilment
-from app.inventory import services as inventory
 from app.ledger import services as ledger
 from app.orders.models import ORDER_TRANSITIONS, Order, OrderStatus
+from app.orders.services import reserve_stock
 from app.payments.gateway import GatewayError, Notice, gateway
 from app.payments.models import PAYMENT_TRANSITIONS, Payment, PaymentNotification, PaymentStatus
 from app.queues import queue
@@ -102,13 +102,13 @@ def apply_success(notice: Notice) -> str:
     if order.status in (OrderStatus.expired, OrderStatus.cancelled):
         # Paid after the window closed: honour it if the stock is still there, else refund.
         try:
-            inventory.reserve(order.sku_id, order.id, order.quantity)
+            reserve_stock(order)
         except InsufficientStock:
             _start_refund(payment, order, "paid after the order closed; stock gone")
             return "refunding"
     transition(order, OrderStatus.paid, allowed=ORDER_TRANSITIONS, actor_id=None, reason="payment succeeded",
                paid_at=utcnow())
-    fulfilment.deliver_reserved(order)
+    fulfilment.start(order)
     return "applied"
 
 

@@ -10,7 +10,27 @@ LABELS = {
         "pending_payment": _l("Awaiting payment"), "paid": _l("Paid"), "delivered": _l("Delivered"),
         "cancelled": _l("Cancelled"), "expired": _l("Closed (unpaid)"), "refunded": _l("Refunded"),
     },
-    "benefit": {"unused": _l("Unused"), "used": _l("Used"), "expired": _l("Expired")},
+    "benefit": {"unused": _l("Unused"), "used": _l("Used"), "expired": _l("Expired"),
+                "pending": _l("Being delivered"), "refunded": _l("Refunded")},
+    #: An order's delivery, derived from its units (a bundle's components).
+    "fulfilment": {
+        "delivered": _l("Delivered"), "partially_delivered": _l("Partially delivered"), "failed": _l("Failed"),
+        "in_progress": _l("Delivering"), "refunded": _l("Refunded"),
+    },
+    "delivery": {
+        "awaiting_account": _l("Waiting for an account"), "queued": _l("Queued"),
+        "accepted": _l("Accepted by supplier"), "delivered": _l("Delivered"), "failed": _l("Failed"),
+        "refunded": _l("Refunded"), "expired": _l("Expired"),
+    },
+    "attempt_outcome": {
+        "delivered": _l("Delivered"), "accepted": _l("Accepted"), "failed": _l("Failed"),
+        "unavailable": _l("Unavailable"), "rejected": _l("Rejected"), "unknown": _l("Unknown (no clear answer)"),
+        "manual": _l("By hand"), "refunded": _l("Refunded"), "retry": _l("Retry requested"),
+        "switched": _l("Supplier switched"),
+    },
+    "sku_source": {"stock": _l("Own stock"), "shared": _l("Shared (loop) codes"), "supplier": _l("Supplier")},
+    "account_format": {"mobile": _l("Mobile number"), "qq": _l("QQ number"), "email": _l("Email account"),
+                       "game_id": _l("Game id")},
     "category": {
         "video": _l("Video"), "music": _l("Music"), "food": _l("Food delivery"), "coffee": _l("Coffee & tea"),
         "game": _l("Games"), "course": _l("Courses"), "other": _l("Other"),
@@ -32,15 +52,19 @@ LABELS = {
     "account": {
         "1122": _l("Payment gateway receivable"), "2203": _l("Customer prepayments (undelivered orders)"),
         "2241": _l("Refunds payable"), "6001": _l("Sales revenue"),
+        "1405": _l("Card-code inventory bought from suppliers"), "2202": _l("Accounts payable to suppliers"),
+        "6401": _l("Cost of sales (supplier purchases)"),
     },
-    "journal": {"payment": _l("Payment received"), "revenue": _l("Revenue on delivery"), "refund": _l("Refund")},
+    "journal": {"payment": _l("Payment received"), "revenue": _l("Revenue on delivery"), "refund": _l("Refund"),
+                "supplier_cost": _l("Supplier cost"), "stock_purchase": _l("Stock bought from a supplier"),
+                "breakage": _l("Unredeemed benefit expired")},
     "code_status": {
         "available": _l("Available"), "reserved": _l("Reserved"), "delivered": _l("Delivered"),
         "void": _l("Void"),
     },
     "import_phase": {"queued": _l("Waiting for a worker"), "checking": _l("Checking lines"),
                      "importing": _l("Importing codes")},
-    "import_source": {"console": _l("Console"), "cli": _l("Command line")},
+    "import_source": {"console": _l("Console"), "cli": _l("Command line"), "supplier": _l("Supplier")},
     "import": {
         "pending": _l("Waiting"), "running": _l("Importing"), "done": _l("Done"), "rejected": _l("Rejected"),
         "failed": _l("Failed"),

@@ -7,6 +7,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from urllib.parse import urlencode
 
 import httpx
@@ -158,12 +159,25 @@ def create_app(merchants: dict[str, str], notify_delay: float = 0.0, duplicate_n
             trade = trade_of(fields)
             if trade is None or trade.status not in ("SUCCESS", "REFUNDED"):
                 return jsonify(signed({"error": "TRADE_NOT_REFUNDABLE"}, key)), 409
-            if fields.get("amount") != trade.amount:
+            out_refund_no = fields.get("out_refund_no", "")
+            existing = trade.refunds.get(out_refund_no)
+            if existing is None:
+                # Partial refunds: several out_refund_no, together never more than was paid.
+                try:
+                    amount = Decimal(fields.get("amount", ""))
+                except InvalidOperation:
+                    amount = Decimal(-1)
+                refunded = sum((r["amount"] for r in trade.refunds.values()), Decimal(0))
+                if not out_refund_no or amount <= 0 or refunded + amount > Decimal(trade.amount):
+                    return jsonify(signed({"error": "AMOUNT_MISMATCH"}, key)), 409
+                existing = trade.refunds[out_refund_no] = {"refund_no": "RF" + secrets.token_hex(6),
+                                                           "amount": amount}
+                if refunded + amount == Decimal(trade.amount):
+                    trade.status = "REFUNDED"
+            elif str(existing["amount"]) != fields.get("amount"):
                 return jsonify(signed({"error": "AMOUNT_MISMATCH"}, key)), 409
-            refund_no = trade.refunds.setdefault(fields["out_refund_no"], "RF" + secrets.token_hex(6))
-            trade.status = "REFUNDED"
-        return jsonify(signed({"out_refund_no": fields["out_refund_no"], "refund_no": refund_no,
-                               "refund_status": "SUCCESS", "amount": trade.amount}, key))
+        return jsonify(signed({"out_refund_no": out_refund_no, "refund_no": existing["refund_no"],
+                               "refund_status": "SUCCESS", "amount": str(existing["amount"])}, key))
 
     @app.get("/_sandbox/trades")
     def list_trades():

@@ -13,7 +13,8 @@ from app.web.access import PORTAL_ROLES
 
 #: Reachable without logging in.
 PUBLIC = {"static", "auth.index", "auth.login", "auth.signup", "auth.logout", "auth.set_language",
-          "consumer.shop", "consumer.sku_detail", "payments.notify"}
+          "consumer.shop", "consumer.sku_detail", "payments.notify",
+          "supplier_callbacks.callback"}
 #: Any logged-in user.
 OPEN_TO_ALL = {"payments.payer_return"}
 ROLES = [r.value for r in Role]

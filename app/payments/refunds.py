@@ -1,0 +1,67 @@
+"""Refunds of single undeliverable units: ledger first, then the gateway through the refund outbox."""
+
+import logging
+
+import sqlalchemy as sa
+
+from app.core.hooks import after_commit
+from app.core.ids import utcnow
+from app.core.money import yuan
+from app.core.states import transition
+from app.extensions import db
+from app.fulfilment.models import Delivery
+from app.ledger import services as ledger
+from app.notifications import services as notifications
+from app.notifications.links import link_to
+from app.orders.models import Order
+from app.payments.gateway import gateway
+from app.payments.models import REFUND_TRANSITIONS, Payment, Refund, RefundStatus
+from app.queues import queue
+
+log = logging.getLogger(__name__)
+
+
+def refund_unit(order: Order, d: Delivery, *, actor_id: int | None, reason: str) -> Refund:
+    """In the caller's transaction: the unit's amount leaves prepayments for refunds payable, and a pending
+    Refund row (the outbox entry) is written; the gateway call happens after commit."""
+    payment = db.session.scalars(sa.select(Payment).where(Payment.order_id == order.id)).one()
+    ledger.post("refund", [("2203", d.amount_fen), ("2241", -d.amount_fen)], key=f"delivery:{d.id}:refund_due",
+                memo=d.key, ref=("order", order.id), actor_id=actor_id)
+    refund = Refund(payment_id=payment.id, out_refund_no=f"R{d.key}", amount_fen=d.amount_fen, reason=reason,
+                    actor_id=actor_id)
+    db.session.add(refund)
+    db.session.execute(sa.update(Order).where(Order.id == order.id)
+                       .values(refunded_fen=Order.refunded_fen + d.amount_fen)
+                       .execution_options(synchronize_session=False))
+    db.session.flush()
+    notifications.notify(order.buyer_id, "order_refunded", {"order_no": order.order_no,
+                                                            "amount": yuan(d.amount_fen)},
+                         link=link_to("consumer.order_detail", order_no=order.order_no),
+                         dedupe_key=f"refund:{refund.out_refund_no}")
+    refund_id = refund.id
+    after_commit(db.session(), lambda: queue("payments").enqueue("jobs.payments.send_refund", refund_id))
+    return refund
+
+
+def send(refund_id: int) -> bool:
+    """Ask the gateway to refund (idempotent there by out_refund_no) and settle the ledger here."""
+    refund = db.session.get(Refund, refund_id)
+    if refund is None or refund.status != RefundStatus.pending:
+        return False
+    payment = db.session.get(Payment, refund.payment_id)
+    gateway().refund(out_trade_no=payment.out_trade_no, out_refund_no=refund.out_refund_no,
+                     amount_fen=refund.amount_fen, reason=refund.reason)
+    refund = db.session.get(Refund, refund_id, with_for_update=True, populate_existing=True)
+    if refund.status != RefundStatus.pending:
+        db.session.rollback()
+        return False
+    transition(refund, RefundStatus.done, allowed=REFUND_TRANSITIONS, actor_id=None, reason="gateway refunded",
+               done_at=utcnow())
+    ledger.post("refund", [("2241", refund.amount_fen), ("1122", -refund.amount_fen)],
+                key=f"refund:{refund.id}:paid", memo=refund.out_refund_no, ref=("payment", payment.id))
+    db.session.commit()
+    return True
+
+
+def pending() -> list[int]:
+    return list(db.session.scalars(sa.select(Refund.id).where(Refund.status == RefundStatus.pending)))

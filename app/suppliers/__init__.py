@@ -1,0 +1,1 @@
+"""Upstream suppliers: adapters, credentials, per-SKU mappings and stock replenishment."""
