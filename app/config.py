@@ -35,9 +35,39 @@ class Config:
     PAYGATE_KEY = os.environ.get("PAYGATE_KEY", "sandbox-merchant-key-change-me")
     ORDER_PAYMENT_MINUTES = int(os.environ.get("ORDER_PAYMENT_MINUTES", "15"))
     MAX_RETAIL_QUANTITY = 10
+    #: Seconds between delivery attempts: the n-th retry waits the n-th figure; after the last, the
+    #: delivery goes to the ops exception queue.
+    FULFILMENT_RETRY_DELAYS = [float(x) for x in os.environ.get("FULFILMENT_RETRY_DELAYS",
+                                                                "30,60,300,900,3600").split(",")]
+    #: How often a supplier that accepted an order (and should call back) is asked about it.
+    FULFILMENT_POLL_SECONDS = float(os.environ.get("FULFILMENT_POLL_SECONDS", "60"))
+    #: An accepted order still unfinished after this long goes to the exception queue.
+    FULFILMENT_ACCEPT_TIMEOUT = float(os.environ.get("FULFILMENT_ACCEPT_TIMEOUT", "86400"))
+    #: A worker holds a delivery this long; past it, the sweep hands it to another worker.
+    FULFILMENT_LEASE_SECONDS = float(os.environ.get("FULFILMENT_LEASE_SECONDS", "120"))
+    #: The sweep re-enqueues deliveries overdue by more than this (their job was lost).
+    FULFILMENT_SWEEP_GRACE = float(os.environ.get("FULFILMENT_SWEEP_GRACE", "30"))
+    SUPPLIER_TIMEOUT_SECONDS = float(os.environ.get("SUPPLIER_TIMEOUT_SECONDS", "10"))
+    #: The sandbox supplier `quanyi up` and `demo seed` use.
+    SUPPLIER_SANDBOX_URL = os.environ.get("SUPPLIER_SANDBOX_URL", "http://127.0.0.1:5002")
+    SUPPLIER_SANDBOX_KEY = os.environ.get("SUPPLIER_SANDBOX_KEY", "sandbox-supplier-key-change-me")
     #: Imports with more lines than this run as a background job.
     IMPORT_SYNC_LIMIT = int(os.environ.get("IMPORT_SYNC_LIMIT", "5000"))
     UPLOAD_DIR = str(INSTANCE / "uploads")
+    #: Empty: no email is sent (or even queued); notifications still reach the in-app inbox.
+    SMTP_HOST = os.environ.get("SMTP_HOST", "")
+    SMTP_PORT = int(os.environ.get("SMTP_PORT", "25"))
+    SMTP_USER = os.environ.get("SMTP_USER", "")
+    SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD", "")
+    SMTP_STARTTLS = os.environ.get("SMTP_STARTTLS", "").lower() in ("1", "true", "yes")
+    #: Seconds per SMTP step (connect, each command).
+    SMTP_TIMEOUT = float(os.environ.get("SMTP_TIMEOUT", "20"))
+    MAIL_FROM = os.environ.get("MAIL_FROM", "Quanyi <no-reply@quanyi.local>")
+    EMAIL_MAX_ATTEMPTS = int(os.environ.get("EMAIL_MAX_ATTEMPTS", "6"))
+    #: Waits between email attempts (seconds); the last one repeats.
+    EMAIL_RETRY_SECONDS = os.environ.get("EMAIL_RETRY_SECONDS", "60,300,900,3600")
+    #: Days before expiry when owners are reminded of unused benefits.
+    REMINDER_DAYS = os.environ.get("REMINDER_DAYS", "7,1")
     TESTING = False
 
     @classmethod
