@@ -19,11 +19,12 @@ def init_app(app: Flask) -> None:
     from app.web.consumer.views import bp as consumer_bp
     from app.web.enterprise.views import bp as enterprise_bp
     from app.web.finance.views import bp as finance_bp
+    from app.web.inbox.views import bp as inbox_bp
     from app.web.ops.views import bp as ops_bp
     from app.web.payments import bp as payments_bp
     from app.web.reseller.views import bp as reseller_bp
 
-    for bp in (auth_bp, consumer_bp, reseller_bp, enterprise_bp, finance_bp, ops_bp, payments_bp):
+    for bp in (auth_bp, consumer_bp, reseller_bp, enterprise_bp, finance_bp, ops_bp, payments_bp, inbox_bp):
         app.register_blueprint(bp)
 
     login_manager.login_view = "auth.login"

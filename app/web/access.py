@@ -14,6 +14,8 @@ PORTAL_ROLES = {
     "enterprise": {Role.hr_admin, Role.approver},
     "finance": {Role.finance, Role.admin},
     "ops": {Role.ops, Role.admin},
+    #: Every user has an inbox, whatever their portal.
+    "inbox": set(Role),
 }
 
 

@@ -1,0 +1,41 @@
+"""What each kind of notification says. Title and body are rendered when shown, in the reader's language.
+
+Adding a kind is one line here: English msgids with %(name)s placeholders filled from the stored params.
+"""
+
+from dataclasses import dataclass
+
+from flask_babel import lazy_gettext as _l
+
+
+@dataclass(frozen=True)
+class Kind:
+    #: Lazy msgids: translated each time they are turned into text.
+    title: object
+    body: object
+
+
+KINDS: dict[str, Kind] = {
+    # params: sku_name, valid_until ("yyyy-MM-dd HH:mm", local time), days (the reminder threshold)
+    "benefit_expiring": Kind(_l("Expiring soon: %(sku_name)s"),
+                             _l("Valid until %(valid_until)s. Use it or renew it before then.")),
+    # params: sku_name, account
+    "topup_delivered": Kind(_l("Topped up: %(sku_name)s"), _l("%(sku_name)s was topped up to %(account)s.")),
+    # params: sku_name
+    "delivery_failed": Kind(_l("Delivery failed: %(sku_name)s"),
+                            _l("We could not deliver %(sku_name)s. Our team is on it; you will hear from us.")),
+    # params: order_no, amount (formatted, e.g. "¥28.00")
+    "order_refunded": Kind(_l("Order %(order_no)s refunded"),
+                           _l("%(amount)s was refunded for order %(order_no)s.")),
+}
+
+
+def render(kind: str, params: dict) -> tuple[str, str]:
+    """(title, body) in the current locale. A kind removed since, or params that no longer fit, still show."""
+    spec = KINDS.get(kind)
+    if spec is None:
+        return kind, ""
+    try:
+        return str(spec.title) % params, str(spec.body) % params
+    except (KeyError, TypeError, ValueError):
+        return str(spec.title), ""
