@@ -75,6 +75,7 @@ def _import_models() -> None:
     from app.fulfilment import models as _f  # noqa: F401
     from app.inventory import models as _i  # noqa: F401
     from app.ledger import models as _l  # noqa: F401
+    from app.notifications import models as _n  # noqa: F401
     from app.orders import models as _o  # noqa: F401
     from app.payments import models as _p  # noqa: F401
     from app.suppliers import models as _s  # noqa: F401

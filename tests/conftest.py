@@ -72,6 +72,64 @@ def paygate():
         proc.wait(10)
 
 
+SUPPLIER_KEY = "test-supplier-key"
+
+
+class SupplierSandbox:
+    """The sandbox supplier process and its control endpoints (faults, the record of top-ups)."""
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def faults(self, **settings) -> dict:
+        resp = httpx.post(self.url + "/_sandbox/faults", json=settings, timeout=5)
+        resp.raise_for_status()
+        return resp.json()
+
+    def calm(self) -> None:
+        """No faults at all."""
+        self.faults(latency_ms=0, error_rate=0, timeout_rate=0, garbage_rate=0, html_rate=0, async_rate=0,
+                    accept_then_fail_rate=0, drop_callback_rate=0, duplicate_callbacks=False,
+                    out_of_order_callbacks=False, out_of_stock=[])
+
+    def topups(self) -> list[dict]:
+        return httpx.get(self.url + "/_sandbox/topups", timeout=5).json()
+
+    def orders(self) -> list[dict]:
+        return httpx.get(self.url + "/_sandbox/orders", timeout=5).json()
+
+    def reset(self) -> None:
+        httpx.post(self.url + "/_sandbox/reset", timeout=5).raise_for_status()
+
+
+def start_supplier(*flags: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "sandboxes.supplier", "--port", str(port),
+                             "--key", SUPPLIER_KEY, "--partner", "quanyi", *flags], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    wait_http(url + "/healthz")
+    return proc, url
+
+
+@pytest.fixture(scope="session")
+def _supplier_process():
+    proc, url = start_supplier("--timeout-seconds", "3")
+    try:
+        yield SupplierSandbox(url)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture
+def supplier_sandbox(_supplier_process):
+    """The sandbox supplier, calm and empty at the start of each test."""
+    _supplier_process.calm()
+    _supplier_process.reset()
+    return _supplier_process
+
+
 def _database_url() -> str:
     return os.environ.get("DATABASE_URL") or f"sqlite:///{TMP / 'test.db'}"
 
@@ -101,6 +159,9 @@ def app(redis_url, paygate):
         PAYGATE_KEY = "test-paygate-key"
         UPLOAD_DIR = str(TMP / "uploads")
         RATELIMIT_KEY_PREFIX = f"test-{os.getpid()}"
+        FULFILMENT_RETRY_DELAYS = [0.0, 0.0, 0.0]
+        FULFILMENT_POLL_SECONDS = 0.0
+        SUPPLIER_TIMEOUT_SECONDS = 2.0
 
     _reset_schema(url)
     app = create_app(Cfg)
@@ -227,13 +288,14 @@ def login_as(client, make_user):
 
 @pytest.fixture
 def make_sku(app):
-    from app.catalog.models import Brand, Product, Sku
+    from app.catalog.models import Brand, BundleComponent, Product, Sku
     from app.extensions import db
 
     counter = iter(range(1, 10**6))
 
     def make(price: str = "28.00", face: str = "30.00", type_: str = "card_code", validity_days: int = 365,
-             brand: str = "腾讯视频", name: str | None = None) -> int:
+             brand: str = "腾讯视频", name: str | None = None, source: str = "stock",
+             account_format: str | None = None, components: list[tuple[int, int]] = ()) -> int:
         from app.core.money import parse_yuan
 
         with _context(app):
@@ -243,12 +305,43 @@ def make_sku(app):
             p = Product(brand=b, name=name or f"{brand} VIP", category=b.category,
                         instructions_html="<p>打开App，在“我的”里输入兑换码。</p>")
             sku = Sku(product=p, sku=f"T-SKU-{n}", name=name or f"{brand} 月卡 {n}", type=type_,
-                      face_value_fen=parse_yuan(face), price_fen=parse_yuan(price), validity_days=validity_days)
+                      face_value_fen=parse_yuan(face), price_fen=parse_yuan(price), validity_days=validity_days,
+                      source=source, account_format=account_format or ("mobile" if type_ == "direct_topup" else None))
+            sku.components = [BundleComponent(component_id=cid, quantity=q, position=i)
+                              for i, (cid, q) in enumerate(components)]
             db.session.add(sku)
             db.session.commit()
             return sku.id
 
     return make
+
+
+@pytest.fixture
+def make_supplier(app, supplier_sandbox):
+    """A supplier row speaking to the sandbox; `map_sku(sku_id, product_id)` maps a SKU to it."""
+    from app.suppliers import services as suppliers
+
+    counter = iter(range(1, 10**6))
+
+    def make(code: str | None = None, url: str | None = None, key: str = SUPPLIER_KEY) -> int:
+        with _context(app):
+            return suppliers.save_supplier(None, code=code or f"sb{next(counter)}", name="沙箱供应商",
+                                           adapter="signed_json", base_url=url or supplier_sandbox.url,
+                                           partner_id="quanyi", key=key).id
+
+    return make
+
+
+@pytest.fixture
+def map_sku(app):
+    from app.suppliers import services as suppliers
+
+    def mapping(sku_id: int, supplier_id: int, product_id: str, cost: int = 2000, priority: int = 10) -> int:
+        with _context(app):
+            return suppliers.save_mapping(None, supplier_id=supplier_id, sku_id=sku_id, product_id=product_id,
+                                          cost_fen=cost, priority=priority).id
+
+    return mapping
 
 
 @pytest.fixture
@@ -258,14 +351,15 @@ def stock(app):
     from app.extensions import db
     from app.inventory.models import Code
 
-    def add(sku_id: int, n: int = 5, codes: list[str] | None = None, expires_at=None) -> list[str]:
+    def add(sku_id: int, n: int = 5, codes: list[str] | None = None, expires_at=None, max_uses: int = 1) -> list[str]:
         import secrets
 
         codes = codes or [f"CODE-{secrets.token_hex(6).upper()}" for _ in range(n)]
         with _context(app):
             sealer = vault.Sealer()
             db.session.add_all(Code(sku_id=sku_id, data_key_id=sealer.key_id, code_ct=sealer.seal(c),
-                                    code_hash=sealer.digest(c), tail=c[-4:], expires_at=expires_at)
+                                    code_hash=sealer.digest(c), tail=c[-4:], expires_at=expires_at,
+                                    max_uses=max_uses)
                                for c in codes)
             db.session.commit()
         return codes

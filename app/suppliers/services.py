@@ -69,14 +69,14 @@ def save_supplier(actor_id: int | None, *, code: str, name: str, adapter: str, b
     supplier = get(supplier_id) if supplier_id else None
     if supplier is None and not key:
         raise ValidationError(_l("The signing key is required."))
+    sealer = vault.Sealer() if key else None  # before the new row is added: the sealer may query
     if supplier is None:
         supplier = Supplier(code=code)
-        db.session.add(supplier)
     supplier.code, supplier.name, supplier.adapter = code, name, adapter
     supplier.base_url, supplier.partner_id, supplier.active = base_url.rstrip("/"), partner_id, active
-    if key:
-        sealer = vault.Sealer()
+    if sealer is not None:
         supplier.data_key_id, supplier.key_ct = sealer.key_id, sealer.seal(key)
+    db.session.add(supplier)
     db.session.flush()
     audit(actor_id, "supplier.save", "supplier", supplier.id, key_changed=bool(key))
     db.session.commit()

@@ -23,8 +23,10 @@ def init_app(app: Flask) -> None:
     from app.web.ops.views import bp as ops_bp
     from app.web.payments import bp as payments_bp
     from app.web.reseller.views import bp as reseller_bp
+    from app.web.supplier_callbacks import bp as supplier_callbacks_bp
 
-    for bp in (auth_bp, consumer_bp, reseller_bp, enterprise_bp, finance_bp, ops_bp, payments_bp, inbox_bp):
+    for bp in (auth_bp, consumer_bp, reseller_bp, enterprise_bp, finance_bp, ops_bp, payments_bp, inbox_bp,
+               supplier_callbacks_bp):
         app.register_blueprint(bp)
 
     login_manager.login_view = "auth.login"
