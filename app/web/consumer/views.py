@@ -1,21 +1,24 @@
 """The consumer benefit center: shop, checkout, orders, my benefits."""
 
+from datetime import timedelta
+
 import segno
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.catalog import services as catalog
-from app.catalog.models import Category
-from app.core.errors import Conflict, ValidationError
+from app.catalog.models import Category, Sku, SkuType
+from app.core.errors import Conflict, NotFound, ValidationError
+from app.core.ids import utcnow
+from app.fulfilment import accounts, planning
 from app.fulfilment import services as benefits
-from app.fulfilment.models import EntitlementStatus
-from app.inventory import services as inventory
+from app.fulfilment.models import DeliveryStatus, Entitlement, EntitlementStatus
 from app.orders import services as orders
 from app.orders.models import OrderStatus
 from app.payments import services as payments
 from app.web.access import PORTAL_ROLES
-from app.web.render import render
+from app.web.render import render, wants_fragment
 
 bp = Blueprint("consumer", __name__, url_prefix="/me")
 
@@ -24,6 +27,11 @@ USER_ERRORS = (ValidationError, Conflict)
 
 #: The shop is public; everything else needs a consumer or employee.
 PUBLIC = {"consumer.shop", "consumer.sku_detail"}
+
+#: Deliveries still being worked on: their pages poll until these settle.
+IN_FLIGHT = (DeliveryStatus.queued, DeliveryStatus.accepted)
+#: An unused benefit this close to its end offers a "Renew" button.
+RENEW_WINDOW = timedelta(days=30)
 
 
 @bp.before_request
@@ -45,27 +53,53 @@ def shop():
     if category not in {c.value for c in Category} | {None}:
         category = None
     skus = catalog.shop_skus(category)
-    stock = inventory.available_counts([s.id for s in skus])
-    return render("consumer/shop.html", "products", skus=skus, stock=stock, category=category,
-                  categories=list(Category))
+    return render("consumer/shop.html", "products", skus=skus, stock=benefits.availability(skus),
+                  category=category, categories=list(Category))
 
 
 @bp.get("/shop/<int:sku_id>")
 def sku_detail(sku_id: int):
+    return _sku_page(_on_sale(sku_id))
+
+
+def _on_sale(sku_id: int) -> Sku:
     sku = catalog.get_sku(sku_id)
     if sku is None or not sku.active:
         abort(404)
-    return render("consumer/sku.html", sku=sku, available=inventory.available_counts([sku.id]).get(sku.id, 0))
+    return sku
+
+
+def _sku_page(sku: Sku, status_code: int = 200, values: dict | None = None, errors: dict | None = None,
+              quantity: int = 1):
+    """The SKU page; after a refused account, again with what was typed and the error by its field."""
+    values, errors = values or {}, errors or {}
+    fields = [{"format": fmt, "label": accounts.LABELS[fmt], "mode": accounts.input_mode(fmt),
+               "value": values.get(fmt, ""), "error": errors.get(fmt)} for fmt in planning.topup_formats(sku)]
+    return render("consumer/sku.html", status_code=status_code, sku=sku, fields=fields, quantity=quantity,
+                  available=benefits.availability([sku])[sku.id], orderable=orders.orderable(sku),
+                  components=planning.parts(sku) if sku.type == SkuType.bundle else [])
 
 
 @bp.post("/shop/<int:sku_id>/buy")
 def buy(sku_id: int):
+    sku = _on_sale(sku_id)
     try:
         quantity = int(request.form.get("quantity", "1"))
     except ValueError:
         quantity = 0
+    given = {fmt: request.form.get(f"account_{fmt}", "").strip() for fmt in planning.topup_formats(sku)}
+    # Checked field by field here so each message lands under its own input; the service checks again.
+    errors = {}
+    for fmt, value in given.items():
+        try:
+            if value:
+                accounts.normalise(fmt, value)
+        except ValidationError as e:
+            errors[fmt] = e.message
+    if errors:
+        return _sku_page(sku, 422, values=given, errors=errors, quantity=max(quantity, 1))
     try:
-        order = orders.create_retail_order(current_user, sku_id, quantity)
+        order = orders.create_retail_order(current_user, sku_id, quantity, accounts=given)
     except USER_ERRORS as e:
         flash(str(e.message), "danger")
         return redirect(url_for("consumer.sku_detail", sku_id=sku_id), 303)
@@ -96,7 +130,13 @@ def orders_list():
 @bp.get("/orders/<order_no>")
 def order_detail(order_no: str):
     order = orders.get_for_buyer(current_user, order_no)
-    return render("consumer/order.html", "order_status", order=order)
+    # No service lists one order's units yet (asked for); an owner holds few benefits, so filter them here.
+    units = sorted((e for e in benefits.list_for_owner(current_user) if e.order_id == order.id),
+                   key=lambda e: e.id)
+    statuses = {e.delivery.status for e in units if e.delivery is not None}
+    return render("consumer/order.html", "order_status", order=order, units=units, state=benefits.state_of(order),
+                  with_support=DeliveryStatus.failed in statuses,
+                  polling=order.status == "paid" and (not units or bool(statuses & set(IN_FLIGHT))))
 
 
 @bp.post("/orders/<order_no>/cancel")
@@ -126,7 +166,33 @@ def home():
 @bp.get("/benefits/<int:ent_id>")
 def benefit(ent_id: int):
     ent = benefits.get_for_owner(current_user, ent_id)
-    return render("consumer/benefit.html", ent=ent, masked=benefits.masked(ent), status=benefits.status_of(ent))
+    return render("consumer/benefit.html", **_benefit(ent))
+
+
+@bp.get("/benefits/<int:ent_id>/progress")
+def progress(ent_id: int):
+    """The benefit's state block alone, polled while its delivery is under way."""
+    ent = benefits.get_for_owner(current_user, ent_id)
+    return render("consumer/benefit.html", "benefit_state", **_benefit(ent))
+
+
+def _benefit(ent: Entitlement, **extra) -> dict:
+    status = benefits.status_of(ent)
+    delivery = benefits.delivery_of(ent)
+    fmt = ent.sku.account_format if ent.sku.type == SkuType.direct_topup else None
+    return dict(ent=ent, status=status, delivery=delivery, masked=benefits.masked(ent) if ent.code_id else "",
+                polling=delivery is not None and delivery.status in IN_FLIGHT, renewable=_renewable(ent, status),
+                account_label=accounts.LABELS.get(fmt, ""), account_mode=accounts.input_mode(fmt) if fmt else "",
+                **extra)
+
+
+def _renewable(ent: Entitlement, status: str) -> bool:
+    """Renew is offered on benefits about to end or gone: unused and near expiry, expired, a used top-up."""
+    if status == EntitlementStatus.unused:
+        return ent.valid_until is not None and ent.valid_until - utcnow() <= RENEW_WINDOW
+    if status == EntitlementStatus.used:
+        return ent.sku.type == SkuType.direct_topup
+    return status == EntitlementStatus.expired
 
 
 @bp.post("/benefits/<int:ent_id>/reveal")
@@ -134,8 +200,7 @@ def reveal(ent_id: int):
     ent = benefits.get_for_owner(current_user, ent_id)
     revealed = benefits.reveal(current_user, ent_id, ip=request.remote_addr)
     qr_svg = segno.make(revealed["code"], error="m").svg_inline(scale=4, border=2, omitsize=True)
-    return render("consumer/benefit.html", "code_block", ent=ent, revealed=revealed, qr_svg=qr_svg,
-                  status=benefits.status_of(ent), masked=benefits.masked(ent))
+    return render("consumer/benefit.html", "code_block", revealed=revealed, qr_svg=qr_svg, **_benefit(ent))
 
 
 @bp.post("/benefits/<int:ent_id>/use")
@@ -146,3 +211,40 @@ def mark_used(ent_id: int):
     except USER_ERRORS as e:
         flash(str(e.message), "danger")
     return redirect(url_for("consumer.benefit", ent_id=ent_id), 303)
+
+
+@bp.post("/benefits/<int:ent_id>/redeem")
+def redeem(ent_id: int):
+    """Top up an unused top-up benefit to an account; HTMX gets the live progress block, others a 303."""
+    ent = benefits.get_for_owner(current_user, ent_id)
+    account = request.form.get("account", "")
+    try:
+        benefits.redeem_topup(current_user, ent_id, account)
+    except USER_ERRORS as e:
+        if wants_fragment():
+            # 200, not 422: htmx swaps only successful answers, and the form must come back with its error.
+            return render("consumer/benefit.html", "benefit_state",
+                          **_benefit(ent, redeem_error=e.message, redeem_value=account))
+        flash(str(e.message), "danger")
+        return redirect(url_for("consumer.benefit", ent_id=ent_id), 303)
+    if wants_fragment():
+        return render("consumer/benefit.html", "benefit_state", **_benefit(ent))
+    return redirect(url_for("consumer.benefit", ent_id=ent_id), 303)
+
+
+@bp.post("/benefits/<int:ent_id>/renew")
+def renew(ent_id: int):
+    """Buy the same SKU again (the whole joint membership for a component), the last top-up account filled
+    in, and go to the payment like a purchase does."""
+    ent = benefits.get_for_owner(current_user, ent_id)
+    if not _renewable(ent, benefits.status_of(ent)):
+        flash(_("This benefit cannot be renewed yet."), "warning")
+        return redirect(url_for("consumer.benefit", ent_id=ent_id), 303)
+    fmt = ent.sku.account_format if ent.sku.type == SkuType.direct_topup else None
+    try:
+        order = orders.create_retail_order(current_user, ent.bundle_sku_id or ent.sku_id, 1,
+                                           accounts={fmt: ent.account} if fmt and ent.account else None)
+    except (*USER_ERRORS, NotFound) as e:
+        flash(str(e.message), "danger")
+        return redirect(url_for("consumer.benefit", ent_id=ent_id), 303)
+    return redirect(url_for("consumer.pay", order_no=order.order_no), 303)
