@@ -8,7 +8,16 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
-from app.catalog.models import Brand, Category, Product, Sku, SkuType
+from app.catalog.models import (
+    AccountFormat,
+    Brand,
+    BundleComponent,
+    Category,
+    Product,
+    Sku,
+    SkuSource,
+    SkuType,
+)
 from app.core.audit import audit
 from app.core.errors import NotFound, ValidationError
 from app.extensions import db
@@ -18,7 +27,13 @@ INSTRUCTION_TAGS = {"p", "br", "strong", "em", "ul", "ol", "li", "a", "h3", "h4"
 SKU_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MAX_VALIDITY_DAYS = 3650
 #: Fields of a SKU that ops may change after creation (the SKU code is public and stays).
-SKU_FIELDS = ("name", "type", "face_value_fen", "price_fen", "validity_days", "active")
+SKU_FIELDS = ("name", "type", "face_value_fen", "price_fen", "validity_days", "active", "source", "account_format",
+              "replenish_below", "replenish_quantity")
+#: Upper bounds of the auto-replenish settings (a supplier sells at most 1000 codes per order).
+REPLENISH_LIMITS = {"replenish_below": 100_000, "replenish_quantity": 1000}
+#: A joint membership holds a few parts, each a few units at most.
+MAX_COMPONENTS = 10
+MAX_COMPONENT_QUANTITY = 20
 
 
 def shop_skus(category: str | None = None) -> list[Sku]:
@@ -162,7 +177,54 @@ def _sku_fields(fields: dict) -> dict:
         out["validity_days"] = days
     if "active" in fields:
         out["active"] = bool(fields["active"])
+    if "source" in fields:
+        if fields["source"] not in {s.value for s in SkuSource}:
+            raise ValidationError(_l("Choose where the units come from."), field="source")
+        out["source"] = fields["source"]
+    if "account_format" in fields:
+        fmt = fields["account_format"] or None
+        if fmt is not None and fmt not in {f.value for f in AccountFormat}:
+            raise ValidationError(_l("Choose an account format."), field="account_format")
+        out["account_format"] = fmt
+    for key, limit in REPLENISH_LIMITS.items():
+        if key in fields:
+            value = fields[key]
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                      or not 1 <= value <= limit):
+                raise ValidationError(_l("Enter a whole number from 1 to %(max)s.", max=limit), field=key)
+            out[key] = value
     return out
+
+
+def _normalise(values: dict, type_: str) -> None:
+    """Only a direct top-up has an account format, and a supplier always does it (whatever the form said)."""
+    if type_ == SkuType.direct_topup:
+        values["source"] = SkuSource.supplier
+    else:
+        values["account_format"] = None
+
+
+def _check_sku(v: dict, sku: Sku | None = None) -> None:
+    """Rules between a SKU's fields, checked on the SKU as it would be saved (`v`: every field)."""
+    if v["type"] == SkuType.direct_topup and not v.get("account_format"):
+        raise ValidationError(_l("A direct top-up needs the format of the account it goes to."),
+                              field="account_format")
+    below, quantity = v.get("replenish_below"), v.get("replenish_quantity")
+    if (below is None) != (quantity is None):
+        raise ValidationError(_l("Set both the threshold and the quantity to buy, or neither."),
+                              field="replenish_quantity" if quantity is None else "replenish_below")
+    if below is not None and (v.get("source") != SkuSource.stock
+                              or v["type"] not in (SkuType.card_code, SkuType.link)):
+        raise ValidationError(_l("Auto-replenish is for card codes or links sold from our own stock."),
+                              field="replenish_below")
+    if sku is None or v["type"] == sku.type:
+        return
+    if sku.components:
+        raise ValidationError(_l("Remove the bundle's components before changing its type."), field="type")
+    if v["type"] == SkuType.bundle and db.session.scalar(
+            sa.select(BundleComponent.id).where(BundleComponent.component_id == sku.id).limit(1)) is not None:
+        raise ValidationError(_l("This SKU is part of a bundle, so it cannot become a bundle itself."),
+                              field="type")
 
 
 def _commit(unique_error: ValidationError) -> None:
@@ -228,7 +290,7 @@ def _sku_taken() -> ValidationError:
 
 
 def create_sku(actor_id: int | None, product_id: int, sku: str, **fields) -> Sku:
-    """A new SKU under a product. Fields: name, type, face_value_fen, price_fen, validity_days, active."""
+    """A new SKU under a product. Fields: SKU_FIELDS (a bundle's components are added afterwards)."""
     get_product(product_id)
     code = (sku or "").strip()
     if not SKU_CODE.match(code):
@@ -236,10 +298,17 @@ def create_sku(actor_id: int | None, product_id: int, sku: str, **fields) -> Sku
                               field="sku")
     if find_sku(code) is not None:
         raise _sku_taken()
-    values = _sku_fields({"type": SkuType.card_code, "validity_days": 365, "active": True, **fields})
+    topup = fields.get("type") == SkuType.direct_topup
+    # Callers that predate these fields (the CLI's add-sku) get the usual top-up: by a supplier, to a mobile.
+    defaults = {"type": SkuType.card_code, "validity_days": 365, "active": True,
+                "source": SkuSource.supplier if topup else SkuSource.stock,
+                "account_format": AccountFormat.mobile if topup else None}
+    values = _sku_fields({**defaults, **fields})
     missing = {"name", "face_value_fen", "price_fen"} - values.keys()
     if missing:
         raise ValidationError(_l("A name, a face value and a price are required."), field=sorted(missing)[0])
+    _normalise(values, values["type"])
+    _check_sku(values)
     row = Sku(product_id=product_id, sku=code, **values)
     db.session.add(row)
     db.session.flush()
@@ -249,7 +318,8 @@ def create_sku(actor_id: int | None, product_id: int, sku: str, **fields) -> Sku
 
 
 def update_sku(actor_id: int | None, sku_id: int, **fields) -> Sku:
-    """Change a SKU's editable fields (SKU_FIELDS). A SKU with codes in stock keeps its type."""
+    """Change a SKU's editable fields (SKU_FIELDS). A SKU with codes in stock keeps its type; the rules
+    between fields (_check_sku) hold for the SKU as saved, so a partial update cannot break them."""
     from app.inventory.models import Code
 
     sku = get_sku_or_404(sku_id)
@@ -259,6 +329,8 @@ def update_sku(actor_id: int | None, sku_id: int, **fields) -> Sku:
     if values.get("type", sku.type) != sku.type and db.session.scalar(
             sa.select(Code.id).where(Code.sku_id == sku.id).limit(1)) is not None:
         raise ValidationError(_l("This SKU already has codes, so its type cannot change."), field="type")
+    _normalise(values, values.get("type", sku.type))
+    _check_sku({**{k: getattr(sku, k) for k in SKU_FIELDS}, **values}, sku)
     changed = {k: v for k, v in values.items() if getattr(sku, k) != v}
     for key, value in changed.items():
         setattr(sku, key, value)
@@ -266,6 +338,59 @@ def update_sku(actor_id: int | None, sku_id: int, **fields) -> Sku:
         audit(actor_id, "catalog.sku_update", "skus", sku.id, fields=sorted(changed))
     db.session.commit()
     return sku
+
+
+# --- joint-membership bundles ------------------------------------------------------------------------------
+
+def component_choices(bundle_id: int) -> list[Sku]:
+    """SKUs that may go into a bundle: anything but a bundle (itself included)."""
+    return [s for s in list_skus() if s.type != SkuType.bundle and s.id != bundle_id]
+
+
+def _bundle(bundle_id: int) -> Sku:
+    bundle = get_sku_or_404(bundle_id)
+    if bundle.type != SkuType.bundle:
+        raise ValidationError(_l("Only a bundle has components."), field="component_id")
+    return bundle
+
+
+def set_component(actor_id: int | None, bundle_id: int, component_id: int | None, quantity: int) -> BundleComponent:
+    """Put `quantity` units of a SKU into a bundle (or change how many it holds)."""
+    bundle = _bundle(bundle_id)
+    part = get_sku(component_id) if isinstance(component_id, int) else None
+    if part is None:
+        raise ValidationError(_l("Choose the SKU to add."), field="component_id")
+    if part.id == bundle.id:
+        raise ValidationError(_l("A bundle cannot contain itself."), field="component_id")
+    if part.type == SkuType.bundle:
+        raise ValidationError(_l("A bundle cannot contain another bundle."), field="component_id")
+    if not isinstance(quantity, int) or isinstance(quantity, bool) or not 1 <= quantity <= MAX_COMPONENT_QUANTITY:
+        raise ValidationError(_l("Enter a quantity from 1 to %(max)s.", max=MAX_COMPONENT_QUANTITY),
+                              field="quantity")
+    row = next((c for c in bundle.components if c.component_id == part.id), None)
+    if row is None:
+        if len(bundle.components) >= MAX_COMPONENTS:
+            raise ValidationError(_l("A bundle holds at most %(n)s different SKUs.", n=MAX_COMPONENTS),
+                                  field="component_id")
+        row = BundleComponent(component_id=part.id, quantity=quantity,
+                              position=max((c.position for c in bundle.components), default=-1) + 1)
+        bundle.components.append(row)
+    else:
+        row.quantity = quantity
+    db.session.flush()
+    audit(actor_id, "catalog.bundle_component", "skus", bundle.id, component_id=part.id, quantity=quantity)
+    _commit(ValidationError(_l("This SKU is already in the bundle."), field="component_id"))
+    return row
+
+
+def remove_component(actor_id: int | None, bundle_id: int, component_id: int) -> None:
+    bundle = _bundle(bundle_id)
+    row = next((c for c in bundle.components if c.component_id == component_id), None)
+    if row is None:
+        raise NotFound(_l("This SKU is not part of the bundle."))
+    bundle.components.remove(row)
+    audit(actor_id, "catalog.bundle_component_remove", "skus", bundle.id, component_id=component_id)
+    db.session.commit()
 
 
 def add_sku(actor_id: int | None, sku: str, *, name: str, type: str, face_value_fen: int, price_fen: int,

@@ -1,33 +1,28 @@
-"""Ops catalog pages: brands, products and SKUs, with HTMX inline editing of a SKU's row."""
-
-from collections.abc import Callable
+"""Ops catalog pages: brands, products and SKUs (with a bundle's components), with HTMX inline editing of
+a SKU's row. A SKU's supplier mappings are edited on its page too (supplier_views.py)."""
 
 from flask import flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from wtforms import SelectChoice
 
 from app.catalog import services as catalog
+from app.catalog.models import SkuType
 from app.core.errors import DomainError
 from app.inventory import services as inventory
-from app.web.ops.forms import BrandForm, ProductForm, SkuForm, SkuRowForm, show_error
+from app.suppliers import services as suppliers
+from app.web.ops.forms import (
+    BrandForm,
+    ComponentForm,
+    MappingForm,
+    ProductForm,
+    SkuForm,
+    SkuRowForm,
+    show_error,
+)
 from app.web.ops.views import bp
+from app.web.ops.views import submit as _submit
 from app.web.render import render, wants_fragment
-
-
-def _submit(form: FlaskForm, save: Callable, message: Callable[[object], str], endpoint: str):
-    """A valid form goes to the service; success flashes and redirects (303), otherwise None (show the form
-    again, with the service's error next to its field)."""
-    if not form.validate_on_submit():
-        return None
-    try:
-        saved = save()
-    except DomainError as e:
-        show_error(form, e)
-        return None
-    flash(message(saved), "success")
-    return redirect(url_for(endpoint), 303)
 
 
 def _saved(_obj) -> str:
@@ -117,19 +112,75 @@ def sku_new():
     form = _sku_form(product_id=request.args.get("product_id", type=int))
     return _submit(form, lambda: catalog.create_sku(current_user.id, form.product_id.data, form.sku.data,
                                                     **form.sku_fields()),
-                   lambda s: _("SKU %(sku)s created.", sku=s.sku), "ops.skus") \
+                   lambda s: _("SKU %(sku)s created.", sku=s.sku),
+                   # On to its page: that is where its suppliers or a bundle's components are added.
+                   lambda s: url_for("ops.sku_edit", sku_id=s.id)) \
         or render("ops/sku_form.html", form=form, sku=None)
+
+
+def mapping_form(**kwargs) -> MappingForm:
+    form = MappingForm(prefix="mapping", **kwargs)
+    form.supplier_id.choices = [SelectChoice(s.id, s.name + ("" if s.active else " " + _("(inactive)")))
+                                for s in suppliers.list_suppliers()]
+    return form
+
+
+def component_form(bundle_id: int, **kwargs) -> ComponentForm:
+    form = ComponentForm(prefix="component", **kwargs)
+    form.component_id.choices = [SelectChoice(s.id, f"{s.sku} · {s.name}")
+                                 for s in catalog.component_choices(bundle_id)]
+    return form
+
+
+def _sku_edit_form(sku, formdata=None) -> SkuForm:
+    """The SKU's own form; formdata=None when the page is shown again after another form's POST."""
+    form = _sku_form(formdata=formdata, obj=sku, face_value=sku.face_value_fen, price=sku.price_fen)
+    form.sku.data = sku.sku
+    return form
+
+
+def sku_page(sku, form: SkuForm | None = None, mappings: MappingForm | None = None,
+             components: ComponentForm | None = None):
+    """The SKU's page: its form, then a bundle's components or the supplier mappings (failover order)."""
+    form = form or _sku_edit_form(sku)
+    # A refused component form shows its error even on a SKU that is not a bundle (a hand-made POST).
+    is_bundle = sku.type == SkuType.bundle or components is not None
+    ctx = {"components": components or component_form(sku.id, formdata=None)} if is_bundle else {
+        "mappings": suppliers.mappings_for(sku.id, active_only=False),
+        "mapping_form": mappings or mapping_form(formdata=None)}
+    return render("ops/sku_form.html", form=form, sku=sku, **ctx)
 
 
 @bp.route("/skus/<int:sku_id>/edit", methods=["GET", "POST"])
 def sku_edit(sku_id: int):
     """The whole-page editor (also the fallback without JavaScript); the SKU code itself never changes."""
     sku = catalog.get_sku_or_404(sku_id)
-    form = _sku_form(obj=sku, face_value=sku.face_value_fen, price=sku.price_fen)
-    form.sku.data = sku.sku
+    form = _sku_edit_form(sku, formdata=request.form if request.method == "POST" else None)
     return _submit(form, lambda: catalog.update_sku(current_user.id, sku.id, product_id=form.product_id.data,
                                                     **form.sku_fields()), _saved, "ops.skus") \
-        or render("ops/sku_form.html", form=form, sku=sku)
+        or sku_page(sku, form)
+
+
+@bp.post("/skus/<int:sku_id>/components")
+def sku_component_save(sku_id: int):
+    """Add a SKU to a bundle, or change how many units of it the bundle holds."""
+    sku = catalog.get_sku_or_404(sku_id)
+    form = component_form(sku.id)
+    return _submit(form, lambda: catalog.set_component(current_user.id, sku.id, form.component_id.data,
+                                                       form.quantity.data),
+                   lambda _c: _("Bundle updated."), "ops.sku_edit", sku_id=sku.id) \
+        or sku_page(sku, components=form)
+
+
+@bp.post("/skus/<int:sku_id>/components/<int:component_id>/delete")
+def sku_component_delete(sku_id: int, component_id: int):
+    try:
+        catalog.remove_component(current_user.id, sku_id, component_id)
+    except DomainError as e:
+        flash(str(e.message), "danger")
+    else:
+        flash(_("Removed from the bundle."), "success")
+    return redirect(url_for("ops.sku_edit", sku_id=sku_id), 303)
 
 
 def _row(sku, block: str, **ctx):

@@ -1,11 +1,17 @@
-"""The ops console: dashboard here; catalog and code imports in their own modules on the same blueprint."""
+"""The ops console: dashboard here; catalog, code imports, suppliers and the exception queue in their own
+modules on the same blueprint."""
 
-from flask import Blueprint, current_app
+from collections.abc import Callable
+
+from flask import Blueprint, current_app, flash, redirect, url_for
+from flask_wtf import FlaskForm
 
 from app.catalog import services as catalog
+from app.core.errors import DomainError
 from app.inventory import imports
 from app.inventory.models import CodeStatus
 from app.web.access import PORTAL_ROLES, guard_blueprint
+from app.web.ops.forms import show_error
 from app.web.render import render
 
 bp = Blueprint("ops", __name__, url_prefix="/ops")
@@ -20,6 +26,22 @@ def _helpers():
     return {"reason_text": imports.reason_text, "code_statuses": list(CodeStatus)}
 
 
+def submit(form: FlaskForm, save: Callable, message: Callable[[object], str], endpoint: str | Callable,
+           **url_args):
+    """A valid form goes to the service; success flashes and redirects (303) to `endpoint` (or to the URL
+    `endpoint(saved)` gives), otherwise None (show the form again, with the service's error next to its
+    field)."""
+    if not form.validate_on_submit():
+        return None
+    try:
+        saved = save()
+    except DomainError as e:
+        show_error(form, e)
+        return None
+    flash(message(saved), "success")
+    return redirect(endpoint(saved) if callable(endpoint) else url_for(endpoint, **url_args), 303)
+
+
 @bp.get("/")
 def home():
     low = current_app.config.get("LOW_STOCK_THRESHOLD", DEFAULT_LOW_STOCK)
@@ -30,4 +52,5 @@ def home():
                   batches=batches, batch_skus=skus, batch_users=users)
 
 
-from app.web.ops import catalog_views, import_views  # noqa: E402,F401  (routes on bp)
+# The other page modules add their routes to bp.
+from app.web.ops import catalog_views, exception_views, import_views, supplier_views  # noqa: E402,F401
