@@ -10,17 +10,37 @@ from app.queues import QUEUES, connection
 
 
 def _run_cron(redis_url: str) -> None:
-    """The periodic jobs of jobs/schedule.py, enqueued by RQ's CronScheduler in a child process."""
+    """The periodic jobs of jobs/schedule.py, enqueued by RQ's CronScheduler in a child process. Losing Redis
+    (a restart, a failover) does not end it: it starts again once Redis answers."""
+    import time
+
     import redis
     from rq.cron import CronScheduler
 
     from jobs.schedule import PERIODIC
 
     logging.basicConfig(level=logging.INFO)
-    scheduler = CronScheduler(connection=redis.Redis.from_url(redis_url))
-    for func, queue_name, interval in PERIODIC:
-        scheduler.register(func, queue_name=queue_name, interval=interval)
-    scheduler.start()
+    log = logging.getLogger("quanyi.cron")
+    while True:
+        try:
+            scheduler = CronScheduler(connection=redis.Redis.from_url(redis_url))
+            for func, queue_name, interval in PERIODIC:
+                scheduler.register(func, queue_name=queue_name, interval=interval)
+            scheduler.start()
+            return  # stopped on request
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as e:
+            log.warning("cron scheduler lost Redis (%s); starting again in 2 s", e)
+            time.sleep(2)
+
+
+def _warm_up() -> None:
+    """Import what jobs use before RQ forks a work-horse per job, so no job pays for the imports again."""
+    import importlib
+
+    for name in ("app.fulfilment.engine", "app.fulfilment.exceptions", "app.suppliers.replenish",
+                 "app.payments.services", "app.payments.refunds", "app.inventory.imports",
+                 "app.notifications.mail", "app.notifications.reminders", "app.orders.services", "jobs.schedule"):
+        importlib.import_module(name)
 
 
 @click.command("worker", help="Start an RQ worker (with scheduler and the periodic jobs) on all queues.")
@@ -29,6 +49,7 @@ def _run_cron(redis_url: str) -> None:
 @with_appcontext
 def worker(burst: bool, no_cron: bool):
     conn = connection()
+    _warm_up()
     cron = None
     if not burst and not no_cron:
         cron = multiprocessing.get_context("spawn").Process(

@@ -273,7 +273,12 @@ def sweep(limit: int = 1000) -> int:
                                                      Delivery.status.in_((*ACTIVE, D.failed))))
         .where(sa.exists().where(Delivery.order_id == Order.id)).limit(limit)
     ).all()
-    db.session.rollback()
+    if ids:
+        # Re-arm what we re-enqueue: the next sweeps leave it alone for a grace period, so a backlog never
+        # turns into a pile of duplicate jobs (a duplicate would only be skipped, but costs a worker a turn).
+        db.session.execute(sa.update(Delivery).where(Delivery.id.in_(ids), Delivery.status.in_(ACTIVE))
+                           .values(next_attempt_at=now).execution_options(synchronize_session=False))
+    db.session.commit()
     q = queue("fulfilment")
     for delivery_id in ids:
         q.enqueue("jobs.fulfilment.deliver", delivery_id)
