@@ -37,10 +37,12 @@ MAX_COMPONENT_QUANTITY = 20
 
 
 def shop_skus(category: str | None = None) -> list[Sku]:
-    """SKUs on sale in the consumer portal, grouped by the template by brand."""
+    """Active SKUs of the consumer portal, grouped by the template by brand (every type; the caller keeps
+    the orderable ones)."""
     q = (sa.select(Sku).join(Product).join(Brand)
-         .options(joinedload(Sku.product).joinedload(Product.brand))
-         .where(Sku.active.is_(True), Sku.type == SkuType.card_code))
+         .options(joinedload(Sku.product).joinedload(Product.brand),
+                  sa.orm.selectinload(Sku.components).joinedload(BundleComponent.component))
+         .where(Sku.active.is_(True)))
     if category:
         q = q.where(Product.category == category)
     return list(db.session.scalars(q.order_by(Brand.name, Sku.price_fen)))

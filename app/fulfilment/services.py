@@ -237,6 +237,13 @@ def get_for_owner(owner: User, ent_id: int) -> Entitlement:
     return ent
 
 
+def units_of(owner: User, order: Order) -> list[Entitlement]:
+    """One order's units (a bundle's components) with their deliveries, for its owner."""
+    return list(db.session.scalars(
+        sa.select(Entitlement).options(sa.orm.joinedload(Entitlement.delivery), sa.orm.joinedload(Entitlement.sku))
+        .where(Entitlement.order_id == order.id, Entitlement.owner_id == owner.id).order_by(Entitlement.id)))
+
+
 def delivery_of(ent: Entitlement) -> Delivery | None:
     return db.session.scalars(sa.select(Delivery).where(Delivery.entitlement_id == ent.id)).first()
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -52,6 +52,14 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class ProductInfo:
+    exists: bool
+    available: bool = False
+    #: None: unlimited or not told.
+    stock: int | None = None
+
+
+@dataclass(frozen=True)
 class CallbackNotice:
     event_id: str
     out_order_no: str
@@ -69,8 +77,8 @@ class SupplierAdapter(Protocol):
 
     def query(self, out_order_no: str) -> Outcome: ...
 
-    def check_stock(self, product_id: str) -> tuple[bool, int | None]:
-        """(exists and available, units in stock or None when unlimited); raises SupplierError."""
+    def check_stock(self, product_id: str) -> ProductInfo:
+        """Whether the supplier knows the product, sells it now, and how many; raises SupplierError."""
         ...
 
     def verify_callback(self, method: str, path: str, headers, body: bytes) -> CallbackNotice: ...
@@ -174,21 +182,21 @@ class SignedJsonAdapter:
         return got if isinstance(got, Outcome) else self._outcome(*got)
 
     def query(self, out_order_no: str) -> Outcome:
-        got = self._call("GET", f"/v1/orders/{out_order_no}")
+        got = self._call("GET", f"/v1/orders/{quote(out_order_no, safe='')}")
         return got if isinstance(got, Outcome) else self._outcome(*got)
 
-    def check_stock(self, product_id: str) -> tuple[bool, int | None]:
-        got = self._call("GET", f"/v1/products/{product_id}")
+    def check_stock(self, product_id: str) -> ProductInfo:
+        got = self._call("GET", f"/v1/products/{quote(product_id, safe='')}")
         if isinstance(got, Outcome):
             raise SupplierError(got.detail)
         status, data = got
         if status == 404:
-            return False, None
+            return ProductInfo(exists=False)
         product = data.get("product")
         if status != 200 or not isinstance(product, dict):
             raise SupplierError(f"HTTP {status}: no product in the answer")
         stock = product.get("stock")
-        return bool(product.get("available")), stock if isinstance(stock, int) else None
+        return ProductInfo(True, bool(product.get("available")), stock if isinstance(stock, int) else None)
 
     def verify_callback(self, method: str, path: str, headers, body: bytes) -> CallbackNotice:
         ts, nonce, sig = headers.get("X-Timestamp", ""), headers.get("X-Nonce", ""), headers.get("X-Signature", "")

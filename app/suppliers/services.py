@@ -92,6 +92,12 @@ def mappings_for(sku_id: int, active_only: bool = True) -> list[SupplierProduct]
     return list(db.session.scalars(q))
 
 
+def mapped_sku_ids() -> set[int]:
+    """SKUs with at least one active mapping to an active supplier (one query, for lists)."""
+    return set(db.session.scalars(sa.select(SupplierProduct.sku_id).join(Supplier)
+                                  .where(SupplierProduct.active.is_(True), Supplier.active.is_(True))))
+
+
 def save_mapping(actor_id: int | None, *, supplier_id: int, sku_id: int, product_id: str, cost_fen: int,
                  priority: int = 10, active: bool = True, verify: bool = True) -> SupplierProduct:
     """Map a SKU to a supplier product. The supplier is asked first: an unknown product is refused here,
@@ -107,13 +113,16 @@ def save_mapping(actor_id: int | None, *, supplier_id: int, sku_id: int, product
         raise ValidationError(_l("A bundle is delivered through its components; map those instead."))
     if not isinstance(cost_fen, int) or cost_fen < 0:
         raise ValidationError(_l("Cost must be zero or more."))
+    if not isinstance(priority, int) or not 0 <= priority <= 999:
+        raise ValidationError(_l("Priority is a whole number from 0 to 999."))
     if verify:
         try:
-            exists, _stock = adapter_for(supplier).check_stock(product_id)
+            info = adapter_for(supplier).check_stock(product_id)
         except SupplierError as e:
             raise ValidationError(_l("The supplier could not be asked about this product: %(error)s",
                                      error=str(e))) from None
-        if not exists:
+        # A product that exists but is out of stock right now can be mapped: failover covers it meanwhile.
+        if not info.exists:
             raise ValidationError(_l("The supplier does not know the product id %(product)s.",
                                      product=product_id))
     mapping = db.session.scalars(sa.select(SupplierProduct).where(SupplierProduct.supplier_id == supplier.id,

@@ -28,6 +28,21 @@ LABELS = {
         "manual": _l("By hand"), "refunded": _l("Refunded"), "retry": _l("Retry requested"),
         "switched": _l("Supplier switched"),
     },
+    "attempt_action": {
+        "submitted": _l("Submitted to the supplier"), "polled": _l("Asked the supplier"),
+        "callback": _l("Supplier called back"), "checked": _l("Checked with the supplier"),
+        "retry": _l("Retry by ops"), "switch": _l("Supplier switched by ops"), "manual": _l("Delivered by hand"),
+        "refund": _l("Refunded by ops"),
+    },
+    #: Reasons the engine records on a delivery's state changes.
+    "delivery_reason": {
+        "supplier accepted": _l("The supplier accepted the order"), "supplier delivered": _l("The supplier delivered"),
+        "retry": _l("Retry scheduled"), "failover": _l("Moved to the next supplier"),
+        "retries exhausted": _l("Retries exhausted"), "retry by ops": _l("Retry by ops"),
+        "supplier switched by ops": _l("Supplier switched by ops"), "delivered by hand": _l("Delivered by hand"),
+        "refunded by ops": _l("Refunded by ops"), "redeemed": _l("Redeemed to an account"),
+        "never redeemed": _l("Never redeemed"),
+    },
     "sku_source": {"stock": _l("Own stock"), "shared": _l("Shared (loop) codes"), "supplier": _l("Supplier")},
     "account_format": {"mobile": _l("Mobile number"), "qq": _l("QQ number"), "email": _l("Email account"),
                        "game_id": _l("Game id")},

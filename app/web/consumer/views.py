@@ -52,7 +52,7 @@ def shop():
     category = request.args.get("category") or None
     if category not in {c.value for c in Category} | {None}:
         category = None
-    skus = catalog.shop_skus(category)
+    skus = orders.on_sale(catalog.shop_skus(category))
     return render("consumer/shop.html", "products", skus=skus, stock=benefits.availability(skus),
                   category=category, categories=list(Category))
 
@@ -130,9 +130,7 @@ def orders_list():
 @bp.get("/orders/<order_no>")
 def order_detail(order_no: str):
     order = orders.get_for_buyer(current_user, order_no)
-    # No service lists one order's units yet (asked for); an owner holds few benefits, so filter them here.
-    units = sorted((e for e in benefits.list_for_owner(current_user) if e.order_id == order.id),
-                   key=lambda e: e.id)
+    units = benefits.units_of(current_user, order)
     statuses = {e.delivery.status for e in units if e.delivery is not None}
     return render("consumer/order.html", "order_status", order=order, units=units, state=benefits.state_of(order),
                   with_support=DeliveryStatus.failed in statuses,

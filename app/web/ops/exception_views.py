@@ -4,7 +4,6 @@ resolve it (retry now, switch supplier, deliver by hand, refund). No code is eve
 import sqlalchemy as sa
 from flask import flash, redirect, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import SelectChoice
@@ -22,12 +21,6 @@ from app.suppliers import services as suppliers
 from app.web.ops.forms import ManualDeliveryForm, RefundForm, RetryForm, SwitchSupplierForm
 from app.web.ops.views import bp
 from app.web.render import render
-
-#: What each history row of a delivery was (DeliveryAttempt.action).
-ACTIONS = {"submitted": _l("Submitted to the supplier"), "polled": _l("Asked the supplier"),
-           "callback": _l("Supplier called back"), "checked": _l("Checked with the supplier"),
-           "retry": _l("Retry by ops"), "switch": _l("Supplier switched by ops"), "manual": _l("Delivered by hand"),
-           "refund": _l("Refunded by ops")}
 
 
 @bp.app_context_processor
@@ -91,7 +84,7 @@ def exception_detail(delivery_id: int):
         ctx = {"retry_form": RetryForm(formdata=None, prefix="retry"), "switch_form": switch,
                "manual_form": ManualDeliveryForm(formdata=None, prefix="manual"),
                "refund_form": RefundForm(formdata=None, prefix="refund")}
-    return render("ops/exception.html", d=d, history=history, actions=ACTIONS,
+    return render("ops/exception.html", d=d, history=history,
                   supplier_names={s.id: s.name for s in suppliers.list_suppliers()},
                   is_topup=d.sku.type == SkuType.direct_topup, **_order_context(d, history), **ctx)
 
