@@ -13,7 +13,7 @@ notice → fulfilment.start, which enqueues one `jobs.fulfilment.deliver` per un
 after commit); seeding is not timed. Then W `flask --app wsgi worker --burst --no-cron` processes start
 and the clock runs until every delivery row is final. The sandbox's record of top-ups is checked: each
 delivery topped up exactly once, to its account. Unless --no-simple-worker, the same is done again with a
-fresh batch and RQ's SimpleWorker (bench/fulfil_worker.py: the same command without the per-job fork).
+fresh batch and RQ's SimpleWorker (`quanyi worker --no-fork`: the same worker without the per-job fork).
 
 Part B: the same number of top-ups through `SignedJsonAdapter.topup` in a bare loop, once on 1 thread and
 once on W threads, against the same sandbox.
@@ -48,7 +48,7 @@ PARTNER, SUPPLIER_CODE = "quanyi", "bench-sandbox"
 ACCOUNT_BASE = {"rq": 0, "simple": 10_000_000, "bare_1": 20_000_000, "bare_w": 30_000_000}
 WORKER_ARGV = {
     "rq": ["-m", "flask", "--app", "wsgi", "worker", "--burst", "--no-cron"],
-    "simple": ["-m", "bench.fulfil_worker", "--class", "simple"],
+    "simple": ["-m", "flask", "--app", "wsgi", "worker", "--burst", "--no-cron", "--no-fork"],
 }
 
 

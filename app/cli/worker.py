@@ -36,11 +36,11 @@ def _run_cron(redis_url: str) -> None:
 class InProcessWorker(SimpleWorker):
     """SimpleWorker that hands every job a fresh database session, as a forked work-horse would get."""
 
-    def perform_job(self, job, queue):
+    def perform_job(self, *args, **kwargs):
         from app.extensions import db
 
         try:
-            return super().perform_job(job, queue)
+            return super().perform_job(*args, **kwargs)
         finally:
             db.session.remove()
 

@@ -26,7 +26,8 @@ def worker_env(app) -> dict:
 
 
 @pytest.mark.committed
-def test_worker_process_expires_unpaid_orders(app, make_user, make_sku, stock):
+@pytest.mark.parametrize("flags", [[], ["--no-fork"]])
+def test_worker_process_expires_unpaid_orders(app, make_user, make_sku, stock, flags):
     with app.app_context():
         sku_id = make_sku()
         stock(sku_id, 1)
@@ -38,7 +39,7 @@ def test_worker_process_expires_unpaid_orders(app, make_user, make_sku, stock):
         q.empty()
         q.enqueue("jobs.maintenance.expire_orders")
         order_id = order.id
-    proc = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--burst"], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--burst", *flags], cwd=ROOT,
                           env=worker_env(app), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     with app.app_context():

@@ -101,7 +101,7 @@ ADAPTER_LABELS = {"signed_json": _l("Signed JSON (supplier protocol)")}
 
 
 class SupplierForm(FlaskForm):
-    code = StringField(_l("Code"), validators=[DataRequired(REQUIRED), Length(max=32)],
+    code = StringField(_l("Supplier code"), validators=[DataRequired(REQUIRED), Length(max=32)],
                        description=_l("2 to 32 lower-case letters, digits, '-' or '_'. It is part of the "
                                       "callback URL, so it does not change later."))
     name = StringField(_l("Name"), validators=[DataRequired(REQUIRED), Length(max=80)])
