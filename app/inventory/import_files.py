@@ -1,6 +1,7 @@
 """Reading an import file: CSV (UTF-8, with or without BOM) or XLSX, streamed, every line checked.
 
-The header (line 1) names the columns: `code`, optionally `secret` and `expires_at`. Each data line becomes a
+The header (line 1) names the columns: `code`, optionally `secret`, `expires_at` and `max_uses` (a shared
+"loop" code sold to up to that many buyers; 1 when absent). Each data line becomes a
 Line or a rejection {"line", "reason", "key", "args"}; the key and arguments are kept so a rejection can be
 shown again later in the reader's own language.
 """
@@ -21,7 +22,9 @@ from openpyxl.utils.exceptions import InvalidFileException
 
 from app.core.ids import utcnow
 
-COLUMNS = ("code", "secret", "expires_at")
+COLUMNS = ("code", "secret", "expires_at", "max_uses")
+#: The most buyers one shared code can be sold to.
+MAX_USES = 1_000_000
 MAX_LENGTH = 256
 XLSX_MAGIC = b"PK\x03\x04"
 #: What openpyxl raises for a file that is not a workbook it can read.
@@ -33,8 +36,9 @@ REASONS = {
     "not_utf8": _l("Not valid UTF-8 text."),
     "bad_csv": _l("Not valid CSV: %(error)s."),
     "bad_xlsx": _l("Not a readable XLSX workbook."),
-    "missing_code_column": _l("The header must have a “code” column (optional: secret, expires_at)."),
-    "unknown_column": _l("Unknown column “%(name)s” (allowed: code, secret, expires_at)."),
+    "missing_code_column": _l("The header must have a “code” column (optional: secret, expires_at, max_uses)."),
+    "unknown_column": _l("Unknown column “%(name)s” (allowed: code, secret, expires_at, max_uses)."),
+    "bad_max_uses": _l("“%(value)s” is not a use limit (a whole number from 1 to %(max)s)."),
     "repeated_column": _l("Column “%(name)s” appears twice."),
     "too_many_cells": _l("More cells than header columns."),
     "empty_code": _l("Empty code."),
@@ -69,6 +73,7 @@ class Line:
     code: str
     secret: str | None
     expires_at: datetime | None
+    max_uses: int = 1
 
 
 # --- reading files --------------------------------------------------------------------------------------
@@ -189,7 +194,20 @@ def _check(n: int, cells: list, columns: list[str], tz: ZoneInfo, now: datetime)
             return rejection(n, "bad_date", value=_text(raw)[:40])
         if expires_at <= now:
             return rejection(n, "past_date", value=_text(raw)[:40])
-    return Line(n, code, secret, expires_at)
+    max_uses = 1
+    raw = _text(values.get("max_uses"))
+    if raw:
+        try:
+            max_uses = int(raw)
+        except ValueError:
+            try:  # XLSX numbers arrive as 5.0
+                number = float(raw)
+                max_uses = int(number) if number.is_integer() else 0
+            except ValueError:
+                max_uses = 0
+        if not 1 <= max_uses <= MAX_USES:
+            return rejection(n, "bad_max_uses", value=raw[:40], max=MAX_USES)
+    return Line(n, code, secret, expires_at, max_uses)
 
 
 def read_lines(f: IO[bytes], now: datetime | None = None) -> Iterator[Line | dict]:

@@ -99,6 +99,7 @@ def _import(batch: ImportBatch, path: str, progress: Progress | None) -> None:
                 "code_ct": sealer.seal(line.code),
                 "secret_ct": sealer.seal(line.secret) if line.secret else None,
                 "code_hash": digest, "tail": line.code[-4:], "expires_at": line.expires_at,
+                "max_uses": line.max_uses,
                 "status": CodeStatus.available, "created_at": now,
             })
             if len(chunk) >= INSERT_CHUNK:
@@ -144,7 +145,7 @@ def importable_sku(sku_id: int) -> Sku:
     sku = db.session.get(Sku, sku_id)
     if sku is None:
         raise NotFound(_l("Unknown SKU."), code="SKU_NOT_FOUND")
-    if sku.type != SkuType.card_code:
+    if sku.type not in (SkuType.card_code, SkuType.link):
         raise ValidationError(_l("Codes can only be imported into card-code SKUs."), code="SKU_NOT_CARD_CODE")
     return sku
 

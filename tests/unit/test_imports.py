@@ -127,7 +127,7 @@ def test_reasons_are_shown_in_the_readers_language(ctx):
 
     item = rejection(7, "unknown_column", name="pin")
     with force_locale("en"):
-        assert reason_text(item) == "Unknown column “pin” (allowed: code, secret, expires_at)."
+        assert reason_text(item) == "Unknown column “pin” (allowed: code, secret, expires_at, max_uses)."
     assert reason_text({"line": 1, "reason": "stored text only"}) == "stored text only"
 
 
@@ -287,3 +287,21 @@ def test_stalled_console_imports_are_resumed_or_failed(app, ctx, make_sku):
     finally:
         q.empty()
         os.remove(imports.upload_path(keep.id))
+
+
+def test_shared_codes_and_links_are_imported_with_their_use_limit(ctx, make_sku, tmp_path):
+    shared = make_sku(source="shared")
+    batch = run(ctx, shared, write(tmp_path, "code,max_uses\nLUCKIN-LOOP-1,500\nLUCKIN-LOOP-2,\n"))
+    assert (batch.status, batch.imported) == ("done", 2)
+    assert sorted(db.session.scalars(sa.select(Code.max_uses).where(Code.sku_id == shared))) == [1, 500]
+    link = make_sku(type_="link")
+    batch = run(ctx, link, write(tmp_path, "code\nhttps://x.example/redeem/abc\n", name="links.csv"))
+    assert batch.imported == 1
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "2.5", "many", "1000001"])
+def test_a_bad_use_limit_rejects_the_file(ctx, make_sku, tmp_path, value):
+    sku_id = make_sku(source="shared")
+    batch = run(ctx, sku_id, write(tmp_path, f"code,max_uses\nLOOP-A,3\nLOOP-B,{value}\n"))
+    assert batch.status == "rejected" and code_count(Code.sku_id == sku_id) == 0
+    assert [(r["line"], r["key"]) for r in batch.rejected] == [(3, "bad_max_uses")]
