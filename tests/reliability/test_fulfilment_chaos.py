@@ -154,6 +154,7 @@ def _counts(app) -> Counter:
 
 
 @pytest.mark.committed
+@pytest.mark.timeout(1200)
 @pytest.mark.parametrize("chaos", ["none", "sigkill", "redis_restart"])
 def test_500_mixed_orders_all_end_delivered_or_in_the_exception_queue(app, make_user, make_sku, make_supplier,
                                                                       map_sku, stock, chaos):
