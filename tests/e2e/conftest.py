@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from werkzeug.serving import make_server
 
 from tests.conftest import ROOT
@@ -109,3 +110,57 @@ def settle_payments(paygate):
                for no in order_nos):
             return
         time.sleep(0.1)
+
+
+class EngineLoop:
+    """Stands in for the RQ worker, which the browser tests don't run: a thread of the test process that
+    every 0.2 s runs the delivery engine once on each due queued or accepted delivery."""
+
+    TICK = 0.2
+
+    def __init__(self, app):
+        self.app = app
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        assert self._thread is None, "the engine loop is already running"
+        self._thread = threading.Thread(target=self._run, name="e2e-engine-loop", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(30)
+            assert not self._thread.is_alive(), "the engine loop did not stop"
+
+    def _run(self) -> None:
+        from app.core.ids import utcnow
+        from app.extensions import db
+        from app.fulfilment import engine
+        from app.fulfilment.models import Delivery, DeliveryStatus
+
+        active = (DeliveryStatus.queued, DeliveryStatus.accepted)
+        while not self._stop.wait(self.TICK):
+            try:
+                with self.app.app_context():
+                    due = db.session.scalars(
+                        sa.select(Delivery.id).where(Delivery.status.in_(active),
+                                                     sa.or_(Delivery.next_attempt_at.is_(None),
+                                                            Delivery.next_attempt_at <= utcnow()))
+                        .order_by(Delivery.id)).all()
+                    db.session.commit()
+                    for delivery_id in due:
+                        engine.process(delivery_id)
+            except Exception as e:  # reported at teardown: a thread's exception would go unnoticed
+                self.errors.append(f"{type(e).__name__}: {e}")
+
+
+@pytest.fixture
+def engine_loop(app):
+    """`engine_loop.start()` runs deliveries in the background (see EngineLoop) until the test ends."""
+    loop = EngineLoop(app)
+    yield loop
+    loop.stop()
+    assert not loop.errors, f"the engine loop failed: {loop.errors}"
