@@ -91,10 +91,12 @@ def _ask_upstream(d: Delivery, confirmed: bool) -> None:
     outcome = suppliers.adapter_for(supplier).query(out_order_no)
     if outcome.verdict == Verdict.delivered:
         engine.apply(delivery_id, out_order_no, D.failed, outcome, "checked")
-        raise Conflict(_l("The supplier did deliver this unit after all; it is now marked delivered."))
+        raise Conflict(_l("The supplier did deliver this unit after all; it is now marked delivered."),
+                       code="DELIVERED_AFTER_ALL")
     if outcome.verdict == Verdict.unknown and not confirmed:
         raise Conflict(_l("The supplier could not confirm that its order failed (%(detail)s). Try again later, "
-                          "or tick the box once you have checked with the supplier.", detail=outcome.detail))
+                          "or tick the box once you have checked with the supplier.", detail=outcome.detail),
+                       code="UPSTREAM_UNKNOWN")
 
 
 def _lock(delivery_id: int) -> tuple[Order, Delivery]:
