@@ -164,8 +164,12 @@ def test_500_mixed_orders_all_end_delivered_or_in_the_exception_queue(app, make_
     server = make_server("127.0.0.1", 0, app, threaded=True)
     web = f"http://127.0.0.1:{server.server_port}"
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    saved = app.extensions["redis"], app.config["PUBLIC_URL"]
+    saved = app.extensions["redis"], dict(app.config)
     app.extensions["redis"], app.config["PUBLIC_URL"] = redis.Redis.from_url(private.url), web
+    # The web process (callbacks) and the workers run one configuration, as they would in production.
+    app.config.update(FULFILMENT_RETRY_DELAYS=[float(x) for x in WORKER_ENV["FULFILMENT_RETRY_DELAYS"].split(",")],
+                      FULFILMENT_POLL_SECONDS=1.0, FULFILMENT_LEASE_SECONDS=5.0, FULFILMENT_SWEEP_GRACE=2.0,
+                      SUPPLIER_TIMEOUT_SECONDS=1.0)
     env = dict(os.environ, DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"], REDIS_URL=private.url,
                QUANYI_MASTER_KEY=app.config["QUANYI_MASTER_KEY"], PUBLIC_URL=web, **WORKER_ENV)
     workers = None
@@ -209,7 +213,9 @@ def test_500_mixed_orders_all_end_delivered_or_in_the_exception_queue(app, make_
     finally:
         if workers:
             workers.stop()
-        app.extensions["redis"], app.config["PUBLIC_URL"] = saved
+        app.extensions["redis"] = saved[0]
+        app.config.clear()
+        app.config.update(saved[1])
         server.shutdown()
         supplier_proc.terminate()
         supplier_proc.wait(10)
