@@ -241,6 +241,37 @@ def runner(app):
     return app.test_cli_runner()
 
 
+class Peek:
+    """Reads the database in a short app context of its own, never the one the client's requests use."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, fn):
+        with self.app.app_context():
+            return fn()
+
+    def count(self, model, *where) -> int:
+        from app.extensions import db
+
+        return self(lambda: db.session.scalar(sa.select(sa.func.count()).select_from(model).where(*where)))
+
+    def get(self, model, id_):
+        from app.extensions import db
+
+        return self(lambda: db.session.get(model, id_))
+
+    def first(self, stmt):
+        from app.extensions import db
+
+        return self(lambda: db.session.scalars(stmt).first())
+
+
+@pytest.fixture
+def peek(app):
+    return Peek(app)
+
+
 # --- factories -------------------------------------------------------------------------------------------
 # They reuse the test's app context when there is one, so they share its session (and its savepoints).
 

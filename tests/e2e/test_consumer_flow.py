@@ -7,69 +7,13 @@ each test runs at desktop width and on a 375 px phone.
 import re
 
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import expect
+
+from tests.support.browser import Person
 
 pytestmark = [pytest.mark.e2e, pytest.mark.committed]
 
-PASSWORD = "secret-pass-1"
 CJK = re.compile(r"[\u4e00-\u9fff]")
-
-
-class Person:
-    """What a person does with the page: taps on a phone, clicks on a desktop, unfolds the menu."""
-
-    def __init__(self, page: Page, device: str):
-        self.page, self.device = page, device
-
-    def press(self, target: Locator) -> None:
-        if self.device == "phone":
-            target.tap()
-        else:
-            target.click()
-
-    def open_menu(self) -> None:
-        """On a narrow screen the navbar is folded behind the burger, which must be there to be seen."""
-        burger = self.page.locator(".navbar-burger")
-        if burger.is_visible() and not self.page.locator("#main-nav").is_visible():
-            lines, bar = self.page.evaluate("""() => [
-                getComputedStyle(document.querySelector('.navbar-burger span')).backgroundColor,
-                getComputedStyle(document.querySelector('.navbar')).backgroundColor]""")
-            assert lines != bar, f"the menu button is invisible: its lines are {lines} on a {bar} navbar"
-            self.press(burger)
-            expect(self.page.locator("#main-nav")).to_be_visible()
-
-    def menu_closed(self) -> None:
-        """The new page comes with its menu folded again (once htmx has settled the swap)."""
-        if self.device == "phone":
-            expect(self.page.locator("#main-nav")).to_be_hidden()
-
-    def nav(self, path: str) -> None:
-        self.open_menu()
-        self.press(self.page.locator(f"#main-nav a.navbar-item[href='{path}']"))
-        expect(self.page).to_have_url(re.compile(re.escape(path) + r"(\?.*)?$"))
-        self.menu_closed()
-
-    def switch_language(self, lang: str) -> None:
-        """Press the header's language button; it then offers the other language."""
-        self.open_menu()
-        self.press(self.page.locator("#lang-switch"))
-        expect(self.page.locator("#lang-switch")).to_have_text("中文" if lang == "en" else "English")
-        # the whole document changes language, not just the swapped body
-        expect(self.page.locator("html")).to_have_attribute("lang", "en" if lang == "en" else "zh-CN")
-        self.menu_closed()
-
-    def log_in(self, email: str) -> None:
-        self.page.locator("#email").press_sequentially(email)
-        self.page.locator("#password").press_sequentially(PASSWORD)
-        self.press(self.page.locator("#login-submit"))
-        expect(self.page).to_have_url(re.compile(r"/me/$"))
-
-    def assert_fits(self, what: str) -> None:
-        """At 375 px nothing may stick out sideways."""
-        if self.device != "phone":
-            return
-        width = self.page.evaluate("document.documentElement.scrollWidth")
-        assert width <= 375, f"{what} overflows a 375 px screen horizontally ({width} px wide)"
 
 
 def test_login_page_in_chinese_then_english(page, device, live_server, shoot):

@@ -11,7 +11,7 @@ import time
 
 import pytest
 import sqlalchemy as sa
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import expect
 
 from app.accounts.models import User
 from app.extensions import db
@@ -21,44 +21,13 @@ from app.orders import services as orders
 from app.orders.models import Order
 from app.payments import services as payments
 from app.payments.models import Refund
+from tests.support.browser import Person
 from tests.support.fulfilment import assert_ledger_balanced
 from tests.support.payments import notice
 
 pytestmark = [pytest.mark.e2e, pytest.mark.committed]
 
-PASSWORD = "secret-pass-1"
 SLOW = 15_000  # ms: waits that span deliveries (expect's own default is 5 s)
-
-
-class Person:
-    """Taps on a phone, clicks on a desktop, unfolds the menu when it is folded."""
-
-    def __init__(self, page: Page, device: str):
-        self.page, self.device = page, device
-
-    def press(self, target: Locator) -> None:
-        if self.device == "phone":
-            target.tap()
-        else:
-            target.click()
-
-    def open_menu(self) -> None:
-        if self.page.locator(".navbar-burger").is_visible() and not self.page.locator("#main-nav").is_visible():
-            self.press(self.page.locator(".navbar-burger"))
-            expect(self.page.locator("#main-nav")).to_be_visible()
-
-    def log_in(self, email: str, lands_on: str) -> None:
-        self.page.locator("#email").press_sequentially(email)
-        self.page.locator("#password").press_sequentially(PASSWORD)
-        self.press(self.page.locator("#login-submit"))
-        expect(self.page).to_have_url(re.compile(re.escape(lands_on) + "$"))
-
-    def assert_fits(self, what: str) -> None:
-        """At 375 px nothing may stick out sideways (a phone would zoom out, then into each field typed in)."""
-        if self.device != "phone":
-            return
-        width = self.page.evaluate("document.documentElement.scrollWidth")
-        assert width <= 375, f"{what} overflows a 375 px screen horizontally ({width} px wide)"
 
 
 def in_app(app, fn):

@@ -14,31 +14,6 @@ from app.inventory.models import Code, ImportBatch
 HX = {"HX-Request": "true"}
 
 
-class Peek:
-    """Reads the database in a short app context of its own, never the one the client's requests use."""
-
-    def __init__(self, app):
-        self.app = app
-
-    def __call__(self, fn):
-        with self.app.app_context():
-            return fn()
-
-    def count(self, model, *where) -> int:
-        return self(lambda: db.session.scalar(sa.select(sa.func.count()).select_from(model).where(*where)))
-
-    def get(self, model, id_):
-        return self(lambda: db.session.get(model, id_))
-
-    def first(self, stmt):
-        return self(lambda: db.session.scalars(stmt).first())
-
-
-@pytest.fixture
-def peek(app):
-    return Peek(app)
-
-
 def last_batch(peek) -> ImportBatch:
     return peek.first(sa.select(ImportBatch).order_by(ImportBatch.id.desc()))
 

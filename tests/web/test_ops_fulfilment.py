@@ -27,31 +27,6 @@ def text(resp) -> str:
     return resp.get_data(as_text=True)
 
 
-class Peek:
-    """Reads the database in a short app context of its own, never the one the client's requests use."""
-
-    def __init__(self, app):
-        self.app = app
-
-    def __call__(self, fn):
-        with self.app.app_context():
-            return fn()
-
-    def count(self, model, *where) -> int:
-        return self(lambda: db.session.scalar(sa.select(sa.func.count()).select_from(model).where(*where)))
-
-    def get(self, model, id_):
-        return self(lambda: db.session.get(model, id_))
-
-    def first(self, stmt):
-        return self(lambda: db.session.scalars(stmt).first())
-
-
-@pytest.fixture
-def peek(app):
-    return Peek(app)
-
-
 @pytest.fixture
 def ops(client, login_as):
     """The client, logged in as ops, in English (the assertions read English messages)."""
