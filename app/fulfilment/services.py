@@ -80,10 +80,12 @@ def start(order: Order) -> list[int]:
                 d.status, ent.status = D.awaiting_account, E.unused
         elif sku.source == SkuSource.stock:
             pool = codes.get(sku.id) or []
-            if not pool:
-                raise RuntimeError(f"order {order.id}: no reserved code left for SKU {sku.id}")
-            _attach_code(ent, pool.pop(0))
-            d.status, d.delivered_at, ent.status = D.delivered, now, E.unused
+            if pool:
+                _attach_code(ent, pool.pop(0))
+                d.status, d.delivered_at, ent.status = D.delivered, now, E.unused
+            else:  # e.g. a bundle edited between order and payment: ops settles it, the payment stands
+                d.status, d.failed_at, d.next_attempt_at = D.failed, now, None
+                d.last_error = "no code was reserved for this unit (the product changed after the order)"
         elif sku.source == SkuSource.shared:
             claimed = claim_shared(sku.id)
             if claimed is None:

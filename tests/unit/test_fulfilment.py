@@ -372,3 +372,19 @@ def test_delivery_ids_are_the_idempotency_keys(buyer, make_sku, map_sku, sup):
     assert pay(order) == "duplicate"
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Delivery)
                              .where(Delivery.order_id == order.id)) == 3
+
+
+def test_a_bundle_edited_between_order_and_payment_still_takes_the_payment(buyer, make_sku, stock):
+    from app.catalog.models import BundleComponent
+
+    video, music = make_sku(name="视频月卡"), make_sku(name="音乐月卡")
+    stock(video, 2)
+    stock(music, 2)
+    bundle = make_sku(price="30.00", type_="bundle", components=[(video, 1)])
+    order = orders.create_retail_order(buyer, bundle, 1)
+    db.session.add(BundleComponent(bundle_id=bundle, component_id=music, quantity=1, position=1))
+    db.session.commit()
+    assert pay(order) == "applied"
+    assert sorted(d.status for d in deliveries(order.id)) == ["delivered", "failed"]
+    assert ops.open_count() == 1
+    assert_ledger_balanced()
