@@ -18,12 +18,6 @@ FORMATS = {
     F.game_id: (re.compile(r"^[A-Za-z0-9_-]{4,32}$"),
                 _l("Enter a game id: 4 to 32 letters, digits, '-' or '_'."), "text"),
 }
-LABELS = {
-    F.mobile: _l("Mobile number"),
-    F.qq: _l("QQ number"),
-    F.email: _l("Email account"),
-    F.game_id: _l("Game id"),
-}
 
 
 def normalise(fmt: str, value: str) -> str:

@@ -75,24 +75,29 @@ def process(delivery_id: int) -> str:
     return apply(delivery_id, out_order_no, status, outcome, action)
 
 
-def _choose_supplier(d: Delivery, after: int | None = None) -> bool:
-    """Point the delivery at its first mapped supplier (or the one after `after`); False if none."""
+def _choose_supplier(d: Delivery) -> bool:
+    """Point the delivery at its first mapped supplier; False if none."""
     mappings = suppliers.mappings_for(d.sku_id)
     if not mappings:
         return False
-    ids = [m.supplier_id for m in mappings]
-    pick = mappings[0] if after not in ids else mappings[(ids.index(after) + 1) % len(mappings)]
+    pick = mappings[0]
     d.supplier_id, d.supplier_product_id, d.cost_fen = pick.supplier_id, pick.product_id, pick.cost_fen
     db.session.commit()
     return True
 
 
+def lock(delivery_id: int) -> tuple[Order, Delivery]:
+    """Lock a delivery's order row, then the delivery: the order payments and expiry lock in, so none of
+    them deadlock, and settling the order sees every unit's committed state."""
+    order_id = db.session.scalar(sa.select(Delivery.order_id).where(Delivery.id == delivery_id))
+    order = db.session.get(Order, order_id, with_for_update=True, populate_existing=True)
+    return order, db.session.get(Delivery, delivery_id, with_for_update=True, populate_existing=True)
+
+
 def apply(delivery_id: int, out_order_no: str | None, seen_status: str, outcome: Outcome, action: str,
           actor_id: int | None = None) -> str:
     """Apply a supplier's answer about `out_order_no`, if the delivery is still waiting for that answer."""
-    order_id = db.session.scalar(sa.select(Delivery.order_id).where(Delivery.id == delivery_id))
-    order = db.session.get(Order, order_id, with_for_update=True, populate_existing=True)
-    d = db.session.get(Delivery, delivery_id, with_for_update=True, populate_existing=True)
+    order, d = lock(delivery_id)
     db.session.add(DeliveryAttempt(delivery_id=d.id, supplier_id=d.supplier_id, out_order_no=out_order_no,
                                    action=action, outcome=outcome.verdict, detail=outcome.detail[:300],
                                    actor_id=actor_id))

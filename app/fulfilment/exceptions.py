@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
+from app.accounts.models import User
 from app.catalog.models import SkuType
 from app.core import vault
 from app.core.audit import audit
@@ -26,7 +27,7 @@ from app.fulfilment.models import (
     DeliveryStatus,
     EntitlementStatus,
 )
-from app.fulfilment.services import enqueue, recognise, settle_order
+from app.fulfilment.services import enqueue, recognise, settle_order, state_of
 from app.inventory.models import Code, CodeStatus
 from app.orders.models import Order
 from app.payments import refunds
@@ -45,6 +46,24 @@ def failed_deliveries(sku_id: int | None = None, supplier_id: int | None = None,
     if supplier_id:
         q = q.where(Delivery.supplier_id == supplier_id)
     return db.paginate(q, page=page, per_page=50, error_out=False)
+
+
+def order_nos(items: list[Delivery]) -> dict[int, str]:
+    """Order numbers of a page of deliveries, in one query."""
+    ids = {d.order_id for d in items}
+    if not ids:
+        return {}
+    return dict(db.session.execute(sa.select(Order.id, Order.order_no).where(Order.id.in_(ids))).all())
+
+
+def context(d: Delivery, rows: list[dict]) -> dict:
+    """A delivery's order with all its units, and the emails of the people in its history."""
+    order = db.session.get(Order, d.order_id)
+    units = db.session.scalars(sa.select(Delivery).options(sa.orm.joinedload(Delivery.sku))
+                               .where(Delivery.order_id == order.id).order_by(Delivery.id)).all()
+    people = {r["actor_id"] for r in rows if r.get("actor_id")} | {order.buyer_id}
+    emails = dict(db.session.execute(sa.select(User.id, User.email).where(User.id.in_(people))).all())
+    return {"order": order, "units": units, "emails": emails, "order_state": state_of(order)}
 
 
 def open_count() -> int:
@@ -100,9 +119,7 @@ def _ask_upstream(d: Delivery, confirmed: bool) -> None:
 
 
 def _lock(delivery_id: int) -> tuple[Order, Delivery]:
-    order_id = db.session.scalar(sa.select(Delivery.order_id).where(Delivery.id == delivery_id))
-    order = db.session.get(Order, order_id, with_for_update=True, populate_existing=True)
-    d = db.session.get(Delivery, delivery_id, with_for_update=True, populate_existing=True)
+    order, d = engine.lock(delivery_id)
     if d.status != D.failed:
         db.session.rollback()
         raise Conflict(_l("This delivery is no longer in the exception queue."))

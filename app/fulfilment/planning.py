@@ -2,12 +2,8 @@
 
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-
-from app.catalog.models import Sku, SkuSource, SkuType
+from app.catalog.models import Sku, SkuType
 from app.core.money import allocate
-from app.extensions import db
-from app.inventory.models import Code, CodeStatus
 
 
 @dataclass(frozen=True)
@@ -52,17 +48,3 @@ def topup_formats(sku: Sku) -> list[str]:
             seen.append(part.account_format)
     return seen
 
-
-def shared_capacity(sku_ids: list[int], now) -> dict[int, int]:
-    """Unclaimed slots of shared (loop) codes per SKU."""
-    rows = db.session.execute(
-        sa.select(Code.sku_id, sa.func.sum(Code.max_uses - Code.uses))
-        .where(Code.sku_id.in_(sku_ids), Code.status == CodeStatus.available,
-               sa.or_(Code.expires_at.is_(None), Code.expires_at > now))
-        .group_by(Code.sku_id)
-    ).all()
-    return {sku_id: int(n or 0) for sku_id, n in rows}
-
-
-def is_shared(sku: Sku) -> bool:
-    return sku.source == SkuSource.shared

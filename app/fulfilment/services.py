@@ -28,6 +28,7 @@ from app.inventory import services as inventory
 from app.inventory.models import Code, CodeStatus
 from app.ledger import services as ledger
 from app.orders.models import ORDER_TRANSITIONS, Order, OrderStatus
+from app.orders.services import create_retail_order
 from app.queues import queue
 
 D, E = DeliveryStatus, EntitlementStatus
@@ -154,9 +155,7 @@ def settle_order(order: Order) -> None:
     lock (or SQLite's write lock), so two deliveries finishing at once cannot both miss it."""
     if order.status != OrderStatus.paid:
         return
-    counts = dict(db.session.execute(
-        sa.select(Delivery.status, sa.func.count()).where(Delivery.order_id == order.id).group_by(Delivery.status)
-    ).all())
+    counts = _unit_counts(order.id)
     if not counts or any(counts.get(s) for s in IN_FLIGHT):
         return
     done = OrderStatus.refunded if set(counts) == {D.refunded} else OrderStatus.delivered
@@ -164,12 +163,16 @@ def settle_order(order: Order) -> None:
                delivered_at=utcnow() if done == OrderStatus.delivered else None)
 
 
+def _unit_counts(order_id: int) -> dict[str, int]:
+    """How many of an order's units are in each delivery status."""
+    return dict(db.session.execute(sa.select(Delivery.status, sa.func.count())
+                                   .where(Delivery.order_id == order_id).group_by(Delivery.status)).all())
+
+
 def state_of(order: Order) -> str:
     """What the buyer sees of an order's delivery, derived from its units (a bundle's components):
     delivered, partially_delivered, failed, in_progress, refunded; "" before payment."""
-    rows = db.session.execute(sa.select(Delivery.status, sa.func.count()).where(Delivery.order_id == order.id)
-                              .group_by(Delivery.status)).all()
-    counts = dict(rows)
+    counts = _unit_counts(order.id)
     if not counts:
         return ""
     done = counts.get(D.delivered, 0) + counts.get(D.awaiting_account, 0) + counts.get(D.expired, 0)
@@ -184,15 +187,13 @@ def state_of(order: Order) -> str:
 
 def availability(skus: list[Sku]) -> dict[int, int | None]:
     """Units sellable now per SKU; None means unlimited (bought from a supplier at order time)."""
-    now = utcnow()
     deliverables = {p.id: p for s in skus for p, _ in planning.parts(s)}
-    stock = inventory.available_counts([i for i, p in deliverables.items() if p.source == SkuSource.stock])
-    shared = planning.shared_capacity([i for i, p in deliverables.items() if p.source == SkuSource.shared], now)
+    stock = inventory.available_counts(list(deliverables))
 
     def of(part: Sku) -> int | None:
         if part.type == SkuType.direct_topup or part.source == SkuSource.supplier:
             return None
-        return (shared if part.source == SkuSource.shared else stock).get(part.id, 0)
+        return stock.get(part.id, 0)
 
     out: dict[int, int | None] = {}
     for s in skus:
@@ -303,6 +304,34 @@ def redeem_topup(owner: User, ent_id: int, account: str) -> Delivery:
     enqueue([d.id])
     db.session.commit()
     return d
+
+
+#: Renew is offered this long before an unused benefit runs out.
+RENEW_WINDOW = timedelta(days=30)
+
+
+def renewable(ent: Entitlement) -> bool:
+    """Renew is offered on benefits about to end or gone: unused and near expiry, expired, a used top-up."""
+    status = status_of(ent)
+    if status == E.unused:
+        return ent.valid_until is not None and ent.valid_until - utcnow() <= RENEW_WINDOW
+    if status == E.used:
+        return ent.sku.type == SkuType.direct_topup
+    return status == E.expired
+
+
+def renew(owner: User, ent_id: int) -> Order:
+    """Buy the same SKU again (the whole joint membership for a component), one unit, with the last top-up
+    account filled in."""
+    ent = get_for_owner(owner, ent_id)
+    if not renewable(ent):
+        raise ValidationError(_l("This benefit cannot be renewed yet."))
+    fmt = ent.sku.account_format if ent.sku.type == SkuType.direct_topup else None
+    try:
+        return create_retail_order(owner, ent.bundle_sku_id or ent.sku_id, 1,
+                                   accounts={fmt: ent.account} if fmt and ent.account else None)
+    except NotFound as e:  # the product is off sale: a message on the benefit, not a 404 for the benefit
+        raise ValidationError(e.message, code=e.code) from None
 
 
 def expire_entitlements(limit: int = 1000) -> int:

@@ -59,14 +59,15 @@ def mark_delivered(order_id: int) -> list[Code]:
 
 
 def available_counts(sku_ids: list[int] | None = None) -> dict[int, int]:
-    """Sellable units per SKU, counted from the rows themselves (no counter to drift or contend)."""
+    """Sellable units per SKU, counted from the rows themselves (no counter to drift or contend): a plain
+    code is one unit, a shared (loop) code its unclaimed slots."""
     now = utcnow()
-    q = (sa.select(Code.sku_id, sa.func.count()).where(Code.status == CodeStatus.available,
-                                                      sa.or_(Code.expires_at.is_(None), Code.expires_at > now))
+    q = (sa.select(Code.sku_id, sa.cast(sa.func.sum(Code.max_uses - Code.uses), sa.BigInteger))
+         .where(Code.status == CodeStatus.available, sa.or_(Code.expires_at.is_(None), Code.expires_at > now))
          .group_by(Code.sku_id))
     if sku_ids is not None:
         q = q.where(Code.sku_id.in_(sku_ids))
-    return dict(db.session.execute(q).all())
+    return {sku_id: int(n) for sku_id, n in db.session.execute(q).all()}
 
 
 def stock_summary() -> list[dict]:

@@ -35,11 +35,17 @@ def create_retail_order(buyer: User, sku_id: int, quantity: int, accounts: dict[
     sku = db.session.get(Sku, sku_id)
     if sku is None or not sku.active or not orderable(sku):
         raise NotFound(_l("This product does not exist or is no longer on sale."), code="SKU_NOT_FOUND")
-    given = {}
+    given, bad = {}, {}
     for fmt in planning.topup_formats(sku):
         value = ((accounts or {}).get(fmt) or "").strip()
         if value:
-            given[fmt] = account_formats.normalise(fmt, value)
+            try:
+                given[fmt] = account_formats.normalise(fmt, value)
+            except ValidationError as e:
+                bad[fmt] = e.message
+    if bad:
+        # Every wrong account at once, by format, so a form can show each message under its own field.
+        raise ValidationError(next(iter(bad.values())), code="ACCOUNT_INVALID", fields=bad)
     pending = db.session.scalar(
         sa.select(sa.func.count()).select_from(Order)
         .where(Order.buyer_id == buyer.id, Order.status == OrderStatus.pending_payment)
@@ -90,12 +96,11 @@ def on_sale(skus: list[Sku]) -> list[Sku]:
 def reserve_stock(order: Order) -> None:
     """Reserve the order's stocked units (all or nothing); check shared codes have free slots. Supplier
     units need nothing reserved: they are bought when the order is paid."""
-    now = utcnow()
     for part, n in planning.needs(order.sku, order.quantity).values():
         if part.type == SkuType.direct_topup or part.source == SkuSource.supplier:
             continue
         if part.source == SkuSource.shared:
-            if planning.shared_capacity([part.id], now).get(part.id, 0) < n:
+            if inventory.available_counts([part.id]).get(part.id, 0) < n:
                 raise InsufficientStock()
         else:
             inventory.reserve(part.id, order.id, n)

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 
-from app.catalog.models import Sku, SkuSource, SkuType
+from app.catalog.models import Sku, SkuType
 from app.core import vault
 from app.core.audit import audit
 from app.core.errors import NotFound, ValidationError
@@ -145,6 +145,3 @@ def delete_mapping(actor_id: int | None, mapping_id: int) -> None:
     db.session.delete(mapping)
     db.session.commit()
 
-
-def sellable_through_supplier(sku: Sku) -> bool:
-    return sku.source == SkuSource.supplier and bool(mappings_for(sku.id))

@@ -1,6 +1,5 @@
 """The consumer benefit center: shop, checkout, orders, my benefits."""
 
-from datetime import timedelta
 
 import segno
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
@@ -9,8 +8,7 @@ from flask_login import current_user
 
 from app.catalog import services as catalog
 from app.catalog.models import Category, Sku, SkuType
-from app.core.errors import Conflict, NotFound, ValidationError
-from app.core.ids import utcnow
+from app.core.errors import Conflict, ValidationError
 from app.fulfilment import accounts, planning
 from app.fulfilment import services as benefits
 from app.fulfilment.models import DeliveryStatus, Entitlement, EntitlementStatus
@@ -18,6 +16,7 @@ from app.orders import services as orders
 from app.orders.models import OrderStatus
 from app.payments import services as payments
 from app.web.access import PORTAL_ROLES
+from app.web.labels import label
 from app.web.render import render, wants_fragment
 
 bp = Blueprint("consumer", __name__, url_prefix="/me")
@@ -31,7 +30,6 @@ PUBLIC = {"consumer.shop", "consumer.sku_detail"}
 #: Deliveries still being worked on: their pages poll until these settle.
 IN_FLIGHT = (DeliveryStatus.queued, DeliveryStatus.accepted)
 #: An unused benefit this close to its end offers a "Renew" button.
-RENEW_WINDOW = timedelta(days=30)
 
 
 @bp.before_request
@@ -73,7 +71,7 @@ def _sku_page(sku: Sku, status_code: int = 200, values: dict | None = None, erro
               quantity: int = 1):
     """The SKU page; after a refused account, again with what was typed and the error by its field."""
     values, errors = values or {}, errors or {}
-    fields = [{"format": fmt, "label": accounts.LABELS[fmt], "mode": accounts.input_mode(fmt),
+    fields = [{"format": fmt, "label": label(fmt, "account_format"), "mode": accounts.input_mode(fmt),
                "value": values.get(fmt, ""), "error": errors.get(fmt)} for fmt in planning.topup_formats(sku)]
     return render("consumer/sku.html", status_code=status_code, sku=sku, fields=fields, quantity=quantity,
                   available=benefits.availability([sku])[sku.id], orderable=orders.orderable(sku),
@@ -88,19 +86,11 @@ def buy(sku_id: int):
     except ValueError:
         quantity = 0
     given = {fmt: request.form.get(f"account_{fmt}", "").strip() for fmt in planning.topup_formats(sku)}
-    # Checked field by field here so each message lands under its own input; the service checks again.
-    errors = {}
-    for fmt, value in given.items():
-        try:
-            if value:
-                accounts.normalise(fmt, value)
-        except ValidationError as e:
-            errors[fmt] = e.message
-    if errors:
-        return _sku_page(sku, 422, values=given, errors=errors, quantity=max(quantity, 1))
     try:
         order = orders.create_retail_order(current_user, sku_id, quantity, accounts=given)
     except USER_ERRORS as e:
+        if "fields" in e.details:  # wrong accounts: each message under its own input
+            return _sku_page(sku, 422, values=given, errors=e.details["fields"], quantity=max(quantity, 1))
         flash(str(e.message), "danger")
         return redirect(url_for("consumer.sku_detail", sku_id=sku_id), 303)
     return redirect(url_for("consumer.pay", order_no=order.order_no), 303)
@@ -179,18 +169,9 @@ def _benefit(ent: Entitlement, **extra) -> dict:
     delivery = benefits.delivery_of(ent)
     fmt = ent.sku.account_format if ent.sku.type == SkuType.direct_topup else None
     return dict(ent=ent, status=status, delivery=delivery, masked=benefits.masked(ent) if ent.code_id else "",
-                polling=delivery is not None and delivery.status in IN_FLIGHT, renewable=_renewable(ent, status),
-                account_label=accounts.LABELS.get(fmt, ""), account_mode=accounts.input_mode(fmt) if fmt else "",
+                polling=delivery is not None and delivery.status in IN_FLIGHT, renewable=benefits.renewable(ent),
+                account_label=label(fmt, "account_format") if fmt else "", account_mode=accounts.input_mode(fmt) if fmt else "",
                 **extra)
-
-
-def _renewable(ent: Entitlement, status: str) -> bool:
-    """Renew is offered on benefits about to end or gone: unused and near expiry, expired, a used top-up."""
-    if status == EntitlementStatus.unused:
-        return ent.valid_until is not None and ent.valid_until - utcnow() <= RENEW_WINDOW
-    if status == EntitlementStatus.used:
-        return ent.sku.type == SkuType.direct_topup
-    return status == EntitlementStatus.expired
 
 
 @bp.post("/benefits/<int:ent_id>/reveal")
@@ -234,15 +215,9 @@ def redeem(ent_id: int):
 def renew(ent_id: int):
     """Buy the same SKU again (the whole joint membership for a component), the last top-up account filled
     in, and go to the payment like a purchase does."""
-    ent = benefits.get_for_owner(current_user, ent_id)
-    if not _renewable(ent, benefits.status_of(ent)):
-        flash(_("This benefit cannot be renewed yet."), "warning")
-        return redirect(url_for("consumer.benefit", ent_id=ent_id), 303)
-    fmt = ent.sku.account_format if ent.sku.type == SkuType.direct_topup else None
     try:
-        order = orders.create_retail_order(current_user, ent.bundle_sku_id or ent.sku_id, 1,
-                                           accounts={fmt: ent.account} if fmt and ent.account else None)
-    except (*USER_ERRORS, NotFound) as e:
+        order = benefits.renew(current_user, ent_id)
+    except USER_ERRORS as e:
         flash(str(e.message), "danger")
         return redirect(url_for("consumer.benefit", ent_id=ent_id), 303)
     return redirect(url_for("consumer.pay", order_no=order.order_no), 303)

@@ -1,22 +1,17 @@
 """The ops exception queue: deliveries whose retries ran out, each with its history and the four ways to
 resolve it (retry now, switch supplier, deliver by hand, refund). No code is ever shown on these pages."""
 
-import sqlalchemy as sa
 from flask import flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import SelectChoice
 
-from app.accounts.models import User
 from app.catalog import services as catalog
 from app.catalog.models import SkuType
 from app.core.errors import Conflict, ValidationError
-from app.extensions import db
 from app.fulfilment import exceptions
-from app.fulfilment import services as benefits
-from app.fulfilment.models import Delivery, DeliveryStatus
-from app.orders.models import Order
+from app.fulfilment.models import DeliveryStatus
 from app.suppliers import services as suppliers
 from app.web.ops.forms import ManualDeliveryForm, RefundForm, RetryForm, SwitchSupplierForm
 from app.web.ops.views import bp
@@ -39,24 +34,6 @@ def _masking():
     return {"masked_account": masked_account}
 
 
-# --- read-only lookups the exception service does not offer (yet) -----------------------------------------
-
-def _order_nos(items: list[Delivery]) -> dict[int, str]:
-    ids = {d.order_id for d in items}
-    return dict(db.session.execute(sa.select(Order.id, Order.order_no).where(Order.id.in_(ids))).all()) \
-        if ids else {}
-
-
-def _order_context(d: Delivery, history: list[dict]) -> dict:
-    """The unit's order with all its units, and the names of the people in the history."""
-    order = db.session.get(Order, d.order_id)
-    units = db.session.scalars(sa.select(Delivery).options(sa.orm.joinedload(Delivery.sku))
-                               .where(Delivery.order_id == order.id).order_by(Delivery.id)).all()
-    people = {r["actor_id"] for r in history if r.get("actor_id")} | {order.buyer_id}
-    emails = dict(db.session.execute(sa.select(User.id, User.email).where(User.id.in_(people))).all())
-    return {"order": order, "units": units, "emails": emails, "order_state": benefits.state_of(order)}
-
-
 # --- pages ----------------------------------------------------------------------------------------------
 
 @bp.get("/exceptions")
@@ -66,7 +43,7 @@ def exceptions_list():
     page = exceptions.failed_deliveries(sku_id=sku_id, supplier_id=supplier_id,
                                         page=request.args.get("page", 1, type=int))
     all_suppliers = suppliers.list_suppliers()
-    return render("ops/exceptions.html", "queue", page=page, order_nos=_order_nos(page.items),
+    return render("ops/exceptions.html", "queue", page=page, order_nos=exceptions.order_nos(page.items),
                   supplier_names={s.id: s.name for s in all_suppliers}, suppliers=all_suppliers,
                   skus=[s for s in catalog.list_skus() if s.type != SkuType.bundle], sku_id=sku_id,
                   supplier_id=supplier_id)
@@ -86,7 +63,7 @@ def exception_detail(delivery_id: int):
                "refund_form": RefundForm(formdata=None, prefix="refund")}
     return render("ops/exception.html", d=d, history=history,
                   supplier_names={s.id: s.name for s in suppliers.list_suppliers()},
-                  is_topup=d.sku.type == SkuType.direct_topup, **_order_context(d, history), **ctx)
+                  is_topup=d.sku.type == SkuType.direct_topup, **exceptions.context(d, history), **ctx)
 
 
 def _act(delivery_id: int, form: FlaskForm, run, done: str):
