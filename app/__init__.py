@@ -70,6 +70,7 @@ def _embedded_defaults(app: Flask) -> None:
 def _import_models() -> None:
     from app.accounts import models as _a  # noqa: F401
     from app.catalog import models as _c  # noqa: F401
+    from app.channels import models as _ch  # noqa: F401
     from app.core import hooks as _hooks  # noqa: F401
     from app.core import models as _core  # noqa: F401
     from app.fulfilment import models as _f  # noqa: F401

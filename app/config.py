@@ -68,6 +68,25 @@ class Config:
     EMAIL_RETRY_SECONDS = os.environ.get("EMAIL_RETRY_SECONDS", "60,300,900,3600")
     #: Days before expiry when owners are reminded of unused benefits.
     REMINDER_DAYS = os.environ.get("REMINDER_DAYS", "7,1")
+    #: Wholesale orders: stocked codes up to this many per order; units bought per order from a supplier
+    #: (top-ups, supplier cards, bundles, shared codes) up to RESELLER_MAX_UNIT_ORDER.
+    RESELLER_MAX_QUANTITY = 100_000
+    RESELLER_MAX_UNIT_ORDER = int(os.environ.get("RESELLER_MAX_UNIT_ORDER", "1000"))
+    #: Stocked orders of at least this many codes are issued in the background (queue `issuance`).
+    ISSUANCE_THRESHOLD = int(os.environ.get("ISSUANCE_THRESHOLD", "500"))
+    ISSUANCE_BATCH = int(os.environ.get("ISSUANCE_BATCH", "5000"))
+    ISSUANCE_LEASE_SECONDS = float(os.environ.get("ISSUANCE_LEASE_SECONDS", "300"))
+    #: Reseller API: per-key rate limit (Flask-Limiter syntax), allowed clock skew and nonce memory.
+    API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "1200/minute")
+    API_MAX_SKEW_SECONDS = 300
+    API_NONCE_SECONDS = 600
+    #: Callbacks to resellers: seconds to wait before each retry (the last one repeats until
+    #: CALLBACK_MAX_ATTEMPTS tries), and the POST timeout.
+    CALLBACK_RETRY_SECONDS = os.environ.get("CALLBACK_RETRY_SECONDS", "15,60,120,300,600,1800,3600")
+    CALLBACK_MAX_ATTEMPTS = int(os.environ.get("CALLBACK_MAX_ATTEMPTS", "10"))
+    CALLBACK_TIMEOUT_SECONDS = float(os.environ.get("CALLBACK_TIMEOUT_SECONDS", "10"))
+    #: Receipts attached to balance top-up requests.
+    RECEIPT_MAX_BYTES = 5 * 1024 * 1024
     TESTING = False
 
     @classmethod

@@ -4,7 +4,7 @@ import redis
 from flask import Flask, current_app
 from rq import Queue
 
-QUEUES = ("default", "fulfilment", "imports", "payments", "maintenance", "notifications")
+QUEUES = ("default", "fulfilment", "issuance", "callbacks", "imports", "payments", "maintenance", "notifications")
 
 
 def init_app(app: Flask) -> None:

@@ -2,7 +2,7 @@
 
 import os
 
-from jobs import fulfilment, imports, maintenance, notifications, payments
+from jobs import fulfilment, imports, issuance, maintenance, notifications, payments
 
 #: The delivery sweep's interval (seconds); tests that kill workers run it every second.
 SWEEP_SECONDS = int(os.environ.get("FULFILMENT_SWEEP_SECONDS", "15"))
@@ -14,6 +14,7 @@ PERIODIC = [
     (maintenance.expire_entitlements, "maintenance", 3600),
     (payments.process_refunds, "payments", 120),
     (imports.resume_stalled_imports, "imports", 300),
+    (issuance.resume_stalled_issuance, "issuance", 60),
     (notifications.sweep_outbox, "notifications", 60),
     (notifications.remind_expiring, "notifications", 3600),
 ]

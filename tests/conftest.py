@@ -396,3 +396,39 @@ def stock(app):
         return codes
 
     return add
+
+
+@pytest.fixture
+def make_reseller(app):
+    """A reseller (organization, channel account, one user, first API key) with a balance.
+
+    Returns a dict: id, user_id, org_id, api_key, api_secret, tier_id.
+    """
+    from app.accounts import services as accounts
+    from app.accounts.models import Role
+    from app.channels import resellers
+    from app.channels.models import Reseller
+    from app.core.money import parse_yuan
+    from app.extensions import db
+
+    counter = iter(range(1, 10**6))
+
+    def make(balance: str = "1000.00", discount: str = "10", tier: str | None = None, parent_id: int | None = None,
+             name: str | None = None, markup_bp: int = 0) -> dict:
+        with _context(app):
+            n = next(counter)
+            tier_obj = None
+            if parent_id is None:
+                tier_name = tier or f"tier-{discount}"
+                tier_obj = resellers.tier_by_name(tier_name) or resellers.save_tier(
+                    tier_name, resellers.parse_percent(discount), None)
+            parent = db.session.get(Reseller, parent_id) if parent_id else None
+            reseller, cred, secret = resellers.create(name or f"代理商 {n}", tier_obj, None,
+                                                      opening_balance_fen=parse_yuan(balance), parent=parent,
+                                                      agent_markup_bp=markup_bp)
+            user = accounts.create_user(f"reseller{n}-{reseller.id}@t.example", "secret-pass-1", role=Role.reseller,
+                                        organization=reseller.organization)
+            return {"id": reseller.id, "user_id": user.id, "org_id": reseller.organization_id,
+                    "api_key": cred.api_key, "api_secret": secret, "tier_id": reseller.tier_id}
+
+    return make

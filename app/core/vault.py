@@ -146,6 +146,30 @@ def open_sealed(key_id: int, blob: bytes) -> str:
     return aead.decrypt(blob[:12], blob[12:], f"quanyi:{key_id}".encode()).decode()
 
 
+class Opener:
+    """Decrypts many codes without building a cipher per value (downloads of large orders)."""
+
+    def __init__(self):
+        self._aeads: dict[int, AESGCM] = {}
+
+    def open(self, key_id: int, blob: bytes) -> str:
+        aead = self._aeads.get(key_id)
+        if aead is None:
+            aead = self._aeads[key_id] = AESGCM(_key_bytes(key_id))
+        return aead.decrypt(blob[:12], blob[12:], f"quanyi:{key_id}".encode()).decode()
+
+
+def seal_blob(data: bytes) -> tuple[int, bytes]:
+    """Encrypt a whole file (an order's code download) under the active code key: (key id, blob)."""
+    key_id = _active_code_key()
+    nonce = os.urandom(12)
+    return key_id, nonce + AESGCM(_key_bytes(key_id)).encrypt(nonce, data, f"quanyi:file:{key_id}".encode())
+
+
+def open_blob(key_id: int, blob: bytes) -> bytes:
+    return AESGCM(_key_bytes(key_id)).decrypt(blob[:12], blob[12:], f"quanyi:file:{key_id}".encode())
+
+
 def rotate(new_data_key: bool = False) -> dict:
     """Re-wrap every data key not under the current master key; optionally start a new code key."""
     current_id, keys = _master_keys()

@@ -238,6 +238,11 @@ def _fail(d: Delivery, detail: str, attempts: int | None = None) -> str:
                failed_at=utcnow(), lease_until=None, next_attempt_at=None, last_error=detail[:300],
                attempts=attempts if attempts is not None else d.attempts + 1)
     notices.failed(d)
+    order = db.session.get(Order, d.order_id)
+    if order.reseller_id is not None:  # tell the reseller now; ops may still deliver or refund it later
+        from app.channels import events
+
+        events.announce(order)
     return "failed"
 
 

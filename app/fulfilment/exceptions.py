@@ -221,7 +221,12 @@ def refund(actor_id: int, delivery_id: int, reason: str = "", confirmed: bool = 
     transition(d, D.refunded, allowed=DELIVERY_TRANSITIONS, actor_id=actor_id, reason="refunded by ops")
     transition(d.entitlement, E.refunded, allowed=ENTITLEMENT_TRANSITIONS, actor_id=actor_id,
                reason="delivery refunded")
-    refunds.refund_unit(order, d, actor_id=actor_id, reason=(reason or "undeliverable")[:200])
+    if order.reseller_id is not None:  # wholesale: back to the reseller's prepaid balance
+        from app.channels.orders import refund_unit_to_balance
+
+        refund_unit_to_balance(order, d, actor_id)
+    else:
+        refunds.refund_unit(order, d, actor_id=actor_id, reason=(reason or "undeliverable")[:200])
     _log(d, actor_id, "refund", "refunded", (reason or "")[:200])
     audit(actor_id, "delivery.refund", "delivery", d.id, ip=ip, amount_fen=d.amount_fen)
     settle_order(order)

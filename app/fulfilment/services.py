@@ -161,6 +161,10 @@ def settle_order(order: Order) -> None:
     done = OrderStatus.refunded if set(counts) == {D.refunded} else OrderStatus.delivered
     transition(order, done, allowed=ORDER_TRANSITIONS, actor_id=None, reason="every unit settled",
                delivered_at=utcnow() if done == OrderStatus.delivered else None)
+    if order.reseller_id is not None:
+        from app.channels import events
+
+        events.order_settled(order)
 
 
 def _unit_counts(order_id: int) -> dict[str, int]:

@@ -43,7 +43,8 @@ class Code(db.Model):
     __tablename__ = "codes"
     __table_args__ = (
         sa.Index("ix_codes_pick", "sku_id", "status", "id"),
-        sa.Index("ix_codes_order", "order_id"),
+        sa.Index("ix_codes_order", "order_id", "status", "id"),
+        sa.Index("ix_codes_pool", "pool_id", "status", "id"),
     )
 
     id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
@@ -64,6 +65,8 @@ class Code(db.Model):
     max_uses: Mapped[int] = mapped_column(default=1, server_default="1")
     uses: Mapped[int] = mapped_column(default=0, server_default="0")
     order_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("orders.id"))
+    #: Ring-fenced for one reseller's channel (ChannelPool); only that reseller's orders may claim it.
+    pool_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("channel_pools.id"))
     reserved_at: Mapped[Optional[datetime]]
     delivered_at: Mapped[Optional[datetime]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

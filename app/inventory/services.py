@@ -10,31 +10,59 @@ from app.extensions import db
 from app.inventory.models import Code, CodeStatus
 
 
-def _sellable(sku_id: int, now: datetime):
+def _sellable(sku_id: int, now: datetime, pool_id: int | None = None):
+    """Plain codes of the SKU that can be sold now: from one channel pool, or (pool_id None) from the shared
+    stock, which never includes ring-fenced codes."""
     return sa.and_(Code.sku_id == sku_id, Code.status == CodeStatus.available, Code.max_uses == 1,
+                   Code.pool_id.is_(None) if pool_id is None else Code.pool_id == pool_id,
                    sa.or_(Code.expires_at.is_(None), Code.expires_at > now))
 
 
-def reserve(sku_id: int, order_id: int, quantity: int) -> list[int]:
-    """Claim `quantity` sellable codes for an order, all or nothing.
+def claim(sku_id: int, order_id: int, quantity: int, pool_id: int | None = None) -> int:
+    """Reserve up to `quantity` sellable codes for an order in one statement; returns how many it got.
 
-    PostgreSQL: `FOR UPDATE SKIP LOCKED` lets concurrent buyers claim different rows without waiting.
-    SQLite: the session runs in a `BEGIN IMMEDIATE` transaction, so writers are serialised.
+    PostgreSQL: the inner `FOR UPDATE SKIP LOCKED` lets concurrent buyers claim different rows without
+    waiting. SQLite: the session runs in a `BEGIN IMMEDIATE` transaction, so writers are serialised.
+    The outer `status = available` re-check makes a row claimed meanwhile impossible to take twice.
     """
     now = utcnow()
-    ids = db.session.scalars(
-        sa.select(Code.id).where(_sellable(sku_id, now))
-        .order_by(Code.expires_at.is_(None), Code.expires_at, Code.id)
-        .limit(quantity).with_for_update(skip_locked=True)
-    ).all()
-    if len(ids) < quantity:
-        raise InsufficientStock(available=len(ids))
-    db.session.execute(
-        sa.update(Code).where(Code.id.in_(ids), Code.status == CodeStatus.available)
-        .values(status=CodeStatus.reserved, order_id=order_id, reserved_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    return list(ids)
+    pick = (sa.select(Code.id).where(_sellable(sku_id, now, pool_id))
+            .order_by(Code.expires_at.is_(None), Code.expires_at, Code.id)
+            .limit(quantity).with_for_update(skip_locked=True))
+    return update_picked(pick, Code.status == CodeStatus.available, status=CodeStatus.reserved,
+                         order_id=order_id, reserved_at=now)
+
+
+def update_picked(pick: sa.Select, *where, **values) -> int:
+    """UPDATE the code rows `pick` selects, in one statement; returns how many changed.
+
+    On PostgreSQL the pick is a materialised CTE: as `id IN (subquery)`, a `LIMIT … FOR UPDATE SKIP LOCKED`
+    subquery may run again for each row and update more rows than the limit. SQLite (one writer at a time,
+    and no rowcount for statements that start with WITH) keeps the plain subquery.
+    """
+    if db.session.get_bind().dialect.name == "sqlite":
+        match = Code.id.in_(pick.scalar_subquery())
+    else:
+        match = Code.id == pick.cte("picked").prefix_with("MATERIALIZED").c.id
+    return db.session.execute(
+        sa.update(Code).where(match, *where).values(**values).execution_options(synchronize_session=False)
+    ).rowcount
+
+
+def reserve(sku_id: int, order_id: int, quantity: int, pool_id: int | None = None) -> int:
+    """Claim `quantity` sellable codes for an order, all or nothing (the caller rolls back on the error)."""
+    got = claim(sku_id, order_id, quantity, pool_id)
+    if got < quantity:
+        raise InsufficientStock(available=got)
+    return got
+
+
+def deliver_batch(order_id: int, limit: int) -> int:
+    """Mark up to `limit` of an order's reserved codes delivered, lowest ids first; returns how many."""
+    pick = (sa.select(Code.id).where(Code.order_id == order_id, Code.status == CodeStatus.reserved)
+            .order_by(Code.id).limit(limit))
+    return update_picked(pick, Code.status == CodeStatus.reserved, status=CodeStatus.delivered,
+                         delivered_at=utcnow())
 
 
 def release(order_id: int) -> int:
@@ -59,15 +87,27 @@ def mark_delivered(order_id: int) -> list[Code]:
 
 
 def available_counts(sku_ids: list[int] | None = None) -> dict[int, int]:
-    """Sellable units per SKU, counted from the rows themselves (no counter to drift or contend): a plain
-    code is one unit, a shared (loop) code its unclaimed slots."""
+    """Shared (un-pooled) sellable units per SKU, counted from the rows themselves (no counter to drift or
+    contend): a plain code is one unit, a shared (loop) code its unclaimed slots."""
     now = utcnow()
     q = (sa.select(Code.sku_id, sa.cast(sa.func.sum(Code.max_uses - Code.uses), sa.BigInteger))
-         .where(Code.status == CodeStatus.available, sa.or_(Code.expires_at.is_(None), Code.expires_at > now))
+         .where(Code.status == CodeStatus.available, Code.pool_id.is_(None),
+                sa.or_(Code.expires_at.is_(None), Code.expires_at > now))
          .group_by(Code.sku_id))
     if sku_ids is not None:
         q = q.where(Code.sku_id.in_(sku_ids))
     return {sku_id: int(n) for sku_id, n in db.session.execute(q).all()}
+
+
+def pool_levels(pool_ids: list[int]) -> dict[int, int]:
+    """Sellable codes left in each channel pool."""
+    if not pool_ids:
+        return {}
+    now = utcnow()
+    return dict(db.session.execute(
+        sa.select(Code.pool_id, sa.func.count()).where(Code.pool_id.in_(pool_ids), Code.status == CodeStatus.available,
+                                                       sa.or_(Code.expires_at.is_(None), Code.expires_at > now))
+        .group_by(Code.pool_id)).all())
 
 
 def stock_summary() -> list[dict]:

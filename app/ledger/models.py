@@ -23,6 +23,10 @@ class LedgerAccount(db.Model):
     code: Mapped[str] = mapped_column(sa.String(40), unique=True)
     name: Mapped[str] = mapped_column(sa.String(120))
     type: Mapped[str] = mapped_column(sa.String(12))
+    #: A counterparty's sub-account ("2204.R12") names its chart account and its counterparty.
+    parent_code: Mapped[str | None] = mapped_column(sa.String(20))
+    counterparty_type: Mapped[str | None] = mapped_column(sa.String(20))
+    counterparty_id: Mapped[int | None]
 
 
 class JournalEntry(db.Model):

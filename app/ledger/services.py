@@ -8,14 +8,27 @@ from app.ledger.models import AccountType, JournalEntry, LedgerAccount, Posting
 
 #: The platform's chart of accounts so far; codes are stable, names are shown translated.
 CHART = {
+    "1002": ("Bank deposits", AccountType.asset),
     "1122": ("Payment gateway receivable", AccountType.asset),
     "1405": ("Card-code inventory bought from suppliers", AccountType.asset),
     "2202": ("Accounts payable to suppliers", AccountType.liability),
     "2203": ("Customer prepayments (undelivered orders)", AccountType.liability),
+    "2204": ("Reseller prepaid balances", AccountType.liability),
+    "2205": ("Commissions payable to agents", AccountType.liability),
     "2241": ("Refunds payable", AccountType.liability),
     "6001": ("Sales revenue", AccountType.revenue),
     "6401": ("Cost of sales (supplier purchases)", AccountType.expense),
+    "6602": ("Agent commissions", AccountType.expense),
 }
+
+#: Sub-account prefixes by counterparty type: "2204.R12" is reseller 12's prepaid balance.
+COUNTERPARTIES = {"R": "reseller"}
+
+
+def sub_account(code: str, counterparty_type: str, counterparty_id: int) -> str:
+    """The code of a counterparty's sub-account of a chart account, e.g. ("2204", "reseller", 12) → "2204.R12"."""
+    prefix = next(p for p, t in COUNTERPARTIES.items() if t == counterparty_type)
+    return f"{code}.{prefix}{counterparty_id}"
 
 
 class UnbalancedEntry(ValueError):
@@ -25,10 +38,15 @@ class UnbalancedEntry(ValueError):
 def account(code: str) -> LedgerAccount:
     acc = db.session.scalars(sa.select(LedgerAccount).where(LedgerAccount.code == code)).first()
     if acc is None:
-        name, type_ = CHART[code]
+        parent, _, counterparty = code.partition(".")
+        name, type_ = CHART[parent]
+        extra = {}
+        if counterparty:
+            extra = dict(parent_code=parent, counterparty_type=COUNTERPARTIES[counterparty[0]],
+                         counterparty_id=int(counterparty[1:]))
         try:
             with db.session.begin_nested():
-                acc = LedgerAccount(code=code, name=name, type=type_)
+                acc = LedgerAccount(code=code, name=name, type=type_, **extra)
                 db.session.add(acc)
         except IntegrityError:
             acc = db.session.scalars(sa.select(LedgerAccount).where(LedgerAccount.code == code)).one()

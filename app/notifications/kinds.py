@@ -24,6 +24,10 @@ KINDS: dict[str, Kind] = {
     # params: sku_name
     "delivery_failed": Kind(_l("Delivery failed: %(sku_name)s"),
                             _l("We could not deliver %(sku_name)s. Our team is on it; you will hear from us.")),
+    # params: balance, threshold (formatted, e.g. "¥80.00")
+    "low_balance": Kind(_l("Your balance is low: %(balance)s"),
+                        _l("Your prepaid balance is %(balance)s, below your alert threshold of %(threshold)s. "
+                           "Top it up to keep orders flowing.")),
     # params: order_no, amount (formatted, e.g. "¥28.00")
     "order_refunded": Kind(_l("Order %(order_no)s refunded"),
                            _l("%(amount)s was refunded for order %(order_no)s.")),

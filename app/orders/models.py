@@ -35,13 +35,28 @@ class Order(db.Model):
         sa.Index("ix_orders_buyer", "buyer_id", "id"),
         sa.Index("ix_orders_status_expires", "status", "expires_at"),
         sa.CheckConstraint("quantity >= 1", name="quantity_positive"),
+        # A reseller's own order number is its idempotency key (NULLs, i.e. retail orders, never collide).
+        sa.UniqueConstraint("reseller_id", "client_order_no"),
+        sa.Index("ix_orders_reseller", "reseller_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     order_no: Mapped[str] = mapped_column(sa.String(32), unique=True)
     buyer_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
-    #: "retail" for the consumer portal; later "reseller", "enterprise".
+    #: "retail" for the consumer portal, "reseller" for wholesale orders; later "enterprise".
     channel: Mapped[str] = mapped_column(sa.String(20), default="retail")
+    #: The reseller a wholesale order belongs to (its tenant); None for retail orders.
+    reseller_id: Mapped[int | None] = mapped_column(sa.ForeignKey("resellers.id"))
+    #: The reseller's own order number (API `client_order_no`; console orders get one generated).
+    client_order_no: Mapped[str | None] = mapped_column(sa.String(64))
+    #: SHA-256 of the request's canonical body: the same client_order_no with another body is a conflict.
+    request_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    #: Where order events are POSTed (the order's own, or the reseller's default at the time).
+    notify_url: Mapped[str | None] = mapped_column(sa.String(500))
+    #: The API key that placed it (its secret signs the callbacks); None for console orders.
+    api_credential_id: Mapped[int | None] = mapped_column(sa.ForeignKey("api_credentials.id"))
+    #: A sub-agent's order: what its parent earns per delivered unit (sub-agent price − parent cost).
+    commission_unit_fen: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
     sku_id: Mapped[int] = mapped_column(sa.ForeignKey("skus.id"))
     quantity: Mapped[int]
     unit_price_fen: Mapped[int] = mapped_column(sa.BigInteger)

@@ -68,11 +68,15 @@ LABELS = {
         "1122": _l("Payment gateway receivable"), "2203": _l("Customer prepayments (undelivered orders)"),
         "2241": _l("Refunds payable"), "6001": _l("Sales revenue"),
         "1405": _l("Card-code inventory bought from suppliers"), "2202": _l("Accounts payable to suppliers"),
-        "6401": _l("Cost of sales (supplier purchases)"),
+        "6401": _l("Cost of sales (supplier purchases)"), "1002": _l("Bank deposits"),
+        "2204": _l("Reseller prepaid balances"), "2205": _l("Commissions payable to agents"),
+        "6602": _l("Agent commissions"),
     },
     "journal": {"payment": _l("Payment received"), "revenue": _l("Revenue on delivery"), "refund": _l("Refund"),
                 "supplier_cost": _l("Supplier cost"), "stock_purchase": _l("Stock bought from a supplier"),
-                "breakage": _l("Unredeemed benefit expired")},
+                "breakage": _l("Unredeemed benefit expired"), "reseller_opening": _l("Opening balance"),
+                "reseller_topup": _l("Balance top-up"), "wholesale_order": _l("Wholesale order paid"),
+                "wholesale_refund": _l("Refund to balance"), "commission": _l("Agent commission")},
     "code_status": {
         "available": _l("Available"), "reserved": _l("Reserved"), "delivered": _l("Delivered"),
         "void": _l("Void"),
@@ -89,4 +93,7 @@ LABELS = {
 
 def label(value, kind: str) -> str:
     """The translated label, or the value itself when there is none (never an error on a page)."""
-    return LABELS.get(kind, {}).get(str(value), value)
+    labels = LABELS.get(kind, {})
+    if kind == "account" and str(value) not in labels and "." in str(value):
+        return labels.get(str(value).partition(".")[0], value)  # a counterparty's sub-account
+    return labels.get(str(value), value)

@@ -1,6 +1,10 @@
-from flask import Blueprint
+"""The reseller console. The blueprint and its guard live here; its pages are split by concern into the
+modules imported at the bottom, which add their routes to `bp`."""
+
+from flask import Blueprint, abort, g
 from flask_login import current_user
 
+from app.channels import resellers
 from app.web.access import PORTAL_ROLES, guard_blueprint
 from app.web.render import render
 
@@ -8,6 +12,20 @@ bp = Blueprint("reseller", __name__, url_prefix="/reseller")
 guard_blueprint(bp, PORTAL_ROLES["reseller"])
 
 
+@bp.before_request
+def _load_reseller():
+    """The tenant comes from the session: the channel account of the signed-in user's organization."""
+    if not current_user.is_authenticated or current_user.role not in PORTAL_ROLES["reseller"]:
+        return None  # the guard above has already refused
+    g.reseller = resellers.for_user(current_user)
+    if g.reseller is None:
+        abort(403)
+    return None
+
+
 @bp.get("/")
 def home():
     return render("reseller/home.html", org=current_user.organization)
+
+
+from app.web.reseller import agent_views, api_views, balance_views, order_views  # noqa: E402,F401

@@ -1,0 +1,98 @@
+"""A reseller's prepaid balance lives in the ledger, on its own sub-account of 2204; nothing else holds it."""
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+
+from app.channels.models import Reseller
+from app.core.errors import Conflict
+from app.core.ids import utcnow
+from app.extensions import db
+from app.ledger import services as ledger
+from app.ledger.models import JournalEntry, LedgerAccount, Posting
+
+
+class InsufficientBalance(Conflict):
+    code = "INSUFFICIENT_BALANCE"
+
+
+def account_code(reseller_id: int) -> str:
+    return ledger.sub_account("2204", "reseller", reseller_id)
+
+
+def commission_account(reseller_id: int) -> str:
+    return ledger.sub_account("2205", "reseller", reseller_id)
+
+
+def of(reseller_id: int) -> int:
+    """The balance in fen: what the reseller has paid in and not yet spent (the liability's credit side)."""
+    return -ledger.balance(account_code(reseller_id))
+
+
+def commission_payable(reseller_id: int) -> int:
+    return -ledger.balance(commission_account(reseller_id))
+
+
+def lock(reseller_id: int) -> Reseller:
+    """Lock the reseller's row for the rest of the transaction: its orders and top-ups are serialised, so a
+    balance read under this lock cannot be spent twice. Each reseller has its own row: no global hot spot."""
+    return db.session.get(Reseller, reseller_id, with_for_update=True, populate_existing=True)
+
+
+def debit(reseller: Reseller, amount_fen: int, *, kind: str, key: str, memo: str, ref: tuple[str, int],
+          actor_id: int | None) -> None:
+    """Spend from the balance into customer prepayments (2203). The caller holds `lock(reseller.id)`."""
+    if of(reseller.id) < amount_fen:
+        raise InsufficientBalance(_l("Your balance is not enough for this order."))
+    ledger.post(kind, [(account_code(reseller.id), amount_fen), ("2203", -amount_fen)], key=key, memo=memo,
+                ref=ref, actor_id=actor_id)
+
+
+def credit(reseller: Reseller, amount_fen: int, *, from_account: str, kind: str, key: str, memo: str,
+           ref: tuple[str, int] | None, actor_id: int | None) -> None:
+    """Add money to the balance from `from_account` (1002 bank for top-ups, 2203 for refunds)."""
+    ledger.post(kind, [(from_account, amount_fen), (account_code(reseller.id), -amount_fen)], key=key,
+                memo=memo, ref=ref, actor_id=actor_id)
+    if reseller.low_balance_alerted_at and of(reseller.id) >= reseller.low_balance_fen:
+        reseller.low_balance_alerted_at = None
+
+
+def check_low(reseller: Reseller) -> bool:
+    """Alert the reseller's people once when the balance falls below its threshold (the caller commits)."""
+    if not reseller.low_balance_fen or reseller.low_balance_alerted_at is not None:
+        return False
+    now_balance = of(reseller.id)
+    if now_balance >= reseller.low_balance_fen:
+        return False
+    from app.core.money import cny
+    from app.notifications import services as notifications
+    from app.notifications.links import link_to
+
+    reseller.low_balance_alerted_at = utcnow()
+    stamp = f"{reseller.low_balance_alerted_at:%Y%m%d%H%M%S%f}"
+    for user in reseller.organization.members:
+        if user.active:
+            notifications.notify(user.id, "low_balance", {"balance": cny(now_balance),
+                                                          "threshold": cny(reseller.low_balance_fen)},
+                                 link=link_to("reseller.balance"), dedupe_key=f"low_balance:{reseller.id}:{stamp}:{user.id}")
+    return True
+
+
+def history(reseller_id: int, page: int = 1, per_page: int = 50):
+    """The balance's postings, newest first, each with the running balance after it (a window sum, so the
+    figures always equal the ledger)."""
+    acc = db.session.scalar(sa.select(LedgerAccount.id).where(LedgerAccount.code == account_code(reseller_id)))
+    if acc is None:
+        return {"items": [], "page": page, "pages": 0, "total": 0}
+    running = sa.func.sum(-Posting.amount_fen).over(order_by=Posting.id)
+    inner = (sa.select(Posting.id.label("id"), Posting.entry_id.label("entry_id"),
+                       (-Posting.amount_fen).label("amount"), running.label("running"))
+             .where(Posting.account_id == acc).subquery())
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(inner))
+    rows = db.session.execute(
+        sa.select(inner.c.amount, inner.c.running, JournalEntry)
+        .join(JournalEntry, JournalEntry.id == inner.c.entry_id)
+        .order_by(inner.c.id.desc()).limit(per_page).offset((page - 1) * per_page)
+    ).all()
+    items = [{"amount_fen": int(amount), "balance_fen": int(run), "kind": e.kind, "memo": e.memo,
+              "ref_type": e.ref_type, "ref_id": e.ref_id, "created_at": e.created_at} for amount, run, e in rows]
+    return {"items": items, "page": page, "pages": -(-total // per_page), "total": total}

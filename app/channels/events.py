@@ -1,0 +1,73 @@
+"""What happens when a wholesale order reaches a final state: the parent's commission and the reseller's
+callback, both written in the transaction that moved the order."""
+
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from app.channels import balance
+from app.channels.models import CallbackEvent, CallbackStatus, Commission, Reseller
+from app.core.hooks import after_commit
+from app.core.ids import utcnow
+from app.extensions import db
+from app.ledger import services as ledger
+from app.orders.models import Order
+from app.queues import queue
+
+#: API statuses that are announced to the reseller.
+ANNOUNCED = ("delivered", "partially_delivered", "failed", "refunded")
+
+
+def order_settled(order: Order) -> None:
+    """Called in the transaction that settled a wholesale order (every unit delivered or refunded)."""
+    accrue_commission(order)
+    announce(order)
+
+
+def accrue_commission(order: Order) -> Commission | None:
+    """The parent earns (sub-agent price − its own cost) on each delivered unit: commission expense against
+    commission payable to the parent. Once per order (unique), so a rerun posts nothing."""
+    if not order.commission_unit_fen or order.reseller_id is None:
+        return None
+    from app.channels.orders import delivered_quantity
+
+    agent = db.session.get(Reseller, order.reseller_id)
+    units = delivered_quantity(order)
+    if agent.parent_id is None or units == 0:
+        return None
+    if db.session.scalar(sa.select(Commission.id).where(Commission.order_id == order.id)):
+        return None
+    amount = order.commission_unit_fen * units
+    row = Commission(reseller_id=agent.parent_id, agent_id=agent.id, order_id=order.id, units=units,
+                     amount_fen=amount)
+    db.session.add(row)
+    ledger.post("commission", [("6602", amount), (balance.commission_account(agent.parent_id), -amount)],
+                key=f"order:{order.id}:commission", memo=order.order_no, ref=("order", order.id))
+    return row
+
+
+def announce(order: Order) -> CallbackEvent | None:
+    """Write the callback for the order's current API status (once per status), to send after commit."""
+    from app.channels.orders import api_status, to_api
+
+    status = api_status(order)
+    if not order.notify_url or status not in ANNOUNCED:
+        return None
+    type_ = f"order.{status}"
+    if db.session.scalar(sa.select(CallbackEvent.id).where(CallbackEvent.order_id == order.id,
+                                                           CallbackEvent.type == type_)):
+        return None
+    event_id = "evt_" + uuid.uuid4().hex
+    try:
+        with db.session.begin_nested():
+            event = CallbackEvent(event_id=event_id, reseller_id=order.reseller_id, order_id=order.id, type=type_,
+                                  url=order.notify_url, status=CallbackStatus.pending, next_attempt_at=utcnow(),
+                                  payload={"event_id": event_id, "type": type_, "order": to_api(order)})
+            db.session.add(event)
+    except IntegrityError:
+        return None
+    db.session.flush()
+    callback_id = event.id
+    after_commit(db.session(), lambda: queue("callbacks").enqueue("jobs.callbacks.send", callback_id))
+    return event

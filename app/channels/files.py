@@ -1,0 +1,140 @@
+"""An order's codes as CSV or XLSX: written once by the issuance job for large orders (stored encrypted,
+like the codes), on demand for small ones; every download and every API reveal is audited."""
+
+import csv
+import io
+import tempfile
+
+import sqlalchemy as sa
+import xlsxwriter
+from flask_babel import lazy_gettext as _l
+
+from app.channels.models import IssuedFile
+from app.core import vault
+from app.core.audit import audit
+from app.core.errors import ValidationError
+from app.extensions import db
+from app.fulfilment.models import Delivery, DeliveryStatus, Entitlement
+from app.inventory.models import Code, CodeStatus
+from app.orders.models import Order
+
+FORMATS = {"csv": "text/csv; charset=utf-8",
+           "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+HEADER = ("code", "secret", "expires_at")
+#: Rows fetched (and decrypted) at a time: memory stays flat whatever the order's size.
+CHUNK = 5000
+
+
+def _sealed_rows(order: Order):
+    """(data_key_id, code_ct, secret_ct, expires_at) of every code delivered to the order, in code order."""
+    from app.channels.orders import bulk
+
+    cols = (Code.data_key_id, Code.code_ct, Code.secret_ct, Code.expires_at)
+    if bulk(order.sku):
+        stmt = (sa.select(*cols).where(Code.order_id == order.id, Code.status == CodeStatus.delivered)
+                .order_by(Code.id))
+    else:
+        stmt = (sa.select(*cols).join(Entitlement, Entitlement.code_id == Code.id)
+                .join(Delivery, Delivery.entitlement_id == Entitlement.id)
+                .where(Entitlement.order_id == order.id, Delivery.status == DeliveryStatus.delivered)
+                .order_by(Entitlement.id))
+    return db.session.execute(stmt.execution_options(yield_per=CHUNK))
+
+
+def rows(order: Order):
+    """Plaintext (code, secret, expires_at) tuples, decrypted chunk by chunk. Never logged, never stored."""
+    opener = vault.Opener()
+    for key_id, code_ct, secret_ct, expires_at in _sealed_rows(order):
+        yield (opener.open(key_id, code_ct), opener.open(key_id, secret_ct) if secret_ct else None, expires_at)
+
+
+def count(order: Order) -> int:
+    return sum(1 for _ in _sealed_rows(order))
+
+
+def write_csv(order: Order) -> tuple[bytes, int]:
+    buf = io.StringIO()
+    buf.write("\ufeff")  # a BOM so Excel opens UTF-8 as UTF-8
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(HEADER)
+    n = 0
+    for code, secret, expires_at in rows(order):
+        w.writerow((code, secret or "", expires_at.strftime("%Y-%m-%d %H:%M:%S") if expires_at else ""))
+        n += 1
+    return buf.getvalue().encode("utf-8"), n
+
+
+def write_xlsx(order: Order) -> tuple[bytes, int]:
+    # constant_memory streams each row to a temporary file instead of keeping the sheet in memory.
+    with tempfile.TemporaryDirectory() as tmp:
+        out = io.BytesIO()
+        book = xlsxwriter.Workbook(out, {"constant_memory": True, "tmpdir": tmp, "strings_to_numbers": False,
+                                         "strings_to_formulas": False, "strings_to_urls": False})
+        sheet = book.add_worksheet("codes")
+        sheet.set_column(0, 0, 28)
+        sheet.set_column(1, 1, 20)
+        sheet.set_column(2, 2, 20)
+        sheet.write_row(0, 0, HEADER)
+        n = 0
+        for n, (code, secret, expires_at) in enumerate(rows(order), 1):
+            sheet.write_string(n, 0, code)
+            if secret:
+                sheet.write_string(n, 1, secret)
+            if expires_at:
+                sheet.write_string(n, 2, expires_at.strftime("%Y-%m-%d %H:%M:%S"))
+        book.close()
+        return out.getvalue(), n
+
+
+WRITERS = {"csv": write_csv, "xlsx": write_xlsx}
+
+
+def store(order: Order) -> list[IssuedFile]:
+    """Write both files and keep them encrypted (replacing any from an interrupted run). Caller commits."""
+    out = []
+    for fmt, writer in WRITERS.items():
+        data, n = writer(order)
+        key_id, blob = vault.seal_blob(data)
+        row = db.session.scalars(sa.select(IssuedFile).where(IssuedFile.order_id == order.id,
+                                                             IssuedFile.format == fmt)).first()
+        if row is None:
+            row = IssuedFile(order_id=order.id, format=fmt)
+            db.session.add(row)
+        row.rows, row.size, row.data_key_id, row.content_ct = n, len(data), key_id, blob
+        del data
+        out.append(row)
+    db.session.flush()
+    return out
+
+
+def stored(order: Order) -> dict[str, IssuedFile]:
+    return {f.format: f for f in db.session.scalars(sa.select(IssuedFile).where(IssuedFile.order_id == order.id))}
+
+
+def download(order: Order, fmt: str, actor_id: int | None, ip: str | None = None) -> tuple[str, bytes, str]:
+    """(filename, content, mimetype) of the order's codes; audited. The caller checked the tenant."""
+    if fmt not in FORMATS:
+        raise ValidationError(_l("Unknown file format."))
+    from app.channels.orders import bulk, issuance_of
+
+    issuance = issuance_of(order) if bulk(order.sku) else None
+    if issuance is not None:
+        row = stored(order).get(fmt)
+        if row is None:
+            raise ValidationError(_l("The files are not ready yet."), code="NOT_READY")
+        data, n = vault.open_blob(row.data_key_id, row.content_ct), row.rows
+    else:
+        data, n = WRITERS[fmt](order)
+    audit(actor_id, "codes.download", "order", order.id, ip=ip, format=fmt, rows=n)
+    db.session.commit()
+    return f"{order.order_no}.{fmt}", data, FORMATS[fmt]
+
+
+def reveal_for_api(order: Order, credential_id: int | None, ip: str | None) -> list[dict]:
+    """The order's codes for the API (`GET /orders/{no}/codes`); the reveal is audited."""
+    from app.channels.orders import iso
+
+    items = [{"code": code, "secret": secret, "expires_at": iso(expires_at)} for code, secret, expires_at in rows(order)]
+    audit(None, "codes.reveal", "order", order.id, ip=ip, via="api", api_credential_id=credential_id, rows=len(items))
+    db.session.commit()
+    return items
