@@ -26,15 +26,18 @@ def _seal(secret: str) -> tuple[int, bytes]:
     return sealer.key_id, sealer.seal(secret)
 
 
-def create(reseller: Reseller, actor_id: int | None, label: str = "", commit: bool = True) -> tuple[ApiCredential, str]:
-    """A new key for the reseller; returns it with its secret, which is never shown again."""
+def create(reseller: Reseller, actor_id: int | None, label: str = "", commit: bool = True, *,
+           api_key: str | None = None, secret: str | None = None) -> tuple[ApiCredential, str]:
+    """A new key for the reseller; returns it with its secret, which is never shown again. (`api_key` and
+    `secret` are given only by the demo seed, whose published demo key must be stable.)"""
     active = db.session.scalar(sa.select(sa.func.count()).select_from(ApiCredential)
                                .where(ApiCredential.reseller_id == reseller.id, ApiCredential.active.is_(True)))
     if active >= MAX_ACTIVE:
         raise ValidationError(_l("You already have %(n)s active keys. Disable one first.", n=MAX_ACTIVE))
-    secret = _new_secret()
+    secret = secret or _new_secret()
     key_id, ct = _seal(secret)
-    cred = ApiCredential(reseller_id=reseller.id, api_key="qk_" + secrets.token_hex(16), label=label.strip()[:60],
+    cred = ApiCredential(reseller_id=reseller.id, api_key=api_key or "qk_" + secrets.token_hex(16),
+                         label=label.strip()[:60],
                          data_key_id=key_id, secret_ct=ct, ip_allowlist=[])
     db.session.add(cred)
     db.session.flush()

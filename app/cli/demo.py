@@ -23,11 +23,12 @@ def seed_command():
 
 
 def logins_table() -> str:
-    from app.demo.seed import LOGINS, PASSWORD
+    from app.demo.seed import DEMO_API_KEY, DEMO_API_SECRET, LOGINS, PASSWORD
 
     width = max(len(login.email) for login in LOGINS)
     lines = [f"Demo logins (password {PASSWORD}):"]
     lines += [f"  {login.email:<{width}}  {login.role:<9} {login.org or ''}".rstrip() for login in LOGINS]
+    lines.append(f"Demo reseller API key: {DEMO_API_KEY}  secret: {DEMO_API_SECRET}")
     return "\n".join(lines)
 
 

@@ -34,6 +34,15 @@ EMPLOYEE_PURCHASE = "QQMUSIC-TOPUP-1M"
 #: The sandbox supplier `quanyi up` starts: its code here, and the partner id it knows us by.
 SANDBOX_SUPPLIER = "sandbox"
 SANDBOX_PARTNER = "quanyi"
+#: The demo reseller's tier, its API key and secret (published here on purpose: it is a demo), its opening
+#: balance, and what ops ring-fenced for it.
+DEMO_TIERS = (("金牌", 800, 3000), ("银牌", 500, 2000))
+DEMO_API_KEY = "qk_demo_reseller_0000000000000001"
+DEMO_API_SECRET = "demo-secret-change-me-0123456789abcdef"
+DEMO_BALANCE = "20000.00"
+DEMO_POOL = ("TXSP-VIP-1M", 40)
+#: Wholesale orders the demo reseller already placed, through the real order service.
+DEMO_WHOLESALE = (("TXSP-VIP-1M", 5), ("LUCKIN-CUP-1", 10))
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,7 @@ def seed() -> SeedResult:
     _seed_supplier(skus, actor=ops, result=result)
     _seed_purchases(users["consumer@example.com"], skus, result)
     _seed_employee_benefit(users["employee@example.com"], skus, result)
+    _seed_channel(users["reseller@example.com"], ops, skus, result)
     result.brands = db.session.scalar(sa.select(sa.func.count()).select_from(Brand))
     result.skus = db.session.scalar(sa.select(sa.func.count()).select_from(Sku))
     result.codes_total = db.session.scalar(sa.select(sa.func.count()).select_from(Code))
@@ -246,3 +256,31 @@ def _buy(buyer: User, sku: Sku, result: SeedResult) -> None:
         raise RuntimeError(f"demo purchase {order.order_no}: payment outcome {outcome}")
     db.session.commit()
     result.orders_created += 1
+
+
+def _seed_channel(user: User, ops: User, skus: Seeded, result: SeedResult) -> None:
+    """Tiers, the demo reseller's channel account (tier, balance, API key, a pool) and a few orders."""
+    from app.channels import balance, credentials, pools, resellers
+    from app.channels import orders as wholesale
+    from app.channels.models import Reseller
+
+    for name, discount_bp, markup_bp in DEMO_TIERS:
+        if resellers.tier_by_name(name) is None:
+            resellers.save_tier(name, discount_bp, ops.id, max_agent_markup_bp=markup_bp)
+    reseller = resellers.for_user(user)
+    if reseller is not None:
+        return
+    reseller = Reseller(organization_id=user.organization_id, tier_id=resellers.tier_by_name(DEMO_TIERS[0][0]).id,
+                        low_balance_fen=parse_yuan("1000.00"))
+    db.session.add(reseller)
+    db.session.flush()
+    credentials.create(reseller, ops.id, label="demo", commit=False, api_key=DEMO_API_KEY, secret=DEMO_API_SECRET)
+    balance.credit(reseller, parse_yuan(DEMO_BALANCE), from_account="1002", kind="reseller_opening",
+                   key=f"reseller:{reseller.id}:opening", memo=RESELLER, ref=("reseller", reseller.id),
+                   actor_id=ops.id)
+    db.session.commit()
+    sku_code, quantity = DEMO_POOL
+    pools.allocate(skus[sku_code][0], reseller, quantity, ops.id, allow_shared=True)
+    for n, (sku_code, quantity) in enumerate(DEMO_WHOLESALE, 1):
+        wholesale.place(reseller, user, sku=sku_code, quantity=quantity, client_order_no=f"DEMO-{n:04d}")
+        result.orders_created += 1

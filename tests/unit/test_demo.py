@@ -36,7 +36,7 @@ def _sku(code: str) -> Sku:
 
 def test_seed_twice_creates_nothing_new_and_the_logins_work(ctx, runner):
     first = seed.seed()
-    assert first.users_created == 7 and first.codes_created >= 2000 and first.orders_created == 3
+    assert first.users_created == 7 and first.codes_created >= 2000 and first.orders_created == 5
     assert first.suppliers_created == 1 and first.mappings_created == 5
     counts = _counts()
 
@@ -159,3 +159,26 @@ def test_seed_points_the_sandbox_supplier_where_the_sandbox_runs(ctx, app, monke
     [supplier] = db.session.scalars(sa.select(Supplier)).all()
     assert supplier.base_url == "http://127.0.0.1:6002"
     assert vault.open_sealed(supplier.data_key_id, supplier.key_ct) == "another-key"
+
+
+def test_seed_gives_the_demo_reseller_a_channel_account(ctx):
+    from app.channels import balance, credentials, pools, pricing, resellers
+    from app.channels import orders as wholesale
+    from app.core.money import parse_yuan
+    from app.demo.seed import DEMO_API_KEY, DEMO_API_SECRET, DEMO_BALANCE, DEMO_POOL, DEMO_WHOLESALE
+
+    seed.seed()
+    user = accounts.find_by_email("reseller@example.com")
+    reseller = resellers.for_user(user)
+    assert reseller is not None and reseller.tier.name == "金牌"
+    cred = credentials.by_key(DEMO_API_KEY)
+    assert cred.reseller_id == reseller.id and credentials.secret_of(cred) == DEMO_API_SECRET
+    orders = db.session.scalars(sa.select(Order).where(Order.reseller_id == reseller.id)).all()
+    assert len(orders) == len(DEMO_WHOLESALE) and all(o.status == "delivered" for o in orders)
+    spent = sum(o.amount_fen for o in orders)
+    assert balance.of(reseller.id) == parse_yuan(DEMO_BALANCE) - spent
+    assert all(o.unit_price_fen == pricing.unit_price(reseller, o.sku) < o.sku.price_fen for o in orders)
+    [pool] = pools.pools_of(reseller.id)
+    assert pool["sku"].sku == DEMO_POOL[0] and pool["available"] == DEMO_POOL[1] - DEMO_WHOLESALE[0][1]
+    assert wholesale.to_api(orders[0])["status"] == "delivered"
+    assert sum(r["balance"] for r in ledger.trial_balance()) == 0
