@@ -134,3 +134,52 @@ def test_large_order_is_issued_by_the_job_in_batches(app, ctx, make_reseller, ma
         assert_ledger_balanced()
     finally:
         app.config.update(ISSUANCE_THRESHOLD=500, ISSUANCE_BATCH=5000)
+
+
+def test_an_interrupted_issuance_resumes_without_issuing_or_posting_twice(app, ctx, make_reseller, make_sku, stock,
+                                                                          monkeypatch):
+    app.config.update(ISSUANCE_THRESHOLD=10, ISSUANCE_BATCH=4)
+    try:
+        r = _r(make_reseller(balance="5000.00"))
+        sku_id = make_sku(price="10.00")
+        stock(sku_id, 20)
+        order, _ = wholesale.place(r, None, sku=_sku(sku_id).sku, quantity=15, client_order_no="CRASH")
+        iss_id = db.session.scalars(sa.select(Issuance.id).where(Issuance.order_id == order.id)).one()
+        # The worker dies while writing the files, after every batch committed.
+        monkeypatch.setattr(files, "store", lambda order: (_ for _ in ()).throw(SystemExit("killed")))
+        with pytest.raises(SystemExit):
+            issuance.run(iss_id)
+        db.session.rollback()
+        assert issuance.run(iss_id).status == "running"  # its lease still holds: a second worker stays out
+        db.session.execute(sa.update(Issuance).where(Issuance.id == iss_id).values(lease_until=None))
+        db.session.commit()
+        monkeypatch.undo()
+        assert issuance.run(iss_id).status == "done"
+        db.session.expire_all()
+        assert db.session.get(Order, order.id).status == "delivered"
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Code)
+                                 .where(Code.order_id == order.id, Code.status == CodeStatus.delivered)) == 15
+        assert ledger.balance("6001") == -15 * 900  # every batch's revenue once
+        assert len(files.stored(db.session.get(Order, order.id))) == 2
+        assert_ledger_balanced()
+    finally:
+        app.config.update(ISSUANCE_THRESHOLD=500, ISSUANCE_BATCH=5000)
+
+
+def test_unit_path_orders_go_through_the_fulfilment_engine(ctx, make_reseller, make_sku, make_supplier, map_sku):
+    from tests.support.fulfilment import run
+
+    r = _r(make_reseller())
+    sku_id = make_sku(type_="direct_topup", price="30.00", account_format="mobile")
+    map_sku(sku_id, make_supplier(), "topup-mobile-30")
+    with pytest.raises(ValidationError) as e:
+        wholesale.place(r, None, sku=_sku(sku_id).sku, quantity=1, client_order_no="T0")
+    assert e.value.code == "ACCOUNT_REQUIRED"
+    order, _ = wholesale.place(r, None, sku=_sku(sku_id).sku, quantity=2, client_order_no="T1", account="13800138000")
+    assert wholesale.to_api(order)["status"] == "processing"
+    run(order.id)
+    db.session.expire_all()
+    order = db.session.get(Order, order.id)
+    assert wholesale.to_api(order)["status"] == "delivered" and wholesale.delivered_quantity(order) == 2
+    assert balance.of(r.id) == 100000 - 2 * 2700
+    assert_ledger_balanced()
