@@ -2,7 +2,7 @@
 
 import os
 
-from jobs import fulfilment, imports, issuance, maintenance, notifications, payments
+from jobs import callbacks, fulfilment, imports, issuance, maintenance, notifications, payments
 
 #: The delivery sweep's interval (seconds); tests that kill workers run it every second.
 SWEEP_SECONDS = int(os.environ.get("FULFILMENT_SWEEP_SECONDS", "15"))
@@ -17,4 +17,5 @@ PERIODIC = [
     (issuance.resume_stalled_issuance, "issuance", 60),
     (notifications.sweep_outbox, "notifications", 60),
     (notifications.remind_expiring, "notifications", 3600),
+    (callbacks.sweep, "callbacks", 30),
 ]
