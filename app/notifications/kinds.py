@@ -31,6 +31,9 @@ KINDS: dict[str, Kind] = {
     # params: order_no, amount (formatted, e.g. "¥28.00")
     "order_refunded": Kind(_l("Order %(order_no)s refunded"),
                            _l("%(amount)s was refunded for order %(order_no)s.")),
+    # params: company (the sub-agent that accepted the invitation)
+    "agent_joined": Kind(_l("New sub-agent: %(company)s"),
+                         _l("%(company)s accepted your invitation. Set its prices on its page.")),
 }
 
 
