@@ -5,15 +5,17 @@ from datetime import datetime
 from flask import Flask, render_template, request
 from flask_babel import format_datetime
 from flask_login import current_user
+from werkzeug.exceptions import HTTPException
 
 from app.core.errors import NotFound
 from app.core.money import cny, yuan
-from app.extensions import db, login_manager
+from app.extensions import csrf, db, login_manager
 from app.web.labels import label
 
 
 def init_app(app: Flask) -> None:
     from app.accounts.models import User
+    from app.api import bp as api_bp
     from app.web.auth.views import bp as auth_bp
     from app.web.auth.views import home_for
     from app.web.consumer.views import bp as consumer_bp
@@ -28,6 +30,7 @@ def init_app(app: Flask) -> None:
     for bp in (auth_bp, consumer_bp, reseller_bp, enterprise_bp, finance_bp, ops_bp, payments_bp, inbox_bp,
                supplier_callbacks_bp):
         app.register_blueprint(bp)
+    app.register_blueprint(csrf.exempt(api_bp))  # signed JSON API: no session, no CSRF token
 
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
@@ -66,6 +69,10 @@ def init_app(app: Flask) -> None:
 
 def _error_page(code: int):
     def handler(e):
+        if request.path.startswith("/api/"):  # routing errors under the API (no blueprint matched): JSON
+            from app.api.errors import http_error
+
+            return http_error(code, e if isinstance(e, HTTPException) else None)
         if code == 500:
             db.session.rollback()
         return render_template("errors/error.html", code=code), code

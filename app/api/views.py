@@ -1,0 +1,102 @@
+"""The endpoints of reseller-api.md. The tenant is the reseller of the signing key (g.reseller), never a
+parameter: another reseller's order is a 404 like one that does not exist."""
+
+import json
+
+from flask import g, jsonify, request
+from flask_babel import lazy_gettext as _l
+
+from app.api import auth, bp, openapi, products
+from app.channels import balance, files
+from app.channels import orders as wholesale
+from app.core.errors import ValidationError
+from app.core.money import yuan
+
+#: Endpoints anyone may call without a signature.
+PUBLIC = {"api.openapi_json"}
+
+#: POST /orders body fields: name → (accepted JSON types, required).
+ORDER_FIELDS = {"client_order_no": ((str,), True), "sku": ((str,), True), "quantity": ((int,), True),
+                "account": ((str, type(None)), False), "notify_url": ((str, type(None)), False)}
+
+
+@bp.before_request
+def _authenticate():
+    request.max_content_length = auth.MAX_BODY
+    if request.endpoint in PUBLIC:
+        return
+    g.api_credential, g.reseller = auth.authenticate()
+
+
+@bp.get("/openapi.json")
+def openapi_json():
+    return jsonify(openapi.document())
+
+
+@bp.get("/balance")
+@auth.rate_limit
+def get_balance():
+    return jsonify({"balance": yuan(balance.of(g.reseller.id)), "currency": "CNY"})
+
+
+@bp.get("/products")
+@auth.rate_limit
+def list_products():
+    return jsonify({"items": products.price_list(g.reseller)})
+
+
+@bp.post("/orders")
+@auth.rate_limit
+def create_order():
+    body = _order_body(request.get_data(cache=True))
+    order, created = wholesale.place(g.reseller, None, sku=body["sku"], quantity=body["quantity"],
+                                     client_order_no=body["client_order_no"], account=body.get("account"),
+                                     notify_url=body.get("notify_url"), credential_id=g.api_credential.id)
+    return jsonify(wholesale.to_api(order)), 201 if created else 200
+
+
+@bp.get("/orders")
+@auth.rate_limit
+def find_orders():
+    client_order_no = request.args.get("client_order_no", "").strip()
+    if not client_order_no:
+        raise ValidationError(_l("Give client_order_no to look an order up."))
+    return jsonify({"items": [wholesale.to_api(o) for o in wholesale.find_by_client_no(g.reseller.id,
+                                                                                          client_order_no)]})
+
+
+@bp.get("/orders/<order_no>")
+@auth.rate_limit
+def get_order(order_no: str):
+    return jsonify(wholesale.to_api(wholesale.get_for(g.reseller.id, order_no)))
+
+
+@bp.get("/orders/<order_no>/codes")
+@auth.rate_limit
+def order_codes(order_no: str):
+    """The codes delivered so far (all of them once the order is delivered); every reveal is audited."""
+    order = wholesale.get_for(g.reseller.id, order_no)
+    return jsonify({"items": files.reveal_for_api(order, g.api_credential.id, request.remote_addr)})
+
+
+def _order_body(raw: bytes) -> dict:
+    """The POST /orders body, shape and types checked (ranges and meaning are the order service's)."""
+    try:
+        body = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError):
+        raise ValidationError(_l("The body must be a JSON object (UTF-8).")) from None
+    if not isinstance(body, dict):
+        raise ValidationError(_l("The body must be a JSON object (UTF-8)."))
+    for name, (types, required) in ORDER_FIELDS.items():
+        if name not in body:
+            if required:
+                raise ValidationError(_l("%(field)s is required.", field=name))
+            continue
+        value = body[name]
+        if not isinstance(value, types) or isinstance(value, bool):
+            raise ValidationError(_l("%(field)s has the wrong type.", field=name))
+    return body
+
+
+def _no_constant(name: str):
+    raise ValueError(name)
