@@ -298,6 +298,14 @@ def make_user(app):
                 organization = accounts.get_or_create_org(org or f"{kind} org", kind)
             user = accounts.create_user(email or f"{role}{next(counter)}@t.example", password, role=role,
                                         organization=organization)
+            if role == Role.reseller:  # a reseller's organization has a channel account (untiered: retail)
+                from app.channels import resellers
+                from app.channels.models import Reseller
+                from app.extensions import db
+
+                if resellers.for_user(user) is None:
+                    db.session.add(Reseller(organization_id=organization.id))
+                    db.session.commit()
             return user.id
 
     return make
