@@ -83,6 +83,13 @@ LABELS = {
     },
     "import_phase": {"queued": _l("Waiting for a worker"), "checking": _l("Checking lines"),
                      "importing": _l("Importing codes")},
+    #: A wholesale order's status as the reseller console and API show it (reseller-api.md).
+    "wholesale": {"processing": _l("Processing"), "delivered": _l("Delivered"),
+                  "partially_delivered": _l("Partially delivered"), "failed": _l("Failed"), "refunded": _l("Refunded")},
+    #: A large order's issuance: its status while queued, then its phase while running.
+    "issuance": {"queued": _l("Waiting for a worker"), "issuing": _l("Issuing codes"),
+                 "files": _l("Writing the CSV and XLSX files"), "done": _l("Done")},
+    "callback": {"pending": _l("Pending"), "delivered": _l("Delivered"), "failed": _l("Failed")},
     "import_source": {"console": _l("Console"), "cli": _l("Command line"), "supplier": _l("Supplier")},
     "import": {
         "pending": _l("Waiting"), "running": _l("Importing"), "done": _l("Done"), "rejected": _l("Rejected"),

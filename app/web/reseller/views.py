@@ -4,7 +4,8 @@ modules imported at the bottom, which add their routes to `bp`."""
 from flask import Blueprint, abort, g
 from flask_login import current_user
 
-from app.channels import resellers
+from app.channels import agents, balance, pools, resellers
+from app.channels import orders as wholesale
 from app.web.access import PORTAL_ROLES, guard_blueprint
 from app.web.render import render
 
@@ -25,7 +26,13 @@ def _load_reseller():
 
 @bp.get("/")
 def home():
-    return render("reseller/home.html", org=current_user.organization)
+    """Balance, pool levels, recent orders, and the commission owed to it when it has sub-agents."""
+    r = g.reseller
+    payable = balance.commission_payable(r.id)
+    recent = wholesale.recent(r.id, 8)
+    return render("reseller/home.html", reseller=r, balance_fen=balance.of(r.id), pools=pools.pools_of(r.id),
+                  recent=recent, statuses={o.id: wholesale.api_status(o) for o in recent}, commission_fen=payable,
+                  show_commission=bool(payable) or bool(agents.agents_of(r)))
 
 
 from app.web.reseller import agent_views, api_views, balance_views, order_views  # noqa: E402,F401
