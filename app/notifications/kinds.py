@@ -34,6 +34,17 @@ KINDS: dict[str, Kind] = {
     # params: company (the sub-agent that accepted the invitation)
     "agent_joined": Kind(_l("New sub-agent: %(company)s"),
                          _l("%(company)s accepted your invitation. Set its prices on its page.")),
+    # params: reseller, amount (formatted), transfer_ref — to finance
+    "topup_submitted": Kind(_l("Top-up to review: %(reseller)s, %(amount)s"),
+                            _l("%(reseller)s reports a bank transfer of %(amount)s (reference %(transfer_ref)s). "
+                               "Check the receipt against the bank, then approve or reject it.")),
+    # params: amount, transfer_ref, balance (formatted)
+    "topup_approved": Kind(_l("Top-up approved: %(amount)s"),
+                           _l("%(amount)s (transfer %(transfer_ref)s) was added to your balance. "
+                              "Your balance is now %(balance)s.")),
+    # params: amount, transfer_ref, note (finance's reason)
+    "topup_rejected": Kind(_l("Top-up rejected: %(amount)s"),
+                           _l("Your top-up of %(amount)s (transfer %(transfer_ref)s) was rejected: %(note)s")),
 }
 
 

@@ -19,3 +19,6 @@ def home():
 def journal():
     page = ledger.journal(page=request.args.get("page", 1, type=int))
     return render("finance/journal.html", "entries", page=page)
+
+
+from app.web.finance import topup_views  # noqa: E402,F401
