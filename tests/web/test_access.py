@@ -12,7 +12,7 @@ from app.accounts.models import Role
 from app.web.access import PORTAL_ROLES
 
 #: Reachable without logging in.
-PUBLIC = {"static", "auth.index", "auth.login", "auth.signup", "auth.logout", "auth.set_language",
+PUBLIC = {"static", "auth.index", "auth.login", "auth.signup", "auth.logout", "auth.set_language", "auth.invite",
           "consumer.shop", "consumer.sku_detail", "payments.notify",
           "supplier_callbacks.callback"}
 #: Any logged-in user.

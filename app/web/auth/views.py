@@ -82,3 +82,6 @@ def set_language(code: str):
     if current_user.is_authenticated:
         accounts.set_locale(current_user, code)
     return redirect(_safe_next(request.form.get("next")) or url_for("auth.index"), 303)
+
+
+from app.web.auth import invite_views  # noqa: E402,F401
