@@ -85,6 +85,9 @@ class Config:
     CALLBACK_RETRY_SECONDS = os.environ.get("CALLBACK_RETRY_SECONDS", "15,60,120,300,600,1800,3600")
     CALLBACK_MAX_ATTEMPTS = int(os.environ.get("CALLBACK_MAX_ATTEMPTS", "10"))
     CALLBACK_TIMEOUT_SECONDS = float(os.environ.get("CALLBACK_TIMEOUT_SECONDS", "10"))
+    #: Callbacks to loopback, private, link-local or reserved addresses are refused (a reseller could
+    #: otherwise make our servers probe the internal network) unless this is set.
+    CALLBACK_ALLOW_PRIVATE = os.environ.get("CALLBACK_ALLOW_PRIVATE", "").lower() in ("1", "true", "yes")
     #: Receipts attached to balance top-up requests.
     RECEIPT_MAX_BYTES = 5 * 1024 * 1024
     TESTING = False
@@ -98,6 +101,7 @@ class TestConfig(Config):
     TESTING = True
     SECRET_KEY = "test-secret"
     WTF_CSRF_ENABLED = False
+    CALLBACK_ALLOW_PRIVATE = True  # the tests' receivers listen on 127.0.0.1
     LOGIN_RATE_LIMIT = "1000 per minute"
     QUANYI_MASTER_KEY = "test:" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
     SERVER_NAME = None

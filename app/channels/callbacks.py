@@ -20,6 +20,7 @@ from flask_babel import lazy_gettext as _l
 
 from app.channels import credentials, signing
 from app.channels.models import CALLBACK_TRANSITIONS, CallbackAttempt, CallbackEvent, CallbackStatus, Reseller
+from app.channels.orders import internal_host
 from app.core.audit import audit
 from app.core.errors import Conflict, NotFound
 from app.core.hooks import after_commit
@@ -117,6 +118,8 @@ def _prepare(callback_id: int) -> tuple[httpx.Request | None, str]:
             return None, f"{type(e).__name__}: {e}"[:300]
     finally:
         db.session.rollback()
+    if not current_app.config["CALLBACK_ALLOW_PRIVATE"] and internal_host(request.url.host):
+        return None, "refused: the URL points at a private or local address"
     # Sign what goes on the wire: the path and query as httpx encodes them.
     path = request.url.raw_path.split(b"?", 1)[0].decode("ascii") or "/"
     request.headers.update(signing.headers(api_key, secret, "POST", path, request.url.query.decode("ascii"), body,
