@@ -53,4 +53,10 @@ def home():
 
 
 # The other page modules add their routes to bp.
-from app.web.ops import catalog_views, exception_views, import_views, supplier_views  # noqa: E402,F401
+from app.web.ops import (  # noqa: E402,F401
+    catalog_views,
+    channel_views,
+    exception_views,
+    import_views,
+    supplier_views,
+)
