@@ -139,3 +139,20 @@ def test_other_roles_cannot_open_the_balance_page(client, login_as, role):
     login_as(role)
     assert client.get("/reseller/balance").status_code == 403
     assert client.post("/reseller/balance/topups").status_code == 403
+
+
+def test_history_links_orders_and_matches_the_ledger(app, client, login_as, make_reseller, make_sku, stock):
+    info = make_reseller(balance="100.00", discount="10")
+    sku_id = make_sku(price="28.00")
+    stock(sku_id, 5)
+    with app.app_context():
+        from app.catalog.models import Sku
+        from app.channels import orders as wholesale
+
+        order, _ = wholesale.place(db.session.get(Reseller, info["id"]), None, sku=db.session.get(Sku, sku_id).sku,
+                                   quantity=2, client_order_no="LINK-1")
+        order_no = order.order_no
+    login_as(user_id=info["user_id"])
+    page = client.get("/reseller/balance").get_data(as_text=True)
+    assert f'href="/reseller/orders/{order_no}"' in page
+    assert "-¥50.40" in page and 'money running">¥49.60<' in page and 'id="balance">¥49.60<' in page

@@ -49,7 +49,6 @@ def _page(topup_form=None, alert_form=None, status_code=200):
     return render("reseller/balance.html", part if part in ("history", "topups") else None, status_code,
                   reseller=r, balance_fen=balances.of(r.id), commission_fen=balances.commission_payable(r.id),
                   statement=statement, mine=mine, people=topups.people(mine.items),
-                  order_links="reseller.order_detail" in current_app.view_functions,
                   topup_form=topup_form or TopupForm(formdata=None),
                   alert_form=alert_form or AlertForm(formdata=None, threshold=yuan(r.low_balance_fen)
                                                      if r.low_balance_fen else ""))
