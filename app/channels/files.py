@@ -52,48 +52,84 @@ def count(order: Order) -> int:
     return sum(1 for _ in _sealed_rows(order))
 
 
+def _stamp(expires_at) -> str:
+    return expires_at.strftime("%Y-%m-%d %H:%M:%S") if expires_at else ""
+
+
+class _Csv:
+    def __init__(self, tmp: str):
+        self.buf = io.StringIO()
+        self.buf.write("\ufeff")  # a BOM so Excel opens UTF-8 as UTF-8
+        self.writer = csv.writer(self.buf, lineterminator="\r\n")
+        self.writer.writerow(HEADER)
+        self.n = 0
+
+    def add(self, code: str, secret: str | None, expires_at) -> None:
+        self.writer.writerow((code, secret or "", _stamp(expires_at)))
+        self.n += 1
+
+    def close(self) -> bytes:
+        return self.buf.getvalue().encode("utf-8")
+
+
+class _Xlsx:
+    def __init__(self, tmp: str):
+        # constant_memory streams each row to a temporary file instead of keeping the sheet in memory.
+        self.out = io.BytesIO()
+        self.book = xlsxwriter.Workbook(self.out, {"constant_memory": True, "tmpdir": tmp, "strings_to_numbers": False,
+                                                   "strings_to_formulas": False, "strings_to_urls": False})
+        self.sheet = self.book.add_worksheet("codes")
+        self.sheet.set_column(0, 0, 28)
+        self.sheet.set_column(1, 1, 20)
+        self.sheet.set_column(2, 2, 20)
+        self.sheet.write_row(0, 0, HEADER)
+        self.n = 0
+
+    def add(self, code: str, secret: str | None, expires_at) -> None:
+        self.n += 1
+        self.sheet.write_string(self.n, 0, code)
+        if secret:
+            self.sheet.write_string(self.n, 1, secret)
+        if expires_at:
+            self.sheet.write_string(self.n, 2, _stamp(expires_at))
+
+    def close(self) -> bytes:
+        self.book.close()
+        return self.out.getvalue()
+
+
+SINKS = {"csv": _Csv, "xlsx": _Xlsx}
+
+
+def write(order: Order, formats=FORMATS) -> dict[str, tuple[bytes, int]]:
+    """Every requested file from one pass over the order's codes (each decrypted once): {format: (bytes, n)}."""
+    with tempfile.TemporaryDirectory() as tmp:
+        sinks = [(fmt, SINKS[fmt](tmp)) for fmt in formats]
+        adds = [sink.add for _, sink in sinks]
+        for row in rows(order):
+            for add in adds:
+                add(*row)
+        return {fmt: (sink.close(), sink.n) for fmt, sink in sinks}
+
+
 def write_csv(order: Order) -> tuple[bytes, int]:
-    buf = io.StringIO()
-    buf.write("\ufeff")  # a BOM so Excel opens UTF-8 as UTF-8
-    w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow(HEADER)
-    n = 0
-    for code, secret, expires_at in rows(order):
-        w.writerow((code, secret or "", expires_at.strftime("%Y-%m-%d %H:%M:%S") if expires_at else ""))
-        n += 1
-    return buf.getvalue().encode("utf-8"), n
+    return write(order, ("csv",))["csv"]
 
 
 def write_xlsx(order: Order) -> tuple[bytes, int]:
-    # constant_memory streams each row to a temporary file instead of keeping the sheet in memory.
-    with tempfile.TemporaryDirectory() as tmp:
-        out = io.BytesIO()
-        book = xlsxwriter.Workbook(out, {"constant_memory": True, "tmpdir": tmp, "strings_to_numbers": False,
-                                         "strings_to_formulas": False, "strings_to_urls": False})
-        sheet = book.add_worksheet("codes")
-        sheet.set_column(0, 0, 28)
-        sheet.set_column(1, 1, 20)
-        sheet.set_column(2, 2, 20)
-        sheet.write_row(0, 0, HEADER)
-        n = 0
-        for n, (code, secret, expires_at) in enumerate(rows(order), 1):
-            sheet.write_string(n, 0, code)
-            if secret:
-                sheet.write_string(n, 1, secret)
-            if expires_at:
-                sheet.write_string(n, 2, expires_at.strftime("%Y-%m-%d %H:%M:%S"))
-        book.close()
-        return out.getvalue(), n
+    return write(order, ("xlsx",))["xlsx"]
 
 
 WRITERS = {"csv": write_csv, "xlsx": write_xlsx}
 
 
 def store(order: Order) -> list[IssuedFile]:
-    """Write both files and keep them encrypted (replacing any from an interrupted run). Caller commits."""
+    """Write both files in one pass and keep them encrypted (replacing any from an interrupted run). Caller
+    commits."""
     out = []
-    for fmt, writer in WRITERS.items():
-        data, n = writer(order)
+    written = write(order, FORMATS)
+    for fmt in FORMATS:
+        data, n = written.pop(fmt)
         key_id, blob = vault.seal_blob(data)
         row = db.session.scalars(sa.select(IssuedFile).where(IssuedFile.order_id == order.id,
                                                              IssuedFile.format == fmt)).first()
