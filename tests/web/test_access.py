@@ -14,7 +14,9 @@ from app.web.access import PORTAL_ROLES
 #: Reachable without logging in.
 PUBLIC = {"static", "auth.index", "auth.login", "auth.signup", "auth.logout", "auth.set_language", "auth.invite",
           "consumer.shop", "consumer.sku_detail", "payments.notify",
-          "supplier_callbacks.callback"}
+          "supplier_callbacks.callback", "api.openapi_json"}
+#: The signed reseller API: no session or role gets in, an unsigned request is 401 (tests/api sign theirs).
+SIGNED_API = "api."
 #: Any logged-in user.
 OPEN_TO_ALL = {"payments.payer_return"}
 ROLES = [r.value for r in Role]
@@ -26,6 +28,8 @@ def endpoint_roles(endpoint: str) -> set[str] | None:
         return None
     if endpoint in OPEN_TO_ALL:
         return set(ROLES)
+    if endpoint.startswith(SIGNED_API):
+        return set()
     portal = endpoint.split(".", 1)[0]
     if portal == "payments":
         return PORTAL_ROLES["consumer"]
@@ -64,7 +68,10 @@ def test_access_matrix(app, client, login_as, role):
         allowed = endpoint_roles(endpoint)
         resp = client.open(fill(rule), method=method, data={})
         location = resp.headers.get("Location", "")
-        if allowed is None:
+        if allowed == set() and endpoint.startswith(SIGNED_API):
+            ok = resp.status_code == 401
+            expect = "401 (signed API)"
+        elif allowed is None:
             ok = resp.status_code != 403 and "/login?" not in location
             expect = "public"
         elif role == "guest":
