@@ -1,15 +1,22 @@
 """Wholesale orders racing with real threads and real commits (PostgreSQL in CI; SQLite serialises its
-writers with BEGIN IMMEDIATE, so the same races run there too): one order per client_order_no, a
-channel pool nobody else can drain, and never a code twice or a fen out of place."""
+writers with BEGIN IMMEDIATE, so the same races run there too): one order per client_order_no (signed
+requests to the API on a live server), a channel pool nobody else can drain, and never a code twice or a
+fen out of place (threads calling the order service, each with its own app context and session)."""
 
 import itertools
+import json
+import secrets
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
 import sqlalchemy as sa
+from werkzeug.serving import make_server
 
 from app.catalog.models import Sku
-from app.channels import balance, pools
+from app.channels import balance, pools, signing
 from app.channels import orders as wholesale
 from app.channels.models import ChannelPool, Reseller
 from app.core.errors import InsufficientStock
@@ -86,19 +93,53 @@ def assert_balance(reseller_id: int, opening_fen: int, spent_fen: int) -> None:
     assert postings_sum(reseller_id) == opening_fen - spent_fen
 
 
-def test_twenty_concurrent_requests_with_one_client_order_no_make_one_order(app, make_reseller, make_sku, stock):
+@pytest.fixture(scope="module")
+def live_api(app):
+    """The session app on a real threaded HTTP server (werkzeug), for requests from real client threads."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="reseller-race-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(10)
+        server.server_close()
+
+
+def signed_post(base: str, info: dict, path: str, payload: dict) -> httpx.Response:
+    body = json.dumps(payload).encode()
+    headers = signing.headers(info["api_key"], info["api_secret"], "POST", path, "", body, int(time.time()),
+                              secrets.token_hex(12))
+    return httpx.post(base + path, content=body, headers={**headers, "Content-Type": "application/json"},
+                      timeout=60)
+
+
+def test_twenty_concurrent_requests_with_one_client_order_no_make_one_order(app, live_api, make_reseller, make_sku,
+                                                                          stock):
+    """20 clients send the same signed POST /api/v1/orders at once: one 201, nineteen 200 with the same
+    order; one order, one charge, two codes."""
     info = make_reseller(balance="1000.00", discount="10")
     sku_id = make_sku(price="28.00")
     stock(sku_id, 10)
-    sku = sku_code(app, sku_id)
+    payload = {"client_order_no": "SAME-0001", "sku": sku_code(app, sku_id), "quantity": 2}
+    barrier = threading.Barrier(20)
 
-    results = in_threads(app, 20, [info["id"]] * 20, lambda rid: place_one(rid, sku, "SAME-0001", quantity=2))
+    def send(_):
+        barrier.wait(30)
+        resp = signed_post(live_api, info, "/api/v1/orders", payload)
+        return resp.status_code, resp.json()
 
-    assert sorted(kind for kind, _ in results) == ["again"] * 19 + ["created"]
-    assert len({order_id for _, order_id in results}) == 1
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(send, range(20)))
+
+    assert sorted(status for status, _ in answers) == [200] * 19 + [201], answers
+    assert len({body["order_no"] for _, body in answers}) == 1
+    assert {body["status"] for _, body in answers} == {"delivered"}
     with app.app_context():
         orders = db.session.scalars(sa.select(Order).where(Order.reseller_id == info["id"])).all()
         assert len(orders) == 1 and orders[0].status == "delivered" and orders[0].quantity == 2
+        assert orders[0].order_no == answers[0][1]["order_no"]
         assert_balance(info["id"], 100000, 2 * 2520)
         assert order_debits(info["id"]) == 1
         taken = db.session.scalars(sa.select(Code).where(Code.sku_id == sku_id, Code.status != "available")).all()
