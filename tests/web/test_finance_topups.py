@@ -19,15 +19,22 @@ def _topup(app, info, amount="800.00", ref="BANK-1", receipt=("slip.png", "image
         return t.id
 
 
-@pytest.mark.parametrize("role", ["consumer", "employee", "reseller", "hr_admin", "approver", "ops"])
-def test_finance_pages_refuse_other_roles(app, client, login_as, make_reseller, role):
-    tid = _topup(app, make_reseller())
-    login_as(role)
+@pytest.mark.parametrize("role", ["guest", "consumer", "employee", "reseller", "hr_admin", "approver", "ops"])
+def test_finance_pages_refuse_other_roles(app, client, login_as, make_reseller, peek, role):
+    info = make_reseller()
+    tid = _topup(app, info)
+    if role == "reseller":
+        login_as(user_id=info["user_id"])  # the requester itself
+    elif role != "guest":
+        login_as(role)
+    refused = (lambda r: r.status_code == 302 and "/login" in r.headers["Location"]) if role == "guest" \
+        else (lambda r: r.status_code == 403)
     for url in ("/finance/topups", "/finance/topups/history", f"/finance/topups/{tid}",
                 f"/finance/topups/{tid}/receipt"):
-        assert client.get(url).status_code == 403, url
+        assert refused(client.get(url)), url
     for decision in ("approve", "reject"):
-        assert client.post(f"/finance/topups/{tid}/{decision}", data={"note": "x"}).status_code == 403
+        assert refused(client.post(f"/finance/topups/{tid}/{decision}", data={"note": "x"}))
+    assert peek.get(BalanceTopup, tid).status == "submitted"
 
 
 @pytest.mark.parametrize(("role", "lang"), [("finance", "zh_CN"), ("finance", "en"), ("admin", "en")])

@@ -51,12 +51,21 @@ def topup_receipt(topup_id: int):
     return receipt_response(*topups.receipt(topups.get(topup_id), current_user, request.remote_addr))
 
 
-@bp.post("/topups/<int:topup_id>/<any(approve, reject):decision>")
-def topup_review(topup_id: int, decision: str):
+@bp.post("/topups/<int:topup_id>/approve")
+def topup_approve(topup_id: int):
+    return _review(topup_id, approve=True)
+
+
+@bp.post("/topups/<int:topup_id>/reject")
+def topup_reject(topup_id: int):
+    return _review(topup_id, approve=False)
+
+
+def _review(topup_id: int, approve: bool):
     form = ReviewForm()
     if form.validate_on_submit():
         try:
-            if decision == "approve":
+            if approve:
                 done = topups.approve(topup_id, current_user, form.note.data)
             else:
                 done = topups.reject(topup_id, current_user, form.note.data)
@@ -64,7 +73,7 @@ def topup_review(topup_id: int, decision: str):
             show_error(form, e)
         else:
             flash(_("Top-up #%(id)s approved: %(reseller)s's balance was credited.", id=done.id,
-                    reseller=done.reseller.name) if decision == "approve"
-                  else _("Top-up #%(id)s rejected.", id=done.id), "success")
+                    reseller=done.reseller.name) if approve else _("Top-up #%(id)s rejected.", id=done.id),
+                  "success")
             return redirect(url_for("finance.topups_pending"), 303)
     return _detail(topup_id, form, 422)
