@@ -6,6 +6,7 @@ The order is issued by the real job (`jobs.issuance.issue`) taken off the real "
 250 codes, and the job pauses after each one (once it is committed) so the one-second polls can see the count move.
 """
 
+import io
 import threading
 import time
 
@@ -146,7 +147,8 @@ def test_reseller_orders_2000_codes_watches_progress_and_downloads_the_xlsx(page
     with page.expect_download() as download:
         me.press(page.locator("#download-xlsx"))
     assert download.value.suggested_filename.endswith(".xlsx")
-    book = openpyxl.load_workbook(download.value.path(), read_only=True)
+    with open(download.value.path(), "rb") as fh:  # a temporary name, without the .xlsx openpyxl wants
+        book = openpyxl.load_workbook(io.BytesIO(fh.read()), read_only=True)
     rows = list(book.active.iter_rows(values_only=True))
     assert len(rows) == QUANTITY + 1 and rows[0][:3] == ("code", "secret", "expires_at")
     got = {r[0] for r in rows[1:]}
