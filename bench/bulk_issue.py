@@ -140,6 +140,7 @@ def seed(app, n: int) -> dict:
             db.session.commit()
             with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.exec_driver_sql("VACUUM ANALYZE codes")
+                conn.exec_driver_sql("CHECKPOINT")  # the seeding's writes flushed before any clock runs
         out = {"reseller_id": reseller.id, "api_key": cred.api_key, "secret": secret, "opening_fen": opening,
                "sku_id": ids[SKU], "raw_sku_id": ids[RAW_SKU], "seed_s": round(time.perf_counter() - t0, 1)}
         db.session.commit()
@@ -483,6 +484,7 @@ def run(args, url: str, tmp: Path, stack: Stack) -> dict:
         "check": state,
         "seed_s": seeded["seed_s"],
         "setup": {"load_avg_1m_at_start": load, "cores": os.cpu_count(), "server": "gunicorn -w 1 --threads 4",
+                  "issuance_batch": int(os.environ.get("ISSUANCE_BATCH", 5000)),
                   "worker": "flask --app wsgi worker --no-cron (forking RQ "
                   "worker, started and idle before the POST)",
                   "redis": "REDIS_URL" if os.environ.get("REDIS_URL") else "private redis-server",
