@@ -128,7 +128,8 @@ def test_notify_refuses_unknown_kinds_and_foreign_links(ctx, make_user):
 
 def test_every_kind_renders_with_its_documented_params(ctx):
     params = {"sku_name": "S", "valid_until": "2026-01-01 10:00", "days": 7, "account": "13800138000",
-              "order_no": "Q1", "amount": "¥1.00"}
+              "order_no": "Q1", "amount": "¥1.00", "balance": "¥80.00", "threshold": "¥100.00",
+              "company": "下级代理", "reseller": "示例渠道商", "transfer_ref": "TR1", "note": "no such transfer"}
     for kind in KINDS:
         title, body = Notification(kind=kind, params=params).title, Notification(kind=kind, params=params).body
         assert title and body and "%(" not in title + body

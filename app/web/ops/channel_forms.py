@@ -41,7 +41,7 @@ class PercentField(StringField):
 class TierForm(FlaskForm):
     name = StringField(_l("Tier name"), validators=[DataRequired(REQUIRED), Length(max=60)])
     discount = PercentField(_l("Discount off retail (%)"), validators=[InputRequired(REQUIRED)],
-                            description=_l("A reseller of this tier pays retail × (100 − discount)% unless a SKU "
+                            description=_l("A reseller of this tier pays retail × (100 − discount)%, unless a SKU "
                                            "has its own tier price."))
     max_agent_markup = PercentField(
         _l("Most a reseller may add for its sub-agents (%)"), default=3000, validators=[InputRequired(REQUIRED)],
