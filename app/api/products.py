@@ -1,56 +1,11 @@
-"""The price list a reseller sees through the API: every SKU on sale, at its own price, with what it can buy
-now (its pool, plus the shared stock where allowed, for stocked codes; the engine's availability for the
-rest, None meaning unlimited)."""
+"""The price list a reseller sees through the API (app/channels/offers.py decides what it is offered)."""
 
-import sqlalchemy as sa
-
-from app.catalog.models import BundleComponent, Sku
-from app.channels import orders as wholesale
-from app.channels import pricing
-from app.channels.models import ChannelPool, Reseller
-from app.core.ids import utcnow
+from app.channels import offers
+from app.channels.models import Reseller
 from app.core.money import yuan
-from app.extensions import db
-from app.fulfilment import services as fulfilment
-from app.inventory import services as inventory
-from app.inventory.models import Code, CodeStatus
-from app.orders.services import on_sale
-
-
-def _shared_plain(sku_ids: list[int]) -> dict[int, int]:
-    """Un-pooled single-use codes per SKU: what a wholesale order may claim from the shared stock (it never
-    takes slots of shared loop codes)."""
-    if not sku_ids:
-        return {}
-    now = utcnow()
-    return dict(db.session.execute(
-        sa.select(Code.sku_id, sa.func.count()).where(
-            Code.sku_id.in_(sku_ids), Code.status == CodeStatus.available, Code.max_uses == 1,
-            Code.pool_id.is_(None), sa.or_(Code.expires_at.is_(None), Code.expires_at > now))
-        .group_by(Code.sku_id)).all())
-
-
-def available_to(reseller: Reseller, skus: list[Sku]) -> dict[int, int | None]:
-    """Units the reseller can order now per SKU; None = unlimited (bought from a supplier per order)."""
-    bulk = [s for s in skus if wholesale.bulk(s)]
-    pools = {p.sku_id: p for p in db.session.scalars(
-        sa.select(ChannelPool).where(ChannelPool.reseller_id == reseller.id,
-                                     ChannelPool.sku_id.in_([s.id for s in bulk])))} if bulk else {}
-    levels = inventory.pool_levels([p.id for p in pools.values()])
-    shared = _shared_plain([s.id for s in bulk if s.id not in pools or pools[s.id].allow_shared])
-    out: dict[int, int | None] = fulfilment.availability([s for s in skus if not wholesale.bulk(s)])
-    for s in bulk:
-        pool = pools.get(s.id)
-        own = levels.get(pool.id, 0) if pool else 0
-        out[s.id] = own + (shared.get(s.id, 0) if pool is None or pool.allow_shared else 0)
-    return out
 
 
 def price_list(reseller: Reseller) -> list[dict]:
-    skus = on_sale(list(db.session.scalars(
-        sa.select(Sku).options(sa.orm.selectinload(Sku.components).joinedload(BundleComponent.component))
-        .where(Sku.active.is_(True)).order_by(Sku.sku))))
-    prices = pricing.prices_for(reseller, skus)
-    available = available_to(reseller, skus)
+    skus, prices, available = offers.offer(reseller)
     return [{"sku": s.sku, "name": s.name, "type": str(s.type), "unit_price": yuan(prices[s.id]),
-             "currency": "CNY", "available": available[s.id]} for s in skus]
+             "currency": "CNY", "available": available[s.id]} for s in sorted(skus, key=lambda s: s.sku)]

@@ -12,11 +12,10 @@ from wtforms import HiddenField, IntegerField, SelectField, StringField
 from wtforms.validators import InputRequired, Length, Optional
 
 from app.accounts.models import User
-from app.catalog import services as catalog
-from app.catalog.models import Sku, SkuType
-from app.channels import balance, files, issuance, pools, pricing
+from app.catalog.models import SkuType
+from app.channels import balance, files, issuance, offers, pools
 from app.channels import orders as wholesale
-from app.channels.models import IssuanceStatus, Reseller
+from app.channels.models import IssuanceStatus
 from app.core.errors import DomainError
 from app.core.ids import utcnow
 from app.extensions import db
@@ -24,7 +23,6 @@ from app.fulfilment import planning
 from app.fulfilment import services as fulfilment
 from app.fulfilment.models import DeliveryStatus
 from app.orders.models import Order
-from app.orders.services import on_sale
 from app.web.render import render
 from app.web.reseller.views import bp
 
@@ -52,26 +50,9 @@ def auto_order_no() -> str:
     return f"WEB-{utcnow():%Y%m%d%H%M%S}-{secrets.token_hex(3).upper()}"
 
 
-def offer(reseller: Reseller) -> tuple[list[Sku], dict[int, int], dict[int, int | None]]:
-    """The SKUs on sale, this reseller's unit price of each, and how many it can order now: its pool, plus
-    the shared stock when it has no pool or ops let the pool overflow (None: no limit, bought from a
-    supplier per order)."""
-    skus = on_sale(catalog.shop_skus())
-    shared = fulfilment.availability(skus)
-    mine = {p["sku"].id: p for p in pools.pools_of(reseller.id)}
-    available: dict[int, int | None] = {}
-    for s in skus:
-        p = mine.get(s.id)
-        if p is None or not wholesale.bulk(s):
-            available[s.id] = shared[s.id]
-        else:
-            available[s.id] = p["available"] + ((shared[s.id] or 0) if p["pool"].allow_shared else 0)
-    return skus, pricing.prices_for(reseller, skus), available
-
-
 @bp.get("/products")
 def products():
-    skus, prices, available = offer(g.reseller)
+    skus, prices, available = offers.offer(g.reseller)
     return render("reseller/products.html", skus=skus, prices=prices, available=available,
                   pooled={p["sku"].id for p in pools.pools_of(g.reseller.id)},
                   unit_max=current_app.config["RESELLER_MAX_UNIT_ORDER"], bulk=wholesale.bulk)
@@ -105,7 +86,7 @@ def order_new():
     """The form; its `quote` block alone when the SKU or quantity changes. A POST places the order through
     the service, which changes nothing when it refuses; the refusal is shown by its field."""
     r = g.reseller
-    skus, prices, available = offer(r)
+    skus, prices, available = offers.offer(r)
     form = WholesaleForm() if request.method == "POST" else WholesaleForm(formdata=request.args or None)
     form.sku.choices = [(s.sku, f"{s.sku} · {s.name}") for s in skus]
     if not form.auto_no.data:

@@ -1,0 +1,53 @@
+"""What a reseller is offered: every SKU on sale at its own price, with what it can order now (its pool,
+plus the shared stock where allowed, for stocked codes; the engine's availability for the rest, None
+meaning unlimited). One answer for the console and the API."""
+
+import sqlalchemy as sa
+
+from app.catalog import services as catalog
+from app.catalog.models import Sku
+from app.channels import orders as wholesale
+from app.channels import pricing
+from app.channels.models import ChannelPool, Reseller
+from app.core.ids import utcnow
+from app.extensions import db
+from app.fulfilment import services as fulfilment
+from app.inventory import services as inventory
+from app.inventory.models import Code, CodeStatus
+from app.orders.services import on_sale
+
+
+def _shared_plain(sku_ids: list[int]) -> dict[int, int]:
+    """Un-pooled single-use codes per SKU: what a wholesale order may claim from the shared stock (it never
+    takes slots of shared loop codes)."""
+    if not sku_ids:
+        return {}
+    now = utcnow()
+    return dict(db.session.execute(
+        sa.select(Code.sku_id, sa.func.count()).where(
+            Code.sku_id.in_(sku_ids), Code.status == CodeStatus.available, Code.max_uses == 1,
+            Code.pool_id.is_(None), sa.or_(Code.expires_at.is_(None), Code.expires_at > now))
+        .group_by(Code.sku_id)).all())
+
+
+def available_to(reseller: Reseller, skus: list[Sku]) -> dict[int, int | None]:
+    """Units the reseller can order now per SKU; None = unlimited (bought from a supplier per order)."""
+    bulk = [s for s in skus if wholesale.bulk(s)]
+    pools = {p.sku_id: p for p in db.session.scalars(
+        sa.select(ChannelPool).where(ChannelPool.reseller_id == reseller.id,
+                                     ChannelPool.sku_id.in_([s.id for s in bulk])))} if bulk else {}
+    levels = inventory.pool_levels([p.id for p in pools.values()])
+    shared = _shared_plain([s.id for s in bulk if s.id not in pools or pools[s.id].allow_shared])
+    out: dict[int, int | None] = fulfilment.availability([s for s in skus if not wholesale.bulk(s)])
+    for s in bulk:
+        pool = pools.get(s.id)
+        own = levels.get(pool.id, 0) if pool else 0
+        out[s.id] = own + (shared.get(s.id, 0) if pool is None or pool.allow_shared else 0)
+    return out
+
+
+def offer(reseller: Reseller) -> tuple[list[Sku], dict[int, int], dict[int, int | None]]:
+    """The SKUs on sale (grouped by brand), this reseller's unit price of each, and how many it can order
+    now."""
+    skus = on_sale(catalog.shop_skus())
+    return skus, pricing.prices_for(reseller, skus), available_to(reseller, skus)
