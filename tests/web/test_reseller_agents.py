@@ -104,13 +104,13 @@ def test_invite_form_errors_are_shown_next_to_their_fields(client, login_as, mak
     assert resp.status_code == 422
     resp = client.post("/reseller/agents/invite", data={"email": "ok@agent.example", "company": "上级",
                                                        "markup": "31"})
-    assert resp.status_code == 422 and "between 0% and 30%" in resp.text
+    assert resp.status_code == 422 and "加价比例须在 0% 到 30% 之间" in resp.text
     resp = client.post("/reseller/agents/invite", data={"email": "ok@agent.example", "company": "上级",
                                                        "markup": "3"})
-    assert resp.status_code == 422 and "already exists" in resp.text
+    assert resp.status_code == 422 and "已存在同名公司" in resp.text
     resp = client.post("/reseller/agents/invite", data={"email": "ok@agent.example", "company": "下级",
                                                        "markup": "abc"})
-    assert resp.status_code == 422 and "between 0 and 100" in resp.text
+    assert resp.status_code == 422 and "百分比须为 0 到 100 之间的数字" in resp.text
 
 
 def test_parent_sets_and_clears_prices_within_bounds(client, login_as, world, peek):
