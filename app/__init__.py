@@ -73,10 +73,12 @@ def _import_models() -> None:
     from app.channels import models as _ch  # noqa: F401
     from app.core import hooks as _hooks  # noqa: F401
     from app.core import models as _core  # noqa: F401
+    from app.finance import models as _fi  # noqa: F401
     from app.fulfilment import models as _f  # noqa: F401
     from app.inventory import models as _i  # noqa: F401
     from app.ledger import models as _l  # noqa: F401
     from app.notifications import models as _n  # noqa: F401
     from app.orders import models as _o  # noqa: F401
     from app.payments import models as _p  # noqa: F401
+    from app.procurement import models as _pr  # noqa: F401
     from app.suppliers import models as _s  # noqa: F401

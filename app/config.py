@@ -75,6 +75,8 @@ class Config:
     #: Stocked orders of at least this many codes are issued in the background (queue `issuance`).
     ISSUANCE_THRESHOLD = int(os.environ.get("ISSUANCE_THRESHOLD", "500"))
     ISSUANCE_BATCH = int(os.environ.get("ISSUANCE_BATCH", "5000"))
+    #: Processes that render a long statement's PDF in parallel (default: up to 2, the cores there are).
+    STATEMENT_PDF_PROCESSES = int(os.environ.get("STATEMENT_PDF_PROCESSES", "0")) or None
     ISSUANCE_LEASE_SECONDS = float(os.environ.get("ISSUANCE_LEASE_SECONDS", "300"))
     #: Reseller API: per-key rate limit (Flask-Limiter syntax), allowed clock skew and nonce memory.
     API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "1200/minute")
@@ -85,6 +87,12 @@ class Config:
     CALLBACK_RETRY_SECONDS = os.environ.get("CALLBACK_RETRY_SECONDS", "15,60,120,300,600,1800,3600")
     CALLBACK_MAX_ATTEMPTS = int(os.environ.get("CALLBACK_MAX_ATTEMPTS", "10"))
     CALLBACK_TIMEOUT_SECONDS = float(os.environ.get("CALLBACK_TIMEOUT_SECONDS", "10"))
+    #: Remind an approver when a step has waited this long (hours), then again every as many hours.
+    APPROVAL_REMIND_HOURS = int(os.environ.get("APPROVAL_REMIND_HOURS", "24"))
+    #: How long an activation link (new employee or HR admin setting a first password) works.
+    ACTIVATION_DAYS = int(os.environ.get("ACTIVATION_DAYS", "14"))
+    #: Grants the issuance job writes per transaction.
+    GRANT_BATCH = int(os.environ.get("GRANT_BATCH", "500"))
     #: Callbacks to loopback, private, link-local or reserved addresses are refused (a reseller could
     #: otherwise make our servers probe the internal network) unless this is set.
     CALLBACK_ALLOW_PRIVATE = os.environ.get("CALLBACK_ALLOW_PRIVATE", "").lower() in ("1", "true", "yes")
@@ -101,6 +109,8 @@ class TestConfig(Config):
     TESTING = True
     SECRET_KEY = "test-secret"
     WTF_CSRF_ENABLED = False
+    #: Callbacks to loopback, private, link-local or reserved addresses are refused (a reseller could
+    #: otherwise make our servers probe the internal network) unless this is set.
     CALLBACK_ALLOW_PRIVATE = True  # the tests' receivers listen on 127.0.0.1
     LOGIN_RATE_LIMIT = "1000 per minute"
     QUANYI_MASTER_KEY = "test:" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="

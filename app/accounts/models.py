@@ -40,8 +40,10 @@ class User(UserMixin, db.Model):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    #: Stored lower-cased; the login name.
-    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    #: Stored lower-cased; the login name. None only for an employee known by phone alone.
+    email: Mapped[str | None] = mapped_column(sa.String(254), unique=True)
+    #: Mainland mobile number (11 digits); also a login name. Set for employees imported with a phone.
+    phone: Mapped[str | None] = mapped_column(sa.String(20), unique=True)
     name: Mapped[str] = mapped_column(sa.String(80), default="")
     #: argon2id hash (argon2-cffi); never the password.
     password_hash: Mapped[str] = mapped_column(sa.String(200))

@@ -23,6 +23,14 @@ def find_by_email(email: str) -> User | None:
     return db.session.scalars(sa.select(User).where(User.email == email.strip().lower())).first()
 
 
+def find_by_login(login: str) -> User | None:
+    """The user signing in with an email address or, without an "@", a mobile number."""
+    login = login.strip()
+    if "@" in login:
+        return find_by_email(login)
+    return db.session.scalars(sa.select(User).where(User.phone == login)).first() if login else None
+
+
 def create_user(email: str, password: str, *, name: str = "", role: str = Role.consumer,
                 organization: Organization | None = None, commit: bool = True) -> User:
     email = email.strip().lower()
@@ -45,8 +53,9 @@ def sign_up(email: str, password: str, name: str = "") -> User:
     return create_user(email, password, name=name, role=Role.consumer)
 
 
-def authenticate(email: str, password: str) -> User | None:
-    user = find_by_email(email)
+def authenticate(login: str, password: str) -> User | None:
+    """The user with this email or phone and password; a user who never set a password cannot sign in."""
+    user = find_by_login(login)
     try:
         _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):

@@ -8,7 +8,7 @@ from app.core.errors import Conflict
 from app.core.ids import utcnow
 from app.extensions import db
 from app.ledger import services as ledger
-from app.ledger.models import JournalEntry, LedgerAccount, Posting
+from app.ledger.models import LedgerAccount, Posting
 
 
 class InsufficientBalance(Conflict):
@@ -89,21 +89,5 @@ def check_low(reseller: Reseller) -> bool:
 
 
 def history(reseller_id: int, page: int = 1, per_page: int = 50):
-    """The balance's postings, newest first, each with the running balance after it (a window sum, so the
-    figures always equal the ledger)."""
-    acc = db.session.scalar(sa.select(LedgerAccount.id).where(LedgerAccount.code == account_code(reseller_id)))
-    if acc is None:
-        return {"items": [], "page": page, "pages": 0, "total": 0}
-    running = sa.func.sum(-Posting.amount_fen).over(order_by=Posting.id)
-    inner = (sa.select(Posting.id.label("id"), Posting.entry_id.label("entry_id"),
-                       (-Posting.amount_fen).label("amount"), running.label("running"))
-             .where(Posting.account_id == acc).subquery())
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(inner))
-    rows = db.session.execute(
-        sa.select(inner.c.amount, inner.c.running, JournalEntry)
-        .join(JournalEntry, JournalEntry.id == inner.c.entry_id)
-        .order_by(inner.c.id.desc()).limit(per_page).offset((page - 1) * per_page)
-    ).all()
-    items = [{"amount_fen": int(amount), "balance_fen": int(run), "kind": e.kind, "memo": e.memo,
-              "ref_type": e.ref_type, "ref_id": e.ref_id, "created_at": e.created_at} for amount, run, e in rows]
-    return {"items": items, "page": page, "pages": -(-total // per_page), "total": total}
+    """The balance's postings, newest first, each with the running balance after it."""
+    return ledger.credit_history(account_code(reseller_id), page, per_page)

@@ -48,10 +48,6 @@ def rows(order: Order):
         yield (opener.open(key_id, code_ct), opener.open(key_id, secret_ct) if secret_ct else None, expires_at)
 
 
-def count(order: Order) -> int:
-    return sum(1 for _ in _sealed_rows(order))
-
-
 def _stamp(expires_at) -> str:
     return expires_at.strftime("%Y-%m-%d %H:%M:%S") if expires_at else ""
 

@@ -315,6 +315,7 @@ class Commission(db.Model):
     order_id: Mapped[int] = mapped_column(sa.ForeignKey("orders.id"), unique=True)
     units: Mapped[int]
     amount_fen: Mapped[int] = mapped_column(sa.BigInteger)
-    #: Set by finance's settlement run (issue 6).
+    #: The settlement batch that claimed it (released again if the batch is rejected), and when it was paid.
+    settlement_batch_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("settlement_batches.id"), index=True)
     settled_at: Mapped[Optional[datetime]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

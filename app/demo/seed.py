@@ -1,4 +1,5 @@
-"""`demo seed`: the demo catalog, its stock and one login per role. Running it again adds nothing."""
+"""`demo seed`: the demo catalog, its stock, one login per role and the demo enterprise. Running it again adds
+nothing."""
 
 import random
 import time
@@ -15,6 +16,7 @@ from app.catalog.models import Brand, BundleComponent, Product, Sku
 from app.core import vault
 from app.core.ids import utcnow
 from app.core.money import parse_yuan
+from app.demo import enterprise as demo_enterprise
 from app.demo.catalog import PRODUCTS, CodeFormat, DemoProduct, DemoSku
 from app.extensions import db
 from app.inventory.models import Code, ImportBatch
@@ -23,7 +25,7 @@ from app.suppliers import services as suppliers
 from app.suppliers.models import SupplierProduct
 
 PASSWORD = "demo1234"
-ENTERPRISE = "示例科技有限公司"
+ENTERPRISE = demo_enterprise.ENTERPRISE
 RESELLER = "示例渠道商"
 #: The filename of the import batch that holds a SKU's demo stock; its presence marks the SKU as stocked.
 BATCH_NAME = "demo-seed"
@@ -60,7 +62,12 @@ LOGINS = [
     Login("reseller@example.com", Role.reseller, "王芳", RESELLER, OrgKind.reseller),
     Login("hr@example.com", Role.hr_admin, "赵敏", ENTERPRISE, OrgKind.enterprise),
     Login("approver@example.com", Role.approver, "陈刚", ENTERPRISE, OrgKind.enterprise),
+    # The demo enterprise's approvers of its larger requests (from ¥5,000 and from ¥50,000).
+    Login("finance-approver@example.com", Role.approver, "孙丽", ENTERPRISE, OrgKind.enterprise),
+    Login("director@example.com", Role.approver, "吴建国", ENTERPRISE, OrgKind.enterprise),
     Login("finance@example.com", Role.finance, "刘洋", None),
+    # A second member of finance: statements are approved by someone other than who generated them.
+    Login("finance2@example.com", Role.finance, "黄蕾", None),
     Login("ops@example.com", Role.ops, "周杰", None),
 ]
 
@@ -89,6 +96,7 @@ def seed() -> SeedResult:
     """Create whatever of the demo data is missing; everything present is left as it is (except the sandbox
     supplier's address and key, which follow SUPPLIER_SANDBOX_URL and SUPPLIER_SANDBOX_KEY)."""
     result = SeedResult()
+    demo_enterprise.ensure_enterprise()  # before its people join its organization
     users = _seed_users(result)
     ops = users["ops@example.com"]
     skus = _seed_catalog(result)
@@ -97,6 +105,7 @@ def seed() -> SeedResult:
     _seed_purchases(users["consumer@example.com"], skus, result)
     _seed_employee_benefit(users["employee@example.com"], skus, result)
     _seed_channel(users["reseller@example.com"], ops, skus, result)
+    demo_enterprise.seed(users, {code: sku for code, (sku, _demo, _item) in skus.items()})
     result.brands = db.session.scalar(sa.select(sa.func.count()).select_from(Brand))
     result.skus = db.session.scalar(sa.select(sa.func.count()).select_from(Sku))
     result.codes_total = db.session.scalar(sa.select(sa.func.count()).select_from(Code))

@@ -214,7 +214,8 @@ def deliver_by_hand(actor_id: int, delivery_id: int, code: str = "", secret: str
 def refund(actor_id: int, delivery_id: int, reason: str = "", confirmed: bool = False,
            ip: str | None = None) -> Delivery:
     """Give this unit's share of the order back: the ledger moves it from prepayments to refunds payable,
-    and a refund for exactly that amount goes to the payment gateway (through its outbox)."""
+    and a refund for exactly that amount goes to the payment gateway (through its outbox); a reseller's or
+    an enterprise's unit goes back to its prepaid balance instead."""
     d = _failed(delivery_id)
     _ask_upstream(d, confirmed)
     order, d = _lock(delivery_id)
@@ -225,6 +226,10 @@ def refund(actor_id: int, delivery_id: int, reason: str = "", confirmed: bool = 
         from app.channels.orders import refund_unit_to_balance
 
         refund_unit_to_balance(order, d, actor_id)
+    elif order.channel == "enterprise":  # an employee's benefit: back to the company's balance
+        from app.procurement.claims import refund_unit_to_company
+
+        refund_unit_to_company(order, d, actor_id)
     else:
         refunds.refund_unit(order, d, actor_id=actor_id, reason=(reason or "undeliverable")[:200])
     _log(d, actor_id, "refund", "refunded", (reason or "")[:200])

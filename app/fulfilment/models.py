@@ -17,13 +17,15 @@ class EntitlementStatus(StrEnum):
     used = "used"
     expired = "expired"
     refunded = "refunded"
+    #: Taken back by the employer at the claim deadline, never revealed (its code went back to stock).
+    reclaimed = "reclaimed"
 
 
 E = EntitlementStatus
 ENTITLEMENT_TRANSITIONS = {
     E.pending: frozenset({E.unused, E.used, E.refunded}),
     # unused → pending: a top-up benefit is being redeemed to an account.
-    E.unused: frozenset({E.pending, E.used, E.expired, E.refunded}),
+    E.unused: frozenset({E.pending, E.used, E.expired, E.refunded, E.reclaimed}),
 }
 
 

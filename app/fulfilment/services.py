@@ -266,7 +266,16 @@ def reveal(owner: User, ent_id: int, ip: str | None = None) -> dict:
     if ent.code_id is None or ent.status in (E.pending, E.refunded):
         raise ValidationError(_l("This benefit has no code to reveal."))
     code = db.session.get(Code, ent.code_id)
-    ent.reveal_count += 1
+    # Compare-and-set: the count goes up only while the entitlement still holds this code, so a reveal racing
+    # an employer's reclaim (which puts the code back in stock) either counts first, and the reclaim keeps
+    # the benefit, or finds the code gone and shows nothing.
+    counted = db.session.execute(
+        sa.update(Entitlement).where(Entitlement.id == ent.id, Entitlement.code_id == code.id,
+                                     Entitlement.status.not_in([E.pending, E.refunded, E.reclaimed]))
+        .values(reveal_count=Entitlement.reveal_count + 1).execution_options(synchronize_session=False)).rowcount
+    if counted != 1:
+        db.session.rollback()
+        raise ValidationError(_l("This benefit has no code to reveal."))
     audit(owner.id, "code.reveal", "entitlement", ent.id, ip=ip, code_id=code.id)
     db.session.commit()
     return {"code": vault.open_sealed(code.data_key_id, code.code_ct),

@@ -45,6 +45,50 @@ KINDS: dict[str, Kind] = {
     # params: amount, transfer_ref, note (finance's reason)
     "topup_rejected": Kind(_l("Top-up rejected: %(amount)s"),
                            _l("Your top-up of %(amount)s (transfer %(transfer_ref)s) was rejected: %(note)s")),
+    # params: request_no, requester, amount, step (the step's label) — to the approver whose turn it is
+    "approval_needed": Kind(_l("To approve: request %(request_no)s, %(amount)s"),
+                            _l("%(requester)s asks for %(amount)s. It waits for you at the step %(step)s.")),
+    # params: request_no, amount, step, hours (how long it has waited)
+    "approval_reminder": Kind(_l("Still waiting for you: request %(request_no)s"),
+                              _l("Request %(request_no)s (%(amount)s) has waited %(hours)s hours at the step "
+                                 "%(step)s.")),
+    # params: request_no, step, approver, comment — to the requester
+    "request_returned": Kind(_l("Request %(request_no)s returned for changes"),
+                             _l("%(approver)s (%(step)s) returned it: %(comment)s")),
+    "request_rejected": Kind(_l("Request %(request_no)s rejected"),
+                             _l("%(approver)s (%(step)s) rejected it: %(comment)s")),
+    # params: request_no, amount — approved and paid from the balance
+    "request_paid": Kind(_l("Request %(request_no)s approved and paid"),
+                         _l("%(amount)s was paid from the company balance. The benefits are being issued.")),
+    # params: request_no, amount, invoice_no — approved, the balance was short
+    "request_invoiced": Kind(_l("Request %(request_no)s approved: invoice %(invoice_no)s to pay"),
+                             _l("The company balance is short. Pay invoice %(invoice_no)s (%(amount)s) by bank "
+                                "transfer; the benefits are issued once finance confirms it.")),
+    # params: company, invoice_no, amount — to platform finance
+    "invoice_issued": Kind(_l("Invoice %(invoice_no)s: %(company)s, %(amount)s"),
+                           _l("%(company)s will pay invoice %(invoice_no)s (%(amount)s) by bank transfer. Confirm "
+                              "it when the money is in the bank.")),
+    # params: invoice_no, amount — to the enterprise's HR admins
+    "invoice_paid": Kind(_l("Invoice %(invoice_no)s paid"),
+                         _l("Finance confirmed your transfer of %(amount)s; it is in the company balance.")),
+    # params: company, pack, deadline (yyyy-MM-dd) — to the employee, linking to the claim page
+    "benefit_granted": Kind(_l("%(company)s sent you a benefit: %(pack)s"),
+                            _l("Claim it in the benefit center before %(deadline)s.")),
+    # params: pack, count — to the requester when unclaimed benefits were taken back
+    "grants_reclaimed": Kind(_l("Unclaimed benefits taken back: %(pack)s"),
+                             _l("%(count)s benefits were not claimed in time and were taken back.")),
+    # params: statement_no, start, end (yyyy-MM-dd) — to a reseller's users or an enterprise's HR admins
+    # params: batch_no, count, start, end — to finance when a settlement batch waits for approval
+    "settlement_waiting": Kind(_l("Commission settlement %(batch_no)s to approve"),
+                               _l("%(count)s agents' commissions for %(start)s to %(end)s wait for your "
+                                  "approval.")),
+    # params: amount, batch_no — to a parent agent's users when its commission is paid into its balance
+    "commission_settled": Kind(_l("Commission paid: %(amount)s"),
+                               _l("Finance settled your commission (%(batch_no)s): %(amount)s is in your balance "
+                                  "now.")),
+    "statement_ready": Kind(_l("Statement %(statement_no)s is ready"),
+                            _l("Your statement for %(start)s to %(end)s was approved by finance. Download it as PDF "
+                               "or XLSX.")),
 }
 
 

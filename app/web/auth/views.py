@@ -45,7 +45,7 @@ def login():
     if form.validate_on_submit():
         user = accounts.authenticate(form.email.data, form.password.data)
         if user is None:
-            flash(_("Wrong email or password."), "danger")
+            flash(_("Wrong email, mobile number or password."), "danger")
         else:
             login_user(user)
             session.permanent = True
@@ -84,4 +84,4 @@ def set_language(code: str):
     return redirect(_safe_next(request.form.get("next")) or url_for("auth.index"), 303)
 
 
-from app.web.auth import invite_views  # noqa: E402,F401
+from app.web.auth import activation_views, invite_views  # noqa: E402,F401

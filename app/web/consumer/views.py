@@ -15,6 +15,7 @@ from app.fulfilment.models import DeliveryStatus, Entitlement, EntitlementStatus
 from app.orders import services as orders
 from app.orders.models import OrderStatus
 from app.payments import services as payments
+from app.procurement import claims
 from app.web.access import PORTAL_ROLES
 from app.web.labels import label
 from app.web.render import render, wants_fragment
@@ -147,8 +148,10 @@ def home():
     groups: dict = {}
     for ent in items:
         groups.setdefault(ent.sku.product.brand, []).append(ent)
+    grants = claims.for_user(current_user)
     return render("consumer/benefits.html", "benefit_list", groups=groups, status=status, brand_id=brand_id,
-                  brands=catalog.brands_owned_by(current_user.id), status_of=benefits.status_of)
+                  brands=catalog.brands_owned_by(current_user.id), status_of=benefits.status_of,
+                  grants=grants, companies=claims.companies(grants))
 
 
 @bp.get("/benefits/<int:ent_id>")
@@ -177,7 +180,11 @@ def _benefit(ent: Entitlement, **extra) -> dict:
 @bp.post("/benefits/<int:ent_id>/reveal")
 def reveal(ent_id: int):
     ent = benefits.get_for_owner(current_user, ent_id)
-    revealed = benefits.reveal(current_user, ent_id, ip=request.remote_addr)
+    try:
+        revealed = benefits.reveal(current_user, ent_id, ip=request.remote_addr)
+    except USER_ERRORS as e:  # e.g. taken back by the employer since the page was shown
+        flash(str(e.message), "danger")
+        return redirect(url_for("consumer.benefit", ent_id=ent_id), 303)
     qr_svg = segno.make(revealed["code"], error="m").svg_inline(scale=4, border=2, omitsize=True)
     return render("consumer/benefit.html", "code_block", revealed=revealed, qr_svg=qr_svg, **_benefit(ent))
 
@@ -221,3 +228,6 @@ def renew(ent_id: int):
         flash(str(e.message), "danger")
         return redirect(url_for("consumer.benefit", ent_id=ent_id), 303)
     return redirect(url_for("consumer.pay", order_no=order.order_no), 303)
+
+
+from app.web.consumer import grant_views  # noqa: E402,F401  (routes on this blueprint)

@@ -56,6 +56,7 @@ def home():
 from app.web.ops import (  # noqa: E402,F401
     catalog_views,
     channel_views,
+    enterprise_views,
     exception_views,
     import_views,
     supplier_views,
