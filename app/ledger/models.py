@@ -43,6 +43,9 @@ class JournalEntry(db.Model):
     ref_id: Mapped[int | None]
     actor_id: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    #: The accounting date (UTC): when it was recorded, unless finance books an adjustment on an earlier day of a
+    #: period that is still open. Periods, statements and the trial balance go by this.
+    booked_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
     postings: Mapped[list["Posting"]] = relationship(back_populates="entry", order_by="Posting.id")
 
@@ -58,3 +61,18 @@ class Posting(db.Model):
 
     entry: Mapped[JournalEntry] = relationship(back_populates="postings")
     account: Mapped[LedgerAccount] = relationship()
+
+
+class ClosedPeriod(db.Model):
+    """A closed accounting month: nothing may be booked on or before `ends_at` once it is here."""
+
+    __tablename__ = "ledger_closed_periods"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: "2026-10"
+    period: Mapped[str] = mapped_column(sa.String(7), unique=True)
+    #: The month's bounds in UTC, from the platform's time zone (Asia/Shanghai).
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime] = mapped_column(index=True)
+    closed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))

@@ -1,9 +1,13 @@
 """Double-entry ledger: every money movement is one balanced, append-only transaction."""
 
+from datetime import datetime
+
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from app.core.ids import utcnow
 from app.extensions import db
+from app.ledger import periods
 from app.ledger.models import AccountType, JournalEntry, LedgerAccount, Posting
 
 #: The platform's chart of accounts so far; codes are stable, names are shown translated.
@@ -15,14 +19,15 @@ CHART = {
     "2203": ("Customer prepayments (undelivered orders)", AccountType.liability),
     "2204": ("Reseller prepaid balances", AccountType.liability),
     "2205": ("Commissions payable to agents", AccountType.liability),
+    "2206": ("Enterprise prepaid balances", AccountType.liability),
     "2241": ("Refunds payable", AccountType.liability),
     "6001": ("Sales revenue", AccountType.revenue),
     "6401": ("Cost of sales (supplier purchases)", AccountType.expense),
     "6602": ("Agent commissions", AccountType.expense),
 }
 
-#: Sub-account prefixes by counterparty type: "2204.R12" is reseller 12's prepaid balance.
-COUNTERPARTIES = {"R": "reseller"}
+#: Sub-account prefixes by counterparty type: "2204.R12" is reseller 12's prepaid balance, "2206.E3" enterprise 3's.
+COUNTERPARTIES = {"R": "reseller", "E": "enterprise"}
 
 
 def sub_account(code: str, counterparty_type: str, counterparty_id: int) -> str:
@@ -54,15 +59,21 @@ def account(code: str) -> LedgerAccount:
 
 
 def post(kind: str, lines: list[tuple[str, int]], *, key: str, memo: str = "", ref: tuple[str, int] | None = None,
-         actor_id: int | None = None) -> JournalEntry | None:
-    """Post one transaction. Returns None (and posts nothing) if `key` was already posted."""
+         actor_id: int | None = None, booked_at: datetime | None = None) -> JournalEntry | None:
+    """Post one transaction. Returns None (and posts nothing) if `key` was already posted.
+
+    It is booked now, unless `booked_at` dates it earlier; a date in a closed month is refused (PeriodClosed)."""
     if sum(amount for _, amount in lines) != 0:
         raise UnbalancedEntry(f"{kind}: postings sum to {sum(a for _, a in lines)}")
     if any(not isinstance(amount, int) for _, amount in lines):
         raise UnbalancedEntry(f"{kind}: amounts must be integer fen")
     if db.session.scalar(sa.select(JournalEntry.id).where(JournalEntry.idempotency_key == key)):
         return None
-    entry = JournalEntry(kind=kind, memo=memo, idempotency_key=key, actor_id=actor_id,
+    if booked_at is not None:
+        periods.ensure_open(booked_at)
+    now = utcnow()
+    entry = JournalEntry(kind=kind, memo=memo, idempotency_key=key, actor_id=actor_id, created_at=now,
+                         booked_at=booked_at or now,
                          ref_type=ref[0] if ref else None, ref_id=ref[1] if ref else None)
     entry.postings = [Posting(account=account(code), amount_fen=amount) for code, amount in lines if amount]
     db.session.add(entry)
@@ -80,6 +91,27 @@ def balance(code: str) -> int:
                              .where(LedgerAccount.code == code))
 
 
+def credit_history(code: str, page: int = 1, per_page: int = 50) -> dict:
+    """A credit-side account's postings (a prepaid balance: credits add), newest first, each with the balance
+    after it (a window sum over the account's postings, so every figure equals the ledger)."""
+    page = max(page, 1)
+    acc = db.session.scalar(sa.select(LedgerAccount.id).where(LedgerAccount.code == code))
+    if acc is None:
+        return {"items": [], "page": page, "pages": 0, "total": 0}
+    running = sa.func.sum(-Posting.amount_fen).over(order_by=Posting.id)
+    inner = (sa.select(Posting.id.label("id"), Posting.entry_id.label("entry_id"),
+                       (-Posting.amount_fen).label("amount"), running.label("running"))
+             .where(Posting.account_id == acc).subquery())
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(inner))
+    rows = db.session.execute(
+        sa.select(inner.c.amount, inner.c.running, JournalEntry)
+        .join(JournalEntry, JournalEntry.id == inner.c.entry_id)
+        .order_by(inner.c.id.desc()).limit(per_page).offset((page - 1) * per_page)).all()
+    items = [{"amount_fen": int(amount), "balance_fen": int(run), "kind": e.kind, "memo": e.memo,
+              "ref_type": e.ref_type, "ref_id": e.ref_id, "created_at": e.created_at} for amount, run, e in rows]
+    return {"items": items, "page": page, "pages": -(-total // per_page), "total": total}
+
+
 def trial_balance() -> list[dict]:
     rows = db.session.execute(
         sa.select(LedgerAccount.code, LedgerAccount.name, LedgerAccount.type,
@@ -89,8 +121,3 @@ def trial_balance() -> list[dict]:
     ).all()
     return [{"code": c, "name": n, "type": t, "debit": d, "credit": cr, "balance": d - cr} for c, n, t, d, cr in rows]
 
-
-def journal(page: int = 1, per_page: int = 50):
-    return db.paginate(
-        sa.select(JournalEntry).options(sa.orm.selectinload(JournalEntry.postings).joinedload(Posting.account))
-        .order_by(JournalEntry.id.desc()), page=page, per_page=per_page, error_out=False)

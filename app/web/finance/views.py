@@ -1,24 +1,110 @@
-from flask import Blueprint, request
+"""Finance console: the ledger. Trial balance of a period, the journal filtered by period, account, counterparty
+and kind (each entry drills down to what it was posted for), the chart of accounts, one account's postings with
+the running balance; CSV and XLSX downloads of the journal and the trial balance."""
 
-from app.ledger import services as ledger
+from flask import Blueprint, Response, request, url_for
+
+from app.core import tables
+from app.core.errors import ValidationError
+from app.ledger import periods, reports
 from app.web.access import PORTAL_ROLES, guard_blueprint
 from app.web.render import render
 
 bp = Blueprint("finance", __name__, url_prefix="/finance")
 guard_blueprint(bp, PORTAL_ROLES["finance"])
 
+EXPORTS = {"csv": "text/csv; charset=utf-8",
+           "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+def _filters() -> tuple[reports.Filters, ValidationError | None]:
+    try:
+        return reports.parse_filters(request.args), None
+    except ValidationError as e:
+        return reports.Filters(), e
+
+
+def _choices() -> dict:
+    return {"counterparties": reports.counterparties(), "kinds": reports.kinds(), "chart": list(reports.CHART)}
+
+
+def _download(sheet: tables.Sheet, fmt: str, name: str) -> Response:
+    body = tables.to_csv(sheet).encode() if fmt == "csv" else tables.to_xlsx(sheet)
+    return Response(body, mimetype=EXPORTS[fmt],
+                    headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'})
+
 
 @bp.get("/")
 def home():
-    rows = ledger.trial_balance()
-    return render("finance/home.html", rows=rows, total_debit=sum(r["debit"] for r in rows),
-                  total_credit=sum(r["credit"] for r in rows), total=sum(r["balance"] for r in rows))
+    f, error = _filters()
+    tb = reports.trial_balance(f)
+    return render("finance/home.html", "report", status_code=422 if error else 200, tb=tb, f=f, error=error,
+                  args=request.args, last_closed=periods.closed_through(), **_choices())
+
+
+@bp.get("/trial-balance.csv", defaults={"fmt": "csv"})
+@bp.get("/trial-balance.xlsx", defaults={"fmt": "xlsx"})
+def trial_balance_export(fmt: str):
+    f, error = _filters()
+    if error:
+        return Response(str(error.message), status=422, mimetype="text/plain")
+    return _download(reports.trial_balance_sheet(reports.trial_balance(f)), fmt, "trial-balance")
 
 
 @bp.get("/journal")
 def journal():
-    page = ledger.journal(page=request.args.get("page", 1, type=int))
-    return render("finance/journal.html", "entries", page=page)
+    f, error = _filters()
+    page = reports.journal(f, page=request.args.get("page", 1, type=int))
+    return render("finance/journal.html", "entries", status_code=422 if error else 200, page=page, f=f,
+                  error=error, args=request.args, names=reports.names_for_entries(page.items), **_choices())
 
 
-from app.web.finance import topup_views  # noqa: E402,F401
+@bp.get("/journal.csv", defaults={"fmt": "csv"})
+@bp.get("/journal.xlsx", defaults={"fmt": "xlsx"})
+def journal_export(fmt: str):
+    f, error = _filters()
+    if error:
+        return Response(str(error.message), status=422, mimetype="text/plain")
+    return _download(reports.journal_sheet(f), fmt, "journal")
+
+
+@bp.get("/journal/<int:entry_id>")
+def entry(entry_id: int):
+    e = reports.entry(entry_id)
+    related = reports.related(e)
+    return render("finance/entry.html", entry=e, behind=reports.behind(e), related=related,
+                  names=reports.names_for_entries([e, *related]), actor=reports.actor(e))
+
+
+@bp.get("/accounts")
+def accounts():
+    return render("finance/accounts.html", accounts=reports.accounts())
+
+
+@bp.get("/accounts/<code>")
+def account(code: str):
+    f, error = _filters()
+    ledger_ = reports.account_ledger(code, f, page=request.args.get("page", 1, type=int))
+    subs = reports.sub_accounts(code) if "." not in code else []
+    return render("finance/account.html", "postings", status_code=422 if error else 200, ledger=ledger_, f=f,
+                  error=error, args=request.args, subs=subs,
+                  export_args={**f.args(), "account": code})
+
+
+def page_url(endpoint: str, page: int, **kwargs) -> str:
+    args = {k: v for k, v in request.args.items() if k != "page"}
+    return url_for(endpoint, **{**args, **kwargs, "page": page})
+
+
+@bp.context_processor
+def _helpers():
+    return {"page_url": page_url, "account_name": reports.account_label}
+
+
+from app.web.finance import (  # noqa: E402,F401
+    invoice_views,
+    period_views,
+    settlement_views,
+    statement_views,
+    topup_views,
+)

@@ -1,0 +1,121 @@
+"""Manual adjustments: the one way finance corrects the books. An adjustment is a new balanced entry between two
+accounts, booked in an open month (today, or an earlier day of a month not yet closed), with the reason and,
+when it corrects one, the entry it corrects. Nothing already posted is ever changed."""
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+
+from app.accounts.models import Role, User
+from app.core.audit import audit
+from app.core.errors import Forbidden, ValidationError
+from app.core.ids import utcnow
+from app.core.money import MoneyError, parse_yuan
+from app.extensions import db
+from app.ledger import periods
+from app.ledger import services as ledger
+from app.ledger.models import JournalEntry, LedgerAccount
+from app.ledger.reports import valid_account
+
+MAX_FEN = 10_000_000_000
+MEMO_MAX = 200
+
+
+@dataclass
+class Adjustment:
+    debit: str
+    credit: str
+    amount_fen: int
+    memo: str
+    booked_at: datetime | None
+    corrects: int | None
+
+
+def _account(code: str, field: str) -> str:
+    code = (code or "").strip()
+    if not valid_account(code):
+        raise ValidationError(_l("Choose an account from the chart of accounts."), code="ACCOUNT_INVALID",
+                              field=field)
+    if "." in code and not db.session.scalar(sa.select(LedgerAccount.id).where(LedgerAccount.code == code)):
+        from app.finance.statements import counterparty_name
+
+        sub = code.partition(".")[2]
+        if counterparty_name(ledger.COUNTERPARTIES[sub[0]], int(sub[1:])) is None:
+            raise ValidationError(_l("This counterparty has no such account."), code="ACCOUNT_INVALID", field=field)
+    return code
+
+
+def parse(debit: str, credit: str, amount: str, memo: str, booked_on: str | date | None = None,
+          corrects: str | int | None = None) -> Adjustment:
+    errors = []
+
+    def check(fn, *args):
+        try:
+            return fn(*args)
+        except ValidationError as e:
+            errors.append(e)
+
+    debit_code = check(_account, debit, "debit")
+    credit_code = check(_account, credit, "credit")
+    if debit_code and debit_code == credit_code:
+        errors.append(ValidationError(_l("Debit and credit must be two different accounts."),
+                                      code="ACCOUNT_INVALID", field="credit"))
+    try:
+        fen = parse_yuan(amount) if not isinstance(amount, int) else amount
+    except MoneyError:
+        fen = None
+    if fen is None or not 0 < fen <= MAX_FEN:
+        errors.append(ValidationError(_l("Enter an amount from 0.01 to %(max)s yuan, like 5000.00.",
+                                         max="100,000,000.00"), code="AMOUNT_INVALID", field="amount"))
+    memo = (memo or "").strip()
+    if not memo or len(memo) > MEMO_MAX:
+        errors.append(ValidationError(_l("Say why, in 1 to %(n)s characters.", n=MEMO_MAX), code="MEMO_INVALID",
+                                      field="memo"))
+    booked_at = None
+    if booked_on:
+        try:
+            day = booked_on if isinstance(booked_on, date) else date.fromisoformat(str(booked_on).strip())
+        except ValueError:
+            errors.append(ValidationError(_l("Write the date as 2026-11-30."), code="DATE_INVALID",
+                                          field="booked_on"))
+        else:
+            if day < periods.local_day(utcnow()):
+                # the end of that day, so it sorts after the day's own postings
+                booked_at = periods.day_bounds(None, day)[1] - timedelta(seconds=1)
+            elif day > periods.local_day(utcnow()):
+                errors.append(ValidationError(_l("An entry cannot be booked in the future."), code="DATE_IN_FUTURE",
+                                              field="booked_on"))
+    corrects_id = None
+    if corrects not in (None, ""):
+        try:
+            corrects_id = int(corrects)
+        except (TypeError, ValueError):
+            corrects_id = -1
+        if corrects_id <= 0 or db.session.get(JournalEntry, corrects_id) is None:
+            errors.append(ValidationError(_l("There is no journal entry #%(id)s.", id=corrects), code="ENTRY_INVALID",
+                                          field="corrects"))
+    if errors:
+        first = errors[0]
+        first.details["errors"] = errors
+        raise first
+    return Adjustment(debit_code, credit_code, fen, memo, booked_at, corrects_id)
+
+
+def post(actor: User, adj: Adjustment, token: str) -> JournalEntry:
+    """Post it once: `token` comes with the form, so a double submit posts one entry. Audited; commits."""
+    if actor.role not in (Role.finance, Role.admin):
+        raise Forbidden(_l("Only finance posts adjustments."))
+    if not token or len(token) > 64:
+        raise ValidationError(_l("The form has expired; open it again."), code="TOKEN_INVALID")
+    key = f"adjustment:{token}"
+    entry = ledger.post("adjustment", [(adj.debit, adj.amount_fen), (adj.credit, -adj.amount_fen)], key=key,
+                        memo=adj.memo, ref=("journal_entry", adj.corrects) if adj.corrects else None,
+                        actor_id=actor.id, booked_at=adj.booked_at)
+    if entry is None:
+        return db.session.scalars(sa.select(JournalEntry).where(JournalEntry.idempotency_key == key)).one()
+    audit(actor.id, "ledger.adjustment", "journal_entry", entry.id, debit=adj.debit, credit=adj.credit,
+          amount_fen=adj.amount_fen, booked_at=entry.booked_at.isoformat())
+    db.session.commit()
+    return entry

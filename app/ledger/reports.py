@@ -1,0 +1,486 @@
+"""What finance reads from the ledger: the journal filtered by period, account, counterparty and kind; the trial
+balance of a period (opening, debits, credits, closing); one account's postings with the running balance; one
+entry with what is behind it. Every figure is a sum of postings, so each one equals the ledger."""
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from app.accounts.models import Organization, User
+from app.core.errors import NotFound, ValidationError
+from app.core.tables import Sheet
+from app.extensions import db
+from app.ledger import periods
+from app.ledger.models import JournalEntry, LedgerAccount, Posting
+from app.ledger.services import CHART, COUNTERPARTIES, fen_sum
+
+COUNTERPARTY = re.compile(r"^([A-Z])(\d{1,12})$")
+ACCOUNT = re.compile(r"^\d{4}(\.[A-Z]\d{1,12})?$")
+KIND = re.compile(r"^[a-z_]{1,40}$")
+
+
+@dataclass
+class Filters:
+    start: date | None = None
+    end: date | None = None
+    account: str | None = None
+    counterparty: str | None = None
+    kind: str | None = None
+
+    def args(self, extra: Mapping | None = None) -> dict:
+        """The query string that gives these filters back (for links, pages and downloads), plus `extra`."""
+        out = {"from": self.start and self.start.isoformat(), "to": self.end and self.end.isoformat(),
+               "account": self.account, "counterparty": self.counterparty, "kind": self.kind}
+        return {**{k: v for k, v in out.items() if v}, **(extra or {})}
+
+    @property
+    def dated(self) -> bool:
+        return bool(self.start or self.end)
+
+
+def _day(text: str, field: str) -> date | None:
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(_l("Write the date as 2026-11-30."), code="DATE_INVALID", field=field) from None
+
+
+def valid_account(code: str) -> bool:
+    """A chart account ("2204") or a counterparty's sub-account of one ("2204.R12"), by its form."""
+    chart, _, sub = code.partition(".")
+    return bool(ACCOUNT.match(code)) and chart in CHART and (not sub or sub[0] in COUNTERPARTIES)
+
+
+def parse_filters(args: Mapping[str, str]) -> Filters:
+    """Filters from a query string; a month (`period=2026-11`) stands for its first and last day. Every bad value
+    is reported (ValidationError naming the field), never silently dropped."""
+    f = Filters()
+    period = (args.get("period") or "").strip()
+    if period:
+        first = periods.parse_month(period)
+        f.start, f.end = first, date.fromordinal(periods.next_month(first).toordinal() - 1)
+    else:
+        f.start, f.end = _day(args.get("from"), "from"), _day(args.get("to"), "to")
+        if f.start and f.end and f.start > f.end:
+            raise ValidationError(_l("The first day comes after the last."), code="DATE_RANGE_INVALID", field="to")
+    account = (args.get("account") or "").strip()
+    if account:
+        if not valid_account(account):
+            raise ValidationError(_l("Choose an account from the chart of accounts."), code="ACCOUNT_INVALID",
+                                  field="account")
+        f.account = account
+    counterparty = (args.get("counterparty") or "").strip()
+    if counterparty:
+        m = COUNTERPARTY.match(counterparty)
+        if not m or m.group(1) not in COUNTERPARTIES:
+            raise ValidationError(_l("Choose a counterparty from the list."), code="COUNTERPARTY_INVALID",
+                                  field="counterparty")
+        f.counterparty = counterparty
+    kind = (args.get("kind") or "").strip()
+    if kind:
+        if not KIND.match(kind):
+            raise ValidationError(_l("Choose a kind of entry from the list."), code="KIND_INVALID", field="kind")
+        f.kind = kind
+    return f
+
+
+def _account_conditions(f: Filters) -> list:
+    conds = []
+    if f.account:
+        conds.append(sa.or_(LedgerAccount.code == f.account, LedgerAccount.parent_code == f.account))
+    if f.counterparty:
+        conds += [LedgerAccount.counterparty_type == COUNTERPARTIES[f.counterparty[0]],
+                  LedgerAccount.counterparty_id == int(f.counterparty[1:])]
+    return conds
+
+
+def _bounds(f: Filters) -> tuple[datetime | None, datetime | None]:
+    return periods.day_bounds(f.start, f.end)
+
+
+def _entry_conditions(f: Filters) -> list:
+    lo, hi = _bounds(f)
+    conds = []
+    if lo:
+        conds.append(JournalEntry.booked_at >= lo)
+    if hi:
+        conds.append(JournalEntry.booked_at < hi)
+    if f.kind:
+        conds.append(JournalEntry.kind == f.kind)
+    accounts = _account_conditions(f)
+    if accounts:
+        conds.append(JournalEntry.id.in_(sa.select(Posting.entry_id).join(LedgerAccount).where(*accounts)))
+    return conds
+
+
+# --- names ------------------------------------------------------------------------------------------------------
+
+def counterparty_names(pairs) -> dict[tuple[str, int], str]:
+    """{("reseller", 12): "Acme", ("enterprise", 3): "Example Co"}: a reseller's sub-accounts carry the reseller's
+    id, an enterprise's its organization's id."""
+    from app.channels.models import Reseller
+
+    pairs = {p for p in pairs if p[0] and p[1] is not None}
+    names = {}
+    reseller_ids = [i for t, i in pairs if t == "reseller"]
+    if reseller_ids:
+        for rid, name in db.session.execute(sa.select(Reseller.id, Organization.name).join(Reseller.organization)
+                                            .where(Reseller.id.in_(reseller_ids))):
+            names[("reseller", rid)] = name
+    org_ids = [i for t, i in pairs if t == "enterprise"]
+    if org_ids:
+        for oid, name in db.session.execute(sa.select(Organization.id, Organization.name)
+                                            .where(Organization.id.in_(org_ids))):
+            names[("enterprise", oid)] = name
+    return names
+
+
+def counterparties() -> list[dict]:
+    """Every counterparty with a sub-account, for the filter's list."""
+    pairs = db.session.execute(sa.select(LedgerAccount.counterparty_type, LedgerAccount.counterparty_id)
+                               .where(LedgerAccount.counterparty_type.is_not(None)).distinct()).all()
+    names = counterparty_names(pairs)
+    prefix = {t: p for p, t in COUNTERPARTIES.items()}
+    out = [{"value": f"{prefix[t]}{i}", "type": t, "name": names.get((t, i), f"#{i}")} for t, i in pairs]
+    return sorted(out, key=lambda c: (c["type"], c["name"]))
+
+
+def kinds() -> list[str]:
+    return list(db.session.scalars(sa.select(JournalEntry.kind).distinct().order_by(JournalEntry.kind)))
+
+
+def account_label(acc: LedgerAccount, names: Mapping) -> str:
+    """"Reseller prepaid balances · Acme" for a sub-account, the chart name otherwise (translated)."""
+    from app.web.labels import label
+
+    base = label(acc.parent_code or acc.code, "account")
+    if acc.counterparty_type:
+        name = names.get((acc.counterparty_type, acc.counterparty_id)) or f"#{acc.counterparty_id}"
+        return f"{base} · {name}"
+    return base
+
+
+# --- journal ----------------------------------------------------------------------------------------------------
+
+def journal(f: Filters, page: int = 1, per_page: int = 50):
+    page_ = db.paginate(
+        sa.select(JournalEntry).where(*_entry_conditions(f))
+        .options(sa.orm.selectinload(JournalEntry.postings).joinedload(Posting.account))
+        .order_by(JournalEntry.booked_at.desc(), JournalEntry.id.desc()),
+        page=max(page, 1), per_page=per_page, error_out=False)
+    return page_
+
+
+def names_for_entries(entries) -> dict:
+    return counterparty_names((p.account.counterparty_type, p.account.counterparty_id)
+                              for e in entries for p in e.postings)
+
+
+def journal_sheet(f: Filters) -> Sheet:
+    """One row per posting, oldest first: what the journal page shows, for CSV and XLSX."""
+    from app.web.labels import label
+
+    rows = db.session.execute(
+        sa.select(JournalEntry, Posting.amount_fen, LedgerAccount).join(Posting, Posting.entry_id == JournalEntry.id)
+        .join(LedgerAccount, LedgerAccount.id == Posting.account_id).where(*_entry_conditions(f))
+        .order_by(JournalEntry.booked_at, JournalEntry.id, Posting.id)).all()
+    names = counterparty_names((a.counterparty_type, a.counterparty_id) for _e, _a, a in rows)
+    out = []
+    for e, amount, acc in rows:
+        out.append([e.id, _local(e.booked_at), label(e.kind, "journal"), e.memo, reference(e), acc.code,
+                    account_label(acc, names), amount if amount > 0 else None, -amount if amount < 0 else None])
+    return Sheet(_("Journal"), [_("Entry"), _("Booked"), _("Kind"), _("Memo"), _("Reference"), _("Account"),
+                                _("Account name"), _("Debit"), _("Credit")], out, money={7, 8})
+
+
+def _local(moment: datetime) -> str:
+    return moment.replace(tzinfo=periods.UTC).astimezone(periods.zone()).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def reference(e: JournalEntry) -> str:
+    return f"{e.ref_type}:{e.ref_id}" if e.ref_type else ""
+
+
+# --- trial balance ----------------------------------------------------------------------------------------------
+
+@dataclass
+class TrialLine:
+    code: str
+    type: str
+    name: str
+    opening: int
+    debit: int
+    credit: int
+
+    @property
+    def closing(self) -> int:
+        return self.opening + self.debit - self.credit
+
+
+@dataclass
+class TrialBalance:
+    lines: list[TrialLine]
+    filters: Filters
+
+    @property
+    def totals(self) -> dict:
+        return {k: sum(getattr(line, k) for line in self.lines) for k in ("opening", "debit", "credit", "closing")}
+
+    @property
+    def balanced(self) -> bool:
+        t = self.totals
+        return t["debit"] == t["credit"] and t["opening"] == 0 and t["closing"] == 0
+
+
+def trial_balance(f: Filters) -> TrialBalance:
+    """Per account: the balance before the period, the period's debits and credits, the balance at its end. With
+    no account or counterparty filter the debits equal the credits and both balances sum to zero."""
+    lo, hi = _bounds(f)
+    amount, booked = Posting.amount_fen, JournalEntry.booked_at
+    in_range = sa.and_(*(c for c in (booked >= lo if lo else None, booked < hi if hi else None) if c is not None)) \
+        if (lo or hi) else sa.true()
+    opening = fen_sum(sa.case((booked < lo, amount), else_=0)) if lo else sa.literal(0, sa.BigInteger)
+    debit = fen_sum(sa.case((sa.and_(in_range, amount > 0), amount), else_=0))
+    credit = fen_sum(sa.case((sa.and_(in_range, amount < 0), -amount), else_=0))
+    account_filter = [*_account_conditions(f)]
+    stmt = (sa.select(LedgerAccount, opening, debit, credit)
+            .join(Posting, Posting.account_id == LedgerAccount.id).join(JournalEntry, JournalEntry.id == Posting.entry_id)
+            .where(*account_filter, *([booked < hi] if hi else []))
+            .group_by(LedgerAccount.id).order_by(LedgerAccount.code))
+    if f.kind:
+        stmt = stmt.where(JournalEntry.kind == f.kind)
+    rows = db.session.execute(stmt).all()
+    names = counterparty_names((a.counterparty_type, a.counterparty_id) for a, *_ in rows)
+    lines = [TrialLine(a.code, a.type, account_label(a, names), int(o), int(d), int(c)) for a, o, d, c in rows
+             if o or d or c]
+    return TrialBalance(lines, f)
+
+
+def trial_balance_sheet(tb: TrialBalance) -> Sheet:
+    from app.web.labels import label
+
+    rows = [[line.code, line.name, label(line.type, "account_type"), line.opening, line.debit, line.credit,
+             line.closing] for line in tb.lines]
+    t = tb.totals
+    rows.append([_("Total"), "", "", t["opening"], t["debit"], t["credit"], t["closing"]])
+    return Sheet(_("Trial balance"), [_("Account"), _("Name"), _("Type"), _("Opening balance"), _("Debit"),
+                                      _("Credit"), _("Closing balance")], rows, money={3, 4, 5, 6})
+
+
+# --- one account ------------------------------------------------------------------------------------------------
+
+@dataclass
+class AccountLedger:
+    code: str
+    parent_code: str | None
+    name: str
+    opening: int
+    debit: int
+    credit: int
+    page: "Page"  # rows of (entry, amount, running balance)
+
+    @property
+    def closing(self) -> int:
+        return self.opening + self.debit - self.credit
+
+
+def account_ledger(code: str, f: Filters, page: int = 1, per_page: int = 50) -> AccountLedger:
+    """One account's postings in the period with the running balance. A chart account with counterparty
+    sub-accounts ("2204") includes all of them."""
+    if not valid_account(code):
+        raise NotFound(_l("Account not found."))
+    found = list(db.session.scalars(sa.select(LedgerAccount).where(
+        sa.or_(LedgerAccount.code == code, LedgerAccount.parent_code == code))))
+    own = next((a for a in found if a.code == code), None)
+    if own is None and "." in code:
+        raise NotFound(_l("Account not found."))
+    ids = [a.id for a in found] or [-1]
+    lo, hi = _bounds(f)
+    base = [Posting.account_id.in_(ids)]
+    opening = db.session.scalar(sa.select(fen_sum(Posting.amount_fen)).join(JournalEntry)
+                                .where(*base, JournalEntry.booked_at < lo)) if lo else 0
+    in_range = [*base, *([JournalEntry.booked_at >= lo] if lo else []), *([JournalEntry.booked_at < hi] if hi else [])]
+    debit, credit = db.session.execute(
+        sa.select(fen_sum(sa.case((Posting.amount_fen > 0, Posting.amount_fen), else_=0)),
+                  fen_sum(sa.case((Posting.amount_fen < 0, -Posting.amount_fen), else_=0)))
+        .join(JournalEntry).where(*in_range)).one()
+    order = (JournalEntry.booked_at, Posting.id)
+    running = (sa.func.sum(Posting.amount_fen).over(order_by=order) + opening).label("running")
+    inner = (sa.select(Posting.entry_id.label("entry_id"), Posting.amount_fen.label("amount"), running,
+                       JournalEntry.booked_at.label("booked_at"), Posting.id.label("posting_id"))
+             .join(JournalEntry).where(*in_range).subquery())
+    stmt = (sa.select(JournalEntry, inner.c.amount, inner.c.running).join(inner, inner.c.entry_id == JournalEntry.id)
+            .order_by(inner.c.booked_at, inner.c.posting_id))
+    if own is not None:
+        name = account_label(own, counterparty_names([(own.counterparty_type, own.counterparty_id)]))
+    else:
+        from app.web.labels import label
+        name = label(code, "account")
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(inner))
+    page = max(page, 1)
+    rows = db.session.execute(stmt.limit(per_page).offset((page - 1) * per_page)).all()
+    return AccountLedger(code, code.partition(".")[0] if "." in code else None, name, int(opening), int(debit),
+                         int(credit), Page([tuple(r) for r in rows], page, per_page, total))
+
+
+@dataclass
+class Page:
+    """The parts of Flask-SQLAlchemy's Pagination the pages use, for rows of several columns."""
+    items: list
+    page: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return -(-self.total // self.per_page)
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def prev_num(self) -> int:
+        return self.page - 1
+
+    @property
+    def next_num(self) -> int:
+        return self.page + 1
+
+
+def accounts() -> list[dict]:
+    """The chart of accounts: every chart account with its balance and how many counterparty sub-accounts it has."""
+    rows = db.session.execute(
+        sa.select(sa.func.coalesce(LedgerAccount.parent_code, LedgerAccount.code).label("chart"),
+                  fen_sum(Posting.amount_fen), sa.func.count(sa.distinct(LedgerAccount.counterparty_id)))
+        .select_from(LedgerAccount).outerjoin(Posting).group_by("chart")).all()
+    found = {chart: (int(bal), subs) for chart, bal, subs in rows}
+    return [{"code": code, "type": type_, "balance": found.get(code, (0, 0))[0],
+             "sub_accounts": found.get(code, (0, 0))[1]} for code, (_name, type_) in sorted(CHART.items())]
+
+
+def sub_accounts(code: str) -> list[dict]:
+    rows = db.session.execute(
+        sa.select(LedgerAccount, fen_sum(Posting.amount_fen)).outerjoin(Posting)
+        .where(LedgerAccount.parent_code == code).group_by(LedgerAccount.id).order_by(LedgerAccount.code)).all()
+    names = counterparty_names((a.counterparty_type, a.counterparty_id) for a, _b in rows)
+    return [{"code": a.code, "name": account_label(a, names), "balance": int(b)} for a, b in rows]
+
+
+# --- one entry and what is behind it ----------------------------------------------------------------------------
+
+@dataclass
+class Behind:
+    """The business object an entry was posted for, as finance sees it."""
+    title: str
+    facts: list[tuple[str, str]]
+    endpoint: str | None = None
+    endpoint_args: dict | None = None
+
+
+def entry(entry_id: int) -> JournalEntry:
+    e = db.session.get(JournalEntry, entry_id)
+    if e is None:
+        raise NotFound(_l("Journal entry not found."))
+    return e
+
+
+def related(e: JournalEntry) -> list[JournalEntry]:
+    """Every entry posted for the same object (an order's payment, revenue, cost and refund), oldest first."""
+    if not e.ref_type:
+        return [e]
+    return list(db.session.scalars(sa.select(JournalEntry).where(JournalEntry.ref_type == e.ref_type,
+                                                                 JournalEntry.ref_id == e.ref_id)
+                                   .order_by(JournalEntry.booked_at, JournalEntry.id).limit(200)))
+
+
+def actor(e: JournalEntry) -> User | None:
+    return db.session.get(User, e.actor_id) if e.actor_id else None
+
+
+def behind(e: JournalEntry) -> Behind | None:
+    from app.core.money import cny
+    from app.web.labels import label
+
+    kind, ref_id = e.ref_type, e.ref_id
+    if not kind or ref_id is None:
+        return None
+    if kind == "order":
+        from app.orders.models import Order
+        o = db.session.get(Order, ref_id)
+        if o is None:
+            return None
+        facts = [(_("Order"), o.order_no), (_("Channel"), o.channel), (_("Product"), o.sku.name),
+                 (_("Quantity"), str(o.quantity)), (_("Amount"), cny(o.amount_fen)),
+                 (_("Status"), label(o.status, "order"))]
+        if o.reseller_id:
+            facts.append((_("Reseller"), counterparty_names([("reseller", o.reseller_id)]).get(("reseller", o.reseller_id), "")))
+        return Behind(_("Order %(no)s", no=o.order_no), facts)
+    if kind == "payment":
+        from app.payments.models import Payment
+        p = db.session.get(Payment, ref_id)
+        if p is None:
+            return None
+        return Behind(_("Payment %(no)s", no=p.out_trade_no),
+                      [(_("Amount"), cny(p.amount_fen)), (_("Status"), p.status), (_("Provider"), p.provider)])
+    if kind == "balance_topup":
+        return Behind(_("Balance top-up #%(id)s", id=ref_id), [], "finance.topup", {"topup_id": ref_id})
+    if kind == "invoice":
+        from app.procurement.models import Invoice
+        inv = db.session.get(Invoice, ref_id)
+        if inv is None:
+            return None
+        return Behind(_("Invoice %(no)s", no=inv.invoice_no), [(_("Amount"), cny(inv.amount_fen))],
+                      "finance.invoice", {"invoice_id": ref_id})
+    if kind in ("procurement_request", "grant"):
+        from app.procurement.models import Grant, ProcurementRequest
+        req_id = ref_id
+        if kind == "grant":
+            g = db.session.get(Grant, ref_id)
+            if g is None:
+                return None
+            req_id = g.request_id
+        r = db.session.get(ProcurementRequest, req_id)
+        if r is None:
+            return None
+        org = db.session.get(Organization, r.organization_id)
+        return Behind(_("Procurement request %(no)s", no=r.request_no),
+                      [(_("Enterprise"), org.name if org else ""), (_("Quantity"), str(r.quantity)),
+                       (_("Amount"), cny(r.amount_fen)), (_("Status"), label(r.status, "request"))])
+    if kind == "supplier":
+        from app.suppliers.models import Supplier
+        s = db.session.get(Supplier, ref_id)
+        return Behind(_("Supplier"), [(_("Name"), s.name if s else f"#{ref_id}")])
+    if kind == "reseller":
+        name = counterparty_names([("reseller", ref_id)]).get(("reseller", ref_id), f"#{ref_id}")
+        return Behind(_("Reseller"), [(_("Name"), name)])
+    if kind == "enterprise":
+        from app.procurement.models import Enterprise
+        ent = db.session.get(Enterprise, ref_id)
+        org = db.session.get(Organization, ent.organization_id) if ent else None
+        return Behind(_("Enterprise"), [(_("Name"), org.name if org else f"#{ref_id}")])
+    if kind == "settlement":
+        from app.finance.models import SettlementBatch
+        batch = db.session.get(SettlementBatch, ref_id)
+        if batch is None:
+            return None
+        return Behind(_("Commission settlement %(no)s", no=batch.batch_no), [(_("Amount"), cny(batch.total_fen))],
+                      "finance.settlement", {"batch_id": ref_id})
+    if kind == "journal_entry":
+        return Behind(_("Corrects entry #%(id)s", id=ref_id), [], "finance.entry", {"entry_id": ref_id})
+    return None
+
+
+
