@@ -4,7 +4,8 @@ import redis
 from flask import Flask, current_app
 from rq import Queue
 
-QUEUES = ("default", "fulfilment", "issuance", "callbacks", "imports", "payments", "maintenance", "notifications")
+QUEUES = ("default", "fulfilment", "issuance", "callbacks", "imports", "payments", "maintenance", "notifications",
+          "documents")
 
 
 def init_app(app: Flask) -> None:

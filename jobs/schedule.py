@@ -2,7 +2,17 @@
 
 import os
 
-from jobs import callbacks, fulfilment, imports, issuance, maintenance, notifications, payments
+from jobs import (
+    callbacks,
+    documents,
+    fulfilment,
+    imports,
+    issuance,
+    maintenance,
+    notifications,
+    payments,
+    procurement,
+)
 
 #: The delivery sweep's interval (seconds); tests that kill workers run it every second.
 SWEEP_SECONDS = int(os.environ.get("FULFILMENT_SWEEP_SECONDS", "15"))
@@ -18,4 +28,10 @@ PERIODIC = [
     (notifications.sweep_outbox, "notifications", 60),
     (notifications.remind_expiring, "notifications", 3600),
     (callbacks.sweep, "callbacks", 30),
+    (procurement.resume_stalled_requests, "issuance", 60),
+    (procurement.remind_approvals, "notifications", 900),
+    (procurement.reclaim_expired, "maintenance", 3600),
+    (documents.resume_stalled_statements, "documents", 300),
+    # daily: last month's commissions no batch has claimed (all of them on the first run in a month)
+    (documents.settle_commissions, "documents", 86400),
 ]

@@ -35,4 +35,4 @@ def home():
                   show_commission=bool(payable) or bool(agents.agents_of(r)))
 
 
-from app.web.reseller import agent_views, api_views, balance_views, order_views  # noqa: E402,F401
+from app.web.reseller import agent_views, api_views, balance_views, order_views, statement_views  # noqa: E402,F401
