@@ -66,5 +66,9 @@ lint: install-test
 check-chromium:
 	@test -x $(CHROMIUM) || { \
 		echo "Chromium is needed for the browser tests and was not found at $(CHROMIUM)."; \
-		echo "Install it (Debian/Ubuntu, as root):  apt-get install -y chromium fonts-noto-cjk"; \
+		echo "Install it (Debian/Ubuntu, as root):  apt-get install -y chromium fonts-noto-cjk poppler-utils"; \
+		exit 1; } >&2
+	@command -v pdftotext >/dev/null || { \
+		echo "pdftotext is needed to read the statements' PDFs in the tests."; \
+		echo "Install it (Debian/Ubuntu, as root):  apt-get install -y poppler-utils"; \
 		exit 1; } >&2
