@@ -162,6 +162,9 @@ def app(redis_url, paygate):
         FULFILMENT_RETRY_DELAYS = [0.0, 0.0, 0.0]
         FULFILMENT_POLL_SECONDS = 0.0
         SUPPLIER_TIMEOUT_SECONDS = 2.0
+        # The race tests run up to 16 threads, each holding a connection: the pool must have room for all of
+        # them, or a thread starved of a connection for 30 s fails the test instead of the race deciding it.
+        SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "pool_size": 20, "max_overflow": 10}
 
     _reset_schema(url)
     app = create_app(Cfg)
@@ -305,6 +308,16 @@ def make_user(app):
 
                 if resellers.for_user(user) is None:
                     db.session.add(Reseller(organization_id=organization.id))
+                    db.session.commit()
+            elif organization is not None and organization.kind == OrgKind.enterprise:
+                # an enterprise organization has its account and the default approval rule
+                from app.extensions import db
+                from app.procurement.models import ApprovalRule, Enterprise, StepKind
+
+                if not db.session.query(Enterprise).filter_by(organization_id=organization.id).first():
+                    db.session.add(Enterprise(organization_id=organization.id))
+                    db.session.add(ApprovalRule(organization_id=organization.id, min_amount_fen=0, position=1,
+                                                label="部门审批人", kind=StepKind.department_approver))
                     db.session.commit()
             return user.id
 

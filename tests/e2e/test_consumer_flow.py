@@ -33,7 +33,7 @@ def test_login_page_in_chinese_then_english(page, device, live_server, shoot):
     me.switch_language("en")
     expect(page).to_have_url(re.compile(r"/login$"))
     expect(title).to_have_text("Log in")
-    expect(page.locator("label[for=email]")).to_have_text("Email")
+    expect(page.locator("label[for=email]")).to_have_text("Email or mobile number")
     expect(page.locator("label[for=password]")).to_have_text("Password")
     expect(page.locator("#login-submit")).to_have_text("Log in")
     shoot(page, "login-en")

@@ -31,13 +31,13 @@ PAUSE = 0.5
 
 
 class IssuanceWorker:
-    """Takes jobs off the "issuance" queue in a thread of the test process and performs them, each in a fresh
-    app context of the session app (the job reuses it), as the RQ worker would."""
+    """Takes jobs off the "issuance" queue (or another) in a thread of the test process and performs them, each
+    in a fresh app context of the session app (the job reuses it), as the RQ worker would."""
 
     TICK = 0.2
 
-    def __init__(self, app):
-        self.app = app
+    def __init__(self, app, queue_name: str = "issuance"):
+        self.app, self.queue_name = app, queue_name
         self.errors: list[str] = []
         self.done: list[str] = []
         self._stop = threading.Event()
@@ -47,7 +47,7 @@ class IssuanceWorker:
         from app.queues import queue
 
         with self.app.app_context():
-            queue("issuance").empty()  # nothing left over from another test's orders
+            queue(self.queue_name).empty()  # nothing left over from another test
         self._thread = threading.Thread(target=self._run, name="e2e-issuance-worker", daemon=True)
         self._thread.start()
 
@@ -55,7 +55,7 @@ class IssuanceWorker:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(60)
-            assert not self._thread.is_alive(), "the issuance worker did not stop"
+            assert not self._thread.is_alive(), f"the {self.queue_name} worker did not stop"
 
     def _run(self) -> None:
         from rq import Queue
@@ -65,7 +65,7 @@ class IssuanceWorker:
         while not self._stop.wait(self.TICK):
             try:
                 with self.app.app_context():
-                    q = queue("issuance")
+                    q = queue(self.queue_name)
                     got = Queue.dequeue_any([q], None, connection=q.connection)
                     if got is None:
                         continue
@@ -119,6 +119,7 @@ def test_reseller_orders_2000_codes_watches_progress_and_downloads_the_xlsx(page
     expect(row.locator(".availability")).to_have_attribute("data-available", str(QUANTITY + 5))
     me.press(row.locator("a.order-link"))
     expect(page.locator("#sku")).to_have_value(sku)
+    me.settled()
     page.locator("#quantity").fill(str(QUANTITY))
     expect(page.locator("#unit-price")).to_have_text("¥9.00")
     expect(page.locator("#total")).to_have_text("¥18000.00")

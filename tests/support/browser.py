@@ -36,6 +36,11 @@ class Person:
         if self.device == "phone":
             expect(self.page.locator("#main-nav")).to_be_hidden()
 
+    def settled(self) -> None:
+        """Wait until htmx has settled the last swap: new elements get their hx- behaviour only then (about
+        20 ms after they appear), so typing into one before that would trigger nothing."""
+        self.page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")
+
     def nav(self, path: str) -> None:
         self.open_menu()
         self.press(self.page.locator(f"#main-nav a.navbar-item[href='{path}']"))
@@ -56,6 +61,11 @@ class Person:
         self.page.locator("#password").press_sequentially(password)
         self.press(self.page.locator("#login-submit"))
         expect(self.page).to_have_url(re.compile(re.escape(lands_on) + "$"))
+
+    def log_out(self) -> None:
+        self.open_menu()
+        self.press(self.page.locator("#logout"))
+        expect(self.page).to_have_url(re.compile(r"/login$"))
 
     def assert_fits(self, what: str) -> None:
         """At 375 px nothing may stick out sideways (a phone would zoom out, then into each field typed in)."""

@@ -4,10 +4,11 @@ nothing."""
 import sqlalchemy as sa
 
 from app.accounts import services as accounts
-from app.accounts.models import Role
+from app.accounts.models import Organization, Role, User
 from app.catalog.models import Brand, BundleComponent, Sku
 from app.core import vault
 from app.core.models import AuditLog
+from app.core.money import parse_yuan
 from app.demo import seed
 from app.demo.catalog import PRODUCTS
 from app.extensions import db
@@ -15,19 +16,38 @@ from app.fulfilment import services as fulfilment
 from app.fulfilment.models import Delivery, Entitlement
 from app.inventory.models import Code, ImportBatch
 from app.ledger import services as ledger
+from app.ledger.models import JournalEntry
+from app.notifications.models import Notification
 from app.orders import services as orders
 from app.orders.models import Order
+from app.procurement.models import (
+    ApprovalRule,
+    ApprovalStep,
+    Budget,
+    Department,
+    Employee,
+    Enterprise,
+    Grant,
+    Invoice,
+    Pack,
+    PackItem,
+    ProcurementRequest,
+    RequestEvent,
+)
 from app.suppliers import services as suppliers
 from app.suppliers.models import Supplier, SupplierProduct
 
 EMAILS = ["consumer@example.com", "employee@example.com", "reseller@example.com", "hr@example.com",
-          "approver@example.com", "finance@example.com", "ops@example.com"]
+          "approver@example.com", "finance-approver@example.com", "director@example.com", "finance@example.com",
+          "finance2@example.com", "ops@example.com"]
 
 
 def _counts() -> dict:
     return {model.__name__: db.session.scalar(sa.select(sa.func.count()).select_from(model))
             for model in (Brand, Sku, BundleComponent, Code, ImportBatch, Entitlement, Delivery, Order,
-                          Supplier, SupplierProduct, AuditLog)}
+                          Supplier, SupplierProduct, AuditLog, User, Organization, Enterprise, Department, Employee,
+                          Budget, ApprovalRule, Pack, PackItem, ProcurementRequest, ApprovalStep, RequestEvent,
+                          Grant, Invoice, JournalEntry, Notification)}
 
 
 def _sku(code: str) -> Sku:
@@ -36,7 +56,7 @@ def _sku(code: str) -> Sku:
 
 def test_seed_twice_creates_nothing_new_and_the_logins_work(ctx, runner):
     first = seed.seed()
-    assert first.users_created == 7 and first.codes_created >= 2000 and first.orders_created == 5
+    assert first.users_created == 10 and first.codes_created >= 2000 and first.orders_created == 5
     assert first.suppliers_created == 1 and first.mappings_created == 5
     counts = _counts()
 
@@ -181,4 +201,76 @@ def test_seed_gives_the_demo_reseller_a_channel_account(ctx):
     [pool] = pools.pools_of(reseller.id)
     assert pool["sku"].sku == DEMO_POOL[0] and pool["available"] == DEMO_POOL[1] - DEMO_WHOLESALE[0][1]
     assert wholesale.to_api(orders[0])["status"] == "delivered"
+    assert sum(r["balance"] for r in ledger.trial_balance()) == 0
+
+
+def test_seed_builds_the_demo_enterprise_through_its_flow(ctx):
+    from app.core.ids import utcnow
+    from app.demo import enterprise as demo
+    from app.procurement import activation, budgets, claims, enterprises, requests
+
+    seed.seed()
+    people = {e: accounts.find_by_email(e) for e in EMAILS}
+    ent = enterprises.for_user(people["hr@example.com"])
+    assert ent.organization.name == "示例科技有限公司" and ent.organization.kind == "enterprise"
+    assert ent.discount_bp == 1000
+    for email in ("approver@example.com", "finance-approver@example.com", "director@example.com"):
+        assert enterprises.for_user(people[email]).id == ent.id and people[email].role == Role.approver
+    org = ent.organization_id
+    approver = people["approver@example.com"]
+
+    depts = {d.name: d for d in db.session.scalars(sa.select(Department).where(Department.organization_id == org))}
+    assert set(depts) == {"研发部", "市场部", "行政部"} and {d.approver_id for d in depts.values()} == {approver.id}
+    staff = db.session.scalars(sa.select(Employee).where(Employee.organization_id == org)).all()
+    assert len(staff) == len(demo.EMPLOYEES) >= 12 and all(e.active for e in staff)
+    me = next(e for e in staff if e.user_id == people["employee@example.com"].id)
+    assert me.department.name == "研发部" and me.name == "李华"
+    others = [e.user for e in staff if e is not me]
+    assert sum(1 for u in others if u.email is None and u.phone) >= 3  # known by mobile number only
+    assert all(u.role == Role.employee and u.organization_id == org for u in others)
+    assert not any(activation.has_password(u) for u in others)  # they would set one through an activation link
+    assert accounts.authenticate(others[0].email or others[0].phone, "demo1234") is None
+
+    today = utcnow().date()
+    for name, amount in demo.DEPARTMENTS:
+        budget = budgets.covering(depts[name].id, today)
+        assert budget is not None and budget.amount_fen == parse_yuan(amount) and budget.period == f"{today:%Y-%m}"
+    rules = db.session.scalars(sa.select(ApprovalRule).where(ApprovalRule.organization_id == org)
+                               .order_by(ApprovalRule.position)).all()
+    assert [(r.min_amount_fen, r.label, r.kind, r.approver_id) for r in rules] == [
+        (0, "部门审批人", "department_approver", None),
+        (500000, "财务审批", "user", people["finance-approver@example.com"].id),
+        (5000000, "总监审批", "user", people["director@example.com"].id)]
+
+    packs = {p.name: p for p in db.session.scalars(sa.select(Pack).where(Pack.organization_id == org))}
+    assert packs["新年礼包"].kind == "fixed" and len(packs["新年礼包"].items) == 2
+    video = packs["影音会员任选"]
+    assert video.kind == "choice" and len({i.sku.product.brand.name for i in video.items}) == 3
+    assert {i.sku.product.brand.category for i in video.items} == {"video"}
+
+    issued = db.session.scalars(sa.select(ProcurementRequest).where(
+        ProcurementRequest.organization_id == org, ProcurementRequest.justification == demo.ISSUED)).one()
+    assert issued.status == "issued" and issued.quantity == 4 and issued.pack_id == video.id
+    assert [(s.approver_id, s.status) for s in requests.steps_of(issued)] == [(approver.id, "approved")]
+    assert [e.action for e in requests.history(issued)] == ["created", "submitted", "approved", "paid", "issued"]
+    assert budgets.covering(depts["研发部"].id, today).spent_fen == issued.amount_fen
+    assert enterprises.balance_of(org) == parse_yuan(demo.OPENING_BALANCE) - issued.amount_fen
+
+    pending = db.session.scalars(sa.select(ProcurementRequest).where(
+        ProcurementRequest.organization_id == org, ProcurementRequest.justification == demo.PENDING)).one()
+    assert pending.status == "pending" and pending.amount_fen >= parse_yuan("5000.00")
+    assert [(s.approver_id, s.status) for s in requests.steps_of(pending)] == [
+        (approver.id, "waiting"), (people["finance-approver@example.com"].id, "queued")]
+    assert [s.request_id for s in requests.waiting_for(approver)] == [pending.id]
+
+    # the demo employee has one benefit to claim in the benefit center: they pick a brand and get it
+    employee = people["employee@example.com"]
+    [grant] = claims.for_user(employee)
+    assert grant.status == "issued" and grant.request_id == issued.id and claims.claimable(grant)
+    assert db.session.scalar(sa.select(Notification.id).where(Notification.user_id == employee.id,
+                                                              Notification.kind == "benefit_granted"))
+    youku = next(i.sku for i in video.items if i.sku.sku == "YOUKU-VIP-1M")
+    claims.claim(employee, grant.id, youku.id)
+    owned = db.session.scalars(sa.select(Entitlement).where(Entitlement.owner_id == employee.id)).all()
+    assert {e.sku.sku for e in owned} == {seed.EMPLOYEE_PURCHASE, "YOUKU-VIP-1M"}
     assert sum(r["balance"] for r in ledger.trial_balance()) == 0

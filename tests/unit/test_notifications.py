@@ -129,7 +129,11 @@ def test_notify_refuses_unknown_kinds_and_foreign_links(ctx, make_user):
 def test_every_kind_renders_with_its_documented_params(ctx):
     params = {"sku_name": "S", "valid_until": "2026-01-01 10:00", "days": 7, "account": "13800138000",
               "order_no": "Q1", "amount": "¥1.00", "balance": "¥80.00", "threshold": "¥100.00",
-              "company": "下级代理", "reseller": "示例渠道商", "transfer_ref": "TR1", "note": "no such transfer"}
+              "company": "下级代理", "reseller": "示例渠道商", "transfer_ref": "TR1", "note": "no such transfer",
+              "request_no": "PR1", "requester": "张三", "step": "部门审批人", "hours": 24, "approver": "李四",
+              "comment": "预算不足", "invoice_no": "INV1", "pack": "新年礼包", "deadline": "2026-12-31",
+              "count": 3, "statement_no": "ST1", "start": "2026-11-01", "end": "2026-11-30",
+              "batch_no": "CS1"}
     for kind in KINDS:
         title, body = Notification(kind=kind, params=params).title, Notification(kind=kind, params=params).body
         assert title and body and "%(" not in title + body

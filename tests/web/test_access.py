@@ -13,10 +13,17 @@ from app.web.access import PORTAL_ROLES
 
 #: Reachable without logging in.
 PUBLIC = {"static", "auth.index", "auth.login", "auth.signup", "auth.logout", "auth.set_language", "auth.invite",
+          "auth.activate",
           "consumer.shop", "consumer.sku_detail", "payments.notify",
           "supplier_callbacks.callback", "api.openapi_json"}
 #: The signed reseller API: no session or role gets in, an unsigned request is 401 (tests/api sign theirs).
 SIGNED_API = "api."
+#: Enterprise endpoints only HR admins may use: an approver of the same company is refused (403) there.
+HR_ONLY = {f"enterprise.{name}" for name in (
+    "request_new", "request_edit", "request_submit", "request_cancel", "request_pay", "request_employees",
+    "pack_new", "pack_edit", "pack_active", "budget_new", "budget_edit", "rule_new", "rule_edit", "rule_delete",
+    "department_new", "department_edit", "employee_new", "employee_edit", "employee_active", "employees_template",
+    "employee_activation", "employees_import", "pool_assign", "invoice_request", "statements_page", "statement_file")}
 #: Any logged-in user.
 OPEN_TO_ALL = {"payments.payer_return"}
 ROLES = [r.value for r in Role]
@@ -77,6 +84,9 @@ def test_access_matrix(app, client, login_as, role):
         elif role == "guest":
             ok = resp.status_code == 302 and "/login" in location
             expect = "redirect to login"
+        elif role == "approver" and endpoint in HR_ONLY:
+            ok = resp.status_code in (403, 404)
+            expect = "403 (HR admins only)"
         elif role in allowed:
             ok = resp.status_code != 403 and "/login" not in location
             expect = "allowed"

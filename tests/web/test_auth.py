@@ -45,8 +45,8 @@ def test_duplicate_signup_is_refused(client, make_user):
 @pytest.mark.parametrize("role, home", [("consumer", "/me/"), ("employee", "/me/"), ("reseller", "/reseller/"),
                                         ("hr_admin", "/enterprise/"), ("approver", "/enterprise/"),
                                         ("finance", "/finance/"), ("ops", "/ops/"), ("admin", "/ops/")])
-def test_login_lands_on_the_roles_portal(client, make_user, role, home):
-    make_user(role, email=f"{role}@example.com")
+def test_login_lands_on_the_roles_portal(app, client, make_user, role, home):
+    make_user(role, email=f"{role}@example.com")  # an enterprise role's company comes with its account
     resp = login(client, f"{role}@example.com")
     assert resp.status_code == 303 and resp.headers["Location"] == home
     assert client.get(home).status_code == 200
@@ -57,7 +57,7 @@ def test_wrong_password_and_unknown_user_look_the_same(client, make_user):
     client.post("/lang/en")
     a = login(client, "real@example.com", "wrong-password").get_data(as_text=True)
     b = login(client, "ghost@example.com", "wrong-password").get_data(as_text=True)
-    assert "Wrong email or password" in a and "Wrong email or password" in b
+    assert "Wrong email, mobile number or password" in a and "Wrong email, mobile number or password" in b
 
 
 def test_next_is_followed_only_within_the_site(client, make_user):
@@ -117,3 +117,17 @@ def test_error_pages_are_translated(client):
     assert "页面不存在" in client.get("/no-such-page").get_data(as_text=True)
     client.post("/lang/en")
     assert "does not exist" in client.get("/no-such-page").get_data(as_text=True)
+
+
+def test_login_with_a_mobile_number(app, client, make_user):
+    uid = make_user("employee", email="m@example.com")
+    with app.app_context():
+        db.session.get(User, uid).phone = "13912345678"
+        db.session.commit()
+    assert login(client, "139 1234 5678").headers["Location"] == "/me/"
+    client.post("/logout")
+    assert login(client, "+8613912345678").status_code == 303
+    client.post("/logout")
+    client.post("/lang/en")
+    page = login(client, "13912345670").get_data(as_text=True)
+    assert "Wrong email, mobile number or password" in page and "Email or mobile number" in page
