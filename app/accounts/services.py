@@ -23,6 +23,14 @@ def find_by_email(email: str) -> User | None:
     return db.session.scalars(sa.select(User).where(User.email == email.strip().lower())).first()
 
 
+def display_names(ids) -> dict[int, str]:
+    """{user id: name (or email, or mobile number)} for the ids that are not None: who did what, on a page."""
+    ids = {i for i in ids if i}
+    if not ids:
+        return {}
+    return {u.id: u.name or u.email or u.phone for u in db.session.scalars(sa.select(User).where(User.id.in_(ids)))}
+
+
 def find_by_login(login: str) -> User | None:
     """The user signing in with an email address or, without an "@", a mobile number."""
     login = login.strip()

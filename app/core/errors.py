@@ -38,3 +38,11 @@ class TransitionError(Conflict):
 class Forbidden(DomainError):
     code = "FORBIDDEN"
     status = 403
+
+
+def raise_all(errors: list[DomainError]) -> None:
+    """Raise the first of `errors` carrying all of them (details["errors"]), so a form shows every bad field at
+    once; nothing when the list is empty."""
+    if errors:
+        errors[0].details["errors"] = errors
+        raise errors[0]

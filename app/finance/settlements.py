@@ -28,25 +28,8 @@ def _finance(actor: User) -> None:
 
 
 def parse_period(start: str | date, end: str | date) -> tuple[date, date]:
-    errors, days = [], []
-    for value, field in ((start, "start"), (end, "end")):
-        try:
-            days.append(value if isinstance(value, date) else date.fromisoformat(str(value or "").strip()))
-        except ValueError:
-            days.append(None)
-            errors.append(ValidationError(_l("Write the date as 2026-11-30."), code="DATE_INVALID", field=field))
-    first, last = days
-    if first and last:
-        if first > last:
-            errors.append(ValidationError(_l("The first day comes after the last."), code="DATE_RANGE_INVALID",
-                                          field="end"))
-        elif last >= periods.local_day(utcnow()):
-            errors.append(ValidationError(_l("Settle days that are over: end the period yesterday at the latest."),
-                                          code="PERIOD_NOT_ENDED", field="end"))
-    if errors:
-        errors[0].details["errors"] = errors
-        raise errors[0]
-    return first, last
+    return periods.days_that_are_over(start, end, _l("Settle days that are over: end the period yesterday at the "
+                                                     "latest."))
 
 
 def run(actor: User | None, first: date, last: date) -> SettlementBatch | None:

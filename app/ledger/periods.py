@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.accounts.models import Role, User
 from app.core.audit import audit
-from app.core.errors import Conflict, Forbidden, ValidationError
+from app.core.errors import Conflict, Forbidden, ValidationError, raise_all
 from app.core.ids import utcnow
 from app.extensions import db
 from app.ledger.models import ClosedPeriod, JournalEntry
@@ -64,6 +64,42 @@ def month_bounds(period: str) -> tuple[datetime, datetime]:
     first = parse_month(period)
     return to_utc(datetime.combine(first, datetime.min.time())), to_utc(datetime.combine(next_month(first),
                                                                                          datetime.min.time()))
+
+
+def parse_day(value: str | date, field: str) -> date:
+    """A day as the forms write it (2026-11-30), or a date already."""
+    try:
+        return value if isinstance(value, date) else date.fromisoformat(str(value or "").strip())
+    except ValueError:
+        raise ValidationError(_l("Write the date as 2026-11-30."), code="DATE_INVALID", field=field) from None
+
+
+def days_that_are_over(start: str | date, end: str | date, not_over, max_days: int | None = None,
+                       errors: list | None = None) -> tuple[date | None, date | None]:
+    """The first and last day of a range that has ended (a statement's or a settlement's period). Each problem is
+    appended to `errors` for the caller to raise with its own; without a list they are raised here, all at once.
+    `not_over` is the message for a range that reaches today."""
+    own, errors = errors is None, [] if errors is None else errors
+    days = []
+    for value, field in ((start, "start"), (end, "end")):
+        try:
+            days.append(parse_day(value, field))
+        except ValidationError as e:
+            days.append(None)
+            errors.append(e)
+    first, last = days
+    if first and last:
+        if first > last:
+            errors.append(ValidationError(_l("The first day comes after the last."), code="DATE_RANGE_INVALID",
+                                          field="end"))
+        elif last >= local_day(utcnow()):
+            errors.append(ValidationError(not_over, code="PERIOD_NOT_ENDED", field="end"))
+        elif max_days is not None and (last - first).days >= max_days:
+            errors.append(ValidationError(_l("At most %(n)s days at a time.", n=max_days), code="DATE_RANGE_INVALID",
+                                          field="end"))
+    if own:
+        raise_all(errors)
+    return first, last
 
 
 def day_bounds(start: date | None, end: date | None) -> tuple[datetime | None, datetime | None]:

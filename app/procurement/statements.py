@@ -5,7 +5,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import joinedload
 
-from app.accounts.models import User
+from app.accounts.services import display_names
 from app.extensions import db
 from app.ledger import services as ledger
 from app.procurement import enterprises
@@ -67,8 +67,4 @@ def invoice_requests(invoices) -> dict[int, ProcurementRequest]:
 
 def people(invoices) -> dict[int, str]:
     """{user id: name} of who issued and who confirmed each invoice, in one query."""
-    ids = {i.created_by for i in invoices} | {i.confirmed_by for i in invoices}
-    ids.discard(None)
-    if not ids:
-        return {}
-    return dict(db.session.execute(sa.select(User.id, User.name).where(User.id.in_(ids))).all())
+    return display_names(i for inv in invoices for i in (inv.created_by, inv.confirmed_by))

@@ -9,6 +9,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectField, StringField
 
+from app.accounts.services import display_names
 from app.core.errors import DomainError
 from app.core.money import cny
 from app.extensions import db
@@ -51,9 +52,7 @@ def periods_page():
 
 
 def _people(rows) -> dict:
-    from app.accounts.models import User
-    ids = {r.closed_by_id for r in rows}
-    return {u.id: u.name or u.email for u in db.session.query(User).filter(User.id.in_(ids))} if ids else {}
+    return display_names(r.closed_by_id for r in rows)
 
 
 @bp.post("/periods/close")

@@ -11,6 +11,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import StringField
 
+from app.accounts.services import display_names
 from app.core.errors import DomainError, NotFound
 from app.core.ids import utcnow
 from app.core.money import cny
@@ -41,11 +42,7 @@ def _list(form=None, status_code=200):
 
 
 def _people(batches) -> dict:
-    from app.accounts.models import User
-    from app.extensions import db
-
-    ids = {i for b in batches for i in (b.created_by_id, b.decided_by_id) if i}
-    return {u.id: u.name or u.email for u in db.session.query(User).filter(User.id.in_(ids))} if ids else {}
+    return display_names(i for b in batches for i in (b.created_by_id, b.decided_by_id))
 
 
 @bp.get("/settlements")
