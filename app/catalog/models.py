@@ -100,13 +100,33 @@ class Sku(db.Model):
         cascade="all, delete-orphan")
 
 
+class Partner(db.Model):
+    """A brand that shares the revenue of the joint memberships it is part of (a counterparty of finance:
+    its payable is sub-account 2207.P<id>, and it gets statements like a reseller or an enterprise)."""
+
+    __tablename__ = "partners"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(120), unique=True)
+    #: Who to send statements to: a name, an email, a phone number, as finance writes it.
+    contact: Mapped[str] = mapped_column(sa.String(200), default="")
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class BundleComponent(db.Model):
-    """One part of a joint membership (联合会员): `quantity` units of another SKU per bundle sold."""
+    """One part of a joint membership (联合会员): `quantity` units of another SKU per bundle sold.
+
+    A bundle's price is split over its units in proportion to their retail prices; when the component names a
+    partner, the partner earns `share_bp` (basis points) of each of its units' part, posted when it is
+    delivered (app/finance/splits.py)."""
 
     __tablename__ = "bundle_components"
     __table_args__ = (
         sa.UniqueConstraint("bundle_id", "component_id"),
         sa.CheckConstraint("quantity >= 1", name="quantity_positive"),
+        sa.CheckConstraint("share_bp >= 0 AND share_bp <= 10000", name="share_range"),
+        sa.CheckConstraint("share_bp = 0 OR partner_id IS NOT NULL", name="share_has_partner"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -114,5 +134,8 @@ class BundleComponent(db.Model):
     component_id: Mapped[int] = mapped_column(sa.ForeignKey("skus.id"))
     quantity: Mapped[int] = mapped_column(default=1)
     position: Mapped[int] = mapped_column(default=0)
+    partner_id: Mapped[int | None] = mapped_column(sa.ForeignKey("partners.id"))
+    share_bp: Mapped[int] = mapped_column(default=0, server_default="0")
 
     component: Mapped[Sku] = relationship(foreign_keys=[component_id])
+    partner: Mapped[Partner | None] = relationship()

@@ -12,7 +12,7 @@ from flask import current_app
 
 from app.accounts import services as accounts
 from app.accounts.models import OrgKind, Role, User
-from app.catalog.models import Brand, BundleComponent, Product, Sku
+from app.catalog.models import Brand, BundleComponent, Partner, Product, Sku
 from app.core import vault
 from app.core.ids import utcnow
 from app.core.money import parse_yuan
@@ -100,6 +100,7 @@ def seed() -> SeedResult:
     users = _seed_users(result)
     ops = users["ops@example.com"]
     skus = _seed_catalog(result)
+    _seed_partners(skus)
     _seed_stock(skus, actor=ops, result=result)
     _seed_supplier(skus, actor=ops, result=result)
     _seed_purchases(users["consumer@example.com"], skus, result)
@@ -152,6 +153,24 @@ def _seed_catalog(result: SeedResult) -> Seeded:
             skus[item.sku] = (sku, demo, item)
     db.session.commit()
     return skus
+
+
+#: The joint membership's revenue split: (bundle, component) → (partner, share in basis points).
+SPLITS = {("TXSP-QQMUSIC-1M", "TXSP-VIP-1M"): ("腾讯视频", 6000), ("TXSP-QQMUSIC-1M", "QQMUSIC-TOPUP-1M"): ("QQ音乐", 5500)}
+
+
+def _seed_partners(skus: Seeded) -> None:
+    """The brands of the demo joint membership share its revenue (set once; what ops changed later stays)."""
+    for (bundle, part), (name, share_bp) in SPLITS.items():
+        partner = db.session.scalars(sa.select(Partner).where(Partner.name == name)).first()
+        if partner is None:
+            partner = Partner(name=name, contact=f"{name} 结算对接人")
+            db.session.add(partner)
+            db.session.flush()
+        row = next(c for c in skus[bundle][0].components if c.component.sku == part)
+        if row.partner_id is None:
+            row.partner_id, row.share_bp = partner.id, share_bp
+    db.session.commit()
 
 
 def _seed_stock(skus: Seeded, actor: User, result: SeedResult) -> None:

@@ -1,8 +1,9 @@
-"""Counterparty statements: for a reseller or an enterprise and a period, the opening balance, every transaction
+"""Counterparty statements: for a reseller, an enterprise or a revenue-share partner and a period, the opening balance, every transaction
 on its account with us, the closing balance and the totals. A job on the `documents` queue generates it (lines,
 PDF, XLSX) with progress; a member of finance other than the one who asked for it approves it, which locks it
 (its content hash is shown); a correction is a new version, which supersedes the old one when it is approved.
-Resellers and enterprises download their approved statements in their own portals."""
+Resellers and enterprises download their approved statements in their own portals; finance sends partners
+theirs."""
 
 import hashlib
 import json
@@ -12,9 +13,10 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
-from app.accounts.models import Organization, Role, User
+from app.accounts.models import Role, User
+from app.accounts.services import display_names
 from app.core.audit import audit
-from app.core.errors import Conflict, Forbidden, NotFound, TransitionError, ValidationError
+from app.core.errors import Conflict, Forbidden, NotFound, TransitionError, ValidationError, raise_all
 from app.core.hooks import after_commit
 from app.core.ids import order_no, utcnow
 from app.core.states import transition
@@ -26,13 +28,12 @@ from app.finance.models import (
     StatementLine,
     StatementStatus,
 )
-from app.ledger import periods
+from app.ledger import counterparties, periods
+from app.ledger.counterparties import ACCOUNTS
 from app.ledger.models import JournalEntry, LedgerAccount, Posting
 from app.ledger.services import fen_sum, sub_account
 
-#: The chart account that holds each kind of counterparty's money with us.
-ACCOUNTS = {"reseller": "2204", "enterprise": "2206"}
-PREFIX = {"reseller": "R", "enterprise": "E"}
+PREFIX = {"reseller": "R", "enterprise": "E", "partner": "P"}
 MAX_DAYS = 366
 #: How long a worker holds a statement it generates without reporting progress.
 LEASE = timedelta(minutes=5)
@@ -48,65 +49,18 @@ def _finance(actor: User) -> None:
 
 # --- who it is for ----------------------------------------------------------------------------------------------
 
-def counterparty_name(type_: str, id_: int) -> str | None:
-    if type_ == "reseller":
-        from app.channels.models import Reseller
-
-        return db.session.scalar(sa.select(Organization.name).join(Reseller, Reseller.organization_id == Organization.id)
-                                 .where(Reseller.id == id_))
-    if type_ == "enterprise":
-        from app.procurement.models import Enterprise
-
-        return db.session.scalar(sa.select(Organization.name).join(Enterprise, Enterprise.organization_id
-                                                                    == Organization.id).where(Organization.id == id_))
-    return None
-
-
-def choices() -> list[dict]:
-    """Every reseller and enterprise, for the form's list ("R12", "E3")."""
-    from app.channels.models import Reseller
-    from app.procurement.models import Enterprise
-
-    out = [{"value": f"R{rid}", "type": "reseller", "name": name} for rid, name in db.session.execute(
-        sa.select(Reseller.id, Organization.name).join(Organization, Reseller.organization_id == Organization.id)
-        .order_by(Organization.name))]
-    out += [{"value": f"E{oid}", "type": "enterprise", "name": name} for oid, name in db.session.execute(
-        sa.select(Organization.id, Organization.name).join(Enterprise, Enterprise.organization_id == Organization.id)
-        .order_by(Organization.name))]
-    return out
-
-
 def parse(counterparty: str, start: str | date, end: str | date) -> tuple[str, int, date, date]:
     """Validated (type, id, first day, last day); every bad field reported at once."""
     errors = []
     value = (counterparty or "").strip()
     type_ = next((t for t, p in PREFIX.items() if value.startswith(p)), None)
     cp_id = int(value[1:]) if type_ and value[1:].isdigit() and len(value) < 14 else None
-    if cp_id is None or counterparty_name(type_, cp_id) is None:
-        errors.append(ValidationError(_l("Choose a reseller or an enterprise from the list."),
+    if cp_id is None or counterparties.name(type_, cp_id) is None:
+        errors.append(ValidationError(_l("Choose a reseller, an enterprise or a partner from the list."),
                                       code="COUNTERPARTY_INVALID", field="counterparty"))
-    days = []
-    for value, field in ((start, "start"), (end, "end")):
-        try:
-            days.append(value if isinstance(value, date) else date.fromisoformat(str(value or "").strip()))
-        except ValueError:
-            days.append(None)
-            errors.append(ValidationError(_l("Write the date as 2026-11-30."), code="DATE_INVALID", field=field))
-    first, last = days
-    if first and last:
-        today = periods.local_day(utcnow())
-        if first > last:
-            errors.append(ValidationError(_l("The first day comes after the last."), code="DATE_RANGE_INVALID",
-                                          field="end"))
-        elif last >= today:
-            errors.append(ValidationError(_l("A statement covers days that are over: end it yesterday at the "
-                                             "latest."), code="PERIOD_NOT_ENDED", field="end"))
-        elif (last - first).days >= MAX_DAYS:
-            errors.append(ValidationError(_l("A statement covers at most %(n)s days.", n=MAX_DAYS),
-                                          code="DATE_RANGE_INVALID", field="end"))
-    if errors:
-        errors[0].details["errors"] = errors
-        raise errors[0]
+    first, last = periods.days_that_are_over(
+        start, end, _l("A statement covers days that are over: end it yesterday at the latest."), MAX_DAYS, errors)
+    raise_all(errors)
     return type_, cp_id, first, last
 
 
@@ -124,7 +78,7 @@ def request(actor: User, type_: str, cp_id: int, first: date, last: date) -> Sta
                           no=pending.statement_no), code="STATEMENT_PENDING", statement_id=pending.id)
     version = (db.session.scalar(sa.select(sa.func.max(Statement.version)).where(same)) or 0) + 1
     st = Statement(statement_no=order_no("ST"), counterparty_type=type_, counterparty_id=cp_id,
-                   counterparty_name=counterparty_name(type_, cp_id), account_code=sub_account(ACCOUNTS[type_], type_,
+                   counterparty_name=counterparties.name(type_, cp_id), account_code=sub_account(ACCOUNTS[type_], type_,
                                                                                                 cp_id),
                    period_start=first, period_end=last, version=version, generated_by_id=actor.id)
     db.session.add(st)
@@ -401,7 +355,4 @@ def filename(st: Statement, fmt: str) -> str:
 
 
 def people(rows) -> dict[int, str]:
-    ids = {i for st in rows for i in (st.generated_by_id, st.approved_by_id) if i}
-    if not ids:
-        return {}
-    return {u.id: u.name or u.email or u.phone for u in db.session.scalars(sa.select(User).where(User.id.in_(ids)))}
+    return display_names(i for st in rows for i in (st.generated_by_id, st.approved_by_id))

@@ -14,6 +14,7 @@ from app.core.hooks import after_commit
 from app.core.ids import utcnow
 from app.core.states import transition
 from app.extensions import db
+from app.finance import splits
 from app.fulfilment import accounts, planning
 from app.fulfilment.models import (
     DELIVERY_TRANSITIONS,
@@ -141,10 +142,12 @@ def claim_shared(sku_id: int) -> tuple[Code, int] | None:
 
 
 def recognise(d: Delivery) -> None:
-    """Revenue of a delivered unit (prepayment → sales); and its supplier cost, when it had one."""
+    """Revenue of a delivered unit (prepayment → sales), a partner's share of it when it is part of a joint
+    membership, and its supplier cost when it had one."""
     order_no = d.key.rsplit("-", 1)[0]
     ledger.post("revenue", [("2203", d.amount_fen), ("6001", -d.amount_fen)], key=f"delivery:{d.id}:revenue",
                 memo=d.key, ref=("order", d.order_id))
+    splits.post(d)
     if d.cost_fen and d.supplier_id and not d.delivered_by:
         ledger.post("supplier_cost", [("6401", d.cost_fen), ("2202", -d.cost_fen)],
                     key=f"delivery:{d.id}:cost", memo=order_no, ref=("supplier", d.supplier_id))

@@ -10,11 +10,11 @@ from flask_babel import lazy_gettext as _l
 
 from app.accounts.models import Role, User
 from app.core.audit import audit
-from app.core.errors import Forbidden, ValidationError
+from app.core.errors import Forbidden, ValidationError, raise_all
 from app.core.ids import utcnow
 from app.core.money import MoneyError, parse_yuan
 from app.extensions import db
-from app.ledger import periods
+from app.ledger import counterparties, periods
 from app.ledger import services as ledger
 from app.ledger.models import JournalEntry, LedgerAccount
 from app.ledger.reports import valid_account
@@ -39,10 +39,8 @@ def _account(code: str, field: str) -> str:
         raise ValidationError(_l("Choose an account from the chart of accounts."), code="ACCOUNT_INVALID",
                               field=field)
     if "." in code and not db.session.scalar(sa.select(LedgerAccount.id).where(LedgerAccount.code == code)):
-        from app.finance.statements import counterparty_name
-
         sub = code.partition(".")[2]
-        if counterparty_name(ledger.COUNTERPARTIES[sub[0]], int(sub[1:])) is None:
+        if counterparties.name(ledger.COUNTERPARTIES[sub[0]], int(sub[1:])) is None:
             raise ValidationError(_l("This counterparty has no such account."), code="ACCOUNT_INVALID", field=field)
     return code
 
@@ -76,10 +74,9 @@ def parse(debit: str, credit: str, amount: str, memo: str, booked_on: str | date
     booked_at = None
     if booked_on:
         try:
-            day = booked_on if isinstance(booked_on, date) else date.fromisoformat(str(booked_on).strip())
-        except ValueError:
-            errors.append(ValidationError(_l("Write the date as 2026-11-30."), code="DATE_INVALID",
-                                          field="booked_on"))
+            day = periods.parse_day(booked_on, "booked_on")
+        except ValidationError as e:
+            errors.append(e)
         else:
             if day < periods.local_day(utcnow()):
                 # the end of that day, so it sorts after the day's own postings
@@ -96,10 +93,7 @@ def parse(debit: str, credit: str, amount: str, memo: str, booked_on: str | date
         if corrects_id <= 0 or db.session.get(JournalEntry, corrects_id) is None:
             errors.append(ValidationError(_l("There is no journal entry #%(id)s.", id=corrects), code="ENTRY_INVALID",
                                           field="corrects"))
-    if errors:
-        first = errors[0]
-        first.details["errors"] = errors
-        raise first
+    raise_all(errors)
     return Adjustment(debit_code, credit_code, fen, memo, booked_at, corrects_id)
 
 

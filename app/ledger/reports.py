@@ -16,6 +16,7 @@ from app.core.errors import NotFound, ValidationError
 from app.core.tables import Sheet
 from app.extensions import db
 from app.ledger import periods
+from app.ledger.counterparties import names as names_of
 from app.ledger.models import JournalEntry, LedgerAccount, Posting
 from app.ledger.services import CHART, COUNTERPARTIES, fen_sum
 
@@ -44,13 +45,7 @@ class Filters:
 
 
 def _day(text: str, field: str) -> date | None:
-    text = (text or "").strip()
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise ValidationError(_l("Write the date as 2026-11-30."), code="DATE_INVALID", field=field) from None
+    return periods.parse_day(text, field) if (text or "").strip() else None
 
 
 def valid_account(code: str) -> bool:
@@ -123,31 +118,11 @@ def _entry_conditions(f: Filters) -> list:
 
 # --- names ------------------------------------------------------------------------------------------------------
 
-def counterparty_names(pairs) -> dict[tuple[str, int], str]:
-    """{("reseller", 12): "Acme", ("enterprise", 3): "Example Co"}: a reseller's sub-accounts carry the reseller's
-    id, an enterprise's its organization's id."""
-    from app.channels.models import Reseller
-
-    pairs = {p for p in pairs if p[0] and p[1] is not None}
-    names = {}
-    reseller_ids = [i for t, i in pairs if t == "reseller"]
-    if reseller_ids:
-        for rid, name in db.session.execute(sa.select(Reseller.id, Organization.name).join(Reseller.organization)
-                                            .where(Reseller.id.in_(reseller_ids))):
-            names[("reseller", rid)] = name
-    org_ids = [i for t, i in pairs if t == "enterprise"]
-    if org_ids:
-        for oid, name in db.session.execute(sa.select(Organization.id, Organization.name)
-                                            .where(Organization.id.in_(org_ids))):
-            names[("enterprise", oid)] = name
-    return names
-
-
 def counterparties() -> list[dict]:
     """Every counterparty with a sub-account, for the filter's list."""
     pairs = db.session.execute(sa.select(LedgerAccount.counterparty_type, LedgerAccount.counterparty_id)
                                .where(LedgerAccount.counterparty_type.is_not(None)).distinct()).all()
-    names = counterparty_names(pairs)
+    names = names_of(pairs)
     prefix = {t: p for p, t in COUNTERPARTIES.items()}
     out = [{"value": f"{prefix[t]}{i}", "type": t, "name": names.get((t, i), f"#{i}")} for t, i in pairs]
     return sorted(out, key=lambda c: (c["type"], c["name"]))
@@ -180,7 +155,7 @@ def journal(f: Filters, page: int = 1, per_page: int = 50):
 
 
 def names_for_entries(entries) -> dict:
-    return counterparty_names((p.account.counterparty_type, p.account.counterparty_id)
+    return names_of((p.account.counterparty_type, p.account.counterparty_id)
                               for e in entries for p in e.postings)
 
 
@@ -192,7 +167,7 @@ def journal_sheet(f: Filters) -> Sheet:
         sa.select(JournalEntry, Posting.amount_fen, LedgerAccount).join(Posting, Posting.entry_id == JournalEntry.id)
         .join(LedgerAccount, LedgerAccount.id == Posting.account_id).where(*_entry_conditions(f))
         .order_by(JournalEntry.booked_at, JournalEntry.id, Posting.id)).all()
-    names = counterparty_names((a.counterparty_type, a.counterparty_id) for _e, _a, a in rows)
+    names = names_of((a.counterparty_type, a.counterparty_id) for _e, _a, a in rows)
     out = []
     for e, amount, acc in rows:
         out.append([e.id, _local(e.booked_at), label(e.kind, "journal"), e.memo, reference(e), acc.code,
@@ -258,7 +233,7 @@ def trial_balance(f: Filters) -> TrialBalance:
     if f.kind:
         stmt = stmt.where(JournalEntry.kind == f.kind)
     rows = db.session.execute(stmt).all()
-    names = counterparty_names((a.counterparty_type, a.counterparty_id) for a, *_ in rows)
+    names = names_of((a.counterparty_type, a.counterparty_id) for a, *_ in rows)
     lines = [TrialLine(a.code, a.type, account_label(a, names), int(o), int(d), int(c)) for a, o, d, c in rows
              if o or d or c]
     return TrialBalance(lines, f)
@@ -320,7 +295,7 @@ def account_ledger(code: str, f: Filters, page: int = 1, per_page: int = 50) -> 
     stmt = (sa.select(JournalEntry, inner.c.amount, inner.c.running).join(inner, inner.c.entry_id == JournalEntry.id)
             .order_by(inner.c.booked_at, inner.c.posting_id))
     if own is not None:
-        name = account_label(own, counterparty_names([(own.counterparty_type, own.counterparty_id)]))
+        name = account_label(own, names_of([(own.counterparty_type, own.counterparty_id)]))
     else:
         from app.web.labels import label
         name = label(code, "account")
@@ -375,7 +350,7 @@ def sub_accounts(code: str) -> list[dict]:
     rows = db.session.execute(
         sa.select(LedgerAccount, fen_sum(Posting.amount_fen)).outerjoin(Posting)
         .where(LedgerAccount.parent_code == code).group_by(LedgerAccount.id).order_by(LedgerAccount.code)).all()
-    names = counterparty_names((a.counterparty_type, a.counterparty_id) for a, _b in rows)
+    names = names_of((a.counterparty_type, a.counterparty_id) for a, _b in rows)
     return [{"code": a.code, "name": account_label(a, names), "balance": int(b)} for a, b in rows]
 
 
@@ -426,7 +401,7 @@ def behind(e: JournalEntry) -> Behind | None:
                  (_("Quantity"), str(o.quantity)), (_("Amount"), cny(o.amount_fen)),
                  (_("Status"), label(o.status, "order"))]
         if o.reseller_id:
-            facts.append((_("Reseller"), counterparty_names([("reseller", o.reseller_id)]).get(("reseller", o.reseller_id), "")))
+            facts.append((_("Reseller"), names_of([("reseller", o.reseller_id)]).get(("reseller", o.reseller_id), "")))
         return Behind(_("Order %(no)s", no=o.order_no), facts)
     if kind == "payment":
         from app.payments.models import Payment
@@ -464,7 +439,7 @@ def behind(e: JournalEntry) -> Behind | None:
         s = db.session.get(Supplier, ref_id)
         return Behind(_("Supplier"), [(_("Name"), s.name if s else f"#{ref_id}")])
     if kind == "reseller":
-        name = counterparty_names([("reseller", ref_id)]).get(("reseller", ref_id), f"#{ref_id}")
+        name = names_of([("reseller", ref_id)]).get(("reseller", ref_id), f"#{ref_id}")
         return Behind(_("Reseller"), [(_("Name"), name)])
     if kind == "enterprise":
         from app.procurement.models import Enterprise

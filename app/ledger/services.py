@@ -20,14 +20,17 @@ CHART = {
     "2204": ("Reseller prepaid balances", AccountType.liability),
     "2205": ("Commissions payable to agents", AccountType.liability),
     "2206": ("Enterprise prepaid balances", AccountType.liability),
+    "2207": ("Revenue shares payable to partners", AccountType.liability),
     "2241": ("Refunds payable", AccountType.liability),
     "6001": ("Sales revenue", AccountType.revenue),
     "6401": ("Cost of sales (supplier purchases)", AccountType.expense),
+    "6402": ("Revenue shares of joint memberships", AccountType.expense),
     "6602": ("Agent commissions", AccountType.expense),
 }
 
-#: Sub-account prefixes by counterparty type: "2204.R12" is reseller 12's prepaid balance, "2206.E3" enterprise 3's.
-COUNTERPARTIES = {"R": "reseller", "E": "enterprise"}
+#: Sub-account prefixes by counterparty type: "2204.R12" is reseller 12's prepaid balance, "2206.E3" enterprise 3's,
+#: "2207.P5" what we owe partner 5 (app/ledger/counterparties.py names them).
+COUNTERPARTIES = {"R": "reseller", "E": "enterprise", "P": "partner"}
 
 
 def sub_account(code: str, counterparty_type: str, counterparty_id: int) -> str:

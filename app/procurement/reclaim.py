@@ -20,6 +20,7 @@ from app.core.errors import TransitionError
 from app.core.ids import utcnow
 from app.core.states import transition
 from app.extensions import db
+from app.finance import splits
 from app.fulfilment.models import (
     DELIVERY_TRANSITIONS,
     ENTITLEMENT_TRANSITIONS,
@@ -165,6 +166,7 @@ def _return_benefits(grant: Grant) -> None:
             if d is not None and d.status == D.delivered:
                 ledger.post("enterprise_reclaim", [("6001", d.amount_fen), ("2203", -d.amount_fen)],
                             key=f"delivery:{d.id}:reclaim", memo=d.key, ref=("grant", grant.id))
+                splits.reverse(d, "reclaim")
         else:
             raise _Keep()
     _reverse_rounding(grant)

@@ -65,7 +65,7 @@ def test_generate_watch_and_approve(app, client, login_as, make_user, books):
 def test_bad_requests_change_nothing(app, client, login_as, books):
     login_as("finance")
     client.post("/lang/en")
-    for over, message in (({"counterparty": "R999999"}, "Choose a reseller or an enterprise"),
+    for over, message in (({"counterparty": "R999999"}, "Choose a reseller, an enterprise or a partner"),
                           ({"start": "2025-10-31", "end": "2025-10-01"}, "The first day comes after the last"),
                           ({"end": "2999-01-01"}, "end it yesterday at the latest"),
                           ({"start": "soon"}, "Write the date as 2026-11-30")):

@@ -5,7 +5,7 @@ import sqlalchemy as sa
 
 from app.accounts import services as accounts
 from app.accounts.models import Organization, Role, User
-from app.catalog.models import Brand, BundleComponent, Sku
+from app.catalog.models import Brand, BundleComponent, Partner, Sku
 from app.core import vault
 from app.core.models import AuditLog
 from app.core.money import parse_yuan
@@ -274,3 +274,13 @@ def test_seed_builds_the_demo_enterprise_through_its_flow(ctx):
     owned = db.session.scalars(sa.select(Entitlement).where(Entitlement.owner_id == employee.id)).all()
     assert {e.sku.sku for e in owned} == {seed.EMPLOYEE_PURCHASE, "YOUKU-VIP-1M"}
     assert sum(r["balance"] for r in ledger.trial_balance()) == 0
+
+
+def test_seed_splits_the_joint_membership_with_its_brands(ctx):
+    seed.seed()
+    seed.seed()
+    rows = db.session.execute(sa.select(Sku.sku, Partner.name, BundleComponent.share_bp)
+                              .join(BundleComponent, BundleComponent.component_id == Sku.id)
+                              .join(Partner, Partner.id == BundleComponent.partner_id)).all()
+    assert sorted(rows) == [("QQMUSIC-TOPUP-1M", "QQ音乐", 5500), ("TXSP-VIP-1M", "腾讯视频", 6000)]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Partner)) == 2

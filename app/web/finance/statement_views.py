@@ -15,8 +15,9 @@ from app.core.errors import DomainError, NotFound
 from app.core.ids import utcnow
 from app.finance import statements
 from app.finance.models import StatementStatus
-from app.ledger import periods
+from app.ledger import counterparties, periods
 from app.web.finance.views import bp
+from app.web.labels import label
 from app.web.ops.forms import show_error
 from app.web.render import render, wants_fragment
 from app.web.statement_files import send_file
@@ -25,7 +26,7 @@ from app.web.statement_files import send_file
 class StatementForm(FlaskForm):
     """Checked by the service (statements.parse), which reports every bad field."""
 
-    counterparty = SelectField(_l("Reseller or enterprise"), validate_choice=False)
+    counterparty = SelectField(_l("Reseller, enterprise or partner"), validate_choice=False)
     start = StringField(_l("First day"), render_kw={"type": "date"})
     end = StringField(_l("Last day"), render_kw={"type": "date"})
 
@@ -33,8 +34,7 @@ class StatementForm(FlaskForm):
 def _form(form=None) -> StatementForm:
     form = form or StatementForm(formdata=None)
     form.counterparty.choices = [("", _("— choose"))] + [
-        (c["value"], f"{c['name']} ({_('Reseller') if c['type'] == 'reseller' else _('Enterprise')})")
-        for c in statements.choices()]
+        (c["value"], f"{c['name']} ({label(c['type'], 'counterparty')})") for c in counterparties.every()]
     if not form.start.data and not form.end.data:  # last month by default
         last_day = periods.local_day(utcnow()).replace(day=1) - timedelta(days=1)
         form.start.data, form.end.data = last_day.replace(day=1).isoformat(), last_day.isoformat()

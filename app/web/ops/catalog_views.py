@@ -8,6 +8,7 @@ from wtforms import SelectChoice
 
 from app.catalog import services as catalog
 from app.catalog.models import SkuType
+from app.channels.resellers import percent
 from app.core.errors import DomainError
 from app.inventory import services as inventory
 from app.suppliers import services as suppliers
@@ -129,6 +130,8 @@ def component_form(bundle_id: int, **kwargs) -> ComponentForm:
     form = ComponentForm(prefix="component", **kwargs)
     form.component_id.choices = [SelectChoice(s.id, f"{s.sku} · {s.name}")
                                  for s in catalog.component_choices(bundle_id)]
+    form.partner_id.choices = [SelectChoice("", _("None: all ours"))] + [
+        SelectChoice(p.id, p.name) for p in catalog.partner_choices()]
     return form
 
 
@@ -148,7 +151,7 @@ def sku_page(sku, form: SkuForm | None = None, mappings: MappingForm | None = No
     ctx = {"components": components or component_form(sku.id, formdata=None)} if is_bundle else {
         "mappings": suppliers.mappings_for(sku.id, active_only=False),
         "mapping_form": mappings or mapping_form(formdata=None)}
-    return render("ops/sku_form.html", form=form, sku=sku, **ctx)
+    return render("ops/sku_form.html", form=form, sku=sku, percent=percent, **ctx)
 
 
 @bp.route("/skus/<int:sku_id>/edit", methods=["GET", "POST"])
@@ -167,7 +170,7 @@ def sku_component_save(sku_id: int):
     sku = catalog.get_sku_or_404(sku_id)
     form = component_form(sku.id)
     return _submit(form, lambda: catalog.set_component(current_user.id, sku.id, form.component_id.data,
-                                                       form.quantity.data),
+                                                       form.quantity.data, form.partner_id.data, form.share.data),
                    lambda _c: _("Bundle updated."), "ops.sku_edit", sku_id=sku.id) \
         or sku_page(sku, components=form)
 

@@ -6,10 +6,8 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from app.channels import resellers
 from app.channels.models import ResellerStatus
-from app.core.errors import DomainError
-from app.web.ops.forms import REQUIRED, YuanField
+from app.web.ops.forms import REQUIRED, PercentField, YuanField
 
 #: Reseller statuses as ops reads them.
 STATUS_LABELS = {ResellerStatus.active: _l("Active"), ResellerStatus.suspended: _l("Suspended")}
@@ -18,24 +16,6 @@ CHANNEL_LABELS = {"retail": _l("Retail"), "reseller": _l("Reseller"), "enterpris
 #: The audit actions a code's trail shows.
 ACTION_LABELS = {"code.reveal": _l("Code revealed"), "codes.download": _l("Codes downloaded"),
                  "codes.reveal": _l("Codes fetched by API"), "code.lookup": _l("Looked up by ops")}
-
-
-class PercentField(StringField):
-    """A percentage typed as text ("12.5"); `.data` is basis points (None when the text is not one)."""
-
-    def process_formdata(self, valuelist):
-        if not valuelist:
-            return
-        self.data = None
-        try:
-            self.data = resellers.parse_percent(valuelist[0])
-        except DomainError as e:
-            raise ValueError(str(e.message)) from None
-
-    def _value(self):
-        if self.raw_data:
-            return self.raw_data[0]
-        return resellers.percent(self.data) if isinstance(self.data, int) else ""
 
 
 class TierForm(FlaskForm):

@@ -15,6 +15,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
 from app.catalog.services import MAX_COMPONENT_QUANTITY, MAX_VALIDITY_DAYS, SKU_CODE
+from app.channels import resellers
 from app.core.errors import DomainError
 from app.core.money import MoneyError, parse_yuan, yuan
 from app.suppliers.adapters import ADAPTERS
@@ -87,13 +88,41 @@ class SkuForm(SkuRowForm):
         return fields
 
 
+class PercentField(StringField):
+    """A percentage typed as text ("12.5"); `.data` is basis points (None when the text is not one)."""
+
+    def process_formdata(self, valuelist):
+        if not valuelist:
+            return
+        self.data = None
+        try:
+            self.data = resellers.parse_percent(valuelist[0])
+        except DomainError as e:
+            raise ValueError(str(e.message)) from None
+
+    def _value(self):
+        if self.raw_data:
+            return self.raw_data[0]
+        return resellers.percent(self.data) if isinstance(self.data, int) else ""
+
+
+def _id_or_none(value):
+    return int(value) if str(value or "").isdigit() else None
+
+
 class ComponentForm(FlaskForm):
-    """One part of a bundle. Any SKU id is passed on: the service says why a bundle cannot hold it."""
+    """One part of a bundle. Any SKU or partner id is passed on: the service says why it cannot be used."""
 
     component_id = SelectField(_l("SKU"), coerce=int, validate_choice=False,
                                validators=[InputRequired(REQUIRED)])
     quantity = IntegerField(_l("Units per bundle"), default=1, validators=[InputRequired(REQUIRED)],
                             description=_l("From 1 to %(max)s.", max=MAX_COMPONENT_QUANTITY))
+    partner_id = SelectField(_l("Revenue-share partner"), coerce=_id_or_none, validate_choice=False,
+                             validators=[Optional()])
+    share = PercentField(_l("Partner's share (%)"), default=0, validators=[Optional()],
+                         description=_l("Of this component's part of the bundle price (the price is split over "
+                                        "the components by retail price). Posted to the partner's payable when "
+                                        "each unit is delivered."))
 
 
 #: Names of the supplier protocol adapters (app.suppliers.adapters.ADAPTERS).
