@@ -1,4 +1,4 @@
-"""Finance jobs (queue `documents`): statements, and the monthly commission settlement run."""
+"""Finance jobs (queue `documents`): statements, the monthly commission settlement run, daily reconciliation."""
 
 from rq import get_current_job
 
@@ -47,3 +47,18 @@ def settle_commissions() -> str | None:
         log.info("commission settlement %s: %s fen", batch.batch_no, batch.total_fen)
         return batch.batch_no
     return None
+
+
+def reconcile(day: str | None = None) -> dict:
+    """Reconcile one day (ISO date; yesterday when None) against the gateway's and suppliers' files. Rerunning
+    a day changes nothing twice; a file that could not be fetched is a failed run on the finance page."""
+    from datetime import date
+
+    from app.finance import reconciliation
+
+    with app_context():
+        runs = reconciliation.run(date.fromisoformat(day)) if day else reconciliation.run_yesterday()
+        result = {f"{r.source}:{r.counterparty}": r.status for r in runs}
+    for name, status in result.items():
+        (log.warning if status == "failed" else log.info)("reconciliation %s: %s", name, status)
+    return result

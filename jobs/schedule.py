@@ -34,4 +34,6 @@ PERIODIC = [
     (documents.resume_stalled_statements, "documents", 300),
     # daily: last month's commissions no batch has claimed (all of them on the first run in a month)
     (documents.settle_commissions, "documents", 86400),
+    # daily: yesterday's settlement file and supplier bills against our records (a rerun duplicates nothing)
+    (documents.reconcile, "documents", 86400),
 ]

@@ -3,7 +3,7 @@ from enum import StrEnum
 from typing import Optional
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, deferred, mapped_column
+from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
 from app.core.ids import utcnow
 from app.extensions import db
@@ -144,3 +144,82 @@ class SettlementItem(db.Model):
     reseller_id: Mapped[int] = mapped_column(sa.ForeignKey("resellers.id"))
     commissions: Mapped[int]
     amount_fen: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+class ReconStatus(StrEnum):
+    matched = "matched"        # the counterparty's file and our records agree
+    mismatched = "mismatched"  # at least one line differs: see its items
+    failed = "failed"          # the file could not be fetched or read; `error` says why
+
+
+class ReconRun(db.Model):
+    """The reconciliation of one counterparty's file for one (local) day. Rerunning the day updates this row."""
+
+    __tablename__ = "recon_runs"
+    __table_args__ = (sa.UniqueConstraint("source", "counterparty", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: paygate | supplier
+    source: Mapped[str] = mapped_column(sa.String(10))
+    #: Whose file: "paygate", or the supplier's code.
+    counterparty: Mapped[str] = mapped_column(sa.String(32))
+    supplier_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("suppliers.id"))
+    day: Mapped[date]
+    status: Mapped[str] = mapped_column(sa.String(10))
+    error: Mapped[str] = mapped_column(sa.String(300), default="")
+    #: Lines in their file and records on our side for the day, and how many of them agreed.
+    their_lines: Mapped[int] = mapped_column(default=0)
+    our_lines: Mapped[int] = mapped_column(default=0)
+    matched: Mapped[int] = mapped_column(default=0)
+    their_total_fen: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    our_total_fen: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    #: None for the scheduled run.
+    ran_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"))
+    ran_at: Mapped[datetime] = mapped_column(default=utcnow)
+    runs: Mapped[int] = mapped_column(default=1)
+
+
+class ReconKind(StrEnum):
+    missing_ours = "missing_ours"      # in their file, not in our records
+    missing_theirs = "missing_theirs"  # in our records of the day, not in their file
+    amount_differs = "amount_differs"
+
+
+class ReconItemStatus(StrEnum):
+    open = "open"
+    resolved = "resolved"
+
+
+RECON_ITEM_TRANSITIONS = {ReconItemStatus.open: frozenset({ReconItemStatus.resolved})}
+
+
+class ReconItem(db.Model):
+    """One mismatch found by a run, for finance to resolve with a remark. One per reference and run, so a rerun
+    updates an open item instead of adding another, and leaves a resolved one alone."""
+
+    __tablename__ = "recon_items"
+    __table_args__ = (
+        sa.UniqueConstraint("run_id", "reference"),
+        sa.Index("ix_recon_items_status_source", "status", "source"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(sa.ForeignKey("recon_runs.id"))
+    source: Mapped[str] = mapped_column(sa.String(10))
+    day: Mapped[date]
+    #: Ours: an out_trade_no or out_refund_no (paygate), an out_order_no (supplier).
+    reference: Mapped[str] = mapped_column(sa.String(80))
+    #: payment | refund | delivery | replenishment | unknown (a line of theirs we cannot place)
+    line_type: Mapped[str] = mapped_column(sa.String(16))
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    our_amount_fen: Mapped[Optional[int]] = mapped_column(sa.BigInteger)
+    their_amount_fen: Mapped[Optional[int]] = mapped_column(sa.BigInteger)
+    status: Mapped[str] = mapped_column(sa.String(10), default=ReconItemStatus.open)
+    remark: Mapped[str] = mapped_column(sa.String(300), default="")
+    #: None with a resolved status: a later run found the line in agreement and closed the item itself.
+    resolved_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"))
+    resolved_at: Mapped[Optional[datetime]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    #: Loaded with the item: every list of items shows whose file it came from.
+    run: Mapped[ReconRun] = relationship(lazy="joined")

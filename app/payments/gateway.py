@@ -2,13 +2,21 @@
 
 Every message is a flat set of string fields signed with HMAC-SHA256 over `k=v` pairs sorted by key and
 joined with `&` (empty values and `sign` left out), lowercase hex, under the merchant key.
+
+`POST /api/statement` with `bill_date` answers the settlement file of that Beijing-time day as a `csv` field of
+the signed answer (so the signature covers the file): `trade_no,out_trade_no,out_refund_no,type,amount,fee,
+settled_at`, one line per payment captured (`payment`) and per refund made (`refund`), amounts in yuan. The
+sandbox's `/_sandbox/statement_faults` (drop, amounts, extra, error) makes it differ from reality.
 """
 
+import csv
 import hashlib
 import hmac
+import io
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import date
 from urllib.parse import urlencode
 
 import httpx
@@ -47,6 +55,32 @@ class Notice:
     currency: str
     trade_status: str
     timestamp: int
+
+
+@dataclass(frozen=True)
+class StatementLine:
+    """One line of the gateway's settlement file. `reference` is ours: the out_trade_no of a payment, the
+    out_refund_no of a refund."""
+
+    reference: str
+    type: str
+    amount_fen: int
+    trade_no: str
+    settled_at: str
+
+
+def parse_statement(text: str) -> list[StatementLine]:
+    """The settlement file's CSV; raises GatewayError on a file we cannot read line by line."""
+    try:
+        rows = list(csv.DictReader(io.StringIO(text)))
+        lines = [StatementLine(reference=(r["out_refund_no"] or r["out_trade_no"]).strip(), type=r["type"],
+                               amount_fen=parse_yuan(r["amount"]), trade_no=r["trade_no"],
+                               settled_at=r["settled_at"]) for r in rows]
+    except (KeyError, ValueError, csv.Error, AttributeError) as e:
+        raise GatewayError(f"unreadable settlement file: {e.__class__.__name__}") from None
+    if any(not line.reference or line.type not in ("payment", "refund") for line in lines):
+        raise GatewayError("settlement file has a line without a reference or with an unknown type")
+    return lines
 
 
 class SandboxGateway:
@@ -108,6 +142,13 @@ class SandboxGateway:
         """Idempotent by out_refund_no: asking twice refunds once."""
         return self._call("/api/refund", out_trade_no=out_trade_no, out_refund_no=out_refund_no,
                           amount=yuan(amount_fen), reason=reason)
+
+    def statement(self, day: date) -> list[StatementLine]:
+        """The settlement file of one (Beijing-time) day; its signature covers the file itself."""
+        data = self._call("/api/statement", bill_date=day.isoformat())
+        if data.get("bill_date") != day.isoformat() or "csv" not in data:
+            raise GatewayError("the gateway answered with another day's file or no file")
+        return parse_statement(data["csv"])
 
 
 def gateway() -> SandboxGateway:

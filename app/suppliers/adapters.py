@@ -6,13 +6,15 @@ each answer means: delivered, accepted (will call back), failed (this try is ove
 next supplier), rejected (no retry can help) or unknown (we cannot tell: retry with the same out_order_no).
 """
 
+import csv
 import hashlib
 import hmac
+import io
 import json
 import secrets
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Protocol
 from urllib.parse import quote, urlsplit
@@ -66,6 +68,17 @@ class CallbackNotice:
     outcome: Outcome
 
 
+@dataclass(frozen=True)
+class BillLine:
+    """One line of a supplier's daily bill: what it charged us for one of our orders."""
+
+    out_order_no: str
+    amount_fen: int
+    upstream_order_no: str = ""
+    product_id: str = ""
+    quantity: int = 1
+
+
 class SupplierError(Exception):
     """A callback that cannot be trusted or parsed."""
 
@@ -82,6 +95,10 @@ class SupplierAdapter(Protocol):
         ...
 
     def verify_callback(self, method: str, path: str, headers, body: bytes) -> CallbackNotice: ...
+
+    def bill(self, day: date) -> list[BillLine]:
+        """What the supplier charged us for on one (Beijing-time) day; raises SupplierError."""
+        ...
 
 
 def _sha(body: bytes) -> str:
@@ -135,9 +152,8 @@ class SignedJsonAdapter:
         expected = _hmac(self.key, f"{resp.status_code}\n{ts}\n{nonce}\n{_sha(resp.content)}")
         return bool(sig) and hmac.compare_digest(expected, sig)
 
-    def _call(self, method: str, path: str, payload: dict | None = None) -> tuple[int, dict] | Outcome:
-        """(status, JSON) of a verified answer, or an `unknown` Outcome when there is no trustworthy one."""
-        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode() if payload else b""
+    def _send(self, method: str, path: str, body: bytes = b"") -> httpx.Response | Outcome:
+        """A response whose signature verified, or an `unknown` Outcome when there is none."""
         full = self.base_path + path
         try:
             resp = _http.request(method, self.base_url + path, content=body or None,
@@ -149,6 +165,14 @@ class SignedJsonAdapter:
         if not self._response_ok(resp):
             kind = "html" if "html" in resp.headers.get("content-type", "") else "unsigned"
             return Outcome(Verdict.unknown, f"HTTP {resp.status_code}: {kind} answer, not a supplier reply")
+        return resp
+
+    def _call(self, method: str, path: str, payload: dict | None = None) -> tuple[int, dict] | Outcome:
+        """(status, JSON) of a verified answer, or an `unknown` Outcome when there is no trustworthy one."""
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode() if payload else b""
+        resp = self._send(method, path, body)
+        if isinstance(resp, Outcome):
+            return resp
         try:
             data = resp.json()
         except ValueError:
@@ -198,6 +222,18 @@ class SignedJsonAdapter:
         stock = product.get("stock")
         return ProductInfo(True, bool(product.get("available")), stock if isinstance(stock, int) else None)
 
+    def bill(self, day: date) -> list[BillLine]:
+        resp = self._send("GET", f"/v1/bill?date={day.isoformat()}")
+        if isinstance(resp, Outcome):
+            raise SupplierError(resp.detail)
+        if resp.status_code != 200:
+            try:
+                code = str(resp.json()["error"]["code"])[:40]
+            except (ValueError, KeyError, TypeError):
+                code = "no bill in the answer"
+            raise SupplierError(f"HTTP {resp.status_code}: {code}")
+        return parse_bill(resp.text)
+
     def verify_callback(self, method: str, path: str, headers, body: bytes) -> CallbackNotice:
         ts, nonce, sig = headers.get("X-Timestamp", ""), headers.get("X-Nonce", ""), headers.get("X-Signature", "")
         if headers.get("X-Partner") != self.partner_id or not sig:
@@ -231,6 +267,22 @@ def order_outcome(order: dict) -> Outcome:
     except (KeyError, TypeError, ValueError):
         return Outcome(Verdict.unknown, "malformed cards in the answer", upstream)
     return Outcome(Verdict.delivered, "success", upstream, cards)
+
+
+def parse_bill(text: str) -> list[BillLine]:
+    """The bill's CSV (docs/supplier-protocol.md, "Daily bill"); raises SupplierError on a file we cannot read."""
+    from app.core.money import parse_yuan
+
+    try:
+        lines = [BillLine(out_order_no=r["out_order_no"].strip(), amount_fen=parse_yuan(r["amount"]),
+                          upstream_order_no=r.get("order_no") or "", product_id=r.get("product_id") or "",
+                          quantity=int(r.get("quantity") or 1))
+                 for r in csv.DictReader(io.StringIO(text))]
+    except (KeyError, ValueError, csv.Error, AttributeError) as e:
+        raise SupplierError(f"unreadable bill: {e.__class__.__name__}") from None
+    if any(not line.out_order_no for line in lines):
+        raise SupplierError("the bill has a line without out_order_no")
+    return lines
 
 
 ADAPTERS = {"signed_json": SignedJsonAdapter}

@@ -1,19 +1,29 @@
 """The sandbox gateway's HTTP side. State lives in memory: it is a sandbox, restarted with its tests."""
 
+import csv
 import hashlib
 import hmac
+import io
 import logging
 import secrets
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import httpx
 from flask import Flask, abort, jsonify, redirect, render_template, request
 
 log = logging.getLogger("paygate")
+
+#: The gateway's business day is the Beijing-time day, as with every Chinese gateway.
+ZONE = ZoneInfo("Asia/Shanghai")
+#: The sandbox's fee on a payment, in basis points (0.6%); refunds carry no fee.
+FEE_BP = 60
+STATEMENT_COLUMNS = ("trade_no", "out_trade_no", "out_refund_no", "type", "amount", "fee", "settled_at")
 
 
 def _sign(fields: dict, key: str) -> str:
@@ -171,7 +181,7 @@ def create_app(merchants: dict[str, str], notify_delay: float = 0.0, duplicate_n
                 if not out_refund_no or amount <= 0 or refunded + amount > Decimal(trade.amount):
                     return jsonify(signed({"error": "AMOUNT_MISMATCH"}, key)), 409
                 existing = trade.refunds[out_refund_no] = {"refund_no": "RF" + secrets.token_hex(6),
-                                                           "amount": amount}
+                                                           "amount": amount, "at": int(time.time())}
                 if refunded + amount == Decimal(trade.amount):
                     trade.status = "REFUNDED"
             elif str(existing["amount"]) != fields.get("amount"):
@@ -194,5 +204,95 @@ def create_app(merchants: dict[str, str], notify_delay: float = 0.0, duplicate_n
     @app.get("/healthz")
     def health():
         return "ok"
+
+    # --- the daily settlement file ---------------------------------------------------------------------
+
+    #: Sandbox-only faults of the settlement file: lines dropped or re-priced (by out_trade_no or
+    #: out_refund_no), lines we never sent, or an error instead of the file.
+    statement_faults = {"drop": [], "amounts": {}, "extra": [], "error": False}
+
+    def statement_lines(merchant_id: str, day: date) -> list[dict]:
+        lines = []
+        with lock:
+            for t in trades.values():
+                if t.merchant_id != merchant_id:
+                    continue
+                if t.paid_at and datetime.fromtimestamp(t.paid_at, ZONE).date() == day:
+                    fee = (Decimal(t.amount) * FEE_BP / 10000).quantize(Decimal("0.01"))
+                    lines.append({"trade_no": t.trade_no, "out_trade_no": t.out_trade_no, "out_refund_no": "",
+                                  "type": "payment", "amount": t.amount, "fee": str(fee), "at": t.paid_at})
+                for out_refund_no, r in t.refunds.items():
+                    if datetime.fromtimestamp(r["at"], ZONE).date() == day:
+                        lines.append({"trade_no": r["refund_no"], "out_trade_no": t.out_trade_no,
+                                      "out_refund_no": out_refund_no, "type": "refund",
+                                      "amount": f"{r['amount']:.2f}", "fee": "0.00", "at": r["at"]})
+            faults = {k: (list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v)
+                      for k, v in statement_faults.items()}
+        out = []
+        for line in sorted(lines, key=lambda x: x["at"]):
+            ref = line["out_refund_no"] or line["out_trade_no"]
+            if ref in faults["drop"]:
+                continue
+            if ref in faults["amounts"]:
+                line["amount"] = faults["amounts"][ref]
+            out.append(line)
+        noon = int(datetime.combine(day, datetime.min.time(), ZONE).timestamp()) + 12 * 3600
+        for extra in faults["extra"]:
+            out.append({"trade_no": "T" + secrets.token_hex(8), "out_trade_no": extra.get("out_trade_no", ""),
+                        "out_refund_no": extra.get("out_refund_no", ""), "type": extra.get("type", "payment"),
+                        "amount": extra.get("amount", "0.00"), "fee": "0.00", "at": noon})
+        return out
+
+    @app.post("/api/statement")
+    def statement():
+        """The settlement file of one day (`bill_date`, YYYY-MM-DD, Beijing time): every payment that succeeded
+        and every refund made that day, as CSV inside a signed answer (the signature covers the file)."""
+        fields = request.form.to_dict()
+        key = verified(fields)
+        try:
+            day = date.fromisoformat(fields.get("bill_date", ""))
+        except ValueError:
+            return jsonify(signed({"error": "INVALID_BILL_DATE"}, key)), 400
+        if statement_faults["error"]:
+            return jsonify(signed({"error": "SYSTEM_ERROR"}, key)), 500
+        lines = statement_lines(fields["merchant_id"], day)
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(STATEMENT_COLUMNS)
+        for line in lines:
+            settled = datetime.fromtimestamp(line["at"], ZONE).isoformat()
+            writer.writerow([line[c] for c in STATEMENT_COLUMNS[:-1]] + [settled])
+        return jsonify(signed({"merchant_id": fields["merchant_id"], "bill_date": day.isoformat(),
+                               "count": len(lines), "csv": buf.getvalue()}, key))
+
+    @app.get("/_sandbox/statement_faults")
+    def get_statement_faults():
+        return jsonify(statement_faults)
+
+    @app.post("/_sandbox/statement_faults")
+    def set_statement_faults():
+        """`{"drop": [ref], "amounts": {ref: "12.34"}, "extra": [{"out_trade_no", "amount", "type"}],
+        "error": bool}`, each optional; a ref is an out_trade_no, or an out_refund_no for a refund."""
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or set(body) - set(statement_faults):
+            return jsonify({"error": "expected an object of drop, amounts, extra, error"}), 400
+        with lock:
+            statement_faults.update(body)
+        return jsonify(statement_faults)
+
+    @app.delete("/_sandbox/statement_faults")
+    def clear_statement_faults():
+        with lock:
+            statement_faults.update(drop=[], amounts={}, extra=[], error=False)
+        return jsonify(statement_faults)
+
+    @app.post("/_sandbox/reset")
+    def reset():
+        """Forget every trade and statement fault (a demo or a test starting clean)."""
+        with lock:
+            trades.clear()
+            by_out.clear()
+            statement_faults.update(drop=[], amounts={}, extra=[], error=False)
+        return jsonify({"ok": True})
 
     return app

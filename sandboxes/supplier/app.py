@@ -5,12 +5,16 @@ the delayed answers of `timeout_rate` happen outside). A PROCESSING order comple
 scheduler, and any read after that time settles it too, so polling works even if a callback never comes.
 """
 
+import csv
+import io
 import json
 import logging
 import secrets
 import threading
 import time
+from datetime import date, datetime
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import httpx
 from flask import Flask, Response, g, jsonify, request
@@ -22,6 +26,10 @@ from sandboxes.supplier.scheduler import Scheduler
 from sandboxes.supplier.signing import check_request, request_headers, response_headers
 
 log = logging.getLogger("supplier")
+
+#: The supplier's business day is the Beijing-time day.
+ZONE = ZoneInfo("Asia/Shanghai")
+BILL_COLUMNS = ("order_no", "out_order_no", "product_id", "type", "quantity", "amount", "completed_at")
 
 HTML_PAGE = (b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body>"
              b"<h1>502 Bad Gateway</h1><p>The upstream server is temporarily unavailable.</p>"
@@ -53,11 +61,31 @@ class State:
         self.topups: list[dict] = []
         self.codes = Codes()
         self.generation = 0
+        #: Sandbox-only faults of the daily bill: lines dropped or re-priced (by out_order_no), lines
+        #: we never ordered, or an error instead of the bill.
+        self.bill_faults = _no_bill_faults()
+
+
+def _no_bill_faults() -> dict:
+    return {"drop": [], "amounts": {}, "extra": [], "error": False}
+
+
+def to_fen(text: str) -> int:
+    units, _, cents = str(text).strip().partition(".")
+    if not units.isdigit() or not (cents == "" or (cents.isdigit() and len(cents) <= 2)):
+        raise ValueError(f"not an amount: {text!r}")
+    return int(units) * 100 + int(cents.ljust(2, "0"))
+
+
+def _yuan(fen: int) -> str:
+    return f"{fen // 100}.{fen % 100:02d}"
 
 
 def create_app(partners: dict[str, str], faults: Faults | None = None,
-               callback_retry: tuple[float, ...] = (0.2, 0.5, 1, 2)) -> Flask:
-    """`partners` maps partner id → key. Callbacks are tried 1 + len(callback_retry) times, that far apart."""
+               callback_retry: tuple[float, ...] = (0.2, 0.5, 1, 2), prices: dict[str, int] | None = None,
+               default_price_fen: int = 0) -> Flask:
+    """`partners` maps partner id → key. Callbacks are tried 1 + len(callback_retry) times, that far apart.
+    `prices` maps product id → unit price in fen (what the bill charges); others cost `default_price_fen`."""
     if not partners:
         raise ValueError("at least one partner is needed")
     app = Flask(__name__)
@@ -66,7 +94,9 @@ def create_app(partners: dict[str, str], faults: Faults | None = None,
     scheduler = Scheduler()
     http = httpx.Client(timeout=5)
     default_key = next(iter(partners.values()))
-    app.extensions["supplier"] = {"state": state, "faults": faults}
+    initial_prices = dict(prices or {})
+    price_list = dict(initial_prices)
+    app.extensions["supplier"] = {"state": state, "faults": faults, "prices": price_list}
 
     # --- order lifecycle (callers hold state.lock) ----------------------------------------------------
 
@@ -202,7 +232,8 @@ def create_app(partners: dict[str, str], faults: Faults | None = None,
             order = Order(order_no="SO" + secrets.token_hex(10).upper(), partner=g.partner, req=req,
                           final_status="FAILED" if roll.fail else "SUCCESS", generation=state.generation,
                           drop_callback=roll.drop_callback, duplicate_callbacks=faults["duplicate_callbacks"],
-                          out_of_order_callbacks=faults["out_of_order_callbacks"])
+                          out_of_order_callbacks=faults["out_of_order_callbacks"],
+                          price_fen=price_list.get(req.product_id, default_price_fen))
             state.orders[(g.partner, req.out_order_no)] = order
             stale = order.view()
             if roll.processing:
@@ -223,6 +254,39 @@ def create_app(partners: dict[str, str], faults: Faults | None = None,
                 raise Refused("ORDER_NOT_FOUND", f"no order {out_order_no!r}", 404)
             answer = settle(order).view()
         return jsonify({"order": answer})
+
+    @app.get("/v1/bill")
+    def get_bill():
+        """The bill of one day (`?date=YYYY-MM-DD`, Beijing time) as CSV: every order of this partner that
+        succeeded that day, with what it was charged. Signed like every answer."""
+        try:
+            day = date.fromisoformat(request.args.get("date", ""))
+        except ValueError:
+            raise Refused("INVALID_REQUEST", "date must be YYYY-MM-DD", 400) from None
+        with state.lock:
+            bill_faults = json.loads(json.dumps(state.bill_faults))
+            if bill_faults["error"]:
+                return _error("SYSTEM_ERROR", "sandbox: injected bill error", 500)
+            lines = []
+            for o in state.orders.values():
+                settle(o)
+                if o.partner != g.partner or o.status != "SUCCESS":
+                    continue
+                done = datetime.fromisoformat(o.updated_at).astimezone(ZONE)
+                if done.date() == day and o.req.out_order_no not in bill_faults["drop"]:
+                    amount = bill_faults["amounts"].get(o.req.out_order_no) or _yuan(o.price_fen * o.req.quantity)
+                    lines.append([o.order_no, o.req.out_order_no, o.req.product_id, o.req.kind, o.req.quantity,
+                                  amount, done.isoformat(timespec="seconds")])
+        noon = datetime.combine(day, datetime.min.time(), ZONE).replace(hour=12).isoformat()
+        for extra in bill_faults["extra"]:
+            lines.append(["SO" + secrets.token_hex(10).upper(), extra.get("out_order_no", ""),
+                          extra.get("product_id", "card-unknown"), extra.get("type", "card"), 1,
+                          extra.get("amount", "0.00"), noon])
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(BILL_COLUMNS)
+        writer.writerows(sorted(lines, key=lambda x: x[6]))
+        return Response(buf.getvalue(), 200, mimetype="text/csv")
 
     @app.get("/v1/products/<product_id>")
     def get_product(product_id):
@@ -252,6 +316,45 @@ def create_app(partners: dict[str, str], faults: Faults | None = None,
                              "callbacks_sent": o.callbacks_sent, "callbacks_acked": o.callbacks_acked}
                             for o in state.orders.values()])
 
+    @app.get("/_sandbox/prices")
+    def get_prices():
+        return jsonify({p: _yuan(f) for p, f in price_list.items()})
+
+    @app.post("/_sandbox/prices")
+    def set_prices():
+        """`{"card-x": "8.50", …}`: unit prices of orders placed from now on."""
+        body = request.get_json(silent=True)
+        try:
+            if not isinstance(body, dict):
+                raise ValueError("expected an object of product id to price")
+            clean = {str(p): to_fen(v) for p, v in body.items()}
+        except ValueError as e:
+            return jsonify({"error": {"code": "INVALID_PRICES", "message": str(e)}}), 400
+        price_list.update(clean)
+        return get_prices()
+
+    @app.get("/_sandbox/bill_faults")
+    def get_bill_faults():
+        with state.lock:
+            return jsonify(state.bill_faults)
+
+    @app.post("/_sandbox/bill_faults")
+    def set_bill_faults():
+        """`{"drop": [out_order_no], "amounts": {out_order_no: "9.99"}, "extra": [{"out_order_no", "amount",
+        "product_id"}], "error": bool}`, each optional."""
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or set(body) - set(_no_bill_faults()):
+            return jsonify({"error": {"code": "INVALID_FAULTS", "message": "drop, amounts, extra, error"}}), 400
+        with state.lock:
+            state.bill_faults.update(body)
+            return jsonify(state.bill_faults)
+
+    @app.delete("/_sandbox/bill_faults")
+    def clear_bill_faults():
+        with state.lock:
+            state.bill_faults = _no_bill_faults()
+            return jsonify(state.bill_faults)
+
     @app.get("/_sandbox/topups")
     def list_topups():
         with state.lock:
@@ -262,7 +365,10 @@ def create_app(partners: dict[str, str], faults: Faults | None = None,
         with state.lock:
             state.orders.clear()
             state.topups.clear()
+            state.bill_faults = _no_bill_faults()
             state.generation += 1
+        price_list.clear()
+        price_list.update(initial_prices)
         return jsonify({"ok": True})
 
     @app.get("/healthz")

@@ -97,6 +97,8 @@ class Order:
     drop_callback: bool = False
     duplicate_callbacks: bool = False
     out_of_order_callbacks: bool = False
+    #: What one unit costs us, in fen, fixed when the order is placed; the bill charges quantity × this.
+    price_fen: int = 0
     due: float = 0.0  # time.monotonic() when a PROCESSING order completes
     status: str = "PROCESSING"
     cards: list[dict] = field(default_factory=list)
