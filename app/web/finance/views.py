@@ -103,7 +103,9 @@ def _helpers():
 
 from app.web.finance import (  # noqa: E402,F401
     invoice_views,
+    partner_views,
     period_views,
+    reconciliation_views,
     settlement_views,
     statement_views,
     topup_views,
