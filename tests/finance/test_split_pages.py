@@ -18,6 +18,7 @@ def test_finance_adds_and_changes_partners(app, client, login_as, make_user):
     assert client.post("/finance/partners", data={"name": "", "contact": "x" * 201}).status_code == 422
     with app.app_context():
         pid = db.session.scalar(sa.select(Partner.id).where(Partner.name == "视频平台"))
+        assert db.session.get(Partner, pid).active  # a new partner starts active
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Partner)) == 1
     page = client.get("/finance/partners").get_data(as_text=True)
     assert f'data-partner="{pid}"' in page and f"2207.P{pid}" in page

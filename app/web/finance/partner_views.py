@@ -39,7 +39,9 @@ def _save(form, partner_id, on_error):
     if not form.validate_on_submit():
         return on_error(form, 422)
     try:
-        partner = partners.save(current_user, partner_id, form.name.data, form.contact.data, form.active.data)
+        # the add form has no box to tick: a new partner starts active
+        active = form.active.data if partner_id is not None else True
+        partner = partners.save(current_user, partner_id, form.name.data, form.contact.data, active)
     except DomainError as e:
         if e.status == 404:
             raise
