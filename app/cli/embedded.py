@@ -24,6 +24,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from app.cli import fail
+from app.demo.catalog import supplier_prices
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Longest unix socket path the kernel accepts, less a margin.
@@ -224,7 +225,7 @@ def up(host: str, port: int, paygate_port: int, supplier_port: int, web_workers:
         Child("payment gateway", [py, "-m", "sandboxes.paygate", "--port", str(paygate_port),
                                   "--key", cfg["PAYGATE_KEY"], "--merchant", cfg["PAYGATE_MERCHANT_ID"]]),
         Child("supplier", [py, "-m", "sandboxes.supplier", "--port", str(supplier_port),
-                           "--partner", SANDBOX_PARTNER, "--key", supplier_key]),
+                           "--partner", SANDBOX_PARTNER, "--key", supplier_key, "--prices", supplier_prices()]),
         Child("worker", [py, "-m", "flask", "--app", "wsgi", "worker"]),
         Child("web", [py, "-m", "gunicorn", "--workers", str(web_workers), "--threads", "4",
                       "--bind", f"{host}:{port}", "--graceful-timeout", "10", "wsgi:app"]),

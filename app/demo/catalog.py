@@ -200,3 +200,10 @@ PRODUCTS: list[DemoProduct] = [
                 [DemoSku("TXSP-QQMUSIC-1M", "腾讯视频 VIP 月卡 + QQ音乐绿钻 月卡 联合会员", "48.00", "39.90", 90, 0,
                          type="bundle", components=(("TXSP-VIP-1M", 1), ("QQMUSIC-TOPUP-1M", 1)))]),
 ]
+
+
+def supplier_prices() -> str:
+    """What the sandbox supplier charges for the demo's products ("card-mgtv-12m=186.00,…", its --prices): the
+    costs the demo's mappings book, so the daily reconciliation of its bill agrees."""
+    return ",".join(f"{item.supplier_product}={item.cost}" for demo in PRODUCTS for item in demo.skus
+                    if item.supplier_product and item.cost)

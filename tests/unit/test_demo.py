@@ -284,3 +284,14 @@ def test_seed_splits_the_joint_membership_with_its_brands(ctx):
                               .join(Partner, Partner.id == BundleComponent.partner_id)).all()
     assert sorted(rows) == [("QQMUSIC-TOPUP-1M", "QQ音乐", 5500), ("TXSP-VIP-1M", "腾讯视频", 6000)]
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Partner)) == 2
+
+
+def test_the_sandbox_supplier_charges_what_the_demo_mappings_book(ctx):
+    """`quanyi up` starts the sandbox supplier with these prices, so reconciling its bill finds no difference."""
+    from app.demo.catalog import supplier_prices
+    from app.suppliers.models import SupplierProduct
+    from sandboxes.supplier.__main__ import _prices
+
+    seed.seed()
+    booked = dict(db.session.execute(sa.select(SupplierProduct.product_id, SupplierProduct.cost_fen)).all())
+    assert booked and _prices(supplier_prices()) == booked
