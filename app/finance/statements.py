@@ -34,6 +34,8 @@ from app.ledger.models import JournalEntry, LedgerAccount, Posting
 from app.ledger.services import fen_sum, sub_account
 
 PREFIX = {"reseller": "R", "enterprise": "E", "partner": "P"}
+#: Where each kind of counterparty finds its approved statements (partners have no portal).
+PORTAL_PAGE = {"reseller": "reseller.statements_page", "enterprise": "enterprise.statements_page"}
 MAX_DAYS = 366
 #: How long a worker holds a statement it generates without reporting progress.
 LEASE = timedelta(minutes=5)
@@ -282,7 +284,7 @@ def approve(actor: User, statement_id: int) -> Statement:
                    reason=st.statement_no, superseded_by_id=st.id)
     audit(actor.id, "statement.approved", "statement", st.id, statement_no=st.statement_no,
           content_hash=st.content_hash)
-    endpoint = "reseller.statements_page" if st.counterparty_type == "reseller" else "enterprise.statements_page"
+    endpoint = PORTAL_PAGE.get(st.counterparty_type)
     for uid in _counterparty_users(st):
         notify(uid, "statement_ready", {"statement_no": st.statement_no, "start": st.period_start.isoformat(),
                                         "end": st.period_end.isoformat()},
@@ -292,13 +294,17 @@ def approve(actor: User, statement_id: int) -> Statement:
 
 
 def _counterparty_users(st: Statement) -> list[int]:
+    """Who downloads it in a portal: the reseller's users, the enterprise's HR admins; nobody for a partner
+    (finance sends a partner its statement)."""
     if st.counterparty_type == "reseller":
         from app.channels.models import Reseller
 
         org_id = db.session.scalar(sa.select(Reseller.organization_id).where(Reseller.id == st.counterparty_id))
         roles = (Role.reseller,)
-    else:
+    elif st.counterparty_type == "enterprise":
         org_id, roles = st.counterparty_id, (Role.hr_admin,)
+    else:
+        return []
     return list(db.session.scalars(sa.select(User.id).where(User.organization_id == org_id, User.role.in_(roles))))
 
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from app.accounts.models import Role, User
+from app.accounts.models import Organization, OrgKind, Role, User
 from app.catalog import services as catalog
 from app.catalog.models import BundleComponent, Partner
 from app.core.errors import Forbidden, ValidationError
@@ -17,6 +17,7 @@ from app.finance import partners, splits, statements
 from app.fulfilment import services as fulfilment
 from app.ledger import services as ledger
 from app.ledger.models import JournalEntry
+from app.notifications.models import Notification
 from app.orders import services as orders
 from tests.support.fulfilment import assert_ledger_balanced, deliveries, pay
 
@@ -138,3 +139,11 @@ def test_a_partners_statement_equals_its_payable(bundle, finance, make_user, mon
     assert st.counterparty_name == "视频平台" and st.account_code == partners.payable_code(bundle["a"])
     assert st.opening_fen == 0 and st.closing_fen == 1800 == statements.ledger_closing(st)
     assert [line.amount_fen for line in statements.lines(st)] == [900, 900]
+    # approved by another member, it is told to nobody: a partner has no portal, and the HR admins of the
+    # enterprise whose organization id happens to equal the partner's id must not hear of it
+    db.session.add(Organization(id=bundle["a"], name="同号企业", kind=OrgKind.enterprise))
+    db.session.commit()
+    hr = make_user(Role.hr_admin, org="同号企业")
+    statements.approve(db.session.get(User, make_user(Role.finance)), st.id)
+    assert not db.session.scalar(sa.select(sa.func.count()).select_from(Notification)
+                                 .where(Notification.user_id == hr, Notification.kind == "statement_ready"))
