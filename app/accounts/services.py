@@ -39,13 +39,19 @@ def find_by_login(login: str) -> User | None:
     return db.session.scalars(sa.select(User).where(User.phone == login)).first() if login else None
 
 
+def check_password(password) -> None:
+    """A new password long enough (every way an account gets one: sign-up, activation link, invitation)."""
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+        raise ValidationError(_l("The password must have at least %(n)s characters.", n=MIN_PASSWORD),
+                              field="password")
+
+
 def create_user(email: str, password: str, *, name: str = "", role: str = Role.consumer,
                 organization: Organization | None = None, commit: bool = True) -> User:
     email = email.strip().lower()
     if role not in Role.__members__:
         raise ValidationError(_l("Unknown role."))
-    if len(password) < MIN_PASSWORD:
-        raise ValidationError(_l("The password must have at least %(n)s characters.", n=MIN_PASSWORD))
+    check_password(password)
     if find_by_email(email):
         raise ValidationError(_l("An account with this email already exists."))
     user = User(email=email, name=name.strip() or email.split("@")[0], password_hash=hash_password(password),

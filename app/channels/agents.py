@@ -150,9 +150,7 @@ def accept(token: str, name: str, password: str) -> User:
     name = (name or "").strip()
     if len(name) > 80:
         raise ValidationError(_l("A name of at most 80 characters."), field="name")
-    if len(password or "") < accounts.MIN_PASSWORD:
-        raise ValidationError(_l("The password must have at least %(n)s characters.", n=accounts.MIN_PASSWORD),
-                              field="password")
+    accounts.check_password(password)
     now = utcnow()
     claimed = db.session.execute(
         sa.update(AgentInvitation).where(AgentInvitation.id == inv.id, AgentInvitation.accepted_at.is_(None),

@@ -17,7 +17,8 @@ from app.ledger.models import JournalEntry, LedgerAccount, Posting
 
 
 def _component(d: Delivery) -> BundleComponent | None:
-    bundle_id = db.session.scalar(sa.select(Entitlement.bundle_sku_id).where(Entitlement.id == d.entitlement_id))
+    # the identity map: recognition follows the unit's delivery in the same session, so this is no query
+    bundle_id = db.session.get(Entitlement, d.entitlement_id).bundle_sku_id
     if bundle_id is None:
         return None
     return db.session.scalars(sa.select(BundleComponent).where(BundleComponent.bundle_id == bundle_id,

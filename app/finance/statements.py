@@ -356,6 +356,15 @@ def file(st: Statement, fmt: str) -> StatementFile:
     return f
 
 
+def download(actor: User, st: Statement, fmt: str) -> StatementFile:
+    """The file someone is about to download (the caller checked they may); every download is audited.
+    Commits."""
+    f = file(st, fmt)
+    audit(actor.id, "statement.downloaded", "statement", st.id, format=fmt)
+    db.session.commit()
+    return f
+
+
 def filename(st: Statement, fmt: str) -> str:
     return f"{st.statement_no}-v{st.version}.{fmt}"
 

@@ -85,9 +85,7 @@ def accept(token: str, password: str) -> User:
     """Set the user's password through a link. Single use: the link is claimed with a compare-and-set, so of
     two simultaneous uses one wins and the other is told it was used. Commits; returns the user."""
     act = for_token(token)
-    if not isinstance(password, str) or len(password) < accounts.MIN_PASSWORD:
-        raise ValidationError(_l("The password must have at least %(n)s characters.", n=accounts.MIN_PASSWORD),
-                              field="password")
+    accounts.check_password(password)
     if len(password) > 128:
         raise ValidationError(_l("A password of at most 128 characters."), field="password")
     now = utcnow()

@@ -490,3 +490,14 @@ def remind_waiting(now: datetime | None = None) -> int:
         n += 1
     db.session.commit()
     return n
+
+
+def of_steps(steps) -> dict[int, ProcurementRequest]:
+    """The steps' requests with what an inbox row shows (requester, pack, department), in one query."""
+    ids = {s.request_id for s in steps}
+    if not ids:
+        return {}
+    rows = db.session.scalars(sa.select(ProcurementRequest).where(ProcurementRequest.id.in_(ids)).options(
+        joinedload(ProcurementRequest.requester), joinedload(ProcurementRequest.pack),
+        joinedload(ProcurementRequest.department)))
+    return {r.id: r for r in rows}

@@ -3,8 +3,6 @@
 from flask import Response
 from flask_login import current_user
 
-from app.core.audit import audit
-from app.extensions import db
 from app.finance import statements
 from app.finance.models import Statement
 
@@ -14,9 +12,7 @@ MIMETYPES = {"pdf": "application/pdf",
 
 def send_file(st: Statement, fmt: str) -> Response:
     """The file as an attachment; every download is audited."""
-    f = statements.file(st, fmt)
-    audit(current_user.id, "statement.downloaded", "statement", st.id, format=fmt)
-    db.session.commit()
+    f = statements.download(current_user, st, fmt)
     return Response(f.content, mimetype=MIMETYPES[fmt], headers={
         "Content-Disposition": f'attachment; filename="{statements.filename(st, fmt)}"',
         "Cache-Control": "private, no-store"})

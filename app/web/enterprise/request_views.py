@@ -4,14 +4,12 @@ decisions and inbox, and the dashboard's figures.
 Only HR admins file requests; the waiting step's approver decides. The services enforce both (and tenancy);
 the views check the role first only so that a form is never even shown to someone who cannot send it."""
 
-import sqlalchemy as sa
 from flask import abort, flash, g, redirect, request, url_for
 from flask_babel import format_timedelta
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy.orm import joinedload
 from wtforms import IntegerField, RadioField, SelectChoice, SelectField, SelectMultipleField, TextAreaField
 from wtforms.validators import Optional
 
@@ -19,7 +17,6 @@ from app.accounts.models import Role
 from app.core.errors import DomainError, Forbidden, NotFound, ValidationError
 from app.core.ids import utcnow
 from app.core.money import cny
-from app.extensions import db
 from app.procurement import budgets, directory, enterprises, packs, requests
 from app.procurement.models import ProcurementRequest, RequestStatus, Target
 from app.web.enterprise.views import bp
@@ -292,20 +289,9 @@ def request_pay(request_id: int):
 
 # --- approvals inbox and dashboard -------------------------------------------------------------------------
 
-def _requests_of(steps) -> dict[int, ProcurementRequest]:
-    """The steps' requests with what their rows show, in one query (steps carry only the request's id)."""
-    ids = {s.request_id for s in steps}
-    if not ids:
-        return {}
-    rows = db.session.scalars(sa.select(ProcurementRequest).where(ProcurementRequest.id.in_(ids)).options(
-        joinedload(ProcurementRequest.requester), joinedload(ProcurementRequest.pack),
-        joinedload(ProcurementRequest.department)))
-    return {r.id: r for r in rows}
-
-
 def _inbox(user) -> list[dict]:
     steps = requests.waiting_for(user)
-    reqs, now = _requests_of(steps), utcnow()
+    reqs, now = requests.of_steps(steps), utcnow()
     return [{"step": s, "req": reqs[s.request_id],
              "waited": format_timedelta(now - s.waiting_since) if s.waiting_since else ""} for s in steps]
 
