@@ -11,15 +11,20 @@ PO := $(wildcard app/translations/*/LC_MESSAGES/messages.po)
 MO := $(PO:.po=.mo)
 PYBABEL_KEYWORDS := -k _l -k lazy_gettext -k lazy_ngettext:1,2
 
-.PHONY: run test install install-test assets catalogs messages lint check-chromium
+.PHONY: run test test-fast install install-test assets catalogs messages lint system-packages
 
 run: install
 	$(QUANYI) db upgrade
 	$(QUANYI) demo seed
 	$(QUANYI) up
 
-test: install-test check-chromium
-	$(PY) -m pytest
+# Everything: the fast tier, the slow tier (soak, chaos, processes) and the browser tests.
+test: install-test system-packages
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The fast tier alone: no `slow` and no `e2e` tests, no system packages needed.
+test-fast: install-test
+	$(PY) -m pytest -m "not slow and not e2e" $(PYTEST_ARGS)
 
 install: $(VENV)/.stamp-pip assets catalogs
 install-test: install $(VENV)/.stamp-pip-test
@@ -60,15 +65,12 @@ messages: $(VENV)/.stamp-pip
 		-o build/messages.pot .
 	$(BIN)/pybabel update -i build/messages.pot -d app/translations
 
+# ruff, and the one-way stack of domains (import-linter contracts in .importlinter).
 lint: install-test
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
-check-chromium:
-	@test -x $(CHROMIUM) || { \
-		echo "Chromium is needed for the browser tests and was not found at $(CHROMIUM)."; \
-		echo "Install it (Debian/Ubuntu, as root):  apt-get install -y chromium fonts-noto-cjk poppler-utils"; \
-		exit 1; } >&2
-	@command -v pdftotext >/dev/null || { \
-		echo "pdftotext is needed to read the statements' PDFs in the tests."; \
-		echo "Install it (Debian/Ubuntu, as root):  apt-get install -y poppler-utils"; \
-		exit 1; } >&2
+# Chromium, the CJK fonts, Pango and poppler: installed with apt-get when we are root on Debian, otherwise the
+# exact command is printed. The one list lives in scripts/system-packages.sh (.ci/run uses it too).
+system-packages:
+	@scripts/system-packages.sh

@@ -25,7 +25,7 @@ def sweep_outbox() -> dict:
 
 
 def remind_expiring() -> int:
-    from app.notifications import reminders
+    from app.fulfilment import reminders
 
     with app_context():
         n = reminders.remind_expiring()

@@ -1,4 +1,4 @@
-"""The signed reseller REST API at /api/v1 (../shared/reseller-api.md, word for word)."""
+"""The signed reseller REST API at /api/v1 (docs/reseller-api.md, kept word for word with the contract)."""
 
 from flask import Blueprint
 

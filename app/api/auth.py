@@ -1,4 +1,4 @@
-"""Who is calling: the four signed headers of reseller-api.md checked against the key's sealed secret.
+"""Who is calling: the four signed headers of docs/reseller-api.md checked against the key's sealed secret.
 
 Every failure is the same 401 UNAUTHORIZED with one message, whichever check failed: unknown or disabled
 key, suspended reseller, an address outside the key's allowlist, a bad signature, a timestamp more than

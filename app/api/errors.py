@@ -9,7 +9,7 @@ from werkzeug.exceptions import HTTPException
 from app.core.errors import DomainError
 from app.extensions import db
 
-#: The contract's error codes (reseller-api.md, "Errors") and their statuses. Nothing else is ever sent.
+#: The contract's error codes (docs/reseller-api.md, "Errors") and their statuses. Nothing else is ever sent.
 CODES = {
     "UNAUTHORIZED": 401,
     "NOT_FOUND": 404,

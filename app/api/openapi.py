@@ -61,7 +61,7 @@ with code `UNAUTHORIZED` and one message that never says which check failed."""
 
 def _description(cfg) -> str:
     rows = "\n".join(f"| `{code}` | {status} |" for code, status in CODES.items())
-    return f"""Resellers integrate their own shops with Quanyi through this API (reseller-api.md).
+    return f"""Resellers integrate their own shops with Quanyi through this API (docs/reseller-api.md).
 
 ## Errors
 Every non-2xx answer is JSON `{{"error": {{"code": "UPPER_SNAKE", "message": "human text"}}}}`; the message

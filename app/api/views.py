@@ -1,4 +1,4 @@
-"""The endpoints of reseller-api.md. The tenant is the reseller of the signing key (g.reseller), never a
+"""The endpoints of docs/reseller-api.md. The tenant is the reseller of the signing key (g.reseller), never a
 parameter: another reseller's order is a 404 like one that does not exist."""
 
 import json
@@ -7,8 +7,7 @@ from flask import g, jsonify, request
 from flask_babel import lazy_gettext as _l
 
 from app.api import auth, bp, openapi, products
-from app.channels import balance, files
-from app.channels import orders as wholesale
+from app.channels import balance, files, wholesale
 from app.core.errors import ValidationError
 from app.core.money import yuan
 

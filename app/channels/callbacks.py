@@ -1,4 +1,4 @@
-"""Order callbacks to resellers (reseller-api.md, "Callbacks"): the outbox rows that events.announce writes are
+"""Order callbacks to resellers (docs/reseller-api.md, "Callbacks"): the outbox rows that events.announce writes are
 POSTed to the reseller's URL, signed like an API request with the reseller's own key, retried with back-off
 and logged attempt by attempt; the reseller console lists them and resends.
 
@@ -20,7 +20,7 @@ from flask_babel import lazy_gettext as _l
 
 from app.channels import credentials, signing
 from app.channels.models import CALLBACK_TRANSITIONS, CallbackAttempt, CallbackEvent, CallbackStatus, Reseller
-from app.channels.orders import internal_host
+from app.channels.wholesale import internal_host
 from app.core.audit import audit
 from app.core.errors import Conflict, NotFound
 from app.core.hooks import after_commit
@@ -232,7 +232,7 @@ def resend(reseller_id: int, callback_id: int, actor_id: int | None) -> Callback
 
 def set_notify_url(reseller: Reseller, url_or_empty: str | None, actor_id: int | None) -> None:
     """The reseller's default callback URL, for orders that do not give their own; empty turns it off."""
-    from app.channels.orders import check_notify_url
+    from app.channels.wholesale import check_notify_url
 
     url = check_notify_url(url_or_empty.strip() if isinstance(url_or_empty, str) else url_or_empty)
     reseller.notify_url = url

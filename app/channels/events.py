@@ -30,7 +30,7 @@ def accrue_commission(order: Order) -> Commission | None:
     commission payable to the parent. Once per order (unique), so a rerun posts nothing."""
     if not order.commission_unit_fen or order.reseller_id is None:
         return None
-    from app.channels.orders import delivered_quantity
+    from app.channels.wholesale import delivered_quantity
 
     agent = db.session.get(Reseller, order.reseller_id)
     units = delivered_quantity(order)
@@ -49,7 +49,7 @@ def accrue_commission(order: Order) -> Commission | None:
 
 def announce(order: Order) -> CallbackEvent | None:
     """Write the callback for the order's current API status (once per status), to send after commit."""
-    from app.channels.orders import api_status, to_api
+    from app.channels.wholesale import api_status, to_api
 
     status = api_status(order)
     if not order.notify_url or status not in ANNOUNCED:

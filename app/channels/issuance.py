@@ -10,7 +10,7 @@ from flask import current_app
 
 from app.channels import files
 from app.channels.models import Issuance, IssuanceStatus
-from app.channels.orders import enqueue_issuance, finish, issue_batch
+from app.channels.wholesale import enqueue_issuance, finish, issue_batch
 from app.core.ids import utcnow
 from app.extensions import db
 from app.orders.models import Order, OrderStatus

@@ -6,8 +6,7 @@ import sqlalchemy as sa
 
 from app.catalog import services as catalog
 from app.catalog.models import Sku
-from app.channels import orders as wholesale
-from app.channels import pricing
+from app.channels import pricing, wholesale
 from app.channels.models import ChannelPool, Reseller
 from app.core.ids import utcnow
 from app.extensions import db

@@ -1,4 +1,4 @@
-"""The reseller API's request signature (reseller-api.md, "Signing every request"), used both to check
+"""The reseller API's request signature (docs/reseller-api.md, "Signing every request"), used both to check
 incoming requests and to sign outgoing callbacks."""
 
 import hashlib

@@ -1,4 +1,4 @@
-"""`catalog add-sku`: create a sellable SKU from the command line (contract: /work/shared/ops-cli.md)."""
+"""`catalog add-sku`: create a sellable SKU from the command line (contract: docs/ops-cli.md)."""
 
 import click
 from flask import Flask

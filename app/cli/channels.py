@@ -1,5 +1,5 @@
 """`tiers create`, `resellers create`, `pools allocate`: set up the reseller channel from the command line
-(contract: /work/shared/ops-cli.md). Bad input prints a message on stderr, changes nothing, exits 1."""
+(contract: docs/ops-cli.md). Bad input prints a message on stderr, changes nothing, exits 1."""
 
 import click
 from flask import Flask

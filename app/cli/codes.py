@@ -1,4 +1,4 @@
-"""`codes import`: stock card codes from a CSV or XLSX file (contract: /work/shared/ops-cli.md)."""
+"""`codes import`: stock card codes from a CSV or XLSX file (contract: docs/ops-cli.md)."""
 
 import click
 from flask import Flask

@@ -49,9 +49,9 @@ def _warm_up() -> None:
     """Import what jobs use before RQ forks a work-horse per job, so no job pays for the imports again."""
     import importlib
 
-    for name in ("app.fulfilment.engine", "app.fulfilment.exceptions", "app.suppliers.replenish",
+    for name in ("app.fulfilment.engine", "app.fulfilment.exception_queue", "app.suppliers.replenish",
                  "app.payments.services", "app.payments.refunds", "app.inventory.imports",
-                 "app.notifications.mail", "app.notifications.reminders", "app.orders.services", "jobs.schedule"):
+                 "app.notifications.mail", "app.fulfilment.reminders", "app.orders.services", "jobs.schedule"):
         importlib.import_module(name)
 
 

@@ -288,8 +288,7 @@ def _buy(buyer: User, sku: Sku, result: SeedResult) -> None:
 
 def _seed_channel(user: User, ops: User, skus: Seeded, result: SeedResult) -> None:
     """Tiers, the demo reseller's channel account (tier, balance, API key, a pool) and a few orders."""
-    from app.channels import balance, credentials, pools, resellers
-    from app.channels import orders as wholesale
+    from app.channels import balance, credentials, pools, resellers, wholesale
     from app.channels.models import Reseller
 
     for name, discount_bp, markup_bp in DEMO_TIERS:

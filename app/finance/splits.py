@@ -1,5 +1,5 @@
 """Revenue split of joint memberships (联合会员). A bundle's price is split over its units in proportion to their
-retail prices (app/fulfilment/planning.py); when a component names a partner, the partner earns `share_bp` of
+retail prices (app/catalog/planning.py); when a component names a partner, the partner earns `share_bp` of
 each of that component's units. The share is posted when the unit's revenue is recognised, in the same
 transaction and keyed by the delivery (so a rerun posts nothing twice): Dr 6402 revenue shares, Cr 2207.P<id>
 what we owe the partner. A unit taken back before anyone used it (an enterprise's reclaim) takes its share back.

@@ -81,8 +81,8 @@ def clip(text: str, units: int) -> str:
 
 
 def _template_helpers() -> dict:
+    from app.core.labels import label
     from app.ledger import periods
-    from app.web.labels import label
 
     return {"fmt_money": cny, "kind_label": lambda k: label(k, "journal"), "clip": clip,
             "local": lambda moment: periods.local_day(moment).isoformat()}
@@ -90,8 +90,8 @@ def _template_helpers() -> dict:
 
 def chunk_html(st: Statement, lines: list[StatementLine]) -> Iterator[tuple[str, int]]:
     """(HTML, pages in it) for each chunk of whole pages, in order."""
+    from app.core.labels import label
     from app.ledger import periods
-    from app.web.labels import label
 
     pages = layout(len(lines))
     with force_locale("zh_CN"):

@@ -6,6 +6,8 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from app.accounts.models import User
+from app.catalog import account_formats as accounts
+from app.catalog import planning
 from app.catalog.models import Product, Sku, SkuSource, SkuType
 from app.core import vault
 from app.core.audit import audit
@@ -15,7 +17,6 @@ from app.core.ids import utcnow
 from app.core.states import transition
 from app.extensions import db
 from app.finance import splits
-from app.fulfilment import accounts, planning
 from app.fulfilment.models import (
     DELIVERY_TRANSITIONS,
     ENTITLEMENT_TRANSITIONS,

@@ -134,7 +134,7 @@ def kinds() -> list[str]:
 
 def account_label(acc: LedgerAccount, names: Mapping) -> str:
     """"Reseller prepaid balances · Acme" for a sub-account, the chart name otherwise (translated)."""
-    from app.web.labels import label
+    from app.core.labels import label
 
     base = label(acc.parent_code or acc.code, "account")
     if acc.counterparty_type:
@@ -161,7 +161,7 @@ def names_for_entries(entries) -> dict:
 
 def journal_sheet(f: Filters) -> Sheet:
     """One row per posting, oldest first: what the journal page shows, for CSV and XLSX."""
-    from app.web.labels import label
+    from app.core.labels import label
 
     rows = db.session.execute(
         sa.select(JournalEntry, Posting.amount_fen, LedgerAccount).join(Posting, Posting.entry_id == JournalEntry.id)
@@ -240,7 +240,7 @@ def trial_balance(f: Filters) -> TrialBalance:
 
 
 def trial_balance_sheet(tb: TrialBalance) -> Sheet:
-    from app.web.labels import label
+    from app.core.labels import label
 
     rows = [[line.code, line.name, label(line.type, "account_type"), line.opening, line.debit, line.credit,
              line.closing] for line in tb.lines]
@@ -297,7 +297,7 @@ def account_ledger(code: str, f: Filters, page: int = 1, per_page: int = 50) -> 
     if own is not None:
         name = account_label(own, names_of([(own.counterparty_type, own.counterparty_id)]))
     else:
-        from app.web.labels import label
+        from app.core.labels import label
         name = label(code, "account")
     total = db.session.scalar(sa.select(sa.func.count()).select_from(inner))
     page = max(page, 1)
@@ -386,8 +386,8 @@ def actor(e: JournalEntry) -> User | None:
 
 
 def behind(e: JournalEntry) -> Behind | None:
+    from app.core.labels import label
     from app.core.money import cny
-    from app.web.labels import label
 
     kind, ref_id = e.ref_type, e.ref_id
     if not kind or ref_id is None:

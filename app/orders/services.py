@@ -7,13 +7,12 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from app.accounts.models import User
+from app.catalog import account_formats, planning
 from app.catalog.models import Sku, SkuSource, SkuType
 from app.core.errors import InsufficientStock, NotFound, TransitionError, ValidationError
 from app.core.ids import order_no, utcnow
 from app.core.states import transition
 from app.extensions import db
-from app.fulfilment import accounts as account_formats
-from app.fulfilment import planning
 from app.inventory import services as inventory
 from app.orders.models import ORDER_TRANSITIONS, Order, OrderStatus
 from app.payments.models import PAYMENT_TRANSITIONS, Payment, PaymentStatus

@@ -8,9 +8,9 @@ from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
 from app.core.errors import NotFound
+from app.core.labels import label
 from app.core.money import cny, yuan
 from app.extensions import csrf, db, login_manager
-from app.web.labels import label
 
 
 def init_app(app: Flask) -> None:

@@ -1,4 +1,4 @@
-"""Every endpoint of reseller-api.md through signed requests: balance, products, placing orders (idempotent,
+"""Every endpoint of docs/reseller-api.md through signed requests: balance, products, placing orders (idempotent,
 all or nothing), reading them back, their codes, and tenant isolation (another reseller's order is a 404)."""
 
 import re
@@ -7,8 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.catalog.models import Sku
-from app.channels import balance, issuance, pools
-from app.channels import orders as wholesale
+from app.channels import balance, issuance, pools, wholesale
 from app.channels.models import Issuance, Reseller
 from app.core.models import AuditLog
 from app.extensions import db

@@ -98,7 +98,7 @@ def test_contract_codes_only(app):
 
 def test_a_reseller_suspended_between_auth_and_order_is_unauthorized(app, caller, card, monkeypatch, reseller):
     """The order service's own suspension check (a race with ops) answers like any auth failure."""
-    from app.channels import orders as wholesale
+    from app.channels import wholesale
     from app.core.errors import Forbidden
 
     def suspended(*a, **k):

@@ -1,4 +1,4 @@
-"""Request signing (reseller-api.md, "Signing every request"): what passes, and every way to fail, which is
+"""Request signing (docs/reseller-api.md, "Signing every request"): what passes, and every way to fail, which is
 always the same 401 UNAUTHORIZED that never says which check failed."""
 
 import json

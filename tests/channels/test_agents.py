@@ -11,13 +11,12 @@ import sqlalchemy as sa
 from app.accounts import services as accounts
 from app.accounts.models import User
 from app.catalog.models import Sku
-from app.channels import agents, balance, credentials, issuance, pricing, resellers
-from app.channels import orders as wholesale
+from app.channels import agents, balance, credentials, issuance, pricing, resellers, wholesale
 from app.channels.models import AgentInvitation, Commission, Issuance, Reseller
 from app.core.errors import Forbidden, NotFound, ValidationError
 from app.core.ids import utcnow
 from app.extensions import db
-from app.fulfilment import exceptions as ops
+from app.fulfilment import exception_queue as ops
 from app.ledger import services as ledger
 from app.notifications.models import Notification
 from app.orders.models import Order

@@ -16,15 +16,14 @@ import pytest
 import sqlalchemy as sa
 
 from app.catalog.models import Sku
-from app.channels import balance, callbacks, credentials
-from app.channels import orders as wholesale
+from app.channels import balance, callbacks, credentials, wholesale
 from app.channels.models import ApiCredential, CallbackAttempt, CallbackEvent, Reseller
 from app.config import Config
 from app.core.errors import Conflict, NotFound, ValidationError
 from app.core.ids import utcnow
 from app.core.models import AuditLog
 from app.extensions import db
-from app.fulfilment import exceptions as ops
+from app.fulfilment import exception_queue as ops
 from app.orders.models import Order
 from app.queues import queue
 from tests.support.fulfilment import assert_ledger_balanced, run
@@ -77,7 +76,7 @@ def receiver():
 
 
 def verify(request: dict, api_key: str, secret: str) -> None:
-    """Check a callback exactly as reseller-api.md tells a reseller to (written here independently)."""
+    """Check a callback exactly as docs/reseller-api.md tells a reseller to (written here independently)."""
     h = request["headers"]
     assert request["method"] == "POST"
     assert h["X-Api-Key"] == api_key

@@ -3,8 +3,7 @@
 import pytest
 import sqlalchemy as sa
 
-from app.channels import balance, files, issuance, pools, pricing, resellers
-from app.channels import orders as wholesale
+from app.channels import balance, files, issuance, pools, pricing, resellers, wholesale
 from app.channels.models import Issuance, Reseller
 from app.core.errors import Conflict, InsufficientStock, ValidationError
 from app.extensions import db

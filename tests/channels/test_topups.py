@@ -5,8 +5,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.accounts.models import User
-from app.channels import balance, resellers, topups
-from app.channels import orders as wholesale
+from app.channels import balance, resellers, topups, wholesale
 from app.channels.models import BalanceTopup, Reseller
 from app.core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationError
 from app.extensions import db

@@ -8,8 +8,7 @@ import sqlalchemy as sa
 
 from app.accounts.models import User
 from app.catalog.models import Sku
-from app.channels import files, pools, trace
-from app.channels import orders as wholesale
+from app.channels import files, pools, trace, wholesale
 from app.channels.models import Reseller
 from app.core.errors import NotFound, ValidationError
 from app.core.models import AuditLog

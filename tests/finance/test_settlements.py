@@ -8,8 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.accounts.models import Role, User
-from app.channels import balance
-from app.channels import orders as wholesale
+from app.channels import balance, wholesale
 from app.channels.models import Commission
 from app.core.errors import Forbidden, TransitionError, ValidationError
 from app.core.ids import utcnow

@@ -8,7 +8,7 @@ from app.accounts.models import User
 from app.core.errors import Conflict, InsufficientStock, NotFound, ValidationError
 from app.core.ids import utcnow
 from app.extensions import db
-from app.fulfilment import exceptions
+from app.fulfilment import exception_queue as exceptions
 from app.fulfilment import services as fulfilment
 from app.fulfilment.models import Delivery, Entitlement
 from app.inventory.models import Code

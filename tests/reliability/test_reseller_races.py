@@ -16,8 +16,7 @@ import sqlalchemy as sa
 from werkzeug.serving import make_server
 
 from app.catalog.models import Sku
-from app.channels import balance, pools, signing
-from app.channels import orders as wholesale
+from app.channels import balance, pools, signing, wholesale
 from app.channels.models import ChannelPool, Reseller
 from app.core.errors import InsufficientStock
 from app.extensions import db

@@ -1,4 +1,4 @@
-"""Signed requests to the reseller API (/api/v1) with the Flask test client, signed as reseller-api.md says.
+"""Signed requests to the reseller API (/api/v1) with the Flask test client, signed as docs/reseller-api.md says.
 
     from tests.support.api import signed
     r = signed(client, "POST", "/api/v1/orders", info["api_key"], info["api_secret"],

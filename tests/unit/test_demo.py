@@ -182,8 +182,7 @@ def test_seed_points_the_sandbox_supplier_where_the_sandbox_runs(ctx, app, monke
 
 
 def test_seed_gives_the_demo_reseller_a_channel_account(ctx):
-    from app.channels import balance, credentials, pools, pricing, resellers
-    from app.channels import orders as wholesale
+    from app.channels import balance, credentials, pools, pricing, resellers, wholesale
     from app.core.money import parse_yuan
     from app.demo.seed import DEMO_API_KEY, DEMO_API_SECRET, DEMO_BALANCE, DEMO_POOL, DEMO_WHOLESALE
 

@@ -13,7 +13,7 @@ from app.core.errors import Conflict, InsufficientStock, NotFound, ValidationErr
 from app.core.ids import utcnow
 from app.extensions import db
 from app.fulfilment import engine, services
-from app.fulfilment import exceptions as ops
+from app.fulfilment import exception_queue as ops
 from app.fulfilment.models import Delivery, DeliveryAttempt, Entitlement
 from app.inventory import services as inventory
 from app.ledger import services as ledger

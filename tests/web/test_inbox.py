@@ -118,8 +118,8 @@ def test_reminder_links_open_the_benefit(app, client, login_as, make_sku):
     from datetime import timedelta
 
     from app.core.ids import order_no, utcnow
+    from app.fulfilment import reminders
     from app.fulfilment.models import Entitlement
-    from app.notifications import reminders
     from app.orders.models import Order
 
     uid = login_as("consumer")

@@ -5,8 +5,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.catalog.models import Sku
-from app.channels import balance, credentials, pools, pricing
-from app.channels import orders as wholesale
+from app.channels import balance, credentials, pools, pricing, wholesale
 from app.channels.models import ApiCredential, ChannelPool, Reseller, Tier, TierPrice
 from app.core.models import AuditLog
 from app.extensions import db

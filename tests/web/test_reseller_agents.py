@@ -6,8 +6,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from app.channels import agents, balance
-from app.channels import orders as wholesale
+from app.channels import agents, balance, wholesale
 from app.channels.models import AgentInvitation, AgentPrice, Reseller
 from app.extensions import db
 

@@ -147,7 +147,7 @@ def test_history_links_orders_and_matches_the_ledger(app, client, login_as, make
     stock(sku_id, 5)
     with app.app_context():
         from app.catalog.models import Sku
-        from app.channels import orders as wholesale
+        from app.channels import wholesale
 
         order, _ = wholesale.place(db.session.get(Reseller, info["id"]), None, sku=db.session.get(Sku, sku_id).sku,
                                    quantity=2, client_order_no="LINK-1")

@@ -11,8 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.catalog.models import Sku
-from app.channels import balance, callbacks, credentials, issuance
-from app.channels import orders as wholesale
+from app.channels import balance, callbacks, credentials, issuance, wholesale
 from app.channels.models import ApiCredential, CallbackAttempt, CallbackEvent, Issuance, Reseller
 from app.core.models import AuditLog
 from app.extensions import db

@@ -6,10 +6,12 @@ from flask import Blueprint, abort, current_app, flash, redirect, request, url_f
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from app.catalog import account_formats as accounts
+from app.catalog import planning
 from app.catalog import services as catalog
 from app.catalog.models import Category, Sku, SkuType
 from app.core.errors import Conflict, ValidationError
-from app.fulfilment import accounts, planning
+from app.core.labels import label
 from app.fulfilment import services as benefits
 from app.fulfilment.models import DeliveryStatus, Entitlement, EntitlementStatus
 from app.orders import services as orders
@@ -17,7 +19,6 @@ from app.orders.models import OrderStatus
 from app.payments import services as payments
 from app.procurement import claims
 from app.web.access import PORTAL_ROLES
-from app.web.labels import label
 from app.web.render import render, wants_fragment
 
 bp = Blueprint("consumer", __name__, url_prefix="/me")

@@ -11,12 +11,12 @@ from wtforms.validators import DataRequired, InputRequired, Length
 
 from app.accounts.models import Role
 from app.core.errors import Conflict, DomainError
+from app.core.labels import LABELS
 from app.core.money import MoneyError, parse_yuan, yuan
 from app.procurement import budgets, rules
 from app.procurement.models import StepKind
 from app.web.access import roles_required
 from app.web.enterprise.views import bp
-from app.web.labels import LABELS
 from app.web.ops.forms import REQUIRED, show_error
 from app.web.render import render
 

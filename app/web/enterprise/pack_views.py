@@ -11,10 +11,10 @@ from wtforms.validators import DataRequired, Length
 
 from app.accounts.models import Role
 from app.core.errors import DomainError
+from app.core.labels import LABELS
 from app.procurement import enterprises, packs
 from app.web.access import roles_required
 from app.web.enterprise.views import bp
-from app.web.labels import LABELS
 from app.web.ops.forms import REQUIRED, show_error
 from app.web.render import render
 

@@ -16,11 +16,11 @@ from wtforms.validators import Optional
 from app.accounts.models import Role
 from app.core.errors import DomainError, Forbidden, NotFound, ValidationError
 from app.core.ids import utcnow
+from app.core.labels import LABELS
 from app.core.money import cny
 from app.procurement import budgets, directory, enterprises, packs, requests
 from app.procurement.models import ProcurementRequest, RequestStatus, Target
 from app.web.enterprise.views import bp
-from app.web.labels import LABELS
 from app.web.ops.forms import show_error
 from app.web.render import render, wants_fragment
 

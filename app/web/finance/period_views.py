@@ -11,11 +11,11 @@ from wtforms import HiddenField, SelectField, StringField
 
 from app.accounts.services import display_names
 from app.core.errors import DomainError
+from app.core.labels import label
 from app.core.money import cny
 from app.extensions import db
 from app.ledger import adjustments, periods, reports
 from app.web.finance.views import bp
-from app.web.labels import label
 from app.web.ops.forms import show_error
 from app.web.render import render
 

@@ -13,11 +13,11 @@ from wtforms import SelectField, StringField
 
 from app.core.errors import DomainError, NotFound
 from app.core.ids import utcnow
+from app.core.labels import label
 from app.finance import statements
 from app.finance.models import StatementStatus
 from app.ledger import counterparties, periods
 from app.web.finance.views import bp
-from app.web.labels import label
 from app.web.ops.forms import show_error
 from app.web.render import render, wants_fragment
 from app.web.statement_files import send_file

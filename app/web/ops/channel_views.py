@@ -7,8 +7,7 @@ from flask_login import current_user
 from wtforms import SelectChoice
 
 from app.catalog import services as catalog
-from app.channels import balance, credentials, pools, pricing, resellers, trace
-from app.channels import orders as wholesale
+from app.channels import balance, credentials, pools, pricing, resellers, trace, wholesale
 from app.core.errors import DomainError
 from app.web.ops.channel_forms import (
     ACTION_LABELS,

@@ -10,7 +10,7 @@ from wtforms import SelectChoice
 from app.catalog import services as catalog
 from app.catalog.models import SkuType
 from app.core.errors import Conflict, ValidationError
-from app.fulfilment import exceptions
+from app.fulfilment import exception_queue as exceptions
 from app.fulfilment.models import DeliveryStatus
 from app.suppliers import services as suppliers
 from app.web.ops.forms import ManualDeliveryForm, RefundForm, RetryForm, SwitchSupplierForm

@@ -17,9 +17,9 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from app.catalog.services import MAX_COMPONENT_QUANTITY, MAX_VALIDITY_DAYS, SKU_CODE
 from app.channels import resellers
 from app.core.errors import DomainError
+from app.core.labels import LABELS
 from app.core.money import MoneyError, parse_yuan, yuan
 from app.suppliers.adapters import ADAPTERS
-from app.web.labels import LABELS
 
 REQUIRED = _l("This field is required.")
 

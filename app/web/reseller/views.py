@@ -4,8 +4,7 @@ modules imported at the bottom, which add their routes to `bp`."""
 from flask import Blueprint, abort, g
 from flask_login import current_user
 
-from app.channels import agents, balance, pools, resellers
-from app.channels import orders as wholesale
+from app.channels import agents, balance, pools, resellers, wholesale
 from app.web.access import PORTAL_ROLES, guard_blueprint
 from app.web.render import render
 

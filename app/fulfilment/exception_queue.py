@@ -223,7 +223,7 @@ def refund(actor_id: int, delivery_id: int, reason: str = "", confirmed: bool = 
     transition(d.entitlement, E.refunded, allowed=ENTITLEMENT_TRANSITIONS, actor_id=actor_id,
                reason="delivery refunded")
     if order.reseller_id is not None:  # wholesale: back to the reseller's prepaid balance
-        from app.channels.orders import refund_unit_to_balance
+        from app.channels.wholesale import refund_unit_to_balance
 
         refund_unit_to_balance(order, d, actor_id)
     elif order.channel == "enterprise":  # an employee's benefit: back to the company's balance

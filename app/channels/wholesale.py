@@ -12,6 +12,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from app.accounts.models import User
+from app.catalog import account_formats, planning
 from app.catalog.models import Sku, SkuSource, SkuType
 from app.channels import balance, events, pools, pricing
 from app.channels.models import Issuance, Reseller, ResellerStatus
@@ -21,8 +22,6 @@ from app.core.ids import order_no, utcnow
 from app.core.money import yuan
 from app.core.states import transition
 from app.extensions import db
-from app.fulfilment import accounts as account_formats
-from app.fulfilment import planning
 from app.fulfilment import services as fulfilment
 from app.fulfilment.models import Delivery, DeliveryStatus
 from app.inventory import services as inventory
@@ -275,7 +274,7 @@ def delivered_quantity(order: Order) -> int:
 
 
 def api_status(order: Order) -> str:
-    """processing | delivered | partially_delivered | failed | refunded (reseller-api.md)."""
+    """processing | delivered | partially_delivered | failed | refunded (docs/reseller-api.md)."""
     if order.status == OrderStatus.refunded:
         return "refunded"
     if bulk(order.sku):

@@ -103,7 +103,7 @@ LABELS = {
     "import_phase": {"queued": _l("Waiting for a worker"), "checking": _l("Checking lines"),
                      "importing": _l("Importing codes")},
     "topup": {"submitted": _l("Waiting for finance"), "approved": _l("Approved"), "rejected": _l("Rejected")},
-    #: A wholesale order's status as the reseller console and API show it (reseller-api.md).
+    #: A wholesale order's status as the reseller console and API show it (docs/reseller-api.md).
     "wholesale": {"processing": _l("Processing"), "delivered": _l("Delivered"),
                   "partially_delivered": _l("Partially delivered"), "failed": _l("Failed"), "refunded": _l("Refunded")},
     #: A large order's issuance: its status while queued, then its phase while running.
