@@ -33,6 +33,7 @@ def create_app(config: type[Config] | None = None) -> Flask:
     limiter.init_app(app)
 
     _import_models()
+    _connect_domains(app)
     from app import web
 
     web.init_app(app)
@@ -65,6 +66,19 @@ def _embedded_defaults(app: Flask) -> None:
             logging.getLogger(__name__).warning("%s was not set: generated one into %s", key, path)
         with open(path) as f:
             app.config[key] = f.read().strip()
+
+
+def _connect_domains(app: Flask) -> None:
+    """Each domain that reacts to one below it (a paid order, a delivered unit, a settled order, a refund) or
+    names its counterparties in the ledger connects here, bottom to top (README, "Code map")."""
+    from app.channels import hooks as channels
+    from app.finance import hooks as finance
+    from app.fulfilment import hooks as fulfilment
+    from app.inventory import hooks as inventory
+    from app.procurement import hooks as procurement
+
+    for domain in (inventory, fulfilment, finance, channels, procurement):
+        domain.init_app(app)
 
 
 def _import_models() -> None:

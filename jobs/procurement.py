@@ -40,10 +40,10 @@ def resume_stalled_requests() -> int:
 
 
 def remind_approvals() -> int:
-    from app.procurement import requests
+    from app.procurement import approvers
 
     with app_context():
-        n = requests.remind_waiting()
+        n = approvers.remind_waiting()
     if n:
         log.info("reminded %s approvers", n)
     return n

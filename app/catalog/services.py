@@ -19,8 +19,10 @@ from app.catalog.models import (
     SkuSource,
     SkuType,
 )
+from app.catalog.signals import sku_type_locked
 from app.core.audit import audit
 from app.core.errors import NotFound, ValidationError
+from app.core.signals import taken
 from app.extensions import db
 
 #: The rich text ops may use in redemption instructions; everything else is stripped.
@@ -52,14 +54,6 @@ def shop_skus(category: str | None = None) -> list[Sku]:
 def get_sku(sku_id: int) -> Sku | None:
     return db.session.scalars(sa.select(Sku).options(joinedload(Sku.product).joinedload(Product.brand))
                               .where(Sku.id == sku_id)).first()
-
-
-def brands_owned_by(owner_id: int) -> list[Brand]:
-    from app.fulfilment.models import Entitlement
-
-    return list(db.session.scalars(
-        sa.select(Brand).join(Product).join(Sku).join(Entitlement, Entitlement.sku_id == Sku.id)
-        .where(Entitlement.owner_id == owner_id).distinct().order_by(Brand.name)))
 
 
 def sanitize_instructions(html: str | None) -> str:
@@ -115,24 +109,6 @@ def get_sku_or_404(sku_id: int) -> Sku:
     if sku is None:
         raise NotFound(_l("SKU not found."))
     return sku
-
-
-def stock_table(low_stock: int) -> list[dict]:
-    """Per SKU: sellable units and every status count, all derived from the code rows themselves."""
-    from app.inventory import services as inventory
-    from app.inventory.models import CodeStatus
-
-    skus = list_skus()
-    by_status = inventory.stock_summary()
-    sellable = inventory.available_counts()
-    rows = []
-    for sku in skus:
-        counts = by_status.get(sku.id, {s.value: 0 for s in CodeStatus})
-        n = sellable.get(sku.id, 0)
-        rows.append({"sku": sku, "counts": counts, "sellable": n,
-                     "expired": counts.get(CodeStatus.available, 0) - n,
-                     "low": sku.active and sku.type == SkuType.card_code and n < low_stock})
-    return rows
 
 
 # --- rules ----------------------------------------------------------------------------------------------
@@ -323,14 +299,11 @@ def create_sku(actor_id: int | None, product_id: int, sku: str, **fields) -> Sku
 def update_sku(actor_id: int | None, sku_id: int, **fields) -> Sku:
     """Change a SKU's editable fields (SKU_FIELDS). A SKU with codes in stock keeps its type; the rules
     between fields (_check_sku) hold for the SKU as saved, so a partial update cannot break them."""
-    from app.inventory.models import Code
-
     sku = get_sku_or_404(sku_id)
     values = _sku_fields({k: v for k, v in fields.items() if k in SKU_FIELDS})
     if "product_id" in fields and fields["product_id"] != sku.product_id:
         values["product_id"] = get_product(fields["product_id"]).id
-    if values.get("type", sku.type) != sku.type and db.session.scalar(
-            sa.select(Code.id).where(Code.sku_id == sku.id).limit(1)) is not None:
+    if values.get("type", sku.type) != sku.type and taken(sku_type_locked.send(sku)):
         raise ValidationError(_l("This SKU already has codes, so its type cannot change."), field="type")
     _normalise(values, values.get("type", sku.type))
     _check_sku({**{k: getattr(sku, k) for k in SKU_FIELDS}, **values}, sku)

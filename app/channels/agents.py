@@ -22,6 +22,8 @@ from app.core.money import cny
 from app.extensions import db
 from app.ledger.models import LedgerAccount, Posting
 from app.ledger.services import fen_sum
+from app.notifications import services as notifications
+from app.notifications.links import link_to
 from app.orders.models import Order
 
 #: How long an invitation link stays valid.
@@ -184,9 +186,6 @@ def accept(token: str, name: str, password: str) -> User:
 
 
 def _tell_parent(parent: Reseller, agent: Reseller) -> None:
-    from app.notifications import services as notifications
-    from app.notifications.links import link_to
-
     for member in parent.organization.members:
         if member.active:
             notifications.notify(member.id, "agent_joined", {"company": agent.name},

@@ -6,9 +6,12 @@ from flask_babel import lazy_gettext as _l
 from app.channels.models import Reseller
 from app.core.errors import Conflict
 from app.core.ids import utcnow
+from app.core.money import cny
 from app.extensions import db
 from app.ledger import services as ledger
 from app.ledger.models import LedgerAccount, Posting
+from app.notifications import services as notifications
+from app.notifications.links import link_to
 
 
 class InsufficientBalance(Conflict):
@@ -74,10 +77,6 @@ def check_low(reseller: Reseller) -> bool:
     now_balance = of(reseller.id)
     if now_balance >= reseller.low_balance_fen:
         return False
-    from app.core.money import cny
-    from app.notifications import services as notifications
-    from app.notifications.links import link_to
-
     reseller.low_balance_alerted_at = utcnow()
     stamp = f"{reseller.low_balance_alerted_at:%Y%m%d%H%M%S%f}"
     for user in reseller.organization.members:

@@ -18,9 +18,8 @@ import sqlalchemy as sa
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 
-from app.channels import credentials, signing
+from app.channels import credentials, signing, wholesale
 from app.channels.models import CALLBACK_TRANSITIONS, CallbackAttempt, CallbackEvent, CallbackStatus, Reseller
-from app.channels.wholesale import internal_host
 from app.core.audit import audit
 from app.core.errors import Conflict, NotFound
 from app.core.hooks import after_commit
@@ -28,6 +27,7 @@ from app.core.ids import utcnow
 from app.core.states import transition
 from app.extensions import db
 from app.orders.models import Order
+from app.queues import queue
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,6 @@ def lease() -> timedelta:
 
 
 def enqueue(callback_id: int, delay: timedelta | None = None, actor_id: int | None = None) -> None:
-    from app.queues import queue
-
     q = queue("callbacks")
     if delay:
         q.enqueue_in(delay, JOB, callback_id)
@@ -118,7 +116,7 @@ def _prepare(callback_id: int) -> tuple[httpx.Request | None, str]:
             return None, f"{type(e).__name__}: {e}"[:300]
     finally:
         db.session.rollback()
-    if not current_app.config["CALLBACK_ALLOW_PRIVATE"] and internal_host(request.url.host):
+    if not current_app.config["CALLBACK_ALLOW_PRIVATE"] and wholesale.internal_host(request.url.host):
         return None, "refused: the URL points at a private or local address"
     # Sign what goes on the wire: the path and query as httpx encodes them.
     path = request.url.raw_path.split(b"?", 1)[0].decode("ascii") or "/"
@@ -232,9 +230,7 @@ def resend(reseller_id: int, callback_id: int, actor_id: int | None) -> Callback
 
 def set_notify_url(reseller: Reseller, url_or_empty: str | None, actor_id: int | None) -> None:
     """The reseller's default callback URL, for orders that do not give their own; empty turns it off."""
-    from app.channels.wholesale import check_notify_url
-
-    url = check_notify_url(url_or_empty.strip() if isinstance(url_or_empty, str) else url_or_empty)
+    url = wholesale.check_notify_url(url_or_empty.strip() if isinstance(url_or_empty, str) else url_or_empty)
     reseller.notify_url = url
     audit(actor_id, "reseller.notify_url", "reseller", reseller.id, notify_url=url)
     db.session.commit()

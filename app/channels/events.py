@@ -6,7 +6,7 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from app.channels import balance
+from app.channels import balance, wholesale
 from app.channels.models import CallbackEvent, CallbackStatus, Commission, Reseller
 from app.core.hooks import after_commit
 from app.core.ids import utcnow
@@ -30,10 +30,8 @@ def accrue_commission(order: Order) -> Commission | None:
     commission payable to the parent. Once per order (unique), so a rerun posts nothing."""
     if not order.commission_unit_fen or order.reseller_id is None:
         return None
-    from app.channels.wholesale import delivered_quantity
-
     agent = db.session.get(Reseller, order.reseller_id)
-    units = delivered_quantity(order)
+    units = wholesale.delivered_quantity(order)
     if agent.parent_id is None or units == 0:
         return None
     if db.session.scalar(sa.select(Commission.id).where(Commission.order_id == order.id)):
@@ -49,9 +47,7 @@ def accrue_commission(order: Order) -> Commission | None:
 
 def announce(order: Order) -> CallbackEvent | None:
     """Write the callback for the order's current API status (once per status), to send after commit."""
-    from app.channels.wholesale import api_status, to_api
-
-    status = api_status(order)
+    status = wholesale.api_status(order)
     if not order.notify_url or status not in ANNOUNCED:
         return None
     type_ = f"order.{status}"
@@ -63,7 +59,7 @@ def announce(order: Order) -> CallbackEvent | None:
         with db.session.begin_nested():
             event = CallbackEvent(event_id=event_id, reseller_id=order.reseller_id, order_id=order.id, type=type_,
                                   url=order.notify_url, status=CallbackStatus.pending, next_attempt_at=utcnow(),
-                                  payload={"event_id": event_id, "type": type_, "order": to_api(order)})
+                                  payload={"event_id": event_id, "type": type_, "order": wholesale.to_api(order)})
             db.session.add(event)
     except IntegrityError:
         return None

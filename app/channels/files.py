@@ -9,6 +9,7 @@ import sqlalchemy as sa
 import xlsxwriter
 from flask_babel import lazy_gettext as _l
 
+from app.channels import wholesale
 from app.channels.models import IssuedFile
 from app.core import vault
 from app.core.audit import audit
@@ -27,10 +28,8 @@ CHUNK = 5000
 
 def _sealed_rows(order: Order):
     """(data_key_id, code_ct, secret_ct, expires_at) of every code delivered to the order, in code order."""
-    from app.channels.wholesale import bulk
-
     cols = (Code.data_key_id, Code.code_ct, Code.secret_ct, Code.expires_at)
-    if bulk(order.sku):
+    if wholesale.bulk(order.sku):
         stmt = (sa.select(*cols).where(Code.order_id == order.id, Code.status == CodeStatus.delivered)
                 .order_by(Code.id))
     else:
@@ -147,9 +146,7 @@ def download(order: Order, fmt: str, actor_id: int | None, ip: str | None = None
     """(filename, content, mimetype) of the order's codes; audited. The caller checked the tenant."""
     if fmt not in FORMATS:
         raise ValidationError(_l("Unknown file format."))
-    from app.channels.wholesale import bulk, issuance_of
-
-    issuance = issuance_of(order) if bulk(order.sku) else None
+    issuance = wholesale.issuance_of(order) if wholesale.bulk(order.sku) else None
     if issuance is not None:
         row = stored(order).get(fmt)
         if row is None:
@@ -164,9 +161,7 @@ def download(order: Order, fmt: str, actor_id: int | None, ip: str | None = None
 
 def reveal_for_api(order: Order, credential_id: int | None, ip: str | None) -> list[dict]:
     """The order's codes for the API (`GET /orders/{no}/codes`); the reveal is audited."""
-    from app.channels.wholesale import iso
-
-    items = [{"code": code, "secret": secret, "expires_at": iso(expires_at)} for code, secret, expires_at in rows(order)]
+    items = [{"code": code, "secret": secret, "expires_at": wholesale.iso(expires_at)} for code, secret, expires_at in rows(order)]
     audit(None, "codes.reveal", "order", order.id, ip=ip, via="api", api_credential_id=credential_id, rows=len(items))
     db.session.commit()
     return items

@@ -8,9 +8,8 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import current_app
 
-from app.channels import files
+from app.channels import files, wholesale
 from app.channels.models import Issuance, IssuanceStatus
-from app.channels.wholesale import enqueue_issuance, finish, issue_batch
 from app.core.ids import utcnow
 from app.extensions import db
 from app.orders.models import Order, OrderStatus
@@ -48,7 +47,7 @@ def run(issuance_id: int, progress: Progress | None = None) -> Issuance | None:
     batch = current_app.config["ISSUANCE_BATCH"]
     while True:
         order = db.session.get(Order, issuance.order_id, with_for_update=True, populate_existing=True)
-        n = issue_batch(order, batch)
+        n = wholesale.issue_batch(order, batch)
         _renew(issuance, issued=Issuance.issued + n)
         db.session.commit()
         issued = db.session.scalar(sa.select(Issuance.issued).where(Issuance.id == issuance_id))
@@ -64,7 +63,7 @@ def run(issuance_id: int, progress: Progress | None = None) -> Issuance | None:
     files.store(order)
     order = db.session.get(Order, issuance.order_id, with_for_update=True, populate_existing=True)
     if order.status == OrderStatus.paid:
-        finish(order)
+        wholesale.finish(order)
     db.session.execute(sa.update(Issuance).where(Issuance.id == issuance_id)
                        .values(status=IssuanceStatus.done, finished_at=utcnow(), lease_until=None)
                        .execution_options(synchronize_session=False))
@@ -80,7 +79,7 @@ def resume_stalled(grace_seconds: float = 60) -> int:
         sa.and_(Issuance.status == IssuanceStatus.running, Issuance.lease_until < now)))).all()
     db.session.rollback()
     for issuance_id in ids:
-        enqueue_issuance(issuance_id)
+        wholesale.enqueue_issuance(issuance_id)
     return len(ids)
 
 

@@ -25,6 +25,7 @@ from app.extensions import db
 from app.fulfilment import services as fulfilment
 from app.fulfilment.models import Delivery, DeliveryStatus
 from app.inventory import services as inventory
+from app.inventory.models import Code, CodeStatus
 from app.ledger import services as ledger
 from app.orders.models import ORDER_TRANSITIONS, Order, OrderStatus
 from app.orders.services import orderable, reserve_stock
@@ -197,8 +198,6 @@ def _claim(reseller: Reseller, sku: Sku, order: Order) -> None:
 def issue_batch(order: Order, limit: int) -> int:
     """Deliver up to `limit` reserved codes of a stocked order and recognise their revenue (one posting per
     batch, keyed by the batch's first code so a rerun cannot post it twice). Returns how many."""
-    from app.inventory.models import Code, CodeStatus
-
     first = db.session.scalar(sa.select(sa.func.min(Code.id)).where(Code.order_id == order.id,
                                                                      Code.status == CodeStatus.reserved))
     n = inventory.deliver_batch(order.id, limit)
@@ -262,8 +261,6 @@ def delivered_quantity(order: Order) -> int:
     if bulk(order.sku):
         if order.status == OrderStatus.delivered:
             return order.quantity
-        from app.inventory.models import Code, CodeStatus
-
         return db.session.scalar(sa.select(sa.func.count()).select_from(Code).where(
             Code.order_id == order.id, Code.status == CodeStatus.delivered))
     rows = dict(db.session.execute(

@@ -9,17 +9,20 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
-from app.accounts.models import Role, User
+from app.accounts.models import Organization, Role, User
 from app.channels import balance
 from app.channels.models import Commission, Reseller
 from app.core.audit import audit
 from app.core.errors import Forbidden, NotFound, ValidationError
 from app.core.ids import order_no, utcnow
+from app.core.money import cny
 from app.core.states import transition
 from app.extensions import db
 from app.finance.models import SETTLEMENT_TRANSITIONS, SettlementBatch, SettlementItem, SettlementStatus
 from app.ledger import periods
 from app.ledger import services as ledger
+from app.notifications.links import link_to
+from app.notifications.services import notify
 
 
 def _finance(actor: User) -> None:
@@ -35,9 +38,6 @@ def parse_period(start: str | date, end: str | date) -> tuple[date, date]:
 def run(actor: User | None, first: date, last: date) -> SettlementBatch | None:
     """Claim the period's unsettled commissions into a new pending batch; None when there are none. `actor` is
     None for the scheduled run. Audited; commits; finance is told a batch waits."""
-    from app.notifications.links import link_to
-    from app.notifications.services import notify
-
     if actor is not None:
         _finance(actor)
     lo, hi = periods.day_bounds(first, last)
@@ -83,8 +83,6 @@ def get(batch_id: int) -> SettlementBatch:
 
 
 def items(batch: SettlementBatch) -> list[dict]:
-    from app.accounts.models import Organization
-
     rows = db.session.execute(
         sa.select(SettlementItem, Organization.name).join(Reseller, Reseller.id == SettlementItem.reseller_id)
         .join(Organization, Organization.id == Reseller.organization_id)
@@ -96,10 +94,6 @@ def items(batch: SettlementBatch) -> list[dict]:
 def approve(actor: User, batch_id: int) -> SettlementBatch:
     """Post the batch: each agent's commission from payable to its balance, once (keyed). Someone other than
     who ran it. Audited; commits; the agents are told."""
-    from app.core.money import cny
-    from app.notifications.links import link_to
-    from app.notifications.services import notify
-
     _finance(actor)
     batch = get(batch_id)
     if batch.created_by_id == actor.id:

@@ -20,8 +20,11 @@ from flask import current_app, render_template
 from flask_babel import force_locale
 
 from app.core.ids import utcnow
+from app.core.labels import label
 from app.core.money import cny
+from app.finance import statements
 from app.finance.models import Statement, StatementLine
+from app.ledger import periods
 
 #: Rows on the first page (below the letterhead and the summary) and on every other page. Measured: 38 and 46
 #: fit with the widest values (tests/finance/test_statements.py renders them); two rows are kept in reserve.
@@ -81,18 +84,12 @@ def clip(text: str, units: int) -> str:
 
 
 def _template_helpers() -> dict:
-    from app.core.labels import label
-    from app.ledger import periods
-
     return {"fmt_money": cny, "kind_label": lambda k: label(k, "journal"), "clip": clip,
             "local": lambda moment: periods.local_day(moment).isoformat()}
 
 
 def chunk_html(st: Statement, lines: list[StatementLine]) -> Iterator[tuple[str, int]]:
     """(HTML, pages in it) for each chunk of whole pages, in order."""
-    from app.core.labels import label
-    from app.ledger import periods
-
     pages = layout(len(lines))
     with force_locale("zh_CN"):
         helpers = _template_helpers()
@@ -115,8 +112,6 @@ def processes() -> int:
 
 def pdf(st: Statement, lines: list[StatementLine] | None = None) -> bytes:
     from pypdf import PdfWriter
-
-    from app.finance import statements
 
     if lines is None:
         lines = statements.lines(st)
@@ -144,9 +139,6 @@ def pdf(st: Statement, lines: list[StatementLine] | None = None) -> bytes:
 
 def xlsx(st: Statement, lines: list[StatementLine] | None = None) -> bytes:
     """One sheet: the header facts, every line (amounts as numbers with a ¥ format), the totals."""
-    from app.finance import statements
-    from app.ledger import periods
-
     if lines is None:
         lines = statements.lines(st)
     out = io.BytesIO()

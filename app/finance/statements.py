@@ -21,6 +21,7 @@ from app.core.hooks import after_commit
 from app.core.ids import order_no, utcnow
 from app.core.states import transition
 from app.extensions import db
+from app.finance import statement_files
 from app.finance.models import (
     STATEMENT_TRANSITIONS,
     Statement,
@@ -32,6 +33,9 @@ from app.ledger import counterparties, periods
 from app.ledger.counterparties import ACCOUNTS
 from app.ledger.models import JournalEntry, LedgerAccount, Posting
 from app.ledger.services import fen_sum, sub_account
+from app.notifications.links import link_to
+from app.notifications.services import notify
+from app.queues import queue
 
 PREFIX = {"reseller": "R", "enterprise": "E", "partner": "P"}
 #: Where each kind of counterparty finds its approved statements (partners have no portal).
@@ -93,8 +97,6 @@ def request(actor: User, type_: str, cp_id: int, first: date, last: date) -> Sta
 
 def enqueue(statement_id: int) -> None:
     def send():
-        from app.queues import queue
-
         queue("documents").enqueue("jobs.documents.generate_statement", statement_id, job_timeout=1800)
 
     after_commit(db.session(), send)
@@ -121,8 +123,6 @@ def ledger_closing(st: Statement) -> int:
 def generate(statement_id: int, progress: Callable[[int], None] | None = None) -> Statement | None:
     """Do the work of one statement: its lines, totals, hash, PDF and XLSX, then ready. Run twice, or rerun after
     a worker died halfway, it ends the same: a finished statement is left alone, a half-done one starts over."""
-    from app.finance import statement_files
-
     st = db.session.get(Statement, statement_id)
     if st is None or not _take(st):
         return st
@@ -241,8 +241,6 @@ def resume_stalled(older_than: timedelta = timedelta(minutes=10)) -> int:
     ids = db.session.scalars(sa.select(Statement.id).where(sa.or_(
         sa.and_(Statement.status == StatementStatus.queued, Statement.created_at < now - older_than),
         sa.and_(Statement.status == StatementStatus.generating, Statement.lease_until < now)))).all()
-    from app.queues import queue
-
     for statement_id in ids:
         queue("documents").enqueue("jobs.documents.generate_statement", statement_id, job_timeout=1800)
     return len(ids)
@@ -262,9 +260,6 @@ def retry(actor: User, statement_id: int) -> Statement:
 def approve(actor: User, statement_id: int) -> Statement:
     """Approve a generated statement: someone other than who asked for it. It is locked from then on; an
     approved earlier version of the same period is superseded. The counterparty's users are told. Commits."""
-    from app.notifications.links import link_to
-    from app.notifications.services import notify
-
     _finance(actor)
     st = get(statement_id)
     if st.generated_by_id == actor.id:
@@ -295,17 +290,8 @@ def approve(actor: User, statement_id: int) -> Statement:
 
 def _counterparty_users(st: Statement) -> list[int]:
     """Who downloads it in a portal: the reseller's users, the enterprise's HR admins; nobody for a partner
-    (finance sends a partner its statement)."""
-    if st.counterparty_type == "reseller":
-        from app.channels.models import Reseller
-
-        org_id = db.session.scalar(sa.select(Reseller.organization_id).where(Reseller.id == st.counterparty_id))
-        roles = (Role.reseller,)
-    elif st.counterparty_type == "enterprise":
-        org_id, roles = st.counterparty_id, (Role.hr_admin,)
-    else:
-        return []
-    return list(db.session.scalars(sa.select(User.id).where(User.organization_id == org_id, User.role.in_(roles))))
+    (finance sends a partner its statement). The owning domains register them (ledger.counterparties)."""
+    return counterparties.recipients(st.counterparty_type, st.counterparty_id)
 
 
 # --- reading ------------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from app.core import vault
 from app.core.ids import utcnow
 from app.core.states import transition
 from app.extensions import db
-from app.fulfilment import notices
+from app.fulfilment import notices, signals
 from app.fulfilment.models import (
     DELIVERY_TRANSITIONS,
     ENTITLEMENT_TRANSITIONS,
@@ -239,10 +239,7 @@ def _fail(d: Delivery, detail: str, attempts: int | None = None) -> str:
                attempts=attempts if attempts is not None else d.attempts + 1)
     notices.failed(d)
     order = db.session.get(Order, d.order_id)
-    if order.reseller_id is not None:  # tell the reseller now; ops may still deliver or refund it later
-        from app.channels import events
-
-        events.announce(order)
+    signals.unit_failed.send(order, delivery=d)
     return "failed"
 
 

@@ -18,7 +18,7 @@ from app.core.ids import utcnow
 from app.core.models import StateChange
 from app.core.states import transition
 from app.extensions import db
-from app.fulfilment import engine
+from app.fulfilment import engine, signals
 from app.fulfilment.models import (
     DELIVERY_TRANSITIONS,
     ENTITLEMENT_TRANSITIONS,
@@ -222,15 +222,7 @@ def refund(actor_id: int, delivery_id: int, reason: str = "", confirmed: bool = 
     transition(d, D.refunded, allowed=DELIVERY_TRANSITIONS, actor_id=actor_id, reason="refunded by ops")
     transition(d.entitlement, E.refunded, allowed=ENTITLEMENT_TRANSITIONS, actor_id=actor_id,
                reason="delivery refunded")
-    if order.reseller_id is not None:  # wholesale: back to the reseller's prepaid balance
-        from app.channels.wholesale import refund_unit_to_balance
-
-        refund_unit_to_balance(order, d, actor_id)
-    elif order.channel == "enterprise":  # an employee's benefit: back to the company's balance
-        from app.procurement.claims import refund_unit_to_company
-
-        refund_unit_to_company(order, d, actor_id)
-    else:
+    if not signals.taken(signals.unit_refunded.send(order, delivery=d, actor_id=actor_id)):
         refunds.refund_unit(order, d, actor_id=actor_id, reason=(reason or "undeliverable")[:200])
     _log(d, actor_id, "refund", "refunded", (reason or "")[:200])
     audit(actor_id, "delivery.refund", "delivery", d.id, ip=ip, amount_fen=d.amount_fen)

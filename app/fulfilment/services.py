@@ -8,7 +8,7 @@ from flask_babel import lazy_gettext as _l
 from app.accounts.models import User
 from app.catalog import account_formats as accounts
 from app.catalog import planning
-from app.catalog.models import Product, Sku, SkuSource, SkuType
+from app.catalog.models import Brand, Product, Sku, SkuSource, SkuType
 from app.core import vault
 from app.core.audit import audit
 from app.core.errors import NotFound, TransitionError, ValidationError
@@ -16,7 +16,7 @@ from app.core.hooks import after_commit
 from app.core.ids import utcnow
 from app.core.states import transition
 from app.extensions import db
-from app.finance import splits
+from app.fulfilment import signals
 from app.fulfilment.models import (
     DELIVERY_TRANSITIONS,
     ENTITLEMENT_TRANSITIONS,
@@ -148,7 +148,7 @@ def recognise(d: Delivery) -> None:
     order_no = d.key.rsplit("-", 1)[0]
     ledger.post("revenue", [("2203", d.amount_fen), ("6001", -d.amount_fen)], key=f"delivery:{d.id}:revenue",
                 memo=d.key, ref=("order", d.order_id))
-    splits.post(d)
+    signals.unit_delivered.send(d)
     if d.cost_fen and d.supplier_id and not d.delivered_by:
         ledger.post("supplier_cost", [("6401", d.cost_fen), ("2202", -d.cost_fen)],
                     key=f"delivery:{d.id}:cost", memo=order_no, ref=("supplier", d.supplier_id))
@@ -165,10 +165,7 @@ def settle_order(order: Order) -> None:
     done = OrderStatus.refunded if set(counts) == {D.refunded} else OrderStatus.delivered
     transition(order, done, allowed=ORDER_TRANSITIONS, actor_id=None, reason="every unit settled",
                delivered_at=utcnow() if done == OrderStatus.delivered else None)
-    if order.reseller_id is not None:
-        from app.channels import events
-
-        events.order_settled(order)
+    signals.order_settled.send(order)
 
 
 def _unit_counts(order_id: int) -> dict[str, int]:
@@ -373,3 +370,10 @@ def expire_entitlements(limit: int = 1000) -> int:
         except TransitionError:
             db.session.rollback()
     return n
+
+
+def brands_owned_by(owner_id: int) -> list[Brand]:
+    """The brands of everything this user owns, for the benefit center's filter."""
+    return list(db.session.scalars(
+        sa.select(Brand).join(Product).join(Sku).join(Entitlement, Entitlement.sku_id == Sku.id)
+        .where(Entitlement.owner_id == owner_id).distinct().order_by(Brand.name)))

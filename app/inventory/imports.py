@@ -22,6 +22,7 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
+from app.accounts.models import User
 from app.catalog.models import Sku, SkuType
 from app.core.audit import audit
 from app.core.errors import NotFound, ValidationError
@@ -31,6 +32,7 @@ from app.core.vault import Sealer
 from app.extensions import db
 from app.inventory.import_files import count_lines, read_lines, reason_text, rejection
 from app.inventory.models import Code, CodeStatus, ImportBatch
+from app.queues import connection, queue
 
 INSERT_CHUNK = 2000
 #: Keyed hashes looked up per query (well under SQLite's and PostgreSQL's bound-parameter limits).
@@ -193,8 +195,6 @@ def submit_upload(actor_id: int, sku_id: int, stream: IO[bytes], filename: str) 
 
 
 def _enqueue_after_commit(batch: ImportBatch) -> None:
-    from app.queues import queue
-
     batch.job_id = f"import-{batch.id}-{token(4)}"
     batch_id, job_id = batch.id, batch.job_id
     after_commit(db.session(), lambda: queue("imports").enqueue_call(
@@ -254,8 +254,6 @@ def job_progress(batch: ImportBatch) -> dict:
     from rq.exceptions import NoSuchJobError
     from rq.job import Job
 
-    from app.queues import connection
-
     out = {"phase": "queued", "processed": 0, "total": batch.total_lines, "lost": False}
     if not batch.job_id:
         return out
@@ -278,8 +276,6 @@ def list_batches(page: int = 1, per_page: int = 30, sku_id: int | None = None):
 
 def batch_labels(batches: list[ImportBatch]) -> tuple[dict[int, Sku], dict[int, str]]:
     """SKUs and actor emails for a page of batches, in two queries."""
-    from app.accounts.models import User
-
     sku_ids = {b.sku_id for b in batches}
     actor_ids = {b.actor_id for b in batches if b.actor_id}
     skus = {s.id: s for s in db.session.scalars(sa.select(Sku).where(Sku.id.in_(sku_ids)))} if sku_ids else {}

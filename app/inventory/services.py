@@ -4,6 +4,8 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from app.catalog import services as catalog
+from app.catalog.models import SkuType
 from app.core.errors import InsufficientStock
 from app.core.ids import utcnow
 from app.extensions import db
@@ -118,3 +120,18 @@ def stock_summary() -> list[dict]:
     for sku_id, status, n in rows:
         out.setdefault(sku_id, {s.value: 0 for s in CodeStatus})[status] = n
     return out
+
+
+def stock_table(low_stock: int) -> list[dict]:
+    """Per SKU: sellable units and every status count, all derived from the code rows themselves."""
+    skus = catalog.list_skus()
+    by_status = stock_summary()
+    sellable = available_counts()
+    rows = []
+    for sku in skus:
+        counts = by_status.get(sku.id, {s.value: 0 for s in CodeStatus})
+        n = sellable.get(sku.id, 0)
+        rows.append({"sku": sku, "counts": counts, "sellable": n,
+                     "expired": counts.get(CodeStatus.available, 0) - n,
+                     "low": sku.active and sku.type == SkuType.card_code and n < low_stock})
+    return rows

@@ -11,8 +11,9 @@ import sqlalchemy as sa
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from app.accounts.models import Organization, User
+from app.accounts.models import User
 from app.core.errors import NotFound, ValidationError
+from app.core.labels import label
 from app.core.tables import Sheet
 from app.extensions import db
 from app.ledger import periods
@@ -134,8 +135,6 @@ def kinds() -> list[str]:
 
 def account_label(acc: LedgerAccount, names: Mapping) -> str:
     """"Reseller prepaid balances · Acme" for a sub-account, the chart name otherwise (translated)."""
-    from app.core.labels import label
-
     base = label(acc.parent_code or acc.code, "account")
     if acc.counterparty_type:
         name = names.get((acc.counterparty_type, acc.counterparty_id)) or f"#{acc.counterparty_id}"
@@ -161,8 +160,6 @@ def names_for_entries(entries) -> dict:
 
 def journal_sheet(f: Filters) -> Sheet:
     """One row per posting, oldest first: what the journal page shows, for CSV and XLSX."""
-    from app.core.labels import label
-
     rows = db.session.execute(
         sa.select(JournalEntry, Posting.amount_fen, LedgerAccount).join(Posting, Posting.entry_id == JournalEntry.id)
         .join(LedgerAccount, LedgerAccount.id == Posting.account_id).where(*_entry_conditions(f))
@@ -240,8 +237,6 @@ def trial_balance(f: Filters) -> TrialBalance:
 
 
 def trial_balance_sheet(tb: TrialBalance) -> Sheet:
-    from app.core.labels import label
-
     rows = [[line.code, line.name, label(line.type, "account_type"), line.opening, line.debit, line.credit,
              line.closing] for line in tb.lines]
     t = tb.totals
@@ -297,7 +292,6 @@ def account_ledger(code: str, f: Filters, page: int = 1, per_page: int = 50) -> 
     if own is not None:
         name = account_label(own, names_of([(own.counterparty_type, own.counterparty_id)]))
     else:
-        from app.core.labels import label
         name = label(code, "account")
     total = db.session.scalar(sa.select(sa.func.count()).select_from(inner))
     page = max(page, 1)
@@ -356,15 +350,6 @@ def sub_accounts(code: str) -> list[dict]:
 
 # --- one entry and what is behind it ----------------------------------------------------------------------------
 
-@dataclass
-class Behind:
-    """The business object an entry was posted for, as finance sees it."""
-    title: str
-    facts: list[tuple[str, str]]
-    endpoint: str | None = None
-    endpoint_args: dict | None = None
-
-
 def entry(entry_id: int) -> JournalEntry:
     e = db.session.get(JournalEntry, entry_id)
     if e is None:
@@ -383,79 +368,3 @@ def related(e: JournalEntry) -> list[JournalEntry]:
 
 def actor(e: JournalEntry) -> User | None:
     return db.session.get(User, e.actor_id) if e.actor_id else None
-
-
-def behind(e: JournalEntry) -> Behind | None:
-    from app.core.labels import label
-    from app.core.money import cny
-
-    kind, ref_id = e.ref_type, e.ref_id
-    if not kind or ref_id is None:
-        return None
-    if kind == "order":
-        from app.orders.models import Order
-        o = db.session.get(Order, ref_id)
-        if o is None:
-            return None
-        facts = [(_("Order"), o.order_no), (_("Channel"), o.channel), (_("Product"), o.sku.name),
-                 (_("Quantity"), str(o.quantity)), (_("Amount"), cny(o.amount_fen)),
-                 (_("Status"), label(o.status, "order"))]
-        if o.reseller_id:
-            facts.append((_("Reseller"), names_of([("reseller", o.reseller_id)]).get(("reseller", o.reseller_id), "")))
-        return Behind(_("Order %(no)s", no=o.order_no), facts)
-    if kind == "payment":
-        from app.payments.models import Payment
-        p = db.session.get(Payment, ref_id)
-        if p is None:
-            return None
-        return Behind(_("Payment %(no)s", no=p.out_trade_no),
-                      [(_("Amount"), cny(p.amount_fen)), (_("Status"), p.status), (_("Provider"), p.provider)])
-    if kind == "balance_topup":
-        return Behind(_("Balance top-up #%(id)s", id=ref_id), [], "finance.topup", {"topup_id": ref_id})
-    if kind == "invoice":
-        from app.procurement.models import Invoice
-        inv = db.session.get(Invoice, ref_id)
-        if inv is None:
-            return None
-        return Behind(_("Invoice %(no)s", no=inv.invoice_no), [(_("Amount"), cny(inv.amount_fen))],
-                      "finance.invoice", {"invoice_id": ref_id})
-    if kind in ("procurement_request", "grant"):
-        from app.procurement.models import Grant, ProcurementRequest
-        req_id = ref_id
-        if kind == "grant":
-            g = db.session.get(Grant, ref_id)
-            if g is None:
-                return None
-            req_id = g.request_id
-        r = db.session.get(ProcurementRequest, req_id)
-        if r is None:
-            return None
-        org = db.session.get(Organization, r.organization_id)
-        return Behind(_("Procurement request %(no)s", no=r.request_no),
-                      [(_("Enterprise"), org.name if org else ""), (_("Quantity"), str(r.quantity)),
-                       (_("Amount"), cny(r.amount_fen)), (_("Status"), label(r.status, "request"))])
-    if kind == "supplier":
-        from app.suppliers.models import Supplier
-        s = db.session.get(Supplier, ref_id)
-        return Behind(_("Supplier"), [(_("Name"), s.name if s else f"#{ref_id}")])
-    if kind == "reseller":
-        name = names_of([("reseller", ref_id)]).get(("reseller", ref_id), f"#{ref_id}")
-        return Behind(_("Reseller"), [(_("Name"), name)])
-    if kind == "enterprise":
-        from app.procurement.models import Enterprise
-        ent = db.session.get(Enterprise, ref_id)
-        org = db.session.get(Organization, ent.organization_id) if ent else None
-        return Behind(_("Enterprise"), [(_("Name"), org.name if org else f"#{ref_id}")])
-    if kind == "settlement":
-        from app.finance.models import SettlementBatch
-        batch = db.session.get(SettlementBatch, ref_id)
-        if batch is None:
-            return None
-        return Behind(_("Commission settlement %(no)s", no=batch.batch_no), [(_("Amount"), cny(batch.total_fen))],
-                      "finance.settlement", {"batch_id": ref_id})
-    if kind == "journal_entry":
-        return Behind(_("Corrects entry #%(id)s", id=ref_id), [], "finance.entry", {"entry_id": ref_id})
-    return None
-
-
-

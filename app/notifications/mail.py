@@ -26,6 +26,7 @@ from app.extensions import db
 from app.notifications.kinds import render
 from app.notifications.links import link_to
 from app.notifications.models import EMAIL_TRANSITIONS, EmailStatus, OutboundEmail
+from app.queues import queue
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,6 @@ def compose(user: User, kind: str, params: dict, link: str | None, dedupe_key: s
 
 
 def enqueue(email_id: int, delay: timedelta | None = None) -> None:
-    from app.queues import queue
-
     q = queue("notifications")
     if delay:
         q.enqueue_in(delay, JOB, email_id)

@@ -1,6 +1,7 @@
 """Refunds of single undeliverable units: ledger first, then the gateway through the refund outbox."""
 
 import logging
+from typing import Protocol
 
 import sqlalchemy as sa
 
@@ -9,7 +10,6 @@ from app.core.ids import utcnow
 from app.core.money import yuan
 from app.core.states import transition
 from app.extensions import db
-from app.fulfilment.models import Delivery
 from app.ledger import services as ledger
 from app.notifications import services as notifications
 from app.notifications.links import link_to
@@ -21,7 +21,15 @@ from app.queues import queue
 log = logging.getLogger(__name__)
 
 
-def refund_unit(order: Order, d: Delivery, *, actor_id: int | None, reason: str) -> Refund:
+class Unit(Protocol):
+    """What a refund needs of one delivered-or-failed unit of an order (fulfilment's Delivery is one)."""
+
+    id: int
+    key: str
+    amount_fen: int
+
+
+def refund_unit(order: Order, d: Unit, *, actor_id: int | None, reason: str) -> Refund:
     """In the caller's transaction: the unit's amount leaves prepayments for refunds payable, and a pending
     Refund row (the outbox entry) is written; the gateway call happens after commit."""
     payment = db.session.scalars(sa.select(Payment).where(Payment.order_id == order.id)).one()

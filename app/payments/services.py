@@ -11,10 +11,10 @@ from app.core.hooks import after_commit
 from app.core.ids import utcnow
 from app.core.states import transition
 from app.extensions import db
-from app.fulfilment import services as fulfilment
 from app.ledger import services as ledger
 from app.orders.models import ORDER_TRANSITIONS, Order, OrderStatus
 from app.orders.services import reserve_stock
+from app.payments import signals
 from app.payments.gateway import GatewayError, Notice, gateway
 from app.payments.models import PAYMENT_TRANSITIONS, Payment, PaymentNotification, PaymentStatus
 from app.queues import queue
@@ -108,7 +108,7 @@ def apply_success(notice: Notice) -> str:
             return "refunding"
     transition(order, OrderStatus.paid, allowed=ORDER_TRANSITIONS, actor_id=None, reason="payment succeeded",
                paid_at=utcnow())
-    fulfilment.start(order)
+    signals.order_paid.send(order)
     return "applied"
 
 

@@ -23,7 +23,7 @@ from app.accounts.models import Role, User
 from app.core.audit import audit
 from app.core.errors import Conflict, NotFound, ValidationError
 from app.extensions import db
-from app.procurement import activation
+from app.procurement import activation, employee_import
 from app.procurement.models import Department, Employee, Enterprise
 
 MOBILE = re.compile(r"^1[3-9]\d{9}$")
@@ -404,6 +404,4 @@ def activation_link(ent: Enterprise, actor: User, employee_id: int) -> str:
 
 def import_file(ent: Enterprise, actor: User, filename: str, data: bytes):
     """Import employees from a CSV or XLSX file: all of them, or nothing (see employee_import)."""
-    from app.procurement import employee_import
-
     return employee_import.run(ent, actor, filename, data)

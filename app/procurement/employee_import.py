@@ -5,6 +5,8 @@ Chinese, in any order; an unknown column is refused rather than silently dropped
 Every line is checked first (see directory.check_rows); if any is bad, nothing is imported and every bad
 line is listed with its reason. Otherwise all rows are added in one transaction."""
 
+from __future__ import annotations
+
 import codecs
 import csv
 import io

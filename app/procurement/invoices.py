@@ -14,7 +14,7 @@ from app.core.states import transition
 from app.extensions import db
 from app.notifications import services as notifications
 from app.notifications.links import link_to
-from app.procurement import budgets, enterprises
+from app.procurement import budgets, enterprises, requests
 from app.procurement.models import INVOICE_TRANSITIONS, Enterprise, Invoice, InvoiceStatus
 
 REVIEWERS = frozenset({Role.finance, Role.admin})
@@ -87,8 +87,6 @@ def settled(page: int = 1):
 def confirm(invoice_id: int, actor: User, bank_ref: str) -> Invoice:
     """Finance saw the transfer: the amount goes to the company balance, and the request it was issued for
     is paid from there. Compare-and-set on the invoice, so a double click posts once. Commits."""
-    from app.procurement import requests
-
     if actor is None or actor.role not in REVIEWERS:
         raise Forbidden(_l("Only finance can confirm payments."))
     ref = (bank_ref or "").strip()

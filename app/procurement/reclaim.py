@@ -20,7 +20,6 @@ from app.core.errors import TransitionError
 from app.core.ids import utcnow
 from app.core.states import transition
 from app.extensions import db
-from app.finance import splits
 from app.fulfilment.models import (
     DELIVERY_TRANSITIONS,
     ENTITLEMENT_TRANSITIONS,
@@ -35,7 +34,7 @@ from app.ledger.models import JournalEntry, LedgerAccount, Posting
 from app.notifications import services as notifications
 from app.notifications.links import link_to
 from app.orders.models import Order
-from app.procurement import budgets, enterprises
+from app.procurement import budgets, enterprises, signals
 from app.procurement.models import (
     GRANT_TRANSITIONS,
     Grant,
@@ -166,7 +165,7 @@ def _return_benefits(grant: Grant) -> None:
             if d is not None and d.status == D.delivered:
                 ledger.post("enterprise_reclaim", [("6001", d.amount_fen), ("2203", -d.amount_fen)],
                             key=f"delivery:{d.id}:reclaim", memo=d.key, ref=("grant", grant.id))
-                splits.reverse(d, "reclaim")
+                signals.unit_reclaimed.send(d)
         else:
             raise _Keep()
     _reverse_rounding(grant)

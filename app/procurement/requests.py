@@ -6,12 +6,11 @@ step at once only one gets through. The last approval charges the department's b
 UPDATE) and pays from the company balance, or issues an invoice when the balance is short.
 """
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import sqlalchemy as sa
-from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import joinedload
 
 from app.accounts.models import Role, User
 from app.core.audit import audit
@@ -41,6 +40,7 @@ from app.procurement.models import (
     StepStatus,
     Target,
 )
+from app.queues import queue
 
 RS, SS = RequestStatus, StepStatus
 MAX_RECIPIENTS = 10_000
@@ -91,15 +91,6 @@ def recipients_of(req: ProcurementRequest) -> list[Employee]:
         sa.select(Employee).join(RequestRecipient, RequestRecipient.employee_id == Employee.id)
         .options(joinedload(Employee.department), joinedload(Employee.user))
         .where(RequestRecipient.request_id == req.id).order_by(Employee.department_id, Employee.employee_no)))
-
-
-def waiting_for(user: User) -> list[ApprovalStep]:
-    """Steps waiting for this user's decision, oldest first (their approvals inbox)."""
-    return list(db.session.scalars(
-        sa.select(ApprovalStep).join(ProcurementRequest, ProcurementRequest.id == ApprovalStep.request_id)
-        .where(ApprovalStep.approver_id == user.id, ApprovalStep.status == SS.waiting,
-               ProcurementRequest.status == RS.pending, ProcurementRequest.organization_id == user.organization_id)
-        .order_by(ApprovalStep.waiting_since)))
 
 
 def current_step(req: ProcurementRequest) -> ApprovalStep | None:
@@ -201,14 +192,14 @@ def save_draft(ent: Enterprise, actor: User, *, department_id, pack_id, target: 
     db.session.execute(sa.delete(RequestRecipient).where(RequestRecipient.request_id == req.id))
     if ids:
         db.session.execute(sa.insert(RequestRecipient), [{"request_id": req.id, "employee_id": i} for i in ids])
-    _event(req, actor.id, "created" if new else "edited")
+    log_event(req, actor.id, "created" if new else "edited")
     db.session.commit()
     return req
 
 
 # --- the approval flow -----------------------------------------------------------------------------------
 
-def _event(req: ProcurementRequest, actor_id: int | None, action: str, comment: str = "", step_label: str = ""):
+def log_event(req: ProcurementRequest, actor_id: int | None, action: str, comment: str = "", step_label: str = ""):
     db.session.add(RequestEvent(request_id=req.id, actor_id=actor_id, action=action, comment=comment[:COMMENT_MAX],
                                 step_label=step_label))
 
@@ -278,7 +269,7 @@ def submit(ent: Enterprise, actor: User, request_id: int) -> ProcurementRequest:
         db.session.add(ApprovalStep(request_id=req.id, round=req.round, position=position, label=label,
                                     approver_id=approver_id, status=SS.waiting if position == 1 else SS.queued,
                                     waiting_since=now if position == 1 else None))
-    _event(req, actor.id, "submitted")
+    log_event(req, actor.id, "submitted")
     db.session.flush()
     _tell_approver(req, steps_of(req)[0])
     audit(actor.id, "request.submit", "procurement_request", req.id, amount_fen=req.amount_fen, round=req.round)
@@ -324,7 +315,7 @@ def act(ent: Enterprise, actor: User, request_id: int, decision: str, comment: s
         # Compare-and-set: of two decisions on one step at once, only one moves it.
         transition(step, DECISIONS[decision], allowed=STEP_TRANSITIONS, actor_id=actor.id, reason=decision,
                    acted_at=now, comment=comment)
-        _event(req, actor.id, {"approve": "approved", "reject": "rejected", "return": "returned"}[decision],
+        log_event(req, actor.id, {"approve": "approved", "reject": "rejected", "return": "returned"}[decision],
                comment, step.label)
         if decision == "approve":
             following = db.session.scalars(sa.select(ApprovalStep).where(
@@ -377,7 +368,7 @@ def _approve(req: ProcurementRequest, actor: User, now: datetime) -> None:
         transition(req, RS.awaiting_payment, allowed=REQUEST_TRANSITIONS, actor_id=actor.id, reason="approved",
                    budget_id=budget.id, approved_at=now)
         invoice = invoices.issue(req.organization_id, req.amount_fen, actor_id=None, request_id=req.id)
-        _event(req, None, "invoiced", invoice.invoice_no)
+        log_event(req, None, "invoiced", invoice.invoice_no)
         notifications.notify(req.requester_id, "request_invoiced",
                              {"request_no": req.request_no, "amount": cny(req.amount_fen),
                               "invoice_no": invoice.invoice_no},
@@ -390,7 +381,7 @@ def _pay(req: ProcurementRequest, actor_id: int | None) -> None:
     the issuance once committed."""
     enterprises.spend(req.organization_id, req.amount_fen, key=f"request:{req.id}:payment", memo=req.request_no,
                       ref=("procurement_request", req.id), actor_id=actor_id)
-    _event(req, actor_id, "paid")
+    log_event(req, actor_id, "paid")
     notifications.notify(req.requester_id, "request_paid", {"request_no": req.request_no,
                                                             "amount": cny(req.amount_fen)},
                          link=link_to("enterprise.request", request_id=req.id), dedupe_key=f"request_paid:{req.id}")
@@ -399,8 +390,6 @@ def _pay(req: ProcurementRequest, actor_id: int | None) -> None:
 
 def enqueue_issuance(request_id: int) -> None:
     def send():
-        from app.queues import queue
-
         queue("issuance").enqueue("jobs.procurement.issue_request", request_id)
 
     after_commit(db.session(), send)
@@ -452,52 +441,7 @@ def cancel(ent: Enterprise, actor: User, request_id: int, comment: str = "") -> 
     if was == RS.awaiting_payment and req.budget_id:
         budgets.release(req.budget_id, req.amount_fen)
         invoices.cancel_open_for_request(req.id, actor.id)
-    _event(req, actor.id, "cancelled", (comment or "").strip())
+    log_event(req, actor.id, "cancelled", (comment or "").strip())
     audit(actor.id, "request.cancel", "procurement_request", req.id)
     db.session.commit()
     return req
-
-
-def remind_waiting(now: datetime | None = None) -> int:
-    """Remind each approver whose step has waited longer than APPROVAL_REMIND_HOURS, at most once per
-    that many hours per step. Commits; returns how many were reminded."""
-    now = now or utcnow()
-    hours = current_app.config["APPROVAL_REMIND_HOURS"]
-    cutoff = now - timedelta(hours=hours)
-    steps = db.session.scalars(
-        sa.select(ApprovalStep).join(ProcurementRequest, ProcurementRequest.id == ApprovalStep.request_id)
-        .options(selectinload(ApprovalStep.approver))
-        .where(ApprovalStep.status == SS.waiting, ApprovalStep.waiting_since <= cutoff,
-               ProcurementRequest.status == RS.pending,
-               sa.or_(ApprovalStep.reminded_at.is_(None), ApprovalStep.reminded_at <= cutoff))
-        .limit(500)).all()
-    n = 0
-    for step in steps:
-        req = db.session.get(ProcurementRequest, step.request_id)
-        waited = int((now - step.waiting_since).total_seconds() // 3600)
-        # Compare-and-set on reminded_at: two sweeps at once remind once.
-        done = db.session.execute(sa.update(ApprovalStep).where(
-            ApprovalStep.id == step.id,
-            ApprovalStep.reminded_at.is_(None) if step.reminded_at is None else ApprovalStep.reminded_at == step.reminded_at)
-            .values(reminded_at=now).execution_options(synchronize_session=False)).rowcount
-        if not done:
-            continue
-        notifications.notify(step.approver_id, "approval_reminder",
-                             {"request_no": req.request_no, "amount": cny(req.amount_fen), "step": step.label,
-                              "hours": waited}, link=link_to("enterprise.request", request_id=req.id),
-                             dedupe_key=f"approval_reminder:{step.id}:{now:%Y%m%d%H}")
-        _event(req, None, "reminded", step_label=step.label)
-        n += 1
-    db.session.commit()
-    return n
-
-
-def of_steps(steps) -> dict[int, ProcurementRequest]:
-    """The steps' requests with what an inbox row shows (requester, pack, department), in one query."""
-    ids = {s.request_id for s in steps}
-    if not ids:
-        return {}
-    rows = db.session.scalars(sa.select(ProcurementRequest).where(ProcurementRequest.id.in_(ids)).options(
-        joinedload(ProcurementRequest.requester), joinedload(ProcurementRequest.pack),
-        joinedload(ProcurementRequest.department)))
-    return {r.id: r for r in rows}

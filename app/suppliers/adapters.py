@@ -21,6 +21,8 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from app.core.money import parse_yuan
+
 #: One pooled client per process; the timeout is passed per call.
 _http = httpx.Client(timeout=10)
 
@@ -271,8 +273,6 @@ def order_outcome(order: dict) -> Outcome:
 
 def parse_bill(text: str) -> list[BillLine]:
     """The bill's CSV (docs/supplier-protocol.md, "Daily bill"); raises SupplierError on a file we cannot read."""
-    from app.core.money import parse_yuan
-
     try:
         lines = [BillLine(out_order_no=r["out_order_no"].strip(), amount_fen=parse_yuan(r["amount"]),
                           upstream_order_no=r.get("order_no") or "", product_id=r.get("product_id") or "",

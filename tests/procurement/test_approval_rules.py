@@ -13,7 +13,7 @@ from app.core.errors import Conflict, Forbidden, NotFound, ValidationError
 from app.core.money import parse_yuan
 from app.extensions import db
 from app.notifications.models import Notification
-from app.procurement import enterprises, packs, requests
+from app.procurement import approvers, enterprises, packs, requests
 from app.procurement.models import ApprovalRule, ApprovalStep, Budget, Department, Enterprise, StepKind
 
 DEPT, FINANCE, DIRECTOR = "部门审批人", "财务", "总监"
@@ -107,7 +107,7 @@ def test_the_amount_decides_the_steps_and_each_waits_for_its_own_approver(flow, 
     for n, label in enumerate(labels):
         approver = flow.approver_of(label)
         assert requests.current_step(req).label == label
-        assert [s.request_id for s in requests.waiting_for(_user(approver))] == [req.id]
+        assert [s.request_id for s in approvers.waiting_for(_user(approver))] == [req.id]
         # nobody else can act on this step, whatever they try, and nothing moves
         for other in sorted(everyone - {approver}):
             for decision, comment in (("approve", ""), ("reject", "不行"), ("return", "改一下")):
@@ -117,7 +117,7 @@ def test_the_amount_decides_the_steps_and_each_waits_for_its_own_approver(flow, 
         assert _statuses(req) == ([(lb, "approved") for lb in labels[:n]] + [(label, "waiting")]
                                   + [(lb, "queued") for lb in labels[n + 1:]])
         requests.act(flow.ent, _user(approver), req.id, "approve", f"同意 {n + 1}")
-        assert requests.waiting_for(_user(approver)) == []
+        assert approvers.waiting_for(_user(approver)) == []
 
     db.session.expire_all()
     assert req.status == "paid" and req.round == 1
@@ -153,7 +153,7 @@ def test_reject_at_step_two_skips_step_three_and_closes_the_request(flow, make_s
     assert req.status == "rejected"
     assert _statuses(req) == [(DEPT, "approved"), (FINANCE, "rejected"), (DIRECTOR, "skipped")]
     assert requests.steps_of(req)[1].comment == "超出年度计划"
-    assert requests.waiting_for(_user(flow.director_id)) == []
+    assert approvers.waiting_for(_user(flow.director_id)) == []
     # closed: no decision, no resubmission, nothing charged or paid
     _refused(Conflict, "NOT_PENDING", requests.act, flow.ent, _user(flow.director_id), req.id, "approve")
     _refused(Conflict, "NOT_EDITABLE", requests.submit, flow.ent, _user(c.hr_id), req.id)
@@ -265,12 +265,12 @@ def test_reminders_once_per_window_and_only_for_the_waiting_step(flow, make_sku,
     since = requests.current_step(req).waiting_since
     h = timedelta(hours=hours)
 
-    assert requests.remind_waiting(now=since + h - timedelta(minutes=1)) == 0  # not waited long enough
-    assert requests.remind_waiting(now=since + h + timedelta(minutes=1)) == 1
+    assert approvers.remind_waiting(now=since + h - timedelta(minutes=1)) == 0  # not waited long enough
+    assert approvers.remind_waiting(now=since + h + timedelta(minutes=1)) == 1
     assert _reminders(c.approver_id) == 1
-    assert requests.remind_waiting(now=since + h + timedelta(minutes=2)) == 0  # once per window
-    assert requests.remind_waiting(now=since + 2 * h) == 0
-    assert requests.remind_waiting(now=since + 2 * h + timedelta(minutes=2)) == 1  # the next window
+    assert approvers.remind_waiting(now=since + h + timedelta(minutes=2)) == 0  # once per window
+    assert approvers.remind_waiting(now=since + 2 * h) == 0
+    assert approvers.remind_waiting(now=since + 2 * h + timedelta(minutes=2)) == 1  # the next window
     assert _reminders(c.approver_id) == 2
     # queued steps are nobody's yet: no reminder for finance or the director
     assert _reminders(flow.finance_id) == _reminders(flow.director_id) == 0
@@ -280,12 +280,12 @@ def test_reminders_once_per_window_and_only_for_the_waiting_step(flow, make_sku,
     step2 = requests.current_step(req)
     assert step2.label == FINANCE
     later = step2.waiting_since + h + timedelta(minutes=1)
-    assert requests.remind_waiting(now=step2.waiting_since + timedelta(minutes=1)) == 0
-    assert requests.remind_waiting(now=later) == 1
+    assert approvers.remind_waiting(now=step2.waiting_since + timedelta(minutes=1)) == 0
+    assert approvers.remind_waiting(now=later) == 1
     assert _reminders(flow.finance_id) == 1 and _reminders(c.approver_id) == 2 and _reminders(flow.director_id) == 0
     reminded = [e for e in requests.history(req) if e.action == "reminded"]
     assert [e.step_label for e in reminded] == [DEPT, DEPT, FINANCE]
 
     # a closed request is not reminded
     requests.act(flow.ent, _user(flow.finance_id), req.id, "return", "补充说明")
-    assert requests.remind_waiting(now=later + 10 * h) == 0
+    assert approvers.remind_waiting(now=later + 10 * h) == 0

@@ -8,6 +8,7 @@ from app.catalog.models import Brand, Sku
 from app.core.errors import NotFound, ValidationError
 from app.core.models import AuditLog
 from app.extensions import db
+from app.inventory import services as inventory
 
 
 def test_instructions_keep_basic_tags_and_drop_the_rest():
@@ -112,7 +113,7 @@ def test_stock_table_counts_from_the_rows_and_flags_low_stock(ctx, make_sku, sto
     db.session.execute(sa.update(Code).where(Code.sku_id == plenty).values(status="delivered")
                        .where(Code.id == db.session.scalar(sa.select(sa.func.min(Code.id))
                                                            .where(Code.sku_id == plenty))))
-    rows = {r["sku"].id: r for r in catalog.stock_table(low_stock=3)}
+    rows = {r["sku"].id: r for r in inventory.stock_table(low_stock=3)}
     row = rows[plenty]
     assert (row["sellable"], row["counts"]["delivered"], row["low"]) == (4, 1, False)
     assert (rows[low]["sellable"], rows[low]["expired"], rows[low]["low"]) == (2, 1, True)

@@ -206,7 +206,7 @@ def test_seed_gives_the_demo_reseller_a_channel_account(ctx):
 def test_seed_builds_the_demo_enterprise_through_its_flow(ctx):
     from app.core.ids import utcnow
     from app.demo import enterprise as demo
-    from app.procurement import activation, budgets, claims, enterprises, requests
+    from app.procurement import activation, approvers, budgets, claims, enterprises, requests
 
     seed.seed()
     people = {e: accounts.find_by_email(e) for e in EMAILS}
@@ -260,7 +260,7 @@ def test_seed_builds_the_demo_enterprise_through_its_flow(ctx):
     assert pending.status == "pending" and pending.amount_fen >= parse_yuan("5000.00")
     assert [(s.approver_id, s.status) for s in requests.steps_of(pending)] == [
         (approver.id, "waiting"), (people["finance-approver@example.com"].id, "queued")]
-    assert [s.request_id for s in requests.waiting_for(approver)] == [pending.id]
+    assert [s.request_id for s in approvers.waiting_for(approver)] == [pending.id]
 
     # the demo employee has one benefit to claim in the benefit center: they pick a brand and get it
     employee = people["employee@example.com"]

@@ -151,7 +151,7 @@ def home():
         groups.setdefault(ent.sku.product.brand, []).append(ent)
     grants = claims.for_user(current_user)
     return render("consumer/benefits.html", "benefit_list", groups=groups, status=status, brand_id=brand_id,
-                  brands=catalog.brands_owned_by(current_user.id), status_of=benefits.status_of,
+                  brands=benefits.brands_owned_by(current_user.id), status_of=benefits.status_of,
                   grants=grants, companies=claims.companies(grants))
 
 

@@ -18,7 +18,7 @@ from app.core.errors import DomainError, Forbidden, NotFound, ValidationError
 from app.core.ids import utcnow
 from app.core.labels import LABELS
 from app.core.money import cny
-from app.procurement import budgets, directory, enterprises, packs, requests
+from app.procurement import approvers, budgets, directory, enterprises, packs, requests
 from app.procurement.models import ProcurementRequest, RequestStatus, Target
 from app.web.enterprise.views import bp
 from app.web.ops.forms import show_error
@@ -290,8 +290,8 @@ def request_pay(request_id: int):
 # --- approvals inbox and dashboard -------------------------------------------------------------------------
 
 def _inbox(user) -> list[dict]:
-    steps = requests.waiting_for(user)
-    reqs, now = requests.of_steps(steps), utcnow()
+    steps = approvers.waiting_for(user)
+    reqs, now = approvers.of_steps(steps), utcnow()
     return [{"step": s, "req": reqs[s.request_id],
              "waited": format_timedelta(now - s.waiting_since) if s.waiting_since else ""} for s in steps]
 

@@ -6,6 +6,7 @@ from flask import Blueprint, Response, request, url_for
 
 from app.core import tables
 from app.core.errors import ValidationError
+from app.insight import journal as insight
 from app.ledger import periods, reports
 from app.web.access import PORTAL_ROLES, guard_blueprint
 from app.web.render import render
@@ -72,7 +73,7 @@ def journal_export(fmt: str):
 def entry(entry_id: int):
     e = reports.entry(entry_id)
     related = reports.related(e)
-    return render("finance/entry.html", entry=e, behind=reports.behind(e), related=related,
+    return render("finance/entry.html", entry=e, behind=insight.behind(e), related=related,
                   names=reports.names_for_entries([e, *related]), actor=reports.actor(e))
 
 

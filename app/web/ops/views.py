@@ -6,9 +6,9 @@ from collections.abc import Callable
 from flask import Blueprint, current_app, flash, redirect, url_for
 from flask_wtf import FlaskForm
 
-from app.catalog import services as catalog
 from app.core.errors import DomainError
 from app.inventory import imports
+from app.inventory import services as inventory
 from app.inventory.models import CodeStatus
 from app.web.access import PORTAL_ROLES, guard_blueprint
 from app.web.ops.forms import show_error
@@ -45,7 +45,7 @@ def submit(form: FlaskForm, save: Callable, message: Callable[[object], str], en
 @bp.get("/")
 def home():
     low = current_app.config.get("LOW_STOCK_THRESHOLD", DEFAULT_LOW_STOCK)
-    rows = catalog.stock_table(low)
+    rows = inventory.stock_table(low)
     batches = imports.recent_batches()
     skus, users = imports.batch_labels(batches)
     return render("ops/home.html", rows=rows, low_stock=low, low_count=sum(r["low"] for r in rows),

@@ -1,0 +1,15 @@
+"""How fulfilment hooks into the domains below it, connected once when the app starts."""
+
+from flask import Flask
+
+from app.fulfilment import services
+from app.payments import signals as payments
+
+
+def init_app(app: Flask) -> None:
+    payments.order_paid.connect(_paid, weak=False)
+
+
+def _paid(order, **_) -> None:
+    """A captured payment turns the order into entitlements and deliveries in the same transaction."""
+    services.start(order)

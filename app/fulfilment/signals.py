@@ -1,0 +1,29 @@
+"""What the delivery engine announces. Fulfilment knows nothing of resellers, enterprises or partners; the
+domains above it (channels, procurement, finance) connect receivers here when the app starts, in their own
+`hooks.init_app`.
+
+Receivers run synchronously inside the sender's transaction, so whatever they write commits or rolls back
+with the state change that caused it, and a rerun of the sender (RQ is at-least-once) reaches them again:
+each receiver is idempotent on its own keys, as every ledger posting is.
+"""
+
+from blinker import Namespace
+
+from app.core.signals import taken  # noqa: F401  (fulfilment.signals.taken reads well at the call)
+
+_signals = Namespace()
+
+#: A unit was delivered and its revenue booked. sender: the Delivery.
+unit_delivered = _signals.signal("unit-delivered")
+
+#: A unit failed for good after its retries; ops may still deliver or refund it. sender: the Order;
+#: delivery=the Delivery.
+unit_failed = _signals.signal("unit-failed")
+
+#: A paid order has every unit settled (delivered or refunded). sender: the Order.
+order_settled = _signals.signal("order-settled")
+
+#: Ops refunds a failed unit. sender: the Order; delivery=, actor_id=. The receiver that owns the order's
+#: money (a reseller's wholesale order, an enterprise's order) moves it back to that prepaid balance and
+#: returns True; when no receiver takes it, the buyer's payment is refunded through the gateway.
+unit_refunded = _signals.signal("unit-refunded")
