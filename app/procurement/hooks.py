@@ -22,7 +22,7 @@ def init_app(app: Flask) -> None:
 
 def _refunded(order, *, delivery, actor_id, **_) -> bool:
     """An employee's benefit goes back to the company's balance and the department's budget."""
-    if order.channel != "enterprise":
+    if order.channel != "enterprise" or order.reseller_id is not None:
         return False
     claims.refund_unit_to_company(order, delivery, actor_id)
     return True

@@ -14,7 +14,7 @@ from app.core.states import transition
 from app.extensions import db
 from app.notifications import services as notifications
 from app.notifications.links import link_to
-from app.procurement import budgets, enterprises, requests
+from app.procurement import budgets, enterprises, paying
 from app.procurement.models import INVOICE_TRANSITIONS, Enterprise, Invoice, InvoiceStatus
 
 REVIEWERS = frozenset({Role.finance, Role.admin})
@@ -111,7 +111,7 @@ def confirm(invoice_id: int, actor: User, bank_ref: str) -> Invoice:
         notifications.notify(user_id, "invoice_paid", {"invoice_no": inv.invoice_no, "amount": cny(inv.amount_fen)},
                              link=link_to("enterprise.balance"), dedupe_key=f"invoice_paid:{inv.id}:{user_id}")
     if inv.request_id:
-        requests.pay_awaiting(inv.organization_id, inv.request_id, actor.id)
+        paying.pay_awaiting(inv.organization_id, inv.request_id, actor.id)
     db.session.commit()
     return inv
 

@@ -28,7 +28,7 @@ from app.core.states import transition
 from app.extensions import db
 from app.notifications import services as notifications
 from app.notifications.links import link_to
-from app.procurement import activation, requests
+from app.procurement import activation, paying
 from app.procurement.models import (
     REQUEST_TRANSITIONS,
     Employee,
@@ -165,7 +165,7 @@ def resume_stalled(now: datetime | None = None) -> int:
         ProcurementRequest.status == RS.paid, ProcurementRequest.paid_at < now - STALL)
         .order_by(ProcurementRequest.id).limit(500)).all()
     for request_id in ids:
-        requests.enqueue_issuance(request_id)
+        paying.enqueue_issuance(request_id)
     db.session.commit()
     return len(ids)
 

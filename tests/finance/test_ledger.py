@@ -13,6 +13,7 @@ from app.core.errors import Conflict, Forbidden, NotFound, ValidationError
 from app.core.ids import utcnow
 from app.core.tables import to_csv
 from app.extensions import db
+from app.insight import journal as insight
 from app.ledger import adjustments, periods, reports
 from app.ledger import services as ledger
 from app.ledger.models import ClosedPeriod, JournalEntry, Posting
@@ -119,10 +120,10 @@ def test_journal_export_matches_the_page(books):
 
 def test_entry_drill_down_to_what_is_behind_it(books):
     e = db.session.scalars(sa.select(JournalEntry).where(JournalEntry.idempotency_key == "d1")).one()
-    assert reports.behind(e) is None  # posted without a reference
+    assert insight.behind(e) is None  # posted without a reference
     topup = ledger.post("reseller_topup", [("1002", 1_00), (books["ra"], -1_00)], key="t9",
                         ref=("balance_topup", 7))
-    b = reports.behind(topup)
+    b = insight.behind(topup)
     assert b.endpoint == "finance.topup" and b.endpoint_args == {"topup_id": 7}
 
 
@@ -183,7 +184,7 @@ def test_an_adjustment_is_one_balanced_entry_posted_once(books, make_user):
     e2 = adjustments.post(f, adj, "token-1")  # the same form sent twice
     assert e1.id == e2.id and e1.kind == "adjustment" and e1.actor_id == f.id
     assert sorted(p.amount_fen for p in e1.postings) == [-5_00, 5_00]
-    assert reports.behind(e1).endpoint_args == {"entry_id": corrected.id}
+    assert insight.behind(e1).endpoint_args == {"entry_id": corrected.id}
     assert db.session.scalar(sa.select(sa.func.count()).select_from(JournalEntry)
                              .where(JournalEntry.kind == "adjustment")) == 1
 

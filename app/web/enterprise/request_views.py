@@ -18,7 +18,7 @@ from app.core.errors import DomainError, Forbidden, NotFound, ValidationError
 from app.core.ids import utcnow
 from app.core.labels import LABELS
 from app.core.money import cny
-from app.procurement import approvers, budgets, directory, enterprises, packs, requests
+from app.procurement import approvers, budgets, directory, enterprises, packs, paying, requests
 from app.procurement.models import ProcurementRequest, RequestStatus, Target
 from app.web.enterprise.views import bp
 from app.web.ops.forms import show_error
@@ -283,7 +283,7 @@ def request_cancel(request_id: int):
 
 @bp.post("/requests/<int:request_id>/pay")
 def request_pay(request_id: int):
-    return _hr_acts(request_id, requests.pay_from_balance,
+    return _hr_acts(request_id, paying.pay_from_balance,
                     _("Request %(no)s paid from the company balance; the benefits are being issued."))
 
 
