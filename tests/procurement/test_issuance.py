@@ -26,7 +26,7 @@ from app.procurement.models import (
     RequestEvent,
     RequestRecipient,
 )
-from tests.reliability.test_worker import ROOT, worker_env
+from tests.support.processes import ROOT, worker_env
 
 
 def _ent(c):
