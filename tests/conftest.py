@@ -24,6 +24,20 @@ TMP = Path(tempfile.mkdtemp(prefix="quanyi-tests-"))
 os.environ.setdefault("QUANYI_INSTANCE", str(TMP / "instance"))
 
 
+E2E = ROOT / "tests" / "e2e"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Every browser test is marked `e2e`, so `-m "not e2e"` (the fast tier) leaves out all of them. Checked
+    before `-m` deselects anything: a test under tests/e2e without the mark stops the run."""
+    unmarked = [item.nodeid for item in items
+                if E2E in Path(item.path).parents and item.get_closest_marker("e2e") is None]
+    if unmarked:
+        raise pytest.UsageError("tests under tests/e2e must be marked e2e (pytestmark = pytest.mark.e2e): "
+                                + ", ".join(unmarked))
+
+
 @pytest.fixture(scope="session")
 def redis_url():
     url = os.environ.get("REDIS_URL")

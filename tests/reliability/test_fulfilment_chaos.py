@@ -153,6 +153,7 @@ def _counts(app) -> Counter:
     return Counter(dict(rows))
 
 
+@pytest.mark.slow
 @pytest.mark.committed
 @pytest.mark.timeout(1200)
 @pytest.mark.parametrize("chaos", ["none", "sigkill", "redis_restart"])

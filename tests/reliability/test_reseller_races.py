@@ -174,6 +174,7 @@ def test_the_pool_holder_gets_its_pool_in_full_while_another_reseller_drains_the
         assert_ledger_balanced()
 
 
+@pytest.mark.slow
 def test_two_thousand_racing_orders_for_five_hundred_codes(app, make_reseller, make_sku, stock):
     """8 resellers, 16 threads, 2,000 single-code orders for 500 codes: exactly 500 delivered, each code
     once; the 1,500 others refused with INSUFFICIENT_STOCK and nothing charged or reserved for them."""

@@ -16,6 +16,7 @@ from app.queues import queue
 from tests.support.processes import ROOT, worker_env
 
 
+@pytest.mark.slow
 @pytest.mark.committed
 @pytest.mark.parametrize("flags", [[], ["--no-fork"]])
 def test_worker_process_expires_unpaid_orders(app, make_user, make_sku, stock, flags):
