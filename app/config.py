@@ -98,6 +98,9 @@ class Config:
     CALLBACK_ALLOW_PRIVATE = os.environ.get("CALLBACK_ALLOW_PRIVATE", "").lower() in ("1", "true", "yes")
     #: Receipts attached to balance top-up requests.
     RECEIPT_MAX_BYTES = 5 * 1024 * 1024
+    #: argon2id cost of a new password hash: argon2-cffi's defaults, RFC 9106's low-memory profile (3 passes
+    #: over 64 MiB, 4 lanes). A hash made with other parameters still verifies and is redone at sign-in.
+    PASSWORD_HASH = {"time_cost": 3, "memory_cost": 64 * 1024, "parallelism": 4}
     TESTING = False
 
     @classmethod
@@ -115,3 +118,6 @@ class TestConfig(Config):
     LOGIN_RATE_LIMIT = "1000 per minute"
     QUANYI_MASTER_KEY = "test:" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
     SERVER_NAME = None
+    #: The cheapest argon2id (one pass over 8 KiB): the suite creates thousands of users, and ~0.1 s of
+    #: hashing each added minutes. tests/unit/test_passwords.py checks production's cost on its own.
+    PASSWORD_HASH = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}

@@ -1,22 +1,34 @@
 """Users and organizations: sign-up, authentication (argon2id), preferences."""
 
+from functools import cache
+
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from app.accounts.models import Organization, Role, User
 from app.core.errors import ValidationError
 from app.extensions import db
 
-_hasher = PasswordHasher()
-#: Verified against when the email is unknown, so both paths cost the same time.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
 MIN_PASSWORD = 8
 
 
+@cache
+def _argon2(params: tuple[tuple[str, int], ...]) -> tuple[PasswordHasher, str]:
+    hasher = PasswordHasher(**dict(params))
+    return hasher, hasher.hash("not-a-real-password")
+
+
+def _hasher() -> tuple[PasswordHasher, str]:
+    """The hasher with the app's PASSWORD_HASH parameters, and a hash it made: verified against when the
+    login is unknown, so both paths cost the same time."""
+    return _argon2(tuple(sorted(current_app.config["PASSWORD_HASH"].items())))
+
+
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _hasher()[0].hash(password)
 
 
 def find_by_email(email: str) -> User | None:
@@ -70,13 +82,14 @@ def sign_up(email: str, password: str, name: str = "") -> User:
 def authenticate(login: str, password: str) -> User | None:
     """The user with this email or phone and password; a user who never set a password cannot sign in."""
     user = find_by_login(login)
+    hasher, dummy_hash = _hasher()
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        hasher.verify(user.password_hash if user else dummy_hash, password)
     except (VerificationError, InvalidHashError):
         return None
     if user is None or not user.active:
         return None
-    if _hasher.check_needs_rehash(user.password_hash):
+    if hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
         db.session.commit()
     return user

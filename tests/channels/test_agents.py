@@ -10,7 +10,6 @@ import sqlalchemy as sa
 
 from app.accounts import services as accounts
 from app.accounts.models import User
-from app.catalog.models import Sku
 from app.channels import agents, balance, credentials, issuance, pricing, resellers, wholesale
 from app.channels.models import AgentInvitation, Commission, Issuance, Reseller
 from app.core.errors import Forbidden, NotFound, ValidationError
@@ -20,35 +19,14 @@ from app.fulfilment import exception_queue as ops
 from app.ledger import services as ledger
 from app.notifications.models import Notification
 from app.orders.models import Order
+from tests.support.channels import fund, new_agent, reseller_of, sku_of
 from tests.support.fulfilment import assert_ledger_balanced, run
-
-
-def _r(info: dict) -> Reseller:
-    return db.session.get(Reseller, info["id"])
-
-
-def _sku(sku_id: int) -> Sku:
-    return db.session.get(Sku, sku_id)
-
-
-def _fund(reseller: Reseller, fen: int) -> None:
-    balance.credit(reseller, fen, from_account="1002", kind="reseller_topup", key=f"test:{reseller.id}:{fen}",
-                   memo="test", ref=None, actor_id=None)
-    db.session.commit()
-
-
-def _agent(parent: Reseller, company: str = "下级代理", markup_bp: int = 0, email: str | None = None):
-    """Invite and accept: (sub-agent, its user)."""
-    _inv, token = agents.invite(parent, None, email or f"{company}-{parent.id}@agent.example".replace(" ", ""),
-                                company, markup_bp)
-    user = agents.accept(token, "代理人", "agent-pass-1")
-    return resellers.for_user(user), user
 
 
 @pytest.fixture
 def parent(ctx, make_reseller):
     """A top-level reseller with 10% off retail, allowed to mark up its sub-agents by up to 30%."""
-    return _r(make_reseller(discount="10", name="一级代理"))
+    return reseller_of(make_reseller(discount="10", name="一级代理"))
 
 
 # --- invitations -------------------------------------------------------------------------------------------
@@ -77,8 +55,8 @@ def test_invite_accept_then_log_in_and_order_at_the_agents_price(parent, make_sk
 
     sku_id = make_sku(price="28.00")
     stock(sku_id, 5)
-    _fund(agent, 10000)
-    order, created = wholesale.place(agent, user, sku=_sku(sku_id).sku, quantity=2, client_order_no="A-1")
+    fund(agent, 10000)
+    order, created = wholesale.place(agent, user, sku=sku_of(sku_id).sku, quantity=2, client_order_no="A-1")
     # parent's cost 25.20, default markup 10% → 27.72
     assert created and order.status == "delivered" and order.unit_price_fen == 2772
     assert order.commission_unit_fen == 252 and balance.of(agent.id) == 10000 - 2 * 2772
@@ -108,7 +86,7 @@ def test_unknown_used_and_expired_links_are_refused_clearly(parent):
 
 
 def test_revoked_link_stops_working_and_others_cannot_revoke(parent, make_reseller):
-    other = _r(make_reseller(name="别家"))
+    other = reseller_of(make_reseller(name="别家"))
     inv, token = agents.invite(parent, None, "rev@agent.example", "被撤销", 0)
     inv_id = inv.id
     with pytest.raises(NotFound):
@@ -157,7 +135,7 @@ def test_duplicate_email_company_or_existing_account_is_refused(parent, make_res
         agents.invite(parent, None, "dup@agent.example", "乙公司", 0)
     assert e.value.details["field"] == "email"
     with pytest.raises(ValidationError) as e:  # another pending invitation has the name
-        agents.invite(_r(make_reseller(name="别家")), None, "c@agent.example", "甲公司", 0)
+        agents.invite(reseller_of(make_reseller(name="别家")), None, "c@agent.example", "甲公司", 0)
     assert e.value.details["field"] == "company"
     existing = db.session.get(User, make_reseller(name="丙")["user_id"])
     with pytest.raises(ValidationError) as e:
@@ -166,7 +144,7 @@ def test_duplicate_email_company_or_existing_account_is_refused(parent, make_res
 
 
 def test_two_levels_only_a_sub_agent_cannot_invite(parent):
-    agent, _user = _agent(parent)
+    agent, _user = new_agent(parent)
     with pytest.raises(Forbidden) as e:
         agents.invite(agent, None, "third@agent.example", "三级", 0)
     assert e.value.code == "NOT_TOP_LEVEL"
@@ -188,7 +166,7 @@ def test_a_suspended_reseller_cannot_invite_and_its_links_wait(parent):
 @pytest.mark.committed
 def test_racing_acceptances_create_one_sub_agent(app, make_reseller):
     with app.app_context():
-        parent = _r(make_reseller(name="并发上级"))
+        parent = reseller_of(make_reseller(name="并发上级"))
         _inv, token = agents.invite(parent, None, "race@agent.example", "并发代理", 0)
     results, barrier = [], threading.Barrier(6)
 
@@ -218,8 +196,8 @@ def test_racing_acceptances_create_one_sub_agent(app, make_reseller):
 # --- prices ------------------------------------------------------------------------------------------------
 
 def test_price_bounds_cost_tier_markup_and_retail(parent, make_sku):
-    agent, _ = _agent(parent)
-    sku = _sku(make_sku(price="28.00"))
+    agent, _ = new_agent(parent)
+    sku = sku_of(make_sku(price="28.00"))
     assert pricing.agent_bounds(parent, sku) == (2520, 2800)  # 2520 + 30% = 3276 is above retail
     with pytest.raises(ValidationError) as e:
         agents.set_price(parent, agent, sku, 2519, None)  # below the parent's own cost
@@ -249,9 +227,9 @@ def test_price_bounds_cost_tier_markup_and_retail(parent, make_sku):
 
 
 def test_a_parent_prices_only_its_own_agents(parent, make_reseller, make_sku):
-    other = _r(make_reseller(name="别家"))
-    theirs, _ = _agent(other, company="别家的下级")
-    sku = _sku(make_sku())
+    other = reseller_of(make_reseller(name="别家"))
+    theirs, _ = new_agent(other, company="别家的下级")
+    sku = sku_of(make_sku())
     with pytest.raises(NotFound):
         agents.set_price(parent, theirs, sku, 2600, None)
     with pytest.raises(NotFound):
@@ -263,11 +241,11 @@ def test_a_parent_prices_only_its_own_agents(parent, make_reseller, make_sku):
 
 
 def test_a_later_rise_in_the_parents_cost_never_makes_a_negative_commission(parent, make_sku, stock):
-    agent, user = _agent(parent)
+    agent, user = new_agent(parent)
     sku_id = make_sku(price="28.00")
-    sku = _sku(sku_id)
+    sku = sku_of(sku_id)
     stock(sku_id, 10)
-    _fund(agent, 100000)
+    fund(agent, 100000)
     agents.set_price(parent, agent, sku, 2700, None)
     resellers.set_tier_price(parent.tier, sku, 2750, None)  # ops raises the parent's cost above it
     assert pricing.unit_price(agent, sku) == 2750  # clamped up to the parent's cost
@@ -285,12 +263,12 @@ def test_a_later_rise_in_the_parents_cost_never_makes_a_negative_commission(pare
 # --- commissions -------------------------------------------------------------------------------------------
 
 def test_commission_on_a_stocked_order_delivered_at_once(parent, make_sku, stock):
-    agent, user = _agent(parent)
+    agent, user = new_agent(parent)
     sku_id = make_sku(price="28.00")
     stock(sku_id, 5)
-    _fund(agent, 50000)
-    agents.set_price(parent, agent, _sku(sku_id), 2700, None)
-    order, _ = wholesale.place(agent, user, sku=_sku(sku_id).sku, quantity=3, client_order_no="S-1")
+    fund(agent, 50000)
+    agents.set_price(parent, agent, sku_of(sku_id), 2700, None)
+    order, _ = wholesale.place(agent, user, sku=sku_of(sku_id).sku, quantity=3, client_order_no="S-1")
     [c] = db.session.scalars(sa.select(Commission)).all()
     assert (c.reseller_id, c.agent_id, c.order_id, c.units, c.amount_fen, c.settled_at) == \
         (parent.id, agent.id, order.id, 3, 3 * 180, None)
@@ -313,11 +291,11 @@ def test_commission_on_a_stocked_order_delivered_at_once(parent, make_sku, stock
 def test_commission_on_a_large_order_is_accrued_when_issuance_finishes(app, parent, make_sku, stock):
     app.config.update(ISSUANCE_THRESHOLD=10, ISSUANCE_BATCH=7)
     try:
-        agent, user = _agent(parent, markup_bp=500)  # 2520 + 126 = 2646
+        agent, user = new_agent(parent, markup_bp=500)  # 2520 + 126 = 2646
         sku_id = make_sku(price="28.00")
         stock(sku_id, 30)
-        _fund(agent, 100000)
-        order, _ = wholesale.place(agent, user, sku=_sku(sku_id).sku, quantity=25, client_order_no="BIG")
+        fund(agent, 100000)
+        order, _ = wholesale.place(agent, user, sku=sku_of(sku_id).sku, quantity=25, client_order_no="BIG")
         assert order.status == "paid" and order.commission_unit_fen == 126
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Commission)) == 0
         iss = db.session.scalars(sa.select(Issuance).where(Issuance.order_id == order.id)).one()
@@ -334,13 +312,13 @@ def test_commission_on_a_large_order_is_accrued_when_issuance_finishes(app, pare
 
 def test_commission_on_a_unit_order_counts_only_delivered_units(parent, make_sku, map_sku, make_supplier,
                                                                  supplier_sandbox):
-    agent, user = _agent(parent)
+    agent, user = new_agent(parent)
     sku_id = make_sku(price="49.50", face="50.00", type_="direct_topup", source="supplier", account_format="mobile",
                       brand="中国移动", name="话费 50 元")
     map_sku(sku_id, make_supplier(), "topup-mobile-50", cost=4300)
-    sku = _sku(sku_id)
+    sku = sku_of(sku_id)
     agents.set_price(parent, agent, sku, 4600, None)  # parent's cost 4455: 145 a unit
-    _fund(agent, 20000)
+    fund(agent, 20000)
     supplier_sandbox.faults(error_rate=1)
     order, _ = wholesale.place(agent, user, sku=sku.sku, quantity=2, client_order_no="T-1", account="13800138000")
     assert order.commission_unit_fen == 145
@@ -361,14 +339,14 @@ def test_commission_on_a_unit_order_counts_only_delivered_units(parent, make_sku
 
 
 def test_an_order_refunded_in_full_earns_nothing(parent, make_sku, map_sku, make_supplier, supplier_sandbox):
-    agent, user = _agent(parent)
+    agent, user = new_agent(parent)
     sku_id = make_sku(price="49.50", face="50.00", type_="direct_topup", source="supplier", account_format="mobile",
                       brand="中国移动", name="话费 50 元")
     map_sku(sku_id, make_supplier(), "topup-mobile-50", cost=4300)
-    agents.set_price(parent, agent, _sku(sku_id), 4600, None)
-    _fund(agent, 20000)
+    agents.set_price(parent, agent, sku_of(sku_id), 4600, None)
+    fund(agent, 20000)
     supplier_sandbox.faults(error_rate=1)
-    order, _ = wholesale.place(agent, user, sku=_sku(sku_id).sku, quantity=1, client_order_no="T-2",
+    order, _ = wholesale.place(agent, user, sku=sku_of(sku_id).sku, quantity=1, client_order_no="T-2",
                                account="13800138000")
     [d] = run(order.id)
     supplier_sandbox.calm()
@@ -383,7 +361,7 @@ def test_an_order_refunded_in_full_earns_nothing(parent, make_sku, map_sku, make
 def test_top_level_orders_earn_no_commission(parent, make_sku, stock):
     sku_id = make_sku()
     stock(sku_id, 2)
-    order, _ = wholesale.place(parent, None, sku=_sku(sku_id).sku, quantity=2, client_order_no="P-1")
+    order, _ = wholesale.place(parent, None, sku=sku_of(sku_id).sku, quantity=2, client_order_no="P-1")
     assert order.commission_unit_fen == 0
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Commission)) == 0
     assert agents.commissions_for(parent) == {"items": [], "page": 1, "pages": 0, "total": 0, "earned_fen": 0,

@@ -4,7 +4,8 @@ import pytest
 
 from app.channels import callbacks
 from app.core.errors import ValidationError
-from tests.channels.test_callbacks import _event, _reseller, place, receiver, stocked  # noqa: F401
+from tests.support.callbacks import event_of, place
+from tests.support.channels import reseller_of
 
 
 @pytest.fixture
@@ -22,7 +23,7 @@ def test_a_private_notify_url_is_refused_when_saved(ctx, strict, make_reseller, 
     with pytest.raises(ValidationError):
         place(info, stocked(), notify_url=url)
     with pytest.raises(ValidationError):
-        callbacks.set_notify_url(_reseller(info), url, None)
+        callbacks.set_notify_url(reseller_of(info), url, None)
 
 
 def test_a_name_that_resolves_to_a_private_address_is_not_posted(app, ctx, make_reseller, stocked,  # noqa: F811
@@ -30,7 +31,7 @@ def test_a_name_that_resolves_to_a_private_address_is_not_posted(app, ctx, make_
     info = make_reseller()
     # Saved while allowed (or resolving elsewhere); sent after the rule applies: refused at send time.
     order = place(info, stocked(), notify_url=receiver.url.replace("127.0.0.1", "localtest.invalid") + "/cb")
-    event = _event(order.id)
+    event = event_of(order.id)
     app.config["CALLBACK_ALLOW_PRIVATE"] = False
     try:
         event.url = receiver.url + "/cb"  # 127.0.0.1, as a DNS name pointing inside would resolve
@@ -41,4 +42,4 @@ def test_a_name_that_resolves_to_a_private_address_is_not_posted(app, ctx, make_
     finally:
         app.config["CALLBACK_ALLOW_PRIVATE"] = True
     assert receiver.requests == []
-    assert "private or local" in callbacks.attempts_of(_event(order.id))[0].error
+    assert "private or local" in callbacks.attempts_of(event_of(order.id))[0].error

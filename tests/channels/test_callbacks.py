@@ -9,7 +9,6 @@ import threading
 import time
 from collections import Counter
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, quote
 
 import pytest
@@ -24,55 +23,10 @@ from app.core.ids import utcnow
 from app.core.models import AuditLog
 from app.extensions import db
 from app.fulfilment import exception_queue as ops
-from app.orders.models import Order
 from app.queues import queue
+from tests.support.callbacks import event_of, place
+from tests.support.channels import reseller_of
 from tests.support.fulfilment import assert_ledger_balanced, run
-
-
-class Receiver:
-    """A reseller's callback endpoint: records every request, answers `status` after `delay` seconds."""
-
-    def __init__(self):
-        self.requests: list[dict] = []
-        self.status, self.delay, self.extra_headers = 200, 0.0, {}
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                path, _, query = self.path.partition("?")
-                receiver.requests.append({"method": self.command, "path": path, "query": query,
-                                          "headers": self.headers, "body": body})
-                time.sleep(receiver.delay)
-                try:
-                    self.send_response(receiver.status)
-                    for k, v in receiver.extra_headers.items():
-                        self.send_header(k, v)
-                    self.send_header("Content-Length", "2")
-                    self.end_headers()
-                    self.wfile.write(b"ok")
-                except OSError:  # the caller gave up (timeout)
-                    pass
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receiver():
-    r = Receiver()
-    yield r
-    r.close()
 
 
 def verify(request: dict, api_key: str, secret: str) -> None:
@@ -88,35 +42,6 @@ def verify(request: dict, api_key: str, secret: str) -> None:
                       hashlib.sha256(request["body"]).hexdigest()])
     expected = hmac.new(secret.encode(), text.encode(), hashlib.sha256).hexdigest()
     assert hmac.compare_digest(expected, h["X-Signature"])
-
-
-def _reseller(info) -> Reseller:
-    return db.session.get(Reseller, info["id"])
-
-
-def _event(order_id: int, type_: str | None = None) -> CallbackEvent | None:
-    stmt = sa.select(CallbackEvent).where(CallbackEvent.order_id == order_id)
-    if type_:
-        stmt = stmt.where(CallbackEvent.type == type_)
-    return db.session.scalars(stmt.execution_options(populate_existing=True)).first()
-
-
-@pytest.fixture
-def stocked(make_sku, stock):
-    """A stocked card SKU (its code) with codes enough for a few orders."""
-
-    def make() -> str:
-        sku_id = make_sku(price="28.00")
-        stock(sku_id, 5)
-        return db.session.get(Sku, sku_id).sku
-
-    return make
-
-
-def place(info, sku: str, no: str = "C-1", notify_url: str | None = None) -> Order:
-    order, _ = wholesale.place(_reseller(info), None, sku=sku, quantity=1, client_order_no=no,
-                               notify_url=notify_url)
-    return order
 
 
 def attempts(event: CallbackEvent) -> list[CallbackAttempt]:
@@ -140,7 +65,7 @@ def test_default_schedule_gives_at_least_five_tries_over_ten_minutes(ctx, monkey
 def test_delivered_callback_is_signed_and_carries_the_order(ctx, make_reseller, stocked, receiver):
     info = make_reseller()
     order = place(info, stocked(), notify_url=receiver.url + "/hooks/quanyi?b=2&a=%E4%B8%AD&a=1")
-    event = _event(order.id)
+    event = event_of(order.id)
     assert event.type == "order.delivered" and event.status == "pending"
     assert callbacks.send(event.id) == "delivered"
     [req] = receiver.requests
@@ -151,7 +76,7 @@ def test_delivered_callback_is_signed_and_carries_the_order(ctx, make_reseller, 
     db.session.refresh(order)
     assert body == {"event_id": event.event_id, "type": "order.delivered", "order": wholesale.to_api(order)}
     assert body["order"]["status"] == "delivered" and body["order"]["delivered_quantity"] == 1
-    event = _event(order.id)
+    event = event_of(order.id)
     assert event.status == "delivered" and event.attempts == 1 and event.last_status_code == 200
     assert event.delivered_at is not None and event.lease_until is None
     [a] = attempts(event)
@@ -160,7 +85,7 @@ def test_delivered_callback_is_signed_and_carries_the_order(ctx, make_reseller, 
 
 def test_running_the_job_twice_posts_once(ctx, make_reseller, stocked, receiver):
     info = make_reseller()
-    event = _event(place(info, stocked(), notify_url=receiver.url + "/cb").id)
+    event = event_of(place(info, stocked(), notify_url=receiver.url + "/cb").id)
     assert callbacks.send(event.id) == "delivered"
     assert callbacks.send(event.id) == "skipped"
     assert len(receiver.requests) == 1 and len(attempts(event)) == 1
@@ -168,7 +93,7 @@ def test_running_the_job_twice_posts_once(ctx, make_reseller, stocked, receiver)
 
 def test_a_held_lease_is_skipped(ctx, make_reseller, stocked, receiver):
     info = make_reseller()
-    event = _event(place(info, stocked(), notify_url=receiver.url + "/cb").id)
+    event = event_of(place(info, stocked(), notify_url=receiver.url + "/cb").id)
     event.lease_until = utcnow() + timedelta(minutes=1)
     db.session.commit()
     assert callbacks.send(event.id) == "skipped"
@@ -180,11 +105,11 @@ def test_non_2xx_is_retried_with_back_off_then_failed(app, ctx, make_reseller, s
     monkeypatch.setitem(app.config, "CALLBACK_RETRY_SECONDS", "5,30")
     monkeypatch.setitem(app.config, "CALLBACK_MAX_ATTEMPTS", 4)
     info = make_reseller()
-    event = _event(place(info, stocked(), notify_url=receiver.url + "/cb").id)
+    event = event_of(place(info, stocked(), notify_url=receiver.url + "/cb").id)
     receiver.status = 500
     before = utcnow()
     assert callbacks.send(event.id) == "retry"
-    event = _event(event.order_id)
+    event = event_of(event.order_id)
     assert event.status == "pending" and event.attempts == 1 and event.last_status_code == 500
     assert timedelta(seconds=5) <= event.next_attempt_at - before <= timedelta(seconds=7)
     assert callbacks.send(event.id) == "skipped"  # not due yet: backing off
@@ -192,7 +117,7 @@ def test_non_2xx_is_retried_with_back_off_then_failed(app, ctx, make_reseller, s
     for _ in range(3):
         started = utcnow()
         outcomes.append(callbacks.send(event.id, now=event.next_attempt_at))  # as if the back-off was waited out
-        event = _event(event.order_id)
+        event = event_of(event.order_id)
         if event.next_attempt_at:
             waits.append((event.next_attempt_at - started).total_seconds())
     assert outcomes == ["retry", "retry", "failed"]
@@ -208,7 +133,7 @@ def test_non_2xx_is_retried_with_back_off_then_failed(app, ctx, make_reseller, s
 
 def test_a_redirect_is_not_followed(ctx, make_reseller, stocked, receiver):
     info = make_reseller()
-    event = _event(place(info, stocked(), notify_url=receiver.url + "/cb").id)
+    event = event_of(place(info, stocked(), notify_url=receiver.url + "/cb").id)
     receiver.status, receiver.extra_headers = 302, {"Location": receiver.url + "/elsewhere"}
     assert callbacks.send(event.id) == "retry"
     assert [r["path"] for r in receiver.requests] == ["/cb"]
@@ -218,20 +143,20 @@ def test_a_redirect_is_not_followed(ctx, make_reseller, stocked, receiver):
 def test_a_timeout_counts_as_a_failure(app, ctx, make_reseller, stocked, receiver, monkeypatch):
     monkeypatch.setitem(app.config, "CALLBACK_TIMEOUT_SECONDS", 0.3)
     info = make_reseller()
-    event = _event(place(info, stocked(), notify_url=receiver.url + "/slow").id)
+    event = event_of(place(info, stocked(), notify_url=receiver.url + "/slow").id)
     receiver.delay = 1.5
     assert callbacks.send(event.id) == "retry"
     [a] = attempts(event)
     assert a.status_code is None and "timed out" in a.error and 250 <= a.duration_ms < 1500
-    event = _event(event.order_id)
+    event = event_of(event.order_id)
     assert event.attempts == 1 and "timed out" in event.last_error
 
 
 def test_an_unreachable_url_is_recorded_and_retried(ctx, make_reseller, stocked):
-    from tests.conftest import free_port
+    from tests.support.processes import free_port
 
     info = make_reseller()
-    event = _event(place(info, stocked(), notify_url=f"http://127.0.0.1:{free_port()}/cb").id)
+    event = event_of(place(info, stocked(), notify_url=f"http://127.0.0.1:{free_port()}/cb").id)
     assert callbacks.send(event.id) == "retry"
     [a] = attempts(event)
     assert a.status_code is None and "Connect" in a.error
@@ -239,7 +164,7 @@ def test_an_unreachable_url_is_recorded_and_retried(ctx, make_reseller, stocked)
 
 def test_no_active_key_is_an_error_and_retried_later(ctx, make_reseller, stocked, receiver):
     info = make_reseller()
-    event = _event(place(info, stocked(), notify_url=receiver.url + "/cb").id)
+    event = event_of(place(info, stocked(), notify_url=receiver.url + "/cb").id)
     for cred in credentials.list_for(info["id"]):
         credentials.set_active(cred, False, None)
     assert callbacks.send(event.id) == "retry"
@@ -247,18 +172,18 @@ def test_no_active_key_is_an_error_and_retried_later(ctx, make_reseller, stocked
     [a] = attempts(event)
     assert a.error == callbacks.NO_KEY and a.status_code is None
     # A new key signs the retry.
-    cred, secret = credentials.create(_reseller(info), None)
-    assert callbacks.send(event.id, now=_event(event.order_id).next_attempt_at) == "delivered"
+    cred, secret = credentials.create(reseller_of(info), None)
+    assert callbacks.send(event.id, now=event_of(event.order_id).next_attempt_at) == "delivered"
     verify(receiver.requests[0], cred.api_key, secret)
 
 
 def test_the_orders_own_key_signs_while_it_is_active(ctx, make_reseller, stocked, receiver):
     info = make_reseller()
     first_id = db.session.scalar(sa.select(ApiCredential.id).where(ApiCredential.api_key == info["api_key"]))
-    credentials.create(_reseller(info), None, label="shop 2")  # newer, but the order came in with the first key
-    order, _ = wholesale.place(_reseller(info), None, sku=stocked(), quantity=1, client_order_no="K",
+    credentials.create(reseller_of(info), None, label="shop 2")  # newer, but the order came in with the first key
+    order, _ = wholesale.place(reseller_of(info), None, sku=stocked(), quantity=1, client_order_no="K",
                                notify_url=receiver.url + "/cb", credential_id=first_id)
-    assert callbacks.send(_event(order.id).id) == "delivered"
+    assert callbacks.send(event_of(order.id).id) == "delivered"
     verify(receiver.requests[0], info["api_key"], info["api_secret"])
 
 
@@ -271,9 +196,9 @@ def _jobs_for(callback_id: int) -> int:
 
 def test_sweep_enqueues_due_events_whose_job_was_lost_once(ctx, make_reseller, stocked, receiver):
     info = make_reseller()
-    event = _event(place(info, stocked(), notify_url=receiver.url + "/cb").id)
-    held = _event(place(info, stocked(), no="C-2", notify_url=receiver.url + "/cb").id)
-    fresh = _event(place(info, stocked(), no="C-3", notify_url=receiver.url + "/cb").id)
+    event = event_of(place(info, stocked(), notify_url=receiver.url + "/cb").id)
+    held = event_of(place(info, stocked(), no="C-2", notify_url=receiver.url + "/cb").id)
+    fresh = event_of(place(info, stocked(), no="C-3", notify_url=receiver.url + "/cb").id)
     event.next_attempt_at = held.next_attempt_at = utcnow() - timedelta(minutes=5)
     held.lease_until = utcnow() + timedelta(minutes=1)
     db.session.commit()
@@ -281,19 +206,19 @@ def test_sweep_enqueues_due_events_whose_job_was_lost_once(ctx, make_reseller, s
     assert callbacks.sweep() == 1  # not the held one, not the fresh one (its own job has a grace period)
     assert _jobs_for(event.id) == before + 1
     assert callbacks.sweep() == 0  # re-armed: the next sweep leaves it alone
-    assert _event(fresh.order_id).status == "pending"
+    assert event_of(fresh.order_id).status == "pending"
     assert callbacks.send(event.id) == "delivered"
 
 
 def test_sweep_fails_an_event_whose_sender_died_on_the_last_attempt(app, ctx, make_reseller, stocked, monkeypatch):
     monkeypatch.setitem(app.config, "CALLBACK_MAX_ATTEMPTS", 3)
     info = make_reseller()
-    event = _event(place(info, stocked(), notify_url="http://127.0.0.1:9/cb").id)
+    event = event_of(place(info, stocked(), notify_url="http://127.0.0.1:9/cb").id)
     event.attempts, event.next_attempt_at = 3, utcnow() - timedelta(minutes=10)
     event.lease_until = utcnow() - timedelta(seconds=1)
     db.session.commit()
     assert callbacks.sweep() == 0
-    assert _event(event.order_id).status == "failed"
+    assert event_of(event.order_id).status == "failed"
 
 
 # --- console services -------------------------------------------------------------------------------------------
@@ -302,7 +227,7 @@ def test_resend_of_a_failed_event_gets_full_retries(app, ctx, make_reseller, sto
     monkeypatch.setitem(app.config, "CALLBACK_MAX_ATTEMPTS", 2)
     monkeypatch.setitem(app.config, "CALLBACK_RETRY_SECONDS", "0")
     info = make_reseller()
-    event = _event(place(info, stocked(), notify_url=receiver.url + "/cb").id)
+    event = event_of(place(info, stocked(), notify_url=receiver.url + "/cb").id)
     receiver.status = 503
     assert [callbacks.send(event.id), callbacks.send(event.id)] == ["retry", "failed"]
     resent = callbacks.resend(info["id"], event.id, info["user_id"])
@@ -325,21 +250,21 @@ def test_resend_of_a_failed_event_gets_full_retries(app, ctx, make_reseller, sto
 
 def test_another_resellers_callback_is_not_found(ctx, make_reseller, stocked, receiver):
     a, b = make_reseller(name="甲"), make_reseller(name="乙")
-    event = _event(place(a, stocked(), notify_url=receiver.url + "/cb").id)
+    event = event_of(place(a, stocked(), notify_url=receiver.url + "/cb").id)
     assert callbacks.get_for(a["id"], event.id).id == event.id
     with pytest.raises(NotFound):
         callbacks.get_for(b["id"], event.id)
     callbacks.send(event.id)
     with pytest.raises(NotFound):
         callbacks.resend(b["id"], event.id, b["user_id"])
-    assert _event(event.order_id).status == "delivered"
+    assert event_of(event.order_id).status == "delivered"
     assert callbacks.list_for(b["id"]).total == 0
 
 
 def test_list_is_newest_first_and_filters_by_status(ctx, make_reseller, stocked, receiver):
     info = make_reseller()
     sku = stocked()
-    ids = [_event(place(info, sku, no=f"L-{i}", notify_url=receiver.url + "/cb").id).id for i in range(3)]
+    ids = [event_of(place(info, sku, no=f"L-{i}", notify_url=receiver.url + "/cb").id).id for i in range(3)]
     callbacks.send(ids[0])
     page = callbacks.list_for(info["id"], page=1, per_page=2)
     assert [e.id for e in page.items] == [ids[2], ids[1]] and page.total == 3 and page.pages == 2
@@ -352,12 +277,12 @@ def test_no_callback_without_a_url(ctx, make_reseller, stocked):
     info = make_reseller()
     order = place(info, stocked())
     assert order.status == "delivered" and order.notify_url is None
-    assert _event(order.id) is None
+    assert event_of(order.id) is None
 
 
 def test_the_resellers_default_url_is_used_when_the_order_gives_none(ctx, make_reseller, stocked, receiver):
     info = make_reseller()
-    reseller = _reseller(info)
+    reseller = reseller_of(info)
     with pytest.raises(ValidationError):
         callbacks.set_notify_url(reseller, "ftp://example.com/x", info["user_id"])
     callbacks.set_notify_url(reseller, f" {receiver.url}/default ", info["user_id"])
@@ -365,14 +290,14 @@ def test_the_resellers_default_url_is_used_when_the_order_gives_none(ctx, make_r
     assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditLog).where(
         AuditLog.action == "reseller.notify_url", AuditLog.target_id == reseller.id)) == 1
     sku = stocked()
-    event = _event(place(info, sku).id)
+    event = event_of(place(info, sku).id)
     assert event.url == receiver.url + "/default"
-    own = _event(place(info, sku, no="C-2", notify_url=receiver.url + "/own").id)
+    own = event_of(place(info, sku, no="C-2", notify_url=receiver.url + "/own").id)
     assert callbacks.send(event.id) == "delivered" and callbacks.send(own.id) == "delivered"
     assert [r["path"] for r in receiver.requests] == ["/default", "/own"]
     callbacks.set_notify_url(reseller, "", info["user_id"])
     assert reseller.notify_url is None
-    assert _event(place(info, sku, no="C-3").id) is None
+    assert event_of(place(info, sku, no="C-3").id) is None
 
 
 # --- unit-path (supplier) orders ------------------------------------------------------------------------------
@@ -387,9 +312,9 @@ def topup(ctx, make_sku, make_supplier, map_sku):
 
 def test_a_delivered_topup_announces_order_delivered(ctx, make_reseller, topup, supplier_sandbox, receiver):
     info = make_reseller()
-    order, _ = wholesale.place(_reseller(info), None, sku=topup, quantity=2, client_order_no="T-1",
+    order, _ = wholesale.place(reseller_of(info), None, sku=topup, quantity=2, client_order_no="T-1",
                                account="13800138000", notify_url=receiver.url + "/cb")
-    assert _event(order.id) is None  # still processing: nothing to announce yet
+    assert event_of(order.id) is None  # still processing: nothing to announce yet
     run(order.id)
     [event] = db.session.scalars(sa.select(CallbackEvent).where(CallbackEvent.order_id == order.id)).all()
     assert event.type == "order.delivered"
@@ -404,17 +329,17 @@ def test_a_failed_topup_announces_failed_then_refunded_to_the_balance(ctx, make_
                                                                      receiver):
     info = make_reseller(balance="1000.00", discount="10")
     supplier_sandbox.faults(error_rate=1)
-    order, _ = wholesale.place(_reseller(info), None, sku=topup, quantity=1, client_order_no="T-2",
+    order, _ = wholesale.place(reseller_of(info), None, sku=topup, quantity=1, client_order_no="T-2",
                                account="13800138000", notify_url=receiver.url + "/cb")
     assert balance.of(info["id"]) == 100000 - 4455
     [d] = run(order.id)
     assert d.status == "failed"
-    failed = _event(order.id, "order.failed")
+    failed = event_of(order.id, "order.failed")
     assert failed is not None and failed.payload["order"]["status"] == "failed"
     assert callbacks.send(failed.id) == "delivered"
     supplier_sandbox.calm()
     ops.refund(None, d.id, reason="上游失败")
-    refunded = _event(order.id, "order.refunded")
+    refunded = event_of(order.id, "order.refunded")
     assert refunded is not None and refunded.payload["order"]["status"] == "refunded"
     assert refunded.event_id != failed.event_id
     assert callbacks.send(refunded.id) == "delivered"
@@ -433,7 +358,7 @@ def test_the_lease_stops_concurrent_workers_posting_twice(app, make_reseller, ma
         stock(sku_id, 1)
         order, _ = wholesale.place(db.session.get(Reseller, info["id"]), None, sku=db.session.get(Sku, sku_id).sku,
                                    quantity=1, client_order_no="RACE", notify_url=receiver.url + "/cb")
-        callback_id = _event(order.id).id
+        callback_id = event_of(order.id).id
     receiver.delay = 0.3
     n = 8
     barrier, results = threading.Barrier(n), []

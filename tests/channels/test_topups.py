@@ -12,8 +12,8 @@ from app.extensions import db
 from app.ledger import services as ledger
 from app.ledger.models import JournalEntry, Posting
 from app.notifications.models import Notification
-from tests.reliability.test_checkout_race import run_all
 from tests.support.fulfilment import assert_ledger_balanced
+from tests.support.threads import run_all
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64

@@ -24,9 +24,8 @@ from app.extensions import db
 from app.notifications.models import Notification
 from app.procurement import budgets, directory, enterprises, packs
 from app.procurement.models import Employee, Enterprise, Grant, ProcurementRequest
-from tests.e2e.test_reseller_flow import IssuanceWorker
-from tests.procurement.conftest import make_company  # noqa: F401 (a fixture)
 from tests.support.browser import Person
+from tests.support.jobs import IssuanceWorker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.committed]
 

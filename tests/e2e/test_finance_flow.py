@@ -16,9 +16,9 @@ from app.extensions import db
 from app.finance.models import ReconItem
 from app.ledger import periods
 from app.orders import services as orders
-from tests.finance.test_reconciliation import Gate
 from tests.support.browser import Person
 from tests.support.fulfilment import pay_on_gateway
+from tests.support.payments import Gate
 
 pytestmark = [pytest.mark.e2e, pytest.mark.committed]
 

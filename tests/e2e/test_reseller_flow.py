@@ -7,7 +7,6 @@ The order is issued by the real job (`jobs.issuance.issue`) taken off the real "
 """
 
 import io
-import threading
 import time
 
 import openpyxl
@@ -21,6 +20,7 @@ from app.channels import issuance
 from app.core.models import AuditLog
 from app.extensions import db
 from tests.support.browser import Person
+from tests.support.jobs import IssuanceWorker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.committed]
 
@@ -28,52 +28,6 @@ QUANTITY = 2000
 BATCH = 250
 #: The pause after each batch: 8 batches take a few seconds, so the widget polls several times meanwhile.
 PAUSE = 0.5
-
-
-class IssuanceWorker:
-    """Takes jobs off the "issuance" queue (or another) in a thread of the test process and performs them, each
-    in a fresh app context of the session app (the job reuses it), as the RQ worker would."""
-
-    TICK = 0.2
-
-    def __init__(self, app, queue_name: str = "issuance"):
-        self.app, self.queue_name = app, queue_name
-        self.errors: list[str] = []
-        self.done: list[str] = []
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        from app.queues import queue
-
-        with self.app.app_context():
-            queue(self.queue_name).empty()  # nothing left over from another test
-        self._thread = threading.Thread(target=self._run, name="e2e-issuance-worker", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(60)
-            assert not self._thread.is_alive(), f"the {self.queue_name} worker did not stop"
-
-    def _run(self) -> None:
-        from rq import Queue
-
-        from app.queues import queue
-
-        while not self._stop.wait(self.TICK):
-            try:
-                with self.app.app_context():
-                    q = queue(self.queue_name)
-                    got = Queue.dequeue_any([q], None, connection=q.connection)
-                    if got is None:
-                        continue
-                    job, _ = got
-                    self.done.append(job.perform())
-                    db.session.remove()
-            except Exception as e:  # reported at teardown: a thread's exception would go unnoticed
-                self.errors.append(f"{type(e).__name__}: {e}")
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from app.channels import resellers
 from app.extensions import db
 from app.finance.models import Statement
 from app.ledger import services as ledger
-from tests.e2e.test_reseller_flow import IssuanceWorker
 from tests.support.browser import Person
+from tests.support.jobs import IssuanceWorker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.committed]
 

@@ -17,40 +17,16 @@ from app.insight import journal as insight
 from app.ledger import adjustments, periods, reports
 from app.ledger import services as ledger
 from app.ledger.models import ClosedPeriod, JournalEntry, Posting
+from tests.support.finance import at, build_books
 from tests.support.fulfilment import assert_ledger_balanced
 
 # Shanghai is UTC+8: 2025-10-01 00:00 local is 2025-09-30 16:00 UTC.
 OCT_START = datetime(2025, 9, 30, 16)
 
 
-def at(day: int, month: int = 10, hour: int = 12) -> datetime:
-    """Noon (local) on a day of 2025, as the naive UTC the ledger stores."""
-    return datetime(2025, month, day, hour) - timedelta(hours=8)
-
-
 @pytest.fixture
 def books(ctx, make_user):
     return build_books(make_user)
-
-
-def build_books(make_user) -> dict:
-    """Two resellers' and one enterprise's money across September, October and November 2025 (in the app
-    context of the caller)."""
-    from app.channels import resellers
-
-    users = {"a_user": make_user(Role.reseller, org="甲代理"), "b_user": make_user(Role.reseller, org="乙代理"),
-             "hr_user": make_user(Role.hr_admin, org="丙公司")}
-    a, b = (resellers.for_user(db.session.get(User, users[k])) for k in ("a_user", "b_user"))
-    ent_org = db.session.get(User, users["hr_user"]).organization_id
-    ra, rb, e = f"2204.R{a.id}", f"2204.R{b.id}", f"2206.E{ent_org}"
-    ledger.post("reseller_topup", [("1002", 100_00), (ra, -100_00)], key="t1", booked_at=at(20, 9))
-    ledger.post("reseller_topup", [("1002", 50_00), (rb, -50_00)], key="t2", booked_at=at(5))
-    ledger.post("wholesale_order", [(ra, 30_00), ("2203", -30_00)], key="o1", booked_at=at(6))
-    ledger.post("revenue", [("2203", 30_00), ("6001", -30_00)], key="r1", booked_at=at(6))
-    ledger.post("enterprise_deposit", [("1002", 500_00), (e, -500_00)], key="d1", booked_at=at(31))
-    ledger.post("wholesale_order", [(rb, 20_00), ("2203", -20_00)], key="o2", booked_at=at(3, 11))
-    db.session.commit()
-    return {"ra": ra, "rb": rb, "e": e, "a": a.id, "b": b.id, "org": ent_org, **users}
 
 
 def october(**kw) -> reports.Filters:

@@ -20,21 +20,10 @@ from app.payments import refunds
 from app.payments.models import Payment, Refund
 from app.suppliers import replenish
 from app.suppliers.models import Replenishment
+from tests.support.finance import paid_order
 from tests.support.fulfilment import pay_on_gateway
 from tests.support.fulfilment import run as deliver
-
-
-class Gate:
-    """The session's sandbox gateway, emptied for the test (its trades would be lines of today's file)."""
-
-    def __init__(self, url: str):
-        self.url = url
-
-    def reset(self) -> None:
-        httpx.post(f"{self.url}/_sandbox/reset", timeout=5).raise_for_status()
-
-    def faults(self, **faults) -> None:
-        httpx.post(f"{self.url}/_sandbox/statement_faults", json=faults, timeout=5).raise_for_status()
+from tests.support.payments import Gate
 
 
 @pytest.fixture
@@ -56,15 +45,6 @@ def prices(sandbox, **by_product) -> None:
 
 def bill_faults(sandbox, **faults) -> None:
     httpx.post(f"{sandbox.url}/_sandbox/bill_faults", json=faults, timeout=5).raise_for_status()
-
-
-def paid_order(make_user, make_sku, stock, price="28.00") -> str:
-    """An order from our own stock, paid for real on the sandbox gateway; its out_trade_no."""
-    sku_id = make_sku(price=price)
-    stock(sku_id, 1)
-    order = orders.create_retail_order(db.session.get(User, make_user("consumer")), sku_id, 1)
-    assert pay_on_gateway(order, _gateway_url()) == "applied"
-    return order.order_no
 
 
 def _gateway_url() -> str:

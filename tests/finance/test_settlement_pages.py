@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from app.accounts.models import User
 from app.extensions import db
 from app.finance.models import SettlementBatch
-from tests.finance.test_settlements import earn
+from tests.support.finance import earn
 
 
 def test_run_then_a_second_member_approves(app, client, login_as, make_reseller, make_sku, stock, make_user):

@@ -8,40 +8,19 @@ import pytest
 import sqlalchemy as sa
 
 from app.accounts.models import Role, User
-from app.channels import balance, wholesale
+from app.channels import balance
 from app.channels.models import Commission
 from app.core.errors import Forbidden, TransitionError, ValidationError
-from app.core.ids import utcnow
 from app.extensions import db
 from app.finance import settlements
 from app.finance.models import SettlementBatch
-from app.ledger import periods
-from tests.channels.test_agents import _agent, _fund, _r, _sku
+from tests.support.finance import earn
 from tests.support.fulfilment import assert_ledger_balanced
 
 
 @pytest.fixture
 def earned(ctx, make_reseller, make_sku, stock, make_user):
     return earn(make_reseller, make_sku, stock, make_user)
-
-
-def earn(make_reseller, make_sku, stock, make_user) -> dict:
-    """Two parents whose sub-agents ordered today: ¥5.40 and ¥1.80 of commission (in the caller's app
-    context)."""
-    sku_id = make_sku(price="28.00")
-    stock(sku_id, 10)
-    parents = []
-    for i, units in enumerate((3, 1)):
-        parent = _r(make_reseller(discount="10", name=f"一级代理{i}"))
-        agent, user = _agent(parent, company=f"下级代理{i}")
-        _fund(agent, 50000)
-        from app.channels import agents
-        agents.set_price(parent, agent, _sku(sku_id), 2700, None)
-        wholesale.place(agent, user, sku=_sku(sku_id).sku, quantity=units, client_order_no=f"S-{i}")
-        parents.append(parent.id)
-    today = periods.local_day(utcnow())
-    maker, checker = (db.session.get(User, make_user(Role.finance)) for _ in range(2))
-    return {"parents": parents, "today": today, "maker": maker, "checker": checker}
 
 
 def test_run_approve_and_pay_into_the_balances(earned):

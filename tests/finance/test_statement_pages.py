@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from app.extensions import db
 from app.finance import statements
 from app.finance.models import Statement, StatementStatus
-from tests.finance.test_ledger import build_books
+from tests.support.finance import build_books
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from app.finance import statement_files, statements
 from app.finance.models import Statement, StatementLine, StatementStatus
 from app.ledger import services as ledger
 from app.ledger.models import JournalEntry
-from tests.finance.test_ledger import at, build_books
+from tests.support.finance import at, build_books
 
 SEP_OCT = (date(2025, 9, 1), date(2025, 10, 31))
 

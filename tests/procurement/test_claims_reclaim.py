@@ -18,7 +18,7 @@ from app.notifications.models import Notification
 from app.orders.models import Order
 from app.procurement import claims, enterprises, reclaim
 from app.procurement.models import Budget, Grant, GrantOrder
-from tests.procurement.grant_helpers import issue, paid_request, past_deadline
+from tests.support.grants import issue, paid_request, past_deadline
 
 
 def _user(uid):

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from app.fulfilment.models import Entitlement
 from app.procurement.models import Grant, GrantOrder
-from tests.procurement.grant_helpers import issue, paid_request, past_deadline
+from tests.support.grants import issue, paid_request, past_deadline
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from app.procurement.models import (
     RequestEvent,
     RequestRecipient,
 )
-from tests.reliability.test_worker import ROOT, worker_env
+from tests.support.processes import ROOT, worker_env
 
 
 def _ent(c):
@@ -378,6 +378,7 @@ def test_two_jobs_of_one_request_at_once_issue_each_grant_once(app, make_company
 
 # --- the real worker -------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.committed
 def test_the_issuance_job_in_a_real_worker_after_a_crash(app, make_company, make_sku, monkeypatch):
     """A job died after its first batch; the job queued at payment and a duplicate both run in a real RQ

@@ -230,22 +230,7 @@ def test_period_choices():
     assert reports.parse_period("", date(2026, 11, 3)).key == "2026-11"
 
 
-def _count_queries(fn) -> int:
-    n = 0
-
-    def count(*_args):
-        nonlocal n
-        n += 1
-
-    sa.event.listen(sa.engine.Engine, "before_cursor_execute", count)
-    try:
-        fn()
-    finally:
-        sa.event.remove(sa.engine.Engine, "before_cursor_execute", count)
-    return n
-
-
-def test_query_count_does_not_grow(app, make_company, make_sku):
+def test_query_count_does_not_grow(app, make_company, make_sku, count_queries):
     sku = make_sku(price="10.00")
     small = make_company(employees=0, budget="1000.00")
     big = make_company(employees=0, budget="1000.00")
@@ -271,7 +256,13 @@ def test_query_count_does_not_grow(app, make_company, make_sku):
             db.session.expire_all()
             return lambda: reports.build(ent, "all")
 
-        one, twenty = _count_queries(build(small)), _count_queries(build(big))
+        counts = []
+        for c in (small, big):
+            report = build(c)
+            with count_queries() as q:
+                report()
+            counts.append(q.n)
+        one, twenty = counts
         report = reports.build(_ent(big), "all")
     assert len(report.departments) == 20 and len(report.packs) == 20 and len(report.budgets) == 20
     assert report.total.issued == 20

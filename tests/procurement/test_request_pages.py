@@ -1,7 +1,6 @@
 """The enterprise portal's request pages: filing through the form, the approvers' decisions, the inbox and
 dashboard, refusals that change nothing, tenancy, and the list pages' query counts."""
 
-import contextlib
 
 import pytest
 import sqlalchemy as sa
@@ -401,28 +400,6 @@ def test_approvers_cannot_file(client, login, company, peek):
     assert 'id="new-request"' not in client.get("/enterprise/requests").get_data(as_text=True)
     assert peek.count(ProcurementRequest, ProcurementRequest.organization_id == c.organization_id) == 1
     assert snapshot(peek, req.id) == before
-
-
-@pytest.fixture
-def count_queries(app):
-    """count_queries() → a context manager; its value's `n` is the number of SQL statements run inside."""
-    class Counter:
-        n = 0
-
-    @contextlib.contextmanager
-    def counting():
-        counter = Counter()
-
-        def count(*_args, **_kw):
-            counter.n += 1
-
-        sa.event.listen(sa.engine.Engine, "before_cursor_execute", count)
-        try:
-            yield counter
-        finally:
-            sa.event.remove(sa.engine.Engine, "before_cursor_execute", count)
-
-    return counting
 
 
 def test_list_pages_do_not_query_per_row(client, login, company, count_queries, make_user):

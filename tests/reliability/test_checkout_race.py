@@ -1,6 +1,5 @@
 """Real threads against the real database (PostgreSQL in CI): nobody gets a code twice, money balances."""
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -17,31 +16,9 @@ from app.orders import services as orders
 from app.orders.models import Order
 from app.payments import services as payments
 from tests.support.payments import notice
+from tests.support.threads import run_all
 
 pytestmark = pytest.mark.committed
-
-
-def run_all(app, fn, args_list):
-    barrier = threading.Barrier(len(args_list))
-    results, errors = [None] * len(args_list), []
-
-    def worker(i, args):
-        with app.app_context():
-            barrier.wait()
-            try:
-                results[i] = fn(*args)
-            except Exception as e:  # recorded and asserted on below
-                errors.append(e)
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=worker, args=(i, a)) for i, a in enumerate(args_list)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert not errors, errors
-    return results
 
 
 def buy_and_pay(buyer_id: int, sku_id: int, pay: bool):

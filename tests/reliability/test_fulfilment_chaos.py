@@ -29,8 +29,8 @@ from app.ledger import services as ledger
 from app.orders import services as orders
 from app.orders.models import Order
 from app.suppliers.models import Supplier
-from tests.conftest import ROOT, SupplierSandbox, free_port, start_supplier
 from tests.support.fulfilment import SUPPLIER_KEY, assert_ledger_balanced, pay
+from tests.support.processes import ROOT, SupplierSandbox, free_port, start_supplier
 
 ORDERS = 500
 WORKERS = 3
@@ -153,6 +153,7 @@ def _counts(app) -> Counter:
     return Counter(dict(rows))
 
 
+@pytest.mark.slow
 @pytest.mark.committed
 @pytest.mark.timeout(1200)
 @pytest.mark.parametrize("chaos", ["none", "sigkill", "redis_restart"])

@@ -14,12 +14,9 @@ from app.notifications.models import Notification
 from app.orders.models import Order
 from app.procurement import claims, enterprises, reclaim
 from app.procurement.models import Budget, Grant, GrantOrder
-from tests.procurement import conftest as procurement_fixtures
-from tests.procurement.grant_helpers import issue, paid_request, past_deadline
-from tests.reliability.test_reseller_races import in_threads
 from tests.support.fulfilment import assert_ledger_balanced
-
-make_company = procurement_fixtures.make_company  # the enterprise factory, here too
+from tests.support.grants import issue, paid_request, past_deadline
+from tests.support.threads import in_threads
 
 pytestmark = pytest.mark.committed
 

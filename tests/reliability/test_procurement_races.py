@@ -27,11 +27,8 @@ from app.procurement.models import (
     RequestEvent,
     StepKind,
 )
-from tests.procurement import conftest as procurement_fixtures
-from tests.reliability.test_reseller_races import in_threads
 from tests.support.fulfilment import assert_ledger_balanced
-
-make_company = procurement_fixtures.make_company  # the enterprise factory, here too
+from tests.support.threads import in_threads
 
 pytestmark = pytest.mark.committed
 

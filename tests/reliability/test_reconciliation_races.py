@@ -14,8 +14,9 @@ from app.extensions import db
 from app.finance import reconciliation
 from app.finance.models import ReconItem, ReconRun
 from app.ledger import periods
-from tests.finance.test_reconciliation import Gate, paid_order
-from tests.reliability.test_reseller_races import in_threads
+from tests.support.finance import paid_order
+from tests.support.payments import Gate
+from tests.support.threads import in_threads
 
 pytestmark = pytest.mark.committed
 

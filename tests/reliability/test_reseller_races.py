@@ -24,37 +24,9 @@ from app.inventory.models import Code, CodeStatus
 from app.ledger.models import JournalEntry, LedgerAccount, Posting
 from app.orders.models import Order
 from tests.support.fulfilment import assert_ledger_balanced
+from tests.support.threads import in_threads
 
 pytestmark = pytest.mark.committed
-
-
-def in_threads(app, n_threads: int, tasks: list, fn) -> list:
-    """Run fn(task) for every task on `n_threads` threads (each its own app context and session, a fresh
-    session per task), all starting together; returns the results in task order. Errors other than the
-    ones `fn` turns into results fail the test."""
-    results, errors = [None] * len(tasks), []
-    chunks = [list(range(i, len(tasks), n_threads)) for i in range(n_threads)]
-    barrier = threading.Barrier(n_threads)
-
-    def worker(indices):
-        with app.app_context():
-            barrier.wait()
-            for i in indices:
-                try:
-                    results[i] = fn(tasks[i])
-                except Exception as e:  # recorded and asserted on below
-                    errors.append(e)
-                finally:
-                    db.session.remove()
-
-    threads = [threading.Thread(target=worker, args=(chunk,)) for chunk in chunks]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert not any(t.is_alive() for t in threads), "a thread is still running after 120 s"
-    assert not errors, errors[:5]
-    return results
 
 
 def sku_code(app, sku_id: int) -> str:
@@ -202,6 +174,7 @@ def test_the_pool_holder_gets_its_pool_in_full_while_another_reseller_drains_the
         assert_ledger_balanced()
 
 
+@pytest.mark.slow
 def test_two_thousand_racing_orders_for_five_hundred_codes(app, make_reseller, make_sku, stock):
     """8 resellers, 16 threads, 2,000 single-code orders for 500 codes: exactly 500 delivered, each code
     once; the 1,500 others refused with INSUFFICIENT_STOCK and nothing charged or reserved for them."""

@@ -14,8 +14,8 @@ from app.core.models import StateChange
 from app.extensions import db
 from app.finance import statements
 from app.finance.models import Statement, StatementFile, StatementLine
-from tests.finance.test_ledger import build_books
-from tests.reliability.test_reseller_races import in_threads
+from tests.support.finance import build_books
+from tests.support.threads import in_threads
 
 pytestmark = pytest.mark.committed
 
@@ -81,7 +81,7 @@ def test_settlement_runs_at_once_claim_each_commission_once(app, make_reseller, 
     from app.channels.models import Commission
     from app.finance import settlements
     from app.finance.models import SettlementBatch, SettlementItem
-    from tests.finance.test_settlements import earn
+    from tests.support.finance import earn
 
     with app.app_context():
         data = earn(make_reseller, make_sku, stock, make_user)

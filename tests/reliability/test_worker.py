@@ -1,6 +1,5 @@
 """The real worker process: `quanyi worker --burst` runs queued jobs against the same database."""
 
-import os
 import subprocess
 import sys
 from datetime import timedelta
@@ -14,17 +13,10 @@ from app.extensions import db
 from app.orders import services as orders
 from app.orders.models import Order
 from app.queues import queue
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def worker_env(app) -> dict:
-    env = dict(os.environ)
-    env.update(DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"], REDIS_URL=app.config["REDIS_URL"],
-               QUANYI_MASTER_KEY=app.config["QUANYI_MASTER_KEY"], SECRET_KEY="worker-test")
-    return env
+from tests.support.processes import ROOT, worker_env
 
 
+@pytest.mark.slow
 @pytest.mark.committed
 @pytest.mark.parametrize("flags", [[], ["--no-fork"]])
 def test_worker_process_expires_unpaid_orders(app, make_user, make_sku, stock, flags):

@@ -1,7 +1,9 @@
-"""Build notifications exactly as the sandbox gateway signs them."""
+"""Build notifications exactly as the sandbox gateway signs them; empty the sandbox gateway, set its faults."""
 
 import secrets
 import time
+
+import httpx
 
 from app.core.money import yuan
 from app.payments.gateway import sign
@@ -17,3 +19,16 @@ def notice(out_trade_no: str, amount_fen: int, *, currency: str = "CNY", status:
               **extra}
     fields["sign"] = sign(fields, key)
     return fields
+
+
+class Gate:
+    """The session's sandbox gateway, emptied for the test (its trades would be lines of today's file)."""
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def reset(self) -> None:
+        httpx.post(f"{self.url}/_sandbox/reset", timeout=5).raise_for_status()
+
+    def faults(self, **faults) -> None:
+        httpx.post(f"{self.url}/_sandbox/statement_faults", json=faults, timeout=5).raise_for_status()

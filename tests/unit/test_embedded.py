@@ -13,7 +13,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.conftest import free_port, wait_http
+from tests.support.processes import free_port, wait_http
 
 ROOT = Path(__file__).resolve().parents[2]
 QUANYI = [sys.executable, "-c", "from app.cli import main; main()"]
@@ -58,6 +58,7 @@ def _wait_up(up) -> list[psutil.Process]:
     return psutil.Process(up.proc.pid).children(recursive=True)
 
 
+@pytest.mark.slow
 @pytest.mark.committed
 def test_up_serves_everything_and_stops_cleanly_on_sigterm(launcher):
     up = launcher
@@ -90,6 +91,7 @@ def test_up_serves_everything_and_stops_cleanly_on_sigterm(launcher):
         httpx.get(up.web + "/login", timeout=2)
 
 
+@pytest.mark.slow
 @pytest.mark.committed
 @pytest.mark.parametrize(("module", "name"), [("sandboxes.paygate", "payment gateway"),
                                               ("sandboxes.supplier", "supplier")])

@@ -19,7 +19,7 @@ from app.notifications import links, mail, services
 from app.notifications.kinds import KINDS
 from app.notifications.models import EmailStatus, Notification, OutboundEmail
 from app.orders.models import Order
-from tests.conftest import free_port
+from tests.support.processes import free_port
 
 # --- helpers ------------------------------------------------------------------------------------------------
 
@@ -370,7 +370,7 @@ def test_reminders_email_the_owner_when_smtp_is_configured(ctx, make_user, make_
     assert f"/me/benefits/{ent}" in out.body_text
 
 
-def test_reminders_read_in_a_fixed_number_of_queries(ctx, app, make_user, make_sku, smtp):
+def test_reminders_read_in_a_fixed_number_of_queries(ctx, app, make_user, make_sku, smtp, count_queries):
     now = utcnow()
 
     def run(n_users: int) -> int:
@@ -379,17 +379,8 @@ def test_reminders_read_in_a_fixed_number_of_queries(ctx, app, make_user, make_s
             for _ in range(2):
                 entitlement(uid, make_sku(), now + timedelta(days=2))
         db.session.expunge_all()  # nothing cached: owners and SKUs must come from the batch query
-        statements = []
-
-        def count(conn, cursor, statement, *args):
-            if statement.lstrip().upper().startswith("SELECT"):
-                statements.append(statement)
-
-        sa.event.listen(sa.engine.Engine, "before_cursor_execute", count)
-        try:
+        with count_queries("SELECT") as selects:
             assert reminders.remind_expiring(now) == 2 * n_users
-        finally:
-            sa.event.remove(sa.engine.Engine, "before_cursor_execute", count)
-        return len(statements)
+        return selects.n
 
     assert run(1) == run(4)  # not one more SELECT per owner, SKU or entitlement

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from tests.conftest import ROOT, free_port, wait_http
+from tests.support.processes import ROOT, free_port, wait_http
 
 PARTNER, KEY = "quanyi", "test-supplier-key"
 

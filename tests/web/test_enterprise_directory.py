@@ -8,9 +8,7 @@ import sqlalchemy as sa
 
 from app.accounts.models import User
 from app.procurement.models import Activation, Department, Employee
-from tests.procurement import conftest as procurement_fixtures
 
-make_company = procurement_fixtures.make_company
 EN = {"Accept-Language": "en"}
 
 

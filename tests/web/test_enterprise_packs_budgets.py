@@ -7,11 +7,8 @@ import pytest
 import sqlalchemy as sa
 
 from app.procurement.models import ApprovalRule, Budget, Pack, PackItem
-from tests.procurement import conftest as procurement_fixtures
 
 HX = {"HX-Request": "true"}
-#: The company factory of tests/procurement, used here too.
-make_company = procurement_fixtures.make_company
 
 
 @pytest.fixture

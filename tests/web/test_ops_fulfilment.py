@@ -213,7 +213,7 @@ def test_bad_mapping_shows_a_clear_error_and_saves_nothing(ops, peek, make_sku, 
 
 
 def test_mapping_to_an_unreachable_supplier_says_so(ops, peek, make_sku, make_supplier):
-    from tests.conftest import free_port
+    from tests.support.processes import free_port
 
     sku_id = make_sku(type_="direct_topup", source="supplier")
     supplier_id = make_supplier(url=f"http://127.0.0.1:{free_port()}")

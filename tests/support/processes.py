@@ -1,0 +1,79 @@
+"""Other processes the tests talk to: a free port, waiting for a server to answer, the sandbox supplier and
+its control endpoints, the environment of a worker process."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 20) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+SUPPLIER_KEY = "test-supplier-key"
+
+
+class SupplierSandbox:
+    """The sandbox supplier process and its control endpoints (faults, the record of top-ups)."""
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def faults(self, **settings) -> dict:
+        resp = httpx.post(self.url + "/_sandbox/faults", json=settings, timeout=5)
+        resp.raise_for_status()
+        return resp.json()
+
+    def calm(self) -> None:
+        """No faults at all."""
+        self.faults(latency_ms=0, error_rate=0, timeout_rate=0, garbage_rate=0, html_rate=0, async_rate=0,
+                    accept_then_fail_rate=0, drop_callback_rate=0, duplicate_callbacks=False,
+                    out_of_order_callbacks=False, out_of_stock=[])
+
+    def topups(self) -> list[dict]:
+        return httpx.get(self.url + "/_sandbox/topups", timeout=5).json()
+
+    def orders(self) -> list[dict]:
+        return httpx.get(self.url + "/_sandbox/orders", timeout=5).json()
+
+    def reset(self) -> None:
+        httpx.post(self.url + "/_sandbox/reset", timeout=5).raise_for_status()
+
+
+def start_supplier(*flags: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "sandboxes.supplier", "--port", str(port),
+                             "--key", SUPPLIER_KEY, "--partner", "quanyi", *flags], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    wait_http(url + "/healthz")
+    return proc, url
+
+
+def worker_env(app) -> dict:
+    """The environment of a `quanyi worker` process that works on the test app's database and Redis."""
+    env = dict(os.environ)
+    env.update(DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"], REDIS_URL=app.config["REDIS_URL"],
+               QUANYI_MASTER_KEY=app.config["QUANYI_MASTER_KEY"], SECRET_KEY="worker-test")
+    return env
