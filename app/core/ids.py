@@ -10,9 +10,10 @@ def utcnow() -> datetime:
 
 
 def order_no(prefix: str = "Q") -> str:
-    """Prefix, UTC time to the microsecond, six random digits: two numbers can only collide within one
-    microsecond. (To the second, hundreds of orders a second drew the same number: a UniqueViolation.)"""
-    return f"{prefix}{utcnow():%Y%m%d%H%M%S%f}{secrets.randbelow(10**6):06d}"
+    """Prefix, UTC time to the microsecond (two-digit year), two random digits: as long as the numbers were
+    (pages show them whole), but two can only collide within one microsecond. To the second with six
+    random digits, hundreds of orders a second drew the same number now and then (a UniqueViolation)."""
+    return f"{prefix}{utcnow():%y%m%d%H%M%S%f}{secrets.randbelow(100):02d}"
 
 
 def token(n: int = 16) -> str:
