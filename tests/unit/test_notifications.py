@@ -13,8 +13,9 @@ from app.accounts.models import User
 from app.core.errors import NotFound
 from app.core.ids import order_no, utcnow
 from app.extensions import db
+from app.fulfilment import reminders
 from app.fulfilment.models import Entitlement
-from app.notifications import links, mail, reminders, services
+from app.notifications import links, mail, services
 from app.notifications.kinds import KINDS
 from app.notifications.models import EmailStatus, Notification, OutboundEmail
 from app.orders.models import Order
