@@ -5,10 +5,10 @@ from flask import g
 
 from app.accounts.models import Role
 from app.finance import statements
+from app.web import downloads
 from app.web.access import roles_required
-from app.web.enterprise.views import bp
+from app.web.enterprise import bp
 from app.web.render import render
-from app.web.statement_files import send_file
 
 
 @bp.get("/statements")
@@ -22,4 +22,4 @@ def statements_page():
 @bp.get("/statements/<int:statement_id>.xlsx", defaults={"fmt": "xlsx"})
 @roles_required(Role.hr_admin)
 def statement_file(statement_id: int, fmt: str):
-    return send_file(statements.get_for("enterprise", g.enterprise.organization_id, statement_id), fmt)
+    return downloads.statement_file(statements.get_for("enterprise", g.enterprise.organization_id, statement_id), fmt)

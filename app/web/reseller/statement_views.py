@@ -4,9 +4,9 @@ or one not approved yet, is not found."""
 from flask import g
 
 from app.finance import statements
+from app.web import downloads
 from app.web.render import render
-from app.web.reseller.views import bp
-from app.web.statement_files import send_file
+from app.web.reseller import bp
 
 
 @bp.get("/statements")
@@ -17,4 +17,4 @@ def statements_page():
 @bp.get("/statements/<int:statement_id>.pdf", defaults={"fmt": "pdf"})
 @bp.get("/statements/<int:statement_id>.xlsx", defaults={"fmt": "xlsx"})
 def statement_file(statement_id: int, fmt: str):
-    return send_file(statements.get_for("reseller", g.reseller.id, statement_id), fmt)
+    return downloads.statement_file(statements.get_for("reseller", g.reseller.id, statement_id), fmt)
