@@ -15,40 +15,51 @@ from app.core.money import MoneyError, parse_yuan, yuan
 REQUIRED = _l("This field is required.")
 
 
-class YuanField(StringField):
-    """Money typed as yuan text ("28.00"); `.data` is integer fen (None when the text is not an amount)."""
+class _NumberText(StringField):
+    """A number typed as text; `.data` is the integer `parse` makes of it (None when the text is not one)."""
+
+    def parse(self, text: str) -> int:
+        raise NotImplementedError
+
+    def format(self, value: int) -> str:
+        raise NotImplementedError
 
     def process_formdata(self, valuelist):
         if not valuelist:
             return
-        self.data = None
+        self.data = None  # stays None when the text does not parse
+        self.data = self.parse(valuelist[0])
+
+    def _value(self):
+        if self.raw_data:
+            return self.raw_data[0]
+        return self.format(self.data) if isinstance(self.data, int) else ""
+
+
+class YuanField(_NumberText):
+    """Money typed as yuan text ("28.00"); `.data` is integer fen."""
+
+    def parse(self, text: str) -> int:
         try:
-            self.data = parse_yuan(valuelist[0])
+            return parse_yuan(text)
         except MoneyError:
             raise ValueError(str(_l("Enter an amount in yuan, like 28.00."))) from None
 
-    def _value(self):
-        if self.raw_data:
-            return self.raw_data[0]
-        return yuan(self.data) if isinstance(self.data, int) else ""
+    def format(self, value: int) -> str:
+        return yuan(value)
 
 
-class PercentField(StringField):
-    """A percentage typed as text ("12.5"); `.data` is basis points (None when the text is not one)."""
+class PercentField(_NumberText):
+    """A percentage typed as text ("12.5"); `.data` is basis points."""
 
-    def process_formdata(self, valuelist):
-        if not valuelist:
-            return
-        self.data = None
+    def parse(self, text: str) -> int:
         try:
-            self.data = resellers.parse_percent(valuelist[0])
+            return resellers.parse_percent(text)
         except DomainError as e:
             raise ValueError(str(e.message)) from None
 
-    def _value(self):
-        if self.raw_data:
-            return self.raw_data[0]
-        return resellers.percent(self.data) if isinstance(self.data, int) else ""
+    def format(self, value: int) -> str:
+        return resellers.percent(value)
 
 
 def choices(labels: dict) -> list[SelectChoice]:
