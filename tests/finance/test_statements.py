@@ -150,7 +150,7 @@ def test_nobody_downloads_another_counterpartys_statement(world):
     for type_, cp in (("reseller", world["b"]), ("enterprise", world["org"]), ("enterprise", world["a"])):
         with pytest.raises(NotFound):
             statements.get_for(type_, cp, st.id)
-    assert statements.of_counterparty("reseller", world["b"]) == []
+    assert statements.of_counterparty("reseller", world["b"]).items == []
 
 
 def test_an_enterprise_statement(world):

@@ -168,7 +168,7 @@ def test_history_running_totals_equal_the_balance(app, client, login_as, make_co
     _english(client)
     html = client.get("/enterprise/balance").get_data(as_text=True)
     assert re.search(r'id="balance">¥1,070\.50<', html)
-    running = re.findall(r'class="has-text-right money running">([^<]+)<', html)
+    running = re.findall(r'class="money running">([^<]+)<', html)
     assert running == ["¥1,070.50", "¥820.00", "¥1,000.00"]
     assert inv_no in html and req_no in html
     assert 'id="topup-form"' not in html and 'id="topup-hr-only"' in html

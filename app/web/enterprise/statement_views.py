@@ -1,7 +1,7 @@
 """Enterprise portal: the company's approved statements (HR admins), to download as PDF or XLSX. Another
 company's statement, or one not approved yet, is not found."""
 
-from flask import g
+from flask import g, request
 
 from app.accounts.models import Role
 from app.finance import statements
@@ -15,7 +15,8 @@ from app.web.render import render
 @roles_required(Role.hr_admin)
 def statements_page():
     return render("enterprise/statements.html",
-                  rows=statements.of_counterparty("enterprise", g.enterprise.organization_id))
+                  rows=statements.of_counterparty("enterprise", g.enterprise.organization_id,
+                                                  page=request.args.get("page", 1, type=int)))
 
 
 @bp.get("/statements/<int:statement_id>.pdf", defaults={"fmt": "pdf"})

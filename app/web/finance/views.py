@@ -2,7 +2,7 @@
 and kind (each entry drills down to what it was posted for), the chart of accounts, one account's postings with
 the running balance; CSV and XLSX downloads of the journal and the trial balance."""
 
-from flask import Response, request, url_for
+from flask import Response, request
 
 from app.core.errors import ValidationError
 from app.ledger import periods, reports
@@ -79,11 +79,6 @@ def account(code: str):
                   export_args={**f.args(), "account": code})
 
 
-def page_url(endpoint: str, page: int, **kwargs) -> str:
-    args = {k: v for k, v in request.args.items() if k != "page"}
-    return url_for(endpoint, **{**args, **kwargs, "page": page})
-
-
 @bp.context_processor
 def _helpers():
-    return {"page_url": page_url, "account_name": reports.account_label}
+    return {"account_name": reports.account_label}

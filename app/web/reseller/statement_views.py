@@ -1,7 +1,7 @@
 """Reseller console: the reseller's approved statements, to download as PDF or XLSX. Another reseller's statement,
 or one not approved yet, is not found."""
 
-from flask import g
+from flask import g, request
 
 from app.finance import statements
 from app.web import downloads
@@ -11,7 +11,8 @@ from app.web.reseller import bp
 
 @bp.get("/statements")
 def statements_page():
-    return render("reseller/statements.html", rows=statements.of_counterparty("reseller", g.reseller.id))
+    return render("reseller/statements.html", rows=statements.of_counterparty(
+        "reseller", g.reseller.id, page=request.args.get("page", 1, type=int)))
 
 
 @bp.get("/statements/<int:statement_id>.pdf", defaults={"fmt": "pdf"})
