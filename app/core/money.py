@@ -29,9 +29,20 @@ def yuan(fen: int) -> str:
 
 
 def cny(fen: int) -> str:
-    """2850 -> '¥28.50' for pages."""
-    s = yuan(fen)
-    return f"-¥{s[1:]}" if s.startswith("-") else f"¥{s}"
+    """4989992 -> '¥49,899.92', -123450 -> '-¥1,234.50': the one way money reads to a person (pages, PDFs,
+    messages). Machine forms (API, CSV, form inputs) use `yuan`."""
+    sign = "-" if fen < 0 else ""
+    fen = abs(fen)
+    return f"{sign}¥{fen // 100:,}.{fen % 100:02d}"
+
+
+#: The number format of a money cell in every XLSX export: the cell holds the amount in yuan as a number.
+XLSX_FORMAT = '"¥"#,##0.00'
+
+
+def xlsx_number(fen: int) -> Decimal:
+    """2850 -> Decimal('28.50'), the value of a money cell in an XLSX export (exact, not a float sum)."""
+    return Decimal(fen).scaleb(-2)
 
 
 def allocate(total: int, weights: list[int]) -> list[int]:

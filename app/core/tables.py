@@ -1,5 +1,5 @@
 """Tables as downloads: CSV (UTF-8 with a BOM, so Excel opens Chinese text right) and XLSX (xlsxwriter).
-Money columns hold integer fen and are written as yuan: "12.34" in CSV, a number with a ¥ format in XLSX."""
+Money columns hold integer fen and are written as yuan: "12.34" in CSV, a number formatted "¥#,##0.00" in XLSX."""
 
 import csv
 import io
@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import xlsxwriter
 
-from app.core.money import yuan
+from app.core.money import XLSX_FORMAT, xlsx_number, yuan
 
 
 @dataclass
@@ -33,7 +33,7 @@ def to_xlsx(*sheets: Sheet) -> bytes:
     book = xlsxwriter.Workbook(out, {"in_memory": True, "strings_to_numbers": False, "strings_to_formulas": False,
                                      "strings_to_urls": False})
     bold = book.add_format({"bold": True})
-    money = book.add_format({"num_format": '"¥"#,##0.00'})
+    money = book.add_format({"num_format": XLSX_FORMAT})
     for sheet in sheets:
         ws = book.add_worksheet(sheet.name[:31])
         ws.write_row(0, 0, [str(h) for h in sheet.header], bold)
@@ -44,7 +44,7 @@ def to_xlsx(*sheets: Sheet) -> bytes:
                 if value is None:
                     ws.write_blank(r, c, None)
                 elif c in sheet.money:
-                    ws.write_number(r, c, value / 100, money)
+                    ws.write_number(r, c, xlsx_number(value), money)
                 elif isinstance(value, (int, float)):
                     ws.write_number(r, c, value)
                 else:

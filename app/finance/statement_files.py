@@ -21,7 +21,7 @@ from flask_babel import force_locale
 
 from app.core.ids import utcnow
 from app.core.labels import label
-from app.core.money import cny
+from app.core.money import XLSX_FORMAT, xlsx_number
 from app.finance import statements
 from app.finance.models import Statement, StatementLine
 from app.ledger import periods
@@ -84,7 +84,7 @@ def clip(text: str, units: int) -> str:
 
 
 def _template_helpers() -> dict:
-    return {"fmt_money": cny, "kind_label": lambda k: label(k, "journal"), "clip": clip,
+    return {"kind_label": lambda k: label(k, "journal"), "clip": clip,
             "local": lambda moment: periods.local_day(moment).isoformat()}
 
 
@@ -145,8 +145,8 @@ def xlsx(st: Statement, lines: list[StatementLine] | None = None) -> bytes:
     book = xlsxwriter.Workbook(out, {"in_memory": True, "strings_to_numbers": False, "strings_to_formulas": False,
                                      "strings_to_urls": False})
     bold = book.add_format({"bold": True})
-    money = book.add_format({"num_format": '"¥"#,##0.00'})
-    money_bold = book.add_format({"num_format": '"¥"#,##0.00', "bold": True})
+    money = book.add_format({"num_format": XLSX_FORMAT})
+    money_bold = book.add_format({"num_format": XLSX_FORMAT, "bold": True})
     with force_locale("zh_CN"):
         helpers = _template_helpers()
         ws = book.add_worksheet("对账单")
@@ -161,7 +161,7 @@ def xlsx(st: Statement, lines: list[StatementLine] | None = None) -> bytes:
             ws.write_string(r, 0, k, bold)
             ws.write_string(r, 1, v)
         ws.write_string(len(facts), 0, "期初余额", bold)
-        ws.write_number(len(facts), 1, st.opening_fen / 100, money)
+        ws.write_number(len(facts), 1, xlsx_number(st.opening_fen), money)
         top = len(facts) + 2
         ws.write_row(top, 0, ["序号", "记账日期", "类型", "摘要", "增加", "减少", "余额"], bold)
         ws.freeze_panes(top + 1, 0)
@@ -173,15 +173,15 @@ def xlsx(st: Statement, lines: list[StatementLine] | None = None) -> bytes:
             ws.write_string(r, 2, str(helpers["kind_label"](line.kind)))
             ws.write_string(r, 3, line.memo)
             if line.amount_fen > 0:
-                ws.write_number(r, 4, line.amount_fen / 100, money)
+                ws.write_number(r, 4, xlsx_number(line.amount_fen), money)
             else:
-                ws.write_number(r, 5, -line.amount_fen / 100, money)
-            ws.write_number(r, 6, line.balance_fen / 100, money)
+                ws.write_number(r, 5, xlsx_number(-line.amount_fen), money)
+            ws.write_number(r, 6, xlsx_number(line.balance_fen), money)
         r += 2
         for k, v in (("期初余额", st.opening_fen), ("本期增加合计", st.increase_fen),
                      ("本期减少合计", st.decrease_fen), ("期末余额", st.closing_fen)):
             ws.write_string(r, 3, k, bold)
-            ws.write_number(r, 6, v / 100, money_bold)
+            ws.write_number(r, 6, xlsx_number(v), money_bold)
             r += 1
         ws.write_string(r + 1, 0, "内容哈希（SHA-256）")
         ws.write_string(r + 1, 1, st.content_hash)

@@ -317,11 +317,12 @@ def versions(st: Statement) -> list[Statement]:
         .order_by(Statement.version)))
 
 
-def of_counterparty(type_: str, cp_id: int) -> list[Statement]:
-    """A counterparty's approved statements (and the ones they superseded), newest period first."""
-    return list(db.session.scalars(sa.select(Statement).where(
+def of_counterparty(type_: str, cp_id: int, page: int = 1, per_page: int = 20):
+    """A counterparty's approved statements (and the ones they superseded), newest period first, a page."""
+    return db.paginate(sa.select(Statement).where(
         Statement.counterparty_type == type_, Statement.counterparty_id == cp_id,
-        Statement.status.in_(DOWNLOADABLE)).order_by(Statement.period_end.desc(), Statement.version.desc())))
+        Statement.status.in_(DOWNLOADABLE)).order_by(Statement.period_end.desc(), Statement.version.desc()),
+        page=max(page, 1), per_page=per_page, error_out=False)
 
 
 def get_for(type_: str, cp_id: int, statement_id: int) -> Statement:

@@ -16,6 +16,7 @@ from flask_babel import gettext as _
 from app.accounts.models import User
 from app.core.audit import audit
 from app.core.ids import utcnow
+from app.core.money import XLSX_FORMAT, xlsx_number
 from app.extensions import db
 from app.fulfilment.models import Entitlement, EntitlementStatus
 from app.procurement import budgets
@@ -251,7 +252,7 @@ def _xlsx(report: Report) -> bytes:
     book = xlsxwriter.Workbook(out, {"in_memory": True, "strings_to_numbers": False, "strings_to_formulas": False,
                                      "strings_to_urls": False})
     bold = book.add_format({"bold": True})
-    money = book.add_format({"num_format": '"¥"#,##0.00'})
+    money = book.add_format({"num_format": XLSX_FORMAT})
     rate = book.add_format({"num_format": "0.0%"})
 
     def sheet(name, header, rows, formats):
@@ -266,7 +267,7 @@ def _xlsx(report: Report) -> bytes:
                 if value is None:
                     ws.write_blank(r, c, None, fmt)
                 elif fmt is money:
-                    ws.write_number(r, c, value / 100, money)
+                    ws.write_number(r, c, xlsx_number(value), money)
                 elif isinstance(value, (int, float)):
                     ws.write_number(r, c, value, fmt)
                 else:

@@ -11,20 +11,21 @@ from app.core.errors import NotFound
 from app.core.labels import label
 from app.core.money import cny, yuan
 from app.extensions import csrf, db, login_manager
+from app.web.tags import status_classes
 
 
 def init_app(app: Flask) -> None:
     from app.accounts.models import User
     from app.api import bp as api_bp
-    from app.web.auth.views import bp as auth_bp
+    from app.web.auth import bp as auth_bp
     from app.web.auth.views import home_for
-    from app.web.consumer.views import bp as consumer_bp
-    from app.web.enterprise.views import bp as enterprise_bp
-    from app.web.finance.views import bp as finance_bp
-    from app.web.inbox.views import bp as inbox_bp
-    from app.web.ops.views import bp as ops_bp
+    from app.web.consumer import bp as consumer_bp
+    from app.web.enterprise import bp as enterprise_bp
+    from app.web.finance import bp as finance_bp
+    from app.web.inbox import bp as inbox_bp
+    from app.web.ops import bp as ops_bp
     from app.web.payments import bp as payments_bp
-    from app.web.reseller.views import bp as reseller_bp
+    from app.web.reseller import bp as reseller_bp
     from app.web.supplier_callbacks import bp as supplier_callbacks_bp
 
     for bp in (auth_bp, consumer_bp, reseller_bp, enterprise_bp, finance_bp, ops_bp, payments_bp, inbox_bp,
@@ -39,11 +40,14 @@ def init_app(app: Flask) -> None:
     def _load(user_id: str):
         return db.session.get(User, int(user_id))
 
+    # cny is the one way money reads on pages and in PDFs; yuan only fills form inputs (machine form).
     app.jinja_env.filters["cny"] = cny
     app.jinja_env.filters["yuan"] = yuan
     app.jinja_env.filters["label"] = label
     app.jinja_env.filters["dt"] = lambda v, fmt="yyyy-MM-dd HH:mm": format_datetime(v, fmt) if v else "—"
     app.jinja_env.globals["home_for"] = home_for
+    app.jinja_env.globals["status_classes"] = status_classes
+    app.jinja_env.globals["query_args"] = query_args
 
     @app.context_processor
     def _ctx():
@@ -65,6 +69,11 @@ def init_app(app: Flask) -> None:
         app.register_error_handler(code, _error_page(code))
     # A domain NotFound (someone else's object, or none at all) is the same 404 page: nothing leaks.
     app.register_error_handler(NotFound, _error_page(404))
+
+
+def query_args(*drop: str) -> dict:
+    """The current page's query arguments but `drop`: the filters a pager keeps from page to page."""
+    return {k: v for k, v in request.args.items() if k not in drop}
 
 
 def _error_page(code: int):

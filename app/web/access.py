@@ -19,6 +19,13 @@ PORTAL_ROLES = {
 }
 
 
+def portal_blueprint(name: str, import_name: str, url_prefix: str) -> Blueprint:
+    """A portal's blueprint, every view of it guarded by the roles the portal serves (PORTAL_ROLES)."""
+    bp = Blueprint(name, import_name, url_prefix=url_prefix)
+    guard_blueprint(bp, PORTAL_ROLES[name])
+    return bp
+
+
 def guard_blueprint(bp: Blueprint, roles: set[str]) -> None:
     """Every view of `bp` needs a logged-in user with one of `roles`; 403 otherwise."""
 

@@ -56,7 +56,7 @@ def test_request_keeps_the_receipt_typed_by_its_bytes_and_tells_finance(ctx, mak
     db.session.expire_all()
     assert db.session.get(BalanceTopup, t.id).receipt_data == receipt
     [note] = _notes("topup_submitted", finance)
-    assert note.link == f"/finance/topups/{t.id}" and note.params["amount"] == "¥5000.50"
+    assert note.link == f"/finance/topups/{t.id}" and note.params["amount"] == "¥5,000.50"
     assert balance.of(info["id"]) == 0  # nothing is posted until finance approves
 
 
@@ -162,7 +162,7 @@ def test_approve_posts_one_balanced_transaction_and_tells_the_reseller(ctx, make
     assert (top["kind"], top["amount_fen"], top["balance_fen"], top["ref_type"]) == (
         "reseller_topup", 250000, 260000, "balance_topup")
     [note] = _notes("topup_approved", info["user_id"])
-    assert note.link == "/reseller/balance" and note.params["balance"] == "¥2600.00"
+    assert note.link == "/reseller/balance" and note.params["balance"] == "¥2,600.00"
 
 
 def test_history_running_totals_follow_orders_and_topups(ctx, make_reseller, make_user, make_sku, stock):

@@ -76,7 +76,7 @@ def test_reseller_orders_2000_codes_watches_progress_and_downloads_the_xlsx(page
     me.settled()
     page.locator("#quantity").fill(str(QUANTITY))
     expect(page.locator("#unit-price")).to_have_text("¥9.00")
-    expect(page.locator("#total")).to_have_text("¥18000.00")
+    expect(page.locator("#total")).to_have_text("¥18,000.00")
     shoot(page, "reseller-order-form")
     me.press(page.locator("#place-order"))
     expect(page.locator("#order-progress")).to_be_visible()

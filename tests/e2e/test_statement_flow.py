@@ -97,7 +97,7 @@ def test_finance_generates_a_second_member_approves_the_reseller_downloads(page,
     assert data.startswith(b"%PDF")
     text = subprocess.run(["pdftotext", "-layout", "-", "-"], input=data, capture_output=True,
                           check=True).stdout.decode()
-    for expected in ("对账单", "期初余额", "期末余额", "¥638.50", "¥1000.00", f"星辰数码-{device}", content_hash[:32]):
+    for expected in ("对账单", "期初余额", "期末余额", "¥638.50", "¥1,000.00", f"星辰数码-{device}", content_hash[:32]):
         assert expected in text, expected
     with app.app_context():
         st = db.session.scalars(sa.select(Statement).where(Statement.counterparty_id == reseller_id)).one()

@@ -150,7 +150,7 @@ def test_nobody_downloads_another_counterpartys_statement(world):
     for type_, cp in (("reseller", world["b"]), ("enterprise", world["org"]), ("enterprise", world["a"])):
         with pytest.raises(NotFound):
             statements.get_for(type_, cp, st.id)
-    assert statements.of_counterparty("reseller", world["b"]) == []
+    assert statements.of_counterparty("reseller", world["b"]).items == []
 
 
 def test_an_enterprise_statement(world):
@@ -240,3 +240,16 @@ def test_clip_keeps_a_row_on_one_line():
     assert statement_files.clip("WO-1 ×3", 28) == "WO-1 ×3"
     cut = statement_files.clip("腾讯视频会员月卡" * 5, 14)
     assert cut.endswith("…") and sum(2 if "\u4e00" <= c <= "\u9fff" else 1 for c in cut) <= 14
+
+
+def test_amounts_read_with_thousands_separators_in_the_pdf_and_stay_numbers_in_the_xlsx(world):
+    ledger.post("reseller_topup", [("1002", 9_999_926_00), (world["ra"], -9_999_926_00)], key="big",
+                booked_at=at(7))
+    db.session.commit()
+    st = make(world)
+    assert st.closing_fen == 9_999_996_00
+    text = pdf_text(statements.file(st, "pdf").content)
+    assert "¥9,999,996.00" in text and "¥9,999,926.00" in text and "¥9999996.00" not in text
+    ws = openpyxl.load_workbook(io.BytesIO(statements.file(st, "xlsx").content)).active
+    cells = [c for row in ws.iter_rows() for c in row if c.value == 9_999_996.0]
+    assert cells and all(c.number_format == '"¥"#,##0.00' for c in cells)

@@ -167,9 +167,9 @@ def test_history_running_totals_equal_the_balance(app, client, login_as, make_co
     login_as(user_id=c.approver_id)  # approvers read the balance too
     _english(client)
     html = client.get("/enterprise/balance").get_data(as_text=True)
-    assert re.search(r'id="balance">¥1070\.50<', html)
-    running = re.findall(r'class="has-text-right money running">([^<]+)<', html)
-    assert running == ["¥1070.50", "¥820.00", "¥1000.00"]
+    assert re.search(r'id="balance">¥1,070\.50<', html)
+    running = re.findall(r'class="money running">([^<]+)<', html)
+    assert running == ["¥1,070.50", "¥820.00", "¥1,000.00"]
     assert inv_no in html and req_no in html
     assert 'id="topup-form"' not in html and 'id="topup-hr-only"' in html
 
@@ -193,7 +193,7 @@ def test_topup_invoice_request(app, client, login_as, company, peek, lang):
     page = client.get(f"/enterprise/invoices/{inv.id}")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert inv.invoice_no in html and "¥12345.60" in html and 'id="payee-account"' in html
+    assert inv.invoice_no in html and "¥12,345.60" in html and 'id="payee-account"' in html
     assert f'id="transfer-remark">{inv.invoice_no}<' in html and 'id="print"' in html
     assert f'data-invoice="{inv.id}"' in client.get("/enterprise/balance").get_data(as_text=True)
 

@@ -287,7 +287,7 @@ def test_pool_request_awaits_payment_then_pays_from_balance(client, login, compa
 
     login("hr_admin", c.hr_id)
     page = client.get(f"/enterprise/requests/{req_id}").get_data(as_text=True)
-    assert 'id="invoice-no">INV' in page and "¥1800.00" in page and 'id="pay-from-balance"' not in page
+    assert 'id="invoice-no">INV' in page and "¥1,800.00" in page and 'id="pay-from-balance"' not in page
     assert "20 packs into the company pool" in page
     # Pay before the balance covers it: refused, nothing changes.
     before = snapshot(peek, req_id)
@@ -357,7 +357,7 @@ def test_the_dashboard(client, login, company):
     req_id = file_request(client, login, c)
     login("approver", c.approver_id)
     page = client.get("/enterprise/").get_data(as_text=True)
-    assert 'id="balance">¥1000.00' in page and "市场部" in page and "¥1000.00" in page
+    assert 'id="balance">¥1,000.00' in page and "市场部" in page and "¥1,000.00" in page
     assert 'id="waiting-count">1' in page and f"/enterprise/requests/{req_id}" in page
 
 

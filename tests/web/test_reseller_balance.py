@@ -29,10 +29,10 @@ def test_balance_page_renders_in_both_languages(client, login_as, make_reseller,
     resp = client.get("/reseller/balance")
     page = resp.get_data(as_text=True)
     assert resp.status_code == 200
-    assert 'id="balance">¥1234.50<' in page and 'id="topup-form"' in page and 'id="alert-form"' in page
+    assert 'id="balance">¥1,234.50<' in page and 'id="topup-form"' in page and 'id="alert-form"' in page
     assert ('lang="zh-CN"' in page) if lang == "zh_CN" else ("Top up by bank transfer" in page)
     assert page.count('class="history-row"') == 1  # the opening balance
-    assert 'class="has-text-right money running">¥1234.50<' in page
+    assert 'class="money running">¥1,234.50<' in page
 
 
 def test_request_a_topup_with_a_receipt(app, client, login_as, make_reseller, make_user, peek):

@@ -12,8 +12,9 @@ from wtforms.validators import DataRequired, EqualTo, Length
 from app.core.errors import DomainError
 from app.extensions import limiter
 from app.procurement import activation
+from app.web.auth import bp
 from app.web.auth.invite_views import _private
-from app.web.auth.views import _safe_next, bp, home_for
+from app.web.auth.views import _safe_next, home_for
 from app.web.render import render
 
 

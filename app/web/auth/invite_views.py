@@ -13,7 +13,7 @@ from wtforms.validators import DataRequired, EqualTo, Length
 from app.channels import agents
 from app.core.errors import DomainError
 from app.extensions import limiter
-from app.web.auth.views import bp
+from app.web.auth import bp
 from app.web.render import render
 
 

@@ -1,6 +1,8 @@
+"""Sign-in, sign-up, sign-out and the language switch."""
+
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
+from flask import abort, current_app, flash, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
@@ -8,10 +10,9 @@ from app.accounts import services as accounts
 from app.accounts.models import Role
 from app.core.errors import DomainError
 from app.extensions import limiter
+from app.web.auth import bp
 from app.web.auth.forms import LoginForm, SignupForm
 from app.web.render import render
-
-bp = Blueprint("auth", __name__)
 
 HOME = {
     Role.consumer: "consumer.home", Role.employee: "consumer.home", Role.reseller: "reseller.home",
@@ -82,6 +83,3 @@ def set_language(code: str):
     if current_user.is_authenticated:
         accounts.set_locale(current_user, code)
     return redirect(_safe_next(request.form.get("next")) or url_for("auth.index"), 303)
-
-
-from app.web.auth import activation_views, invite_views  # noqa: E402,F401

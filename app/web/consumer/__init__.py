@@ -1,0 +1,9 @@
+"""The consumer benefit center: shop, checkout, orders, my benefits, benefits granted by an employer.
+
+The blueprint lives here; the page modules imported below add their routes to it."""
+
+from flask import Blueprint
+
+bp = Blueprint("consumer", __name__, url_prefix="/me")
+
+from app.web.consumer import grant_views, views  # noqa: E402,F401,I001  (they add their routes to bp)

@@ -6,7 +6,8 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.procurement import claims
-from app.web.consumer.views import USER_ERRORS, bp
+from app.web.consumer import bp
+from app.web.consumer.views import USER_ERRORS
 from app.web.render import render
 
 

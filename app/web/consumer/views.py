@@ -1,8 +1,8 @@
-"""The consumer benefit center: shop, checkout, orders, my benefits."""
+"""Shop, checkout, orders and my benefits."""
 
 
 import segno
-from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask import abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -19,9 +19,8 @@ from app.orders.models import OrderStatus
 from app.payments import services as payments
 from app.procurement import claims
 from app.web.access import PORTAL_ROLES
+from app.web.consumer import bp
 from app.web.render import render, wants_fragment
-
-bp = Blueprint("consumer", __name__, url_prefix="/me")
 
 #: Errors the user can act on are flashed; NotFound is left to the 404 page.
 USER_ERRORS = (ValidationError, Conflict)
@@ -229,6 +228,3 @@ def renew(ent_id: int):
         flash(str(e.message), "danger")
         return redirect(url_for("consumer.benefit", ent_id=ent_id), 303)
     return redirect(url_for("consumer.pay", order_no=order.order_no), 303)
-
-
-from app.web.consumer import grant_views  # noqa: E402,F401  (routes on this blueprint)

@@ -10,8 +10,8 @@ from wtforms import StringField
 
 from app.core.errors import DomainError
 from app.procurement import enterprises, invoices, statements
-from app.web.enterprise.views import bp
-from app.web.ops.forms import show_error
+from app.web.enterprise import bp
+from app.web.forms import show_error
 from app.web.render import render
 
 

@@ -16,8 +16,8 @@ from app.core.money import MoneyError, parse_yuan, yuan
 from app.procurement import budgets, rules
 from app.procurement.models import StepKind
 from app.web.access import roles_required
-from app.web.enterprise.views import bp
-from app.web.ops.forms import REQUIRED, show_error
+from app.web.enterprise import bp
+from app.web.forms import REQUIRED, show_error
 from app.web.render import render
 
 # --- budgets ---------------------------------------------------------------------------------------------

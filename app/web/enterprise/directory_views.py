@@ -14,8 +14,8 @@ from app.accounts.models import Role
 from app.core.errors import DomainError
 from app.procurement import activation, directory, employee_import
 from app.web.access import roles_required
-from app.web.enterprise.views import bp
-from app.web.ops.forms import show_error
+from app.web.enterprise import bp
+from app.web.forms import show_error
 from app.web.render import render
 
 PER_PAGE = 20

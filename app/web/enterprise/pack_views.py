@@ -14,8 +14,8 @@ from app.core.errors import DomainError
 from app.core.labels import LABELS
 from app.procurement import enterprises, packs
 from app.web.access import roles_required
-from app.web.enterprise.views import bp
-from app.web.ops.forms import REQUIRED, show_error
+from app.web.enterprise import bp
+from app.web.forms import REQUIRED, show_error
 from app.web.render import render
 
 #: Item quantities come as qty-<sku id> fields, one per SKU on the form.

@@ -11,8 +11,8 @@ from wtforms import SelectField, SelectMultipleField, StringField
 from app.accounts.models import Role
 from app.core.errors import DomainError
 from app.procurement import issuance, pool, requests
-from app.web.enterprise.views import bp
-from app.web.ops.forms import show_error
+from app.web.enterprise import bp
+from app.web.forms import show_error
 from app.web.render import render
 
 

@@ -6,7 +6,7 @@ from flask_login import current_user
 
 from app.core.errors import ValidationError
 from app.procurement import reports as service
-from app.web.enterprise.views import bp
+from app.web.enterprise import bp
 from app.web.render import render
 
 

@@ -20,8 +20,8 @@ from app.core.labels import LABELS
 from app.core.money import cny
 from app.procurement import approvers, budgets, directory, enterprises, packs, paying, requests
 from app.procurement.models import ProcurementRequest, RequestStatus, Target
-from app.web.enterprise.views import bp
-from app.web.ops.forms import show_error
+from app.web.enterprise import bp
+from app.web.forms import show_error
 from app.web.render import render, wants_fragment
 
 RS = RequestStatus

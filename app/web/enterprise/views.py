@@ -1,16 +1,13 @@
-"""Enterprise portal (企业采购): HR admins and approvers of one company. The company comes from the signed-in
-user, never from the URL; another company's objects answer 404."""
+"""The enterprise dashboard; the company of the signed-in user is loaded for every page of the portal."""
 
-from flask import Blueprint, abort, g
+from flask import abort, g
 from flask_login import current_user
 
 from app.core.errors import Forbidden
 from app.procurement import enterprises
-from app.web.access import PORTAL_ROLES, guard_blueprint
+from app.web.enterprise import bp
+from app.web.enterprise.request_views import dashboard
 from app.web.render import render
-
-bp = Blueprint("enterprise", __name__, url_prefix="/enterprise")
-guard_blueprint(bp, PORTAL_ROLES["enterprise"])
 
 
 @bp.before_request
@@ -23,17 +20,4 @@ def _enterprise():
 
 @bp.get("/")
 def home():
-    # request_views is imported at the bottom of this module (it registers its views on `bp`).
-    return render("enterprise/home.html", **request_views.dashboard())
-
-
-from app.web.enterprise import (  # noqa: E402,F401
-    balance_views,
-    budget_views,
-    directory_views,
-    pack_views,
-    pool_views,
-    report_views,
-    request_views,
-    statement_views,
-)
+    return render("enterprise/home.html", **dashboard())

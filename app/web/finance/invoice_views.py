@@ -11,8 +11,8 @@ from wtforms import StringField
 from app.core.errors import DomainError
 from app.core.money import cny
 from app.procurement import invoices, statements
-from app.web.finance.views import bp
-from app.web.ops.forms import show_error
+from app.web.finance import bp
+from app.web.forms import show_error
 from app.web.render import render
 
 

@@ -11,8 +11,8 @@ from wtforms import BooleanField, StringField
 from app.channels.resellers import percent
 from app.core.errors import DomainError
 from app.finance import partners
-from app.web.finance.views import bp
-from app.web.ops.forms import show_error
+from app.web.finance import bp
+from app.web.forms import show_error
 from app.web.render import render
 
 

@@ -15,8 +15,8 @@ from app.core.labels import label
 from app.core.money import cny
 from app.extensions import db
 from app.ledger import adjustments, periods, reports
-from app.web.finance.views import bp
-from app.web.ops.forms import show_error
+from app.web.finance import bp
+from app.web.forms import show_error
 from app.web.render import render
 
 

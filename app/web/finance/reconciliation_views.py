@@ -17,8 +17,8 @@ from app.core.ids import utcnow
 from app.finance import reconciliation
 from app.finance.models import ReconStatus
 from app.ledger import periods
-from app.web.finance.views import bp
-from app.web.ops.forms import show_error
+from app.web.finance import bp
+from app.web.forms import show_error
 from app.web.render import render, wants_fragment
 
 

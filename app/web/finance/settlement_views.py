@@ -17,8 +17,8 @@ from app.core.ids import utcnow
 from app.core.money import cny
 from app.finance import settlements
 from app.ledger import periods
-from app.web.finance.views import bp
-from app.web.ops.forms import show_error
+from app.web.finance import bp
+from app.web.forms import show_error
 from app.web.render import render
 
 

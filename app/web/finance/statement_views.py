@@ -17,10 +17,10 @@ from app.core.labels import label
 from app.finance import statements
 from app.finance.models import StatementStatus
 from app.ledger import counterparties, periods
-from app.web.finance.views import bp
-from app.web.ops.forms import show_error
+from app.web import downloads
+from app.web.finance import bp
+from app.web.forms import show_error
 from app.web.render import render, wants_fragment
-from app.web.statement_files import send_file
 
 
 class StatementForm(FlaskForm):
@@ -126,4 +126,4 @@ def statement_retry(statement_id: int):
 @bp.get("/statements/<int:statement_id>.pdf", defaults={"fmt": "pdf"})
 @bp.get("/statements/<int:statement_id>.xlsx", defaults={"fmt": "xlsx"})
 def statement_file(statement_id: int, fmt: str):
-    return send_file(statements.get(statement_id), fmt)
+    return downloads.statement_file(statements.get(statement_id), fmt)

@@ -11,10 +11,10 @@ from wtforms import TextAreaField
 from app.channels import topups
 from app.channels.models import TopupStatus
 from app.core.errors import DomainError
-from app.web.finance.views import bp
-from app.web.ops.forms import show_error
+from app.web import downloads
+from app.web.finance import bp
+from app.web.forms import show_error
 from app.web.render import render
-from app.web.reseller.balance_views import receipt_response
 
 
 class ReviewForm(FlaskForm):
@@ -48,7 +48,7 @@ def topup(topup_id: int):
 
 @bp.get("/topups/<int:topup_id>/receipt")
 def topup_receipt(topup_id: int):
-    return receipt_response(*topups.receipt(topups.get(topup_id), current_user, request.remote_addr))
+    return downloads.receipt(*topups.receipt(topups.get(topup_id), current_user, request.remote_addr))
 
 
 @bp.post("/topups/<int:topup_id>/approve")

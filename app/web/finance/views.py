@@ -1,21 +1,15 @@
-"""Finance console: the ledger. Trial balance of a period, the journal filtered by period, account, counterparty
+"""The ledger. Trial balance of a period, the journal filtered by period, account, counterparty
 and kind (each entry drills down to what it was posted for), the chart of accounts, one account's postings with
 the running balance; CSV and XLSX downloads of the journal and the trial balance."""
 
-from flask import Blueprint, Response, request, url_for
+from flask import Response, request
 
-from app.core import tables
 from app.core.errors import ValidationError
 from app.insight import journal as insight
 from app.ledger import periods, reports
-from app.web.access import PORTAL_ROLES, guard_blueprint
+from app.web import downloads
+from app.web.finance import bp
 from app.web.render import render
-
-bp = Blueprint("finance", __name__, url_prefix="/finance")
-guard_blueprint(bp, PORTAL_ROLES["finance"])
-
-EXPORTS = {"csv": "text/csv; charset=utf-8",
-           "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
 def _filters() -> tuple[reports.Filters, ValidationError | None]:
@@ -27,12 +21,6 @@ def _filters() -> tuple[reports.Filters, ValidationError | None]:
 
 def _choices() -> dict:
     return {"counterparties": reports.counterparties(), "kinds": reports.kinds(), "chart": list(reports.CHART)}
-
-
-def _download(sheet: tables.Sheet, fmt: str, name: str) -> Response:
-    body = tables.to_csv(sheet).encode() if fmt == "csv" else tables.to_xlsx(sheet)
-    return Response(body, mimetype=EXPORTS[fmt],
-                    headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'})
 
 
 @bp.get("/")
@@ -49,7 +37,7 @@ def trial_balance_export(fmt: str):
     f, error = _filters()
     if error:
         return Response(str(error.message), status=422, mimetype="text/plain")
-    return _download(reports.trial_balance_sheet(reports.trial_balance(f)), fmt, "trial-balance")
+    return downloads.table(reports.trial_balance_sheet(reports.trial_balance(f)), fmt, "trial-balance")
 
 
 @bp.get("/journal")
@@ -66,7 +54,7 @@ def journal_export(fmt: str):
     f, error = _filters()
     if error:
         return Response(str(error.message), status=422, mimetype="text/plain")
-    return _download(reports.journal_sheet(f), fmt, "journal")
+    return downloads.table(reports.journal_sheet(f), fmt, "journal")
 
 
 @bp.get("/journal/<int:entry_id>")
@@ -92,22 +80,6 @@ def account(code: str):
                   export_args={**f.args(), "account": code})
 
 
-def page_url(endpoint: str, page: int, **kwargs) -> str:
-    args = {k: v for k, v in request.args.items() if k != "page"}
-    return url_for(endpoint, **{**args, **kwargs, "page": page})
-
-
 @bp.context_processor
 def _helpers():
-    return {"page_url": page_url, "account_name": reports.account_label}
-
-
-from app.web.finance import (  # noqa: E402,F401
-    invoice_views,
-    partner_views,
-    period_views,
-    reconciliation_views,
-    settlement_views,
-    statement_views,
-    topup_views,
-)
+    return {"account_name": reports.account_label}

@@ -1,16 +1,13 @@
-"""The inbox: every logged-in user's notifications, inside their own portal's layout."""
+"""The inbox pages."""
 
-from flask import Blueprint, redirect, request, url_for
+from flask import redirect, request, url_for
 from flask_login import current_user
 
 from app.accounts.models import Role
 from app.notifications import services as inbox
 from app.notifications.links import is_relative
-from app.web.access import PORTAL_ROLES, guard_blueprint
+from app.web.inbox import bp
 from app.web.render import render
-
-bp = Blueprint("inbox", __name__, url_prefix="/inbox")
-guard_blueprint(bp, PORTAL_ROLES["inbox"])
 
 #: The inbox wears the layout of the reader's portal.
 BASE_TEMPLATE = {

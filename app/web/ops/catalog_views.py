@@ -12,6 +12,8 @@ from app.channels.resellers import percent
 from app.core.errors import DomainError
 from app.inventory import services as inventory
 from app.suppliers import services as suppliers
+from app.web.forms import show_error, submit
+from app.web.ops import bp
 from app.web.ops.forms import (
     BrandForm,
     ComponentForm,
@@ -19,10 +21,7 @@ from app.web.ops.forms import (
     ProductForm,
     SkuForm,
     SkuRowForm,
-    show_error,
 )
-from app.web.ops.views import bp
-from app.web.ops.views import submit as _submit
 from app.web.render import render, wants_fragment
 
 
@@ -35,7 +34,7 @@ def _saved(_obj) -> str:
 @bp.route("/brands", methods=["GET", "POST"])
 def brands():
     form = BrandForm()
-    return _submit(form, lambda: catalog.create_brand(current_user.id, form.name.data, form.category.data),
+    return submit(form, lambda: catalog.create_brand(current_user.id, form.name.data, form.category.data),
                    lambda b: _("Brand %(name)s created.", name=b.name), "ops.brands") \
         or render("ops/brands.html", form=form, brands=catalog.list_brands())
 
@@ -44,7 +43,7 @@ def brands():
 def brand_edit(brand_id: int):
     brand = catalog.get_brand(brand_id)
     form = BrandForm(obj=brand)
-    return _submit(form, lambda: catalog.update_brand(current_user.id, brand.id, form.name.data,
+    return submit(form, lambda: catalog.update_brand(current_user.id, brand.id, form.name.data,
                                                       form.category.data), _saved, "ops.brands") \
         or render("ops/brand_form.html", form=form, brand=brand)
 
@@ -69,7 +68,7 @@ def products():
 @bp.route("/products/new", methods=["GET", "POST"])
 def product_new():
     form = _product_form(brand_id=request.args.get("brand_id", type=int))
-    return _submit(form, lambda: catalog.create_product(current_user.id, *_product_args(form)),
+    return submit(form, lambda: catalog.create_product(current_user.id, *_product_args(form)),
                    lambda p: _("Product %(name)s created.", name=p.name), "ops.products") \
         or render("ops/product_form.html", form=form, product=None)
 
@@ -78,7 +77,7 @@ def product_new():
 def product_edit(product_id: int):
     product = catalog.get_product(product_id)
     form = _product_form(obj=product, instructions=product.instructions_html)
-    return _submit(form, lambda: catalog.update_product(current_user.id, product.id, *_product_args(form)),
+    return submit(form, lambda: catalog.update_product(current_user.id, product.id, *_product_args(form)),
                    _saved, "ops.products") \
         or render("ops/product_form.html", form=form, product=product)
 
@@ -111,7 +110,7 @@ def skus():
 @bp.route("/skus/new", methods=["GET", "POST"])
 def sku_new():
     form = _sku_form(product_id=request.args.get("product_id", type=int))
-    return _submit(form, lambda: catalog.create_sku(current_user.id, form.product_id.data, form.sku.data,
+    return submit(form, lambda: catalog.create_sku(current_user.id, form.product_id.data, form.sku.data,
                                                     **form.sku_fields()),
                    lambda s: _("SKU %(sku)s created.", sku=s.sku),
                    # On to its page: that is where its suppliers or a bundle's components are added.
@@ -159,7 +158,7 @@ def sku_edit(sku_id: int):
     """The whole-page editor (also the fallback without JavaScript); the SKU code itself never changes."""
     sku = catalog.get_sku_or_404(sku_id)
     form = _sku_edit_form(sku, formdata=request.form if request.method == "POST" else None)
-    return _submit(form, lambda: catalog.update_sku(current_user.id, sku.id, product_id=form.product_id.data,
+    return submit(form, lambda: catalog.update_sku(current_user.id, sku.id, product_id=form.product_id.data,
                                                     **form.sku_fields()), _saved, "ops.skus") \
         or sku_page(sku, form)
 
@@ -169,7 +168,7 @@ def sku_component_save(sku_id: int):
     """Add a SKU to a bundle, or change how many units of it the bundle holds."""
     sku = catalog.get_sku_or_404(sku_id)
     form = component_form(sku.id)
-    return _submit(form, lambda: catalog.set_component(current_user.id, sku.id, form.component_id.data,
+    return submit(form, lambda: catalog.set_component(current_user.id, sku.id, form.component_id.data,
                                                        form.quantity.data, form.partner_id.data, form.share.data),
                    lambda _c: _("Bundle updated."), "ops.sku_edit", sku_id=sku.id) \
         or sku_page(sku, components=form)

@@ -7,7 +7,7 @@ from wtforms import BooleanField, IntegerField, SelectChoice, SelectField, Strin
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from app.channels.models import ResellerStatus
-from app.web.ops.forms import REQUIRED, PercentField, YuanField
+from app.web.forms import REQUIRED, PercentField, YuanField
 
 #: Reseller statuses as ops reads them.
 STATUS_LABELS = {ResellerStatus.active: _l("Active"), ResellerStatus.suspended: _l("Suspended")}

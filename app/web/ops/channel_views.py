@@ -9,6 +9,8 @@ from wtforms import SelectChoice
 from app.catalog import services as catalog
 from app.channels import balance, credentials, pools, pricing, resellers, trace, wholesale
 from app.core.errors import DomainError
+from app.web.forms import show_error, submit
+from app.web.ops import bp
 from app.web.ops.channel_forms import (
     ACTION_LABELS,
     CHANNEL_LABELS,
@@ -22,8 +24,6 @@ from app.web.ops.channel_forms import (
     TierForm,
     TierPriceForm,
 )
-from app.web.ops.forms import show_error
-from app.web.ops.views import bp, submit
 from app.web.render import render
 
 #: Orders shown on a reseller's page (its full list is in its own console).

@@ -14,9 +14,8 @@ from wtforms.validators import InputRequired, NumberRange
 from app.channels.resellers import percent
 from app.core.errors import DomainError
 from app.procurement import activation, admin, enterprises, invoices
-from app.web.ops.channel_forms import PercentField
-from app.web.ops.forms import REQUIRED, show_error
-from app.web.ops.views import bp
+from app.web.forms import REQUIRED, PercentField, show_error
+from app.web.ops import bp
 from app.web.render import render
 
 

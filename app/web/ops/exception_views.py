@@ -13,8 +13,8 @@ from app.core.errors import Conflict, ValidationError
 from app.fulfilment import exception_queue as exceptions
 from app.fulfilment.models import DeliveryStatus
 from app.suppliers import services as suppliers
+from app.web.ops import bp
 from app.web.ops.forms import ManualDeliveryForm, RefundForm, RetryForm, SwitchSupplierForm
-from app.web.ops.views import bp
 from app.web.render import render
 
 

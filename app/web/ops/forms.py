@@ -15,42 +15,16 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
 from app.catalog.services import MAX_COMPONENT_QUANTITY, MAX_VALIDITY_DAYS, SKU_CODE
-from app.channels import resellers
-from app.core.errors import DomainError
 from app.core.labels import LABELS
-from app.core.money import MoneyError, parse_yuan, yuan
 from app.suppliers.adapters import ADAPTERS
-
-REQUIRED = _l("This field is required.")
-
-
-class YuanField(StringField):
-    """Money typed as yuan text ("28.00"); `.data` is integer fen (None when the text is not an amount)."""
-
-    def process_formdata(self, valuelist):
-        if not valuelist:
-            return
-        self.data = None
-        try:
-            self.data = parse_yuan(valuelist[0])
-        except MoneyError:
-            raise ValueError(str(_l("Enter an amount in yuan, like 28.00."))) from None
-
-    def _value(self):
-        if self.raw_data:
-            return self.raw_data[0]
-        return yuan(self.data) if isinstance(self.data, int) else ""
-
-
-def _choices(labels: dict) -> list[SelectChoice]:
-    return [SelectChoice(str(key), label) for key, label in labels.items()]
+from app.web.forms import REQUIRED, PercentField, YuanField, choices
 
 
 class SkuRowForm(FlaskForm):
     """What can be edited in a SKU's row of the list (inline, HTMX)."""
 
     name = StringField(_l("Name"), validators=[DataRequired(REQUIRED), Length(max=120)])
-    type = SelectField(_l("Type"), choices=_choices(LABELS["sku_type"]))
+    type = SelectField(_l("Type"), choices=choices(LABELS["sku_type"]))
     face_value = YuanField(_l("Face value (¥)"))
     price = YuanField(_l("Retail price (¥)"))
     validity_days = IntegerField(_l("Valid days after delivery"), default=365, validators=[
@@ -69,12 +43,12 @@ class SkuForm(SkuRowForm):
     sku = StringField(_l("SKU code"), validators=[DataRequired(REQUIRED), Regexp(
         SKU_CODE, message=_l("1–64 letters, digits, dots, dashes or underscores."))])
     # The service checks these values; a field missing from the POST keeps the SKU's value (or the default).
-    source = SelectField(_l("Units come from"), choices=_choices(LABELS["sku_source"]), validate_choice=False,
+    source = SelectField(_l("Units come from"), choices=choices(LABELS["sku_source"]), validate_choice=False,
                          description=_l("Direct top-ups are always done by a supplier; a bundle's units come "
                                         "from its components."))
     account_format = SelectField(
         _l("Top-up account format"), validate_choice=False,
-        choices=[SelectChoice("", _l("— not a top-up")), *_choices(LABELS["account_format"])],
+        choices=[SelectChoice("", _l("— not a top-up")), *choices(LABELS["account_format"])],
         description=_l("Required for direct top-ups: the buyer's account is checked against it before paying."))
     # Blank means "no auto-replenish" (both or neither).
     replenish_below = IntegerField(_l("Replenish below (sellable units)"), validators=[Optional()])
@@ -86,24 +60,6 @@ class SkuForm(SkuRowForm):
         if self.source.data is not None:
             fields["source"] = self.source.data
         return fields
-
-
-class PercentField(StringField):
-    """A percentage typed as text ("12.5"); `.data` is basis points (None when the text is not one)."""
-
-    def process_formdata(self, valuelist):
-        if not valuelist:
-            return
-        self.data = None
-        try:
-            self.data = resellers.parse_percent(valuelist[0])
-        except DomainError as e:
-            raise ValueError(str(e.message)) from None
-
-    def _value(self):
-        if self.raw_data:
-            return self.raw_data[0]
-        return resellers.percent(self.data) if isinstance(self.data, int) else ""
 
 
 def _id_or_none(value):
@@ -192,13 +148,13 @@ class RefundForm(FlaskForm):
 
 class BrandForm(FlaskForm):
     name = StringField(_l("Brand name"), validators=[DataRequired(REQUIRED), Length(max=80)])
-    category = SelectField(_l("Category"), choices=_choices(LABELS["category"]))
+    category = SelectField(_l("Category"), choices=choices(LABELS["category"]))
 
 
 class ProductForm(FlaskForm):
     brand_id = SelectField(_l("Brand"), coerce=int, validators=[InputRequired(REQUIRED)])
     name = StringField(_l("Product name"), validators=[DataRequired(REQUIRED), Length(max=120)])
-    category = SelectField(_l("Category"), choices=_choices(LABELS["category"]))
+    category = SelectField(_l("Category"), choices=choices(LABELS["category"]))
     instructions = TextAreaField(
         _l("Redemption instructions"), validators=[Length(max=20000)],
         description=_l("Allowed: paragraphs, line breaks, bold, italic, lists, links, headings (h3, h4). "
@@ -209,17 +165,3 @@ class ImportForm(FlaskForm):
     sku_id = SelectField(_l("SKU"), coerce=int, validators=[InputRequired(REQUIRED)])
     file = FileField(_l("File (CSV or XLSX)"), validators=[
         FileRequired(REQUIRED), FileAllowed(["csv", "xlsx"], _l("Upload a .csv or .xlsx file."))])
-
-
-#: Which form field shows a service error about a model field.
-FIELD_OF = {"face_value_fen": "face_value", "price_fen": "price"}
-
-
-def show_error(form: FlaskForm, error: DomainError) -> None:
-    """Put a service's validation error next to the field it is about (or above the form)."""
-    name = FIELD_OF.get(error.details.get("field"), error.details.get("field"))
-    field = getattr(form, name, None) if name else None
-    if field is not None and hasattr(field, "errors"):
-        field.errors = [*field.errors, str(error.message)]
-    else:
-        form.form_errors.append(str(error.message))

@@ -7,8 +7,9 @@ from wtforms import SelectChoice
 from app.catalog import services as catalog
 from app.core.errors import DomainError
 from app.inventory import imports
-from app.web.ops.forms import ImportForm, show_error
-from app.web.ops.views import bp
+from app.web.forms import show_error
+from app.web.ops import bp
+from app.web.ops.forms import ImportForm
 from app.web.render import render
 
 #: Rejected lines shown on the page; all of them are in the CSV download.

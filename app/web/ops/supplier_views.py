@@ -8,9 +8,10 @@ from flask_login import current_user
 from app.catalog import services as catalog
 from app.core.errors import DomainError
 from app.suppliers import services as suppliers
+from app.web.forms import submit
+from app.web.ops import bp
 from app.web.ops.catalog_views import mapping_form, sku_page
 from app.web.ops.forms import ADAPTER_LABELS, SupplierForm
-from app.web.ops.views import bp, submit
 from app.web.render import render
 
 

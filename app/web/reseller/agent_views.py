@@ -16,7 +16,7 @@ from app.channels import agents, resellers
 from app.core.errors import DomainError, NotFound
 from app.core.money import MoneyError, parse_yuan
 from app.web.render import render
-from app.web.reseller.views import bp
+from app.web.reseller import bp
 
 REQUIRED = _l("This field is required.")
 

@@ -20,7 +20,7 @@ from app.channels.models import ApiCredential, CallbackStatus
 from app.core.errors import DomainError
 from app.core.ids import utcnow
 from app.web.render import render
-from app.web.reseller.views import bp
+from app.web.reseller import bp
 
 #: The session key holding the one key whose secret may be shown once.
 SHOW_ONCE = "api_secret_once"

@@ -1,7 +1,7 @@
 """Reseller console: the prepaid balance — its history with running totals, top-up requests with their
 receipts, and the low-balance alert."""
 
-from flask import Response, current_app, flash, g, redirect, request, url_for
+from flask import current_app, flash, g, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -13,9 +13,10 @@ from app.channels import balance as balances
 from app.channels import resellers, topups
 from app.core.errors import DomainError
 from app.core.money import MoneyError, parse_yuan, yuan
-from app.web.ops.forms import show_error
+from app.web import downloads
+from app.web.forms import show_error
 from app.web.render import render
-from app.web.reseller.views import bp
+from app.web.reseller import bp
 
 
 class TopupForm(FlaskForm):
@@ -29,16 +30,6 @@ class TopupForm(FlaskForm):
 class AlertForm(FlaskForm):
     threshold = StringField(_l("Alert me when the balance falls below (¥)"),
                             description=_l("Leave empty or enter 0 to turn the alert off."))
-
-
-def receipt_response(name: str, content_type: str, data: bytes) -> Response:
-    """A stored receipt as the type its bytes proved to be: an image is shown (in a sandbox, nothing runs),
-    a PDF is downloaded and opened by the reader's own PDF viewer, never by the browser on our origin."""
-    disposition = "attachment" if content_type == "application/pdf" else "inline"
-    return Response(data, mimetype=content_type, headers={
-        "Content-Disposition": f'{disposition}; filename="{name}"',
-        "Content-Security-Policy": "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'",
-        "Cache-Control": "private, no-store"})
 
 
 def _page(topup_form=None, alert_form=None, status_code=200):
@@ -83,7 +74,7 @@ def topup_request():
 @bp.get("/balance/topups/<int:topup_id>/receipt")
 def topup_receipt(topup_id: int):
     topup = topups.get_for(g.reseller.id, topup_id)
-    return receipt_response(*topups.receipt(topup, current_user, request.remote_addr))
+    return downloads.receipt(*topups.receipt(topup, current_user, request.remote_addr))
 
 
 @bp.post("/balance/alert")

@@ -23,7 +23,7 @@ from app.fulfilment import services as fulfilment
 from app.fulfilment.models import DeliveryStatus
 from app.orders.models import Order
 from app.web.render import render
-from app.web.reseller.views import bp
+from app.web.reseller import bp
 
 REQUIRED = _l("This field is required.")
 #: The form field that shows a service error, by the error's code (others go above the form).

@@ -1,15 +1,12 @@
-"""The reseller console. The blueprint and its guard live here; its pages are split by concern into the
-modules imported at the bottom, which add their routes to `bp`."""
+"""The reseller home page; the tenant (the signed-in user's channel account) is loaded for every page."""
 
-from flask import Blueprint, abort, g
+from flask import abort, g
 from flask_login import current_user
 
 from app.channels import agents, balance, pools, resellers, wholesale
-from app.web.access import PORTAL_ROLES, guard_blueprint
+from app.web.access import PORTAL_ROLES
 from app.web.render import render
-
-bp = Blueprint("reseller", __name__, url_prefix="/reseller")
-guard_blueprint(bp, PORTAL_ROLES["reseller"])
+from app.web.reseller import bp
 
 
 @bp.before_request
@@ -32,6 +29,3 @@ def home():
     return render("reseller/home.html", reseller=r, balance_fen=balance.of(r.id), pools=pools.pools_of(r.id),
                   recent=recent, statuses={o.id: wholesale.api_status(o) for o in recent}, commission_fen=payable,
                   show_commission=bool(payable) or bool(agents.agents_of(r)))
-
-
-from app.web.reseller import agent_views, api_views, balance_views, order_views, statement_views  # noqa: E402,F401
