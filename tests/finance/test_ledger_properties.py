@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.accounts.models import Role, User
-from app.catalog import services as catalog
+from app.catalog import bundles
 from app.catalog.models import Sku
 from app.channels import balance, resellers
 from app.channels.pricing import percent_of
@@ -158,7 +158,7 @@ def _bundle(finance, make_sku, stock, run: int, sales: int) -> dict:
         stock(sku, max(sales, 1))
     a, b = (partners.save(finance, None, f"伙伴-{run}-{n}") for n in "AB")
     bundle = make_sku(price="30.00", type_="bundle", components=[(video, 1), (music, 1)])
-    catalog.set_component(finance.id, bundle, video, 1, a.id, 6000)
-    catalog.set_component(finance.id, bundle, music, 1, b.id, 3333)
+    bundles.set_component(finance.id, bundle, video, 1, a.id, 6000)
+    bundles.set_component(finance.id, bundle, music, 1, b.id, 3333)
     return {"id": bundle, "retail": [2500, 1500], "partners": [a.id, b.id], "shares": [6000, 3333],
             "owed": {a.id: 0, b.id: 0}}

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.accounts.models import Organization, OrgKind, Role, User
-from app.catalog import services as catalog
+from app.catalog import bundles
 from app.catalog.models import BundleComponent, Partner
 from app.core.errors import Forbidden, ValidationError
 from app.extensions import db
@@ -40,8 +40,8 @@ def bundle(finance, make_sku, stock):
     bundle = make_sku(price="30.00", type_="bundle", name="视频+音乐 联合会员", components=[(video, 1), (music, 1),
                                                                                            (coupon, 1)])
     ops = db.session.get(User, finance.id)
-    catalog.set_component(ops.id, bundle, video, 1, a.id, 6000)
-    catalog.set_component(ops.id, bundle, music, 1, b.id, 5000)
+    bundles.set_component(ops.id, bundle, video, 1, a.id, 6000)
+    bundles.set_component(ops.id, bundle, music, 1, b.id, 5000)
     return {"id": bundle, "a": a.id, "b": b.id, "video": video, "music": music, "coupon": coupon}
 
 
@@ -86,7 +86,7 @@ def test_a_share_is_rounded_half_up_to_the_fen(finance, make_sku, stock, make_us
     stock(one, 1), stock(two, 1)
     p = partners.save(finance, None, "小品牌")
     bundle = make_sku(price="0.03", type_="bundle", components=[(one, 1), (two, 1)])
-    catalog.set_component(finance.id, bundle, one, 1, p.id, 5000)  # 50% of 1 fen
+    bundles.set_component(finance.id, bundle, one, 1, p.id, 5000)  # 50% of 1 fen
     _buy(make_user, bundle)
     assert ledger.balance(partners.payable_code(p.id)) == -1
 
@@ -103,7 +103,7 @@ def test_a_component_share_needs_a_partner_and_a_share(bundle, finance, partner,
     before = db.session.scalars(sa.select(BundleComponent).where(BundleComponent.bundle_id == bundle["id"])).all()
     snapshot = {(c.component_id, c.partner_id, c.share_bp) for c in before}
     with pytest.raises(ValidationError) as e:
-        catalog.set_component(finance.id, bundle["id"], bundle["coupon"], 1, partner, share)
+        bundles.set_component(finance.id, bundle["id"], bundle["coupon"], 1, partner, share)
     if code:
         assert e.value.code == code
     db.session.rollback()

@@ -6,6 +6,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from wtforms import SelectChoice
 
+from app.catalog import bundles
 from app.catalog import services as catalog
 from app.catalog.models import SkuType
 from app.channels.resellers import percent
@@ -128,9 +129,9 @@ def mapping_form(**kwargs) -> MappingForm:
 def component_form(bundle_id: int, **kwargs) -> ComponentForm:
     form = ComponentForm(prefix="component", **kwargs)
     form.component_id.choices = [SelectChoice(s.id, f"{s.sku} · {s.name}")
-                                 for s in catalog.component_choices(bundle_id)]
+                                 for s in bundles.component_choices(bundle_id)]
     form.partner_id.choices = [SelectChoice("", _("None: all ours"))] + [
-        SelectChoice(p.id, p.name) for p in catalog.partner_choices()]
+        SelectChoice(p.id, p.name) for p in bundles.partner_choices()]
     return form
 
 
@@ -168,7 +169,7 @@ def sku_component_save(sku_id: int):
     """Add a SKU to a bundle, or change how many units of it the bundle holds."""
     sku = catalog.get_sku_or_404(sku_id)
     form = component_form(sku.id)
-    return submit(form, lambda: catalog.set_component(current_user.id, sku.id, form.component_id.data,
+    return submit(form, lambda: bundles.set_component(current_user.id, sku.id, form.component_id.data,
                                                        form.quantity.data, form.partner_id.data, form.share.data),
                    lambda _c: _("Bundle updated."), "ops.sku_edit", sku_id=sku.id) \
         or sku_page(sku, components=form)
@@ -177,7 +178,7 @@ def sku_component_save(sku_id: int):
 @bp.post("/skus/<int:sku_id>/components/<int:component_id>/delete")
 def sku_component_delete(sku_id: int, component_id: int):
     try:
-        catalog.remove_component(current_user.id, sku_id, component_id)
+        bundles.remove_component(current_user.id, sku_id, component_id)
     except DomainError as e:
         flash(str(e.message), "danger")
     else:

@@ -14,7 +14,8 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
-from app.catalog.services import MAX_COMPONENT_QUANTITY, MAX_VALIDITY_DAYS, SKU_CODE
+from app.catalog.bundles import MAX_COMPONENT_QUANTITY
+from app.catalog.services import MAX_VALIDITY_DAYS, SKU_CODE
 from app.core.labels import LABELS
 from app.suppliers.adapters import ADAPTERS
 from app.web.forms import REQUIRED, PercentField, YuanField, choices
