@@ -60,21 +60,47 @@ def sanitize_instructions(html: str | None) -> str:
 
 # --- queries for the ops console --------------------------------------------------------------------------
 
+#: Rows per page of the console's brand, product and SKU lists.
+PER_PAGE = 50
+
+
+def _brands() -> sa.Select:
+    return sa.select(Brand).order_by(Brand.name, Brand.id)
+
+
 def list_brands() -> list[Brand]:
-    return list(db.session.scalars(sa.select(Brand).order_by(Brand.name)))
+    return list(db.session.scalars(_brands()))
+
+
+def brands_page(page: int = 1):
+    return db.paginate(_brands(), page=page, per_page=PER_PAGE, error_out=False)
+
+
+def _products() -> sa.Select:
+    return (sa.select(Product).join(Brand).options(joinedload(Product.brand))
+            .order_by(Brand.name, Product.name, Product.id))
 
 
 def list_products() -> list[Product]:
-    return list(db.session.scalars(sa.select(Product).join(Brand).options(joinedload(Product.brand))
-                                   .order_by(Brand.name, Product.name)))
+    return list(db.session.scalars(_products()))
+
+
+def products_page(page: int = 1):
+    return db.paginate(_products(), page=page, per_page=PER_PAGE, error_out=False)
+
+
+def _skus(product_id: int | None) -> sa.Select:
+    q = (sa.select(Sku).join(Product).join(Brand).options(joinedload(Sku.product).joinedload(Product.brand))
+         .order_by(Brand.name, Product.name, Sku.price_fen, Sku.id))
+    return q.where(Sku.product_id == product_id) if product_id else q
 
 
 def list_skus(product_id: int | None = None) -> list[Sku]:
-    q = (sa.select(Sku).join(Product).join(Brand).options(joinedload(Sku.product).joinedload(Product.brand))
-         .order_by(Brand.name, Product.name, Sku.price_fen, Sku.id))
-    if product_id:
-        q = q.where(Sku.product_id == product_id)
-    return list(db.session.scalars(q))
+    return list(db.session.scalars(_skus(product_id)))
+
+
+def skus_page(product_id: int | None = None, page: int = 1):
+    return db.paginate(_skus(product_id), page=page, per_page=PER_PAGE, error_out=False)
 
 
 def card_code_skus() -> list[Sku]:

@@ -85,12 +85,36 @@ def pools_of(reseller_id: int) -> list[dict]:
     return [{"pool": p, "sku": p.sku, "available": levels.get(p.id, 0)} for p in pools]
 
 
-def all_pools() -> list[dict]:
-    pools = db.session.scalars(sa.select(ChannelPool).options(sa.orm.joinedload(ChannelPool.sku),
-                                                              sa.orm.joinedload(ChannelPool.reseller))
-                               .order_by(ChannelPool.id)).all()
+#: Rows per page of the console's pool list.
+PER_PAGE = 50
+
+
+def _pools() -> sa.Select:
+    return (sa.select(ChannelPool).options(sa.orm.joinedload(ChannelPool.sku), sa.orm.joinedload(ChannelPool.reseller))
+            .order_by(ChannelPool.id))
+
+
+def _rows(pools: list[ChannelPool]) -> list[dict]:
     levels = inventory.pool_levels([p.id for p in pools])
     return [{"pool": p, "sku": p.sku, "reseller": p.reseller, "available": levels.get(p.id, 0)} for p in pools]
+
+
+def all_pools() -> list[dict]:
+    return _rows(db.session.scalars(_pools()).all())
+
+
+def pools_page(page: int = 1):
+    """A page of the pools; its items are the rows of all_pools."""
+    result = db.paginate(_pools(), page=page, per_page=PER_PAGE, error_out=False)
+    result.items = _rows(result.items)
+    return result
+
+
+def counts_by_reseller(reseller_ids: list[int]) -> dict[int, int]:
+    """How many pools each of these resellers has (one query)."""
+    return dict(db.session.execute(sa.select(ChannelPool.reseller_id, sa.func.count())
+                                   .where(ChannelPool.reseller_id.in_(reseller_ids))
+                                   .group_by(ChannelPool.reseller_id)).all()) if reseller_ids else {}
 
 
 def get(pool_id: int) -> ChannelPool:

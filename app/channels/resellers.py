@@ -31,8 +31,20 @@ def percent(bp: int) -> str:
     return f"{Decimal(bp) / 100:f}".rstrip("0").rstrip(".") if bp % 100 else str(bp // 100)
 
 
+#: Rows per page of the console's tier and reseller lists.
+PER_PAGE = 50
+
+
+def _tiers() -> sa.Select:
+    return sa.select(Tier).order_by(Tier.discount_bp, Tier.name, Tier.id)
+
+
 def tiers() -> list[Tier]:
-    return list(db.session.scalars(sa.select(Tier).order_by(Tier.discount_bp, Tier.name)))
+    return list(db.session.scalars(_tiers()))
+
+
+def tiers_page(page: int = 1):
+    return db.paginate(_tiers(), page=page, per_page=PER_PAGE, error_out=False)
 
 
 def tier_by_name(name: str) -> Tier | None:
@@ -154,7 +166,14 @@ def for_user(user: User) -> Reseller | None:
     return db.session.scalars(sa.select(Reseller).where(Reseller.organization_id == user.organization_id)).first()
 
 
+def _resellers() -> sa.Select:
+    return (sa.select(Reseller).options(sa.orm.joinedload(Reseller.organization), sa.orm.joinedload(Reseller.tier))
+            .order_by(Reseller.id))
+
+
 def all_resellers() -> list[Reseller]:
-    return list(db.session.scalars(sa.select(Reseller).options(sa.orm.joinedload(Reseller.organization),
-                                                               sa.orm.joinedload(Reseller.tier))
-                                   .order_by(Reseller.id)))
+    return list(db.session.scalars(_resellers()))
+
+
+def resellers_page(page: int = 1):
+    return db.paginate(_resellers(), page=page, per_page=PER_PAGE, error_out=False)

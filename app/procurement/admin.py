@@ -44,10 +44,20 @@ def hr_admins(organization_ids) -> dict[int, list[User]]:
     return found
 
 
-def overview() -> list[dict]:
-    """Every enterprise with its balance, HR admins and open invoices (count and amount): four queries."""
-    ents = list(db.session.scalars(sa.select(Enterprise).join(Enterprise.organization)
-                                   .options(joinedload(Enterprise.organization)).order_by(Organization.name)))
+#: Rows per page of the console's enterprise list.
+PER_PAGE = 50
+
+
+def overview(page: int = 1):
+    """A page of the enterprises, each with its balance, HR admins and open invoices (count and amount)."""
+    result = db.paginate(sa.select(Enterprise).join(Enterprise.organization)
+                         .options(joinedload(Enterprise.organization)).order_by(Organization.name, Enterprise.id),
+                         page=page, per_page=PER_PAGE, error_out=False)
+    result.items = _overview_rows(result.items)
+    return result
+
+
+def _overview_rows(ents: list[Enterprise]) -> list[dict]:
     org_ids = [e.organization_id for e in ents]
     balances = dict(db.session.execute(
         sa.select(LedgerAccount.counterparty_id, ledger.fen_sum(Posting.amount_fen)).join(Posting)

@@ -29,8 +29,20 @@ def callback_url(supplier: Supplier) -> str:
     return current_app.config["PUBLIC_URL"].rstrip("/") + CALLBACK_PATH.format(code=supplier.code)
 
 
+#: Rows per page of the console's supplier list.
+PER_PAGE = 50
+
+
+def _suppliers() -> sa.Select:
+    return sa.select(Supplier).order_by(Supplier.name, Supplier.id)
+
+
 def list_suppliers() -> list[Supplier]:
-    return list(db.session.scalars(sa.select(Supplier).order_by(Supplier.name)))
+    return list(db.session.scalars(_suppliers()))
+
+
+def suppliers_page(page: int = 1):
+    return db.paginate(_suppliers(), page=page, per_page=PER_PAGE, error_out=False)
 
 
 def get(supplier_id: int) -> Supplier:

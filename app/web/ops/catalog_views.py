@@ -23,6 +23,7 @@ from app.web.ops.forms import (
     SkuForm,
     SkuRowForm,
 )
+from app.web.paging import page_number
 from app.web.render import render, wants_fragment
 
 
@@ -37,7 +38,7 @@ def brands():
     form = BrandForm()
     return submit(form, lambda: catalog.create_brand(current_user.id, form.name.data, form.category.data),
                    lambda b: _("Brand %(name)s created.", name=b.name), "ops.brands") \
-        or render("ops/brands.html", form=form, brands=catalog.list_brands())
+        or render("ops/brands.html", form=form, page=catalog.brands_page(page_number()))
 
 
 @bp.route("/brands/<int:brand_id>/edit", methods=["GET", "POST"])
@@ -63,7 +64,7 @@ def _product_args(form: ProductForm) -> tuple:
 
 @bp.get("/products")
 def products():
-    return render("ops/products.html", products=catalog.list_products())
+    return render("ops/products.html", page=catalog.products_page(page_number()))
 
 
 @bp.route("/products/new", methods=["GET", "POST"])
@@ -101,11 +102,12 @@ def _row_form(sku, formdata=None) -> SkuRowForm:
 
 @bp.get("/skus")
 def skus():
-    items = catalog.list_skus(product_id=request.args.get("product_id", type=int))
+    product_id = request.args.get("product_id", type=int)
+    page = catalog.skus_page(product_id, page_number())
     editing = request.args.get("edit", type=int)
-    row_form = next((_row_form(s) for s in items if s.id == editing), None)
-    return render("ops/skus.html", skus=items, stock=inventory.available_counts(), editing=editing,
-                  form=row_form)
+    row_form = next((_row_form(s) for s in page.items if s.id == editing), None)
+    return render("ops/skus.html", page=page, product_id=product_id, stock=inventory.available_counts(),
+                  editing=editing, form=row_form)
 
 
 @bp.route("/skus/new", methods=["GET", "POST"])
@@ -222,6 +224,6 @@ def sku_row_save(sku_id: int):
                 return redirect(url_for("ops.skus"), 303)
             return _row(sku, "sku_row")
     if not wants_fragment():
-        return render("ops/skus.html", skus=catalog.list_skus(), stock=inventory.available_counts(),
-                      editing=sku.id, form=form)
+        return render("ops/skus.html", page=catalog.skus_page(page=page_number()), product_id=None,
+                      stock=inventory.available_counts(), editing=sku.id, form=form)
     return _row(sku, "sku_edit_row", form=form)

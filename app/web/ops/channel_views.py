@@ -24,6 +24,7 @@ from app.web.ops.channel_forms import (
     TierForm,
     TierPriceForm,
 )
+from app.web.paging import page_number
 from app.web.render import render
 
 #: Orders shown on a reseller's page (its full list is in its own console).
@@ -48,7 +49,7 @@ def tiers():
     return submit(form, lambda: resellers.save_tier(form.name.data, form.discount.data, current_user.id,
                                                     max_agent_markup_bp=form.max_agent_markup.data),
                   lambda t: _("Tier %(name)s saved.", name=t.name), "ops.tiers") \
-        or render("ops/tiers.html", tiers=resellers.tiers(), form=form)
+        or render("ops/tiers.html", page=resellers.tiers_page(page_number()), form=form)
 
 
 @bp.route("/tiers/<int:tier_id>/edit", methods=["GET", "POST"])
@@ -96,12 +97,10 @@ def tier_price_save(tier_id: int, sku_id: int):
 
 @bp.get("/resellers")
 def resellers_list():
-    rows = resellers.all_resellers()
-    pool_counts: dict[int, int] = {}
-    for p in pools.all_pools():
-        pool_counts[p["pool"].reseller_id] = pool_counts.get(p["pool"].reseller_id, 0) + 1
-    return render("ops/resellers.html", resellers=rows, balances=balance.of_many([r.id for r in rows]),
-                  pool_counts=pool_counts)
+    page = resellers.resellers_page(page_number())
+    ids = [r.id for r in page.items]
+    return render("ops/resellers.html", page=page, balances=balance.of_many(ids),
+                  pool_counts=pools.counts_by_reseller(ids))
 
 
 @bp.route("/resellers/new", methods=["GET", "POST"])
@@ -155,7 +154,7 @@ def _pools_page(allocate: AllocateForm | None = None, reclaim_errors: dict | Non
     allocate.reseller_id.choices = [SelectChoice(r.id, r.name) for r in resellers.all_resellers()]
     allocate.sku_id.choices = [SelectChoice(s.id, f"{s.sku} · {s.name}") for s in catalog.list_skus()
                                if pools.poolable(s)]
-    return render("ops/pools.html", pools=pools.all_pools(), allocate=allocate, reclaim_errors=reclaim_errors or {},
+    return render("ops/pools.html", page=pools.pools_page(page_number()), allocate=allocate, reclaim_errors=reclaim_errors or {},
                   status_code=status_code)
 
 

@@ -16,6 +16,7 @@ from app.core.errors import DomainError
 from app.procurement import activation, admin, enterprises, invoices
 from app.web.forms import REQUIRED, PercentField, show_error
 from app.web.ops import bp
+from app.web.paging import page_number
 from app.web.render import render
 
 
@@ -47,7 +48,7 @@ def _created(ent, user, token, *, reissued: bool = False):
 
 @bp.get("/enterprises")
 def enterprises_list():
-    return render("ops/enterprises.html", rows=admin.overview(), percent=percent)
+    return render("ops/enterprises.html", page=admin.overview(page_number()), percent=percent)
 
 
 @bp.route("/enterprises/new", methods=["GET", "POST"])

@@ -12,6 +12,7 @@ from app.web.forms import submit
 from app.web.ops import bp
 from app.web.ops.catalog_views import mapping_form, sku_page
 from app.web.ops.forms import ADAPTER_LABELS, SupplierForm
+from app.web.paging import page_number
 from app.web.render import render
 
 
@@ -21,7 +22,7 @@ def _saved(supplier) -> str:
 
 @bp.get("/suppliers")
 def suppliers_list():
-    return render("ops/suppliers.html", suppliers=suppliers.list_suppliers(), adapter_labels=ADAPTER_LABELS)
+    return render("ops/suppliers.html", page=suppliers.suppliers_page(page_number()), adapter_labels=ADAPTER_LABELS)
 
 
 @bp.route("/suppliers/new", methods=["GET", "POST"])
