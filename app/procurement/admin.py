@@ -50,9 +50,9 @@ PER_PAGE = 50
 
 def overview(page: int = 1):
     """A page of the enterprises, each with its balance, HR admins and open invoices (count and amount)."""
-    result = db.paginate(sa.select(Enterprise).join(Enterprise.organization)
-                         .options(joinedload(Enterprise.organization)).order_by(Organization.name, Enterprise.id),
-                         page=page, per_page=PER_PAGE, error_out=False)
+    stmt = (sa.select(Enterprise).join(Enterprise.organization).options(joinedload(Enterprise.organization))
+            .order_by(Organization.name, Enterprise.id))
+    result = db.paginate(stmt, page=page, per_page=PER_PAGE, error_out=False)
     result.items = _overview_rows(result.items)
     return result
 

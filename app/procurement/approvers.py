@@ -17,15 +17,26 @@ from app.procurement.models import ApprovalStep, ProcurementRequest, RequestStat
 from app.procurement.requests import log_event
 
 RS, SS = RequestStatus, StepStatus
+#: Rows per page of the approvals inbox.
+PER_PAGE = 50
+
+
+def _waiting_for(user: User) -> sa.Select:
+    return (sa.select(ApprovalStep).join(ProcurementRequest, ProcurementRequest.id == ApprovalStep.request_id)
+            .where(ApprovalStep.approver_id == user.id, ApprovalStep.status == SS.waiting,
+                   ProcurementRequest.status == RS.pending,
+                   ProcurementRequest.organization_id == user.organization_id)
+            .order_by(ApprovalStep.waiting_since, ApprovalStep.id))
 
 
 def waiting_for(user: User) -> list[ApprovalStep]:
     """Steps waiting for this user's decision, oldest first (their approvals inbox)."""
-    return list(db.session.scalars(
-        sa.select(ApprovalStep).join(ProcurementRequest, ProcurementRequest.id == ApprovalStep.request_id)
-        .where(ApprovalStep.approver_id == user.id, ApprovalStep.status == SS.waiting,
-               ProcurementRequest.status == RS.pending, ProcurementRequest.organization_id == user.organization_id)
-        .order_by(ApprovalStep.waiting_since)))
+    return list(db.session.scalars(_waiting_for(user)))
+
+
+def waiting_page(user: User, page: int = 1):
+    """A page of waiting_for()."""
+    return db.paginate(_waiting_for(user), page=page, per_page=PER_PAGE, error_out=False)
 
 
 def remind_waiting(now: datetime | None = None) -> int:

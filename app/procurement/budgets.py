@@ -18,6 +18,8 @@ from app.procurement.models import Budget, Department
 
 PERIOD = re.compile(r"^(\d{4})(?:-(0[1-9]|1[0-2])|-Q([1-4]))?$")
 MAX_AMOUNT_FEN = 10_000_000_000
+#: Rows per page of the budget list.
+PER_PAGE = 50
 
 
 class OverBudget(Conflict):
@@ -108,10 +110,14 @@ def release(budget_id: int, amount_fen: int) -> None:
                        .values(spent_fen=Budget.spent_fen - amount_fen).execution_options(synchronize_session=False))
 
 
+def _of_organization(organization_id: int) -> sa.Select:
+    return (sa.select(Budget).where(Budget.organization_id == organization_id)
+            .options(sa.orm.joinedload(Budget.department))
+            .order_by(Budget.starts_on.desc(), Budget.department_id, Budget.id))
+
+
 def for_organization(organization_id: int) -> list[Budget]:
-    return list(db.session.scalars(sa.select(Budget).where(Budget.organization_id == organization_id)
-                                   .options(sa.orm.joinedload(Budget.department))
-                                   .order_by(Budget.starts_on.desc(), Budget.department_id)))
+    return list(db.session.scalars(_of_organization(organization_id)))
 
 
 # --- for the enterprise portal's budget pages ------------------------------------------------------------
@@ -138,6 +144,13 @@ def usage(budget: Budget, today: date | None = None) -> Usage:
 def usage_for(organization_id: int, today: date | None = None) -> list[Usage]:
     """Every budget of the organization with what is left of it, newest period first."""
     return [usage(b, today) for b in for_organization(organization_id)]
+
+
+def usage_page(organization_id: int, page: int = 1):
+    """A page of usage_for()."""
+    result = db.paginate(_of_organization(organization_id), page=page, per_page=PER_PAGE, error_out=False)
+    result.items = [usage(b) for b in result.items]
+    return result
 
 
 def get(organization_id: int, budget_id: int) -> Budget:

@@ -32,6 +32,8 @@ LINKABLE_ROLES = (Role.consumer, Role.employee)
 #: Who may be a department's approver.
 APPROVER_ROLES = (Role.approver, Role.hr_admin)
 MAX_NAME, MAX_NO, MAX_DEPARTMENT = 80, 32, 60
+#: Rows per page of the departments list (the employee list's size is the view's).
+DEPARTMENTS_PER_PAGE = 50
 
 #: Why a row (a form or a file line) is refused, by stable code; %(…)s arguments filled per row.
 REASONS = {
@@ -88,16 +90,30 @@ def _valid_email(text: str) -> str | None:
 
 # --- departments ----------------------------------------------------------------------------------------
 
+def _with_counts(departments: list[Department]) -> list[tuple[Department, int]]:
+    ids = [d.id for d in departments]
+    counts = dict(db.session.execute(
+        sa.select(Employee.department_id, sa.func.count())
+        .where(Employee.active.is_(True), Employee.department_id.in_(ids))
+        .group_by(Employee.department_id)).all()) if ids else {}
+    return [(d, counts.get(d.id, 0)) for d in departments]
+
+
+def _departments(ent: Enterprise) -> sa.Select:
+    return (sa.select(Department).where(Department.organization_id == ent.organization_id)
+            .order_by(Department.name, Department.id).options(joinedload(Department.approver)))
+
+
 def departments(ent: Enterprise) -> list[tuple[Department, int]]:
-    """The company's departments by name, each with its number of active employees (one query)."""
-    counts = (sa.select(Employee.department_id, sa.func.count().label("n")).where(Employee.active.is_(True))
-              .group_by(Employee.department_id).subquery())
-    rows = db.session.execute(
-        sa.select(Department, sa.func.coalesce(counts.c.n, 0))
-        .outerjoin(counts, counts.c.department_id == Department.id)
-        .where(Department.organization_id == ent.organization_id)
-        .order_by(Department.name).options(joinedload(Department.approver)))
-    return [(d, count) for d, count in rows]
+    """The company's departments by name, each with its number of active employees (two queries)."""
+    return _with_counts(list(db.session.scalars(_departments(ent))))
+
+
+def departments_page(ent: Enterprise, page: int = 1):
+    """A page of departments(): its items are (department, active employees)."""
+    result = db.paginate(_departments(ent), page=page, per_page=DEPARTMENTS_PER_PAGE, error_out=False)
+    result.items = _with_counts(result.items)
+    return result
 
 
 def get_department(ent: Enterprise, department_id: int) -> Department:

@@ -17,6 +17,8 @@ from app.procurement.models import Enterprise, Pack, PackItem, PackKind
 
 MAX_ITEMS = 20
 MAX_UNITS = 100
+#: Rows per page of the pack list.
+PER_PAGE = 50
 
 
 def _per_employee(kind: str, prices: list[int]) -> int:
@@ -39,12 +41,23 @@ def get(ent: Enterprise, pack_id: int) -> Pack:
     return pack
 
 
-def list_for(ent: Enterprise, active_only: bool = False) -> list[Pack]:
+def _packs(ent: Enterprise, active_only: bool = False) -> sa.Select:
     q = sa.select(Pack).where(Pack.organization_id == ent.organization_id)
     if active_only:
         q = q.where(Pack.active)
-    return list(db.session.scalars(q.options(selectinload(Pack.items).joinedload(PackItem.sku))
-                                   .order_by(Pack.active.desc(), Pack.id.desc())))
+    return (q.options(selectinload(Pack.items).joinedload(PackItem.sku))
+            .order_by(Pack.active.desc(), Pack.id.desc()))
+
+
+def list_for(ent: Enterprise, active_only: bool = False) -> list[Pack]:
+    return list(db.session.scalars(_packs(ent, active_only)))
+
+
+def priced_page(ent: Enterprise, page: int = 1):
+    """A page of the company's packs; its items are (pack, the company's price, the retail price)."""
+    result = db.paginate(_packs(ent), page=page, per_page=PER_PAGE, error_out=False)
+    result.items = [(p, price(ent, p), retail_price(p)) for p in result.items]
+    return result
 
 
 def choosable_skus() -> list[Sku]:

@@ -1,19 +1,26 @@
 """Every console list is paged with the one pager: page 1 shows the pager, page 2 the rest, and a page
-number that is not one answers page 1. PER_PAGE is patched down to 2 so three rows make two pages."""
+number that is not one answers page 1. The page size is patched down to 2, so three rows make two pages."""
 
 import re
+from datetime import date
 
 import pytest
 
 from app.extensions import db
 
 
+def _add(app, rows: list) -> None:
+    with app.app_context():
+        db.session.add_all(rows)
+        db.session.commit()
+
+
+# --- rows for each page: each returns whom to log in as (None: a new user of the case's role) -------------
+
 def _brands(app, f):
     from app.catalog.models import Brand
 
-    with app.app_context():
-        db.session.add_all(Brand(name=f"品牌{i}", category="video") for i in range(3))
-        db.session.commit()
+    _add(app, [Brand(name=f"品牌{i}", category="video") for i in range(3)])
 
 
 def _skus(app, f):
@@ -48,9 +55,7 @@ def _pools(app, f):
 
     reseller = f("make_reseller")()
     skus = [f("make_sku")(brand=f"品牌{i}") for i in range(3)]
-    with app.app_context():
-        db.session.add_all(ChannelPool(reseller_id=reseller["id"], sku_id=s) for s in skus)
-        db.session.commit()
+    _add(app, [ChannelPool(reseller_id=reseller["id"], sku_id=s) for s in skus])
 
 
 def _enterprises(app, f):
@@ -58,18 +63,76 @@ def _enterprises(app, f):
         f("make_company")(employees=0)
 
 
-#: (role, url, module whose PER_PAGE pages it, rows to make (returns whom to log in, or None for a new
-#: user of the role), what marks a row)
+def _departments(app, f):
+    from app.procurement.models import Department
+
+    c = f("make_company")(employees=0)  # with its department 市场部
+    _add(app, [Department(organization_id=c.organization_id, name=f"部门{i}") for i in range(2)])
+    return c.hr_id
+
+
+def _packs(app, f):
+    from app.procurement.models import Pack
+
+    c = f("make_company")(employees=0)
+    _add(app, [Pack(organization_id=c.organization_id, name=f"礼包{i}") for i in range(3)])
+    return c.hr_id
+
+
+def _budgets(app, f):
+    from app.procurement.models import Budget
+
+    c = f("make_company")(employees=0)  # with this month's budget
+    _add(app, [Budget(organization_id=c.organization_id, department_id=c.department_id, period=f"{y}",
+                      starts_on=date(y, 1, 1), ends_on=date(y + 1, 1, 1), amount_fen=100)
+               for y in (2001, 2002)])
+    return c.hr_id
+
+
+def _approvals(app, f):
+    from app.core.ids import utcnow
+    from app.procurement.models import ApprovalStep, Pack, ProcurementRequest
+
+    c = f("make_company")(employees=0)
+    with app.app_context():
+        pack = Pack(organization_id=c.organization_id, name="礼包")
+        db.session.add(pack)
+        db.session.flush()
+        for i in range(3):
+            req = ProcurementRequest(request_no=f"PR-LIST-{i}", organization_id=c.organization_id,
+                                     department_id=c.department_id, pack_id=pack.id, requester_id=c.hr_id,
+                                     target="employees", quantity=1, unit_price_fen=100, amount_fen=100,
+                                     justification="", status="pending", round=1)
+            db.session.add(req)
+            db.session.flush()
+            db.session.add(ApprovalStep(request_id=req.id, round=1, position=1, label="部门审批人",
+                                        approver_id=c.approver_id, status="waiting", waiting_since=utcnow()))
+        db.session.commit()
+    return c.approver_id
+
+
+#: case: (role, url, the page size to patch, rows to make, what marks a row)
 CASES = {
-    "ops brands": ("ops", "/ops/brands", "app.catalog.services", _brands, r'data-brand="(\d+)"'),
-    "ops products": ("ops", "/ops/products", "app.catalog.services", _skus, r'data-product="(\d+)"'),
-    "ops skus": ("ops", "/ops/skus", "app.catalog.services", _skus, r'id="sku-(\d+)"'),
-    "ops suppliers": ("ops", "/ops/suppliers", "app.suppliers.services", _suppliers, r'data-supplier="([^"]+)"'),
-    "ops resellers": ("ops", "/ops/resellers", "app.channels.resellers", _resellers, r'data-reseller="(\d+)"'),
-    "ops tiers": ("ops", "/ops/tiers", "app.channels.resellers", _tiers, r'data-tier="([^"]+)"'),
-    "ops pools": ("ops", "/ops/pools", "app.channels.pools", _pools, r'data-pool="(\d+)"'),
-    "ops enterprises": ("ops", "/ops/enterprises", "app.procurement.admin", _enterprises,
+    "ops brands": ("ops", "/ops/brands", "app.catalog.services.PER_PAGE", _brands, r'data-brand="(\d+)"'),
+    "ops products": ("ops", "/ops/products", "app.catalog.services.PER_PAGE", _skus, r'data-product="(\d+)"'),
+    "ops skus": ("ops", "/ops/skus", "app.catalog.services.PER_PAGE", _skus, r'id="sku-(\d+)"'),
+    "ops suppliers": ("ops", "/ops/suppliers", "app.suppliers.services.PER_PAGE", _suppliers,
+                      r'data-supplier="([^"]+)"'),
+    "ops resellers": ("ops", "/ops/resellers", "app.channels.resellers.PER_PAGE", _resellers,
+                      r'data-reseller="(\d+)"'),
+    "ops tiers": ("ops", "/ops/tiers", "app.channels.resellers.PER_PAGE", _tiers, r'data-tier="([^"]+)"'),
+    "ops pools": ("ops", "/ops/pools", "app.channels.pools.PER_PAGE", _pools, r'data-pool="(\d+)"'),
+    "ops enterprises": ("ops", "/ops/enterprises", "app.procurement.admin.PER_PAGE", _enterprises,
                         r'data-enterprise="(\d+)"'),
+    "enterprise departments": ("hr_admin", "/enterprise/departments",
+                               "app.procurement.directory.DEPARTMENTS_PER_PAGE", _departments,
+                               r'data-department="(\d+)"'),
+    "enterprise packs": ("hr_admin", "/enterprise/packs", "app.procurement.packs.PER_PAGE", _packs,
+                         r'data-pack="(\d+)"'),
+    "enterprise budgets": ("hr_admin", "/enterprise/budgets", "app.procurement.budgets.PER_PAGE", _budgets,
+                           r'data-budget="(\d+)"'),
+    "enterprise approvals": ("approver", "/enterprise/approvals", "app.procurement.approvers.PER_PAGE",
+                             _approvals, r'data-request="([^"]+)"'),
 }
 
 
@@ -80,15 +143,14 @@ def rows(resp, marker: str) -> list[str]:
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_list_is_paged(case, app, client, login_as, monkeypatch, request):
-    role, url, module, make_rows, marker = CASES[case]
+    role, url, per_page, make_rows, marker = CASES[case]
     login_as(role, make_rows(app, request.getfixturevalue))
-    monkeypatch.setattr(f"{module}.PER_PAGE", 2)
+    monkeypatch.setattr(per_page, 2)
 
     first = client.get(url)
-    html = first.get_data(as_text=True)
     page1 = rows(first, marker)
     assert len(page1) == 2
-    assert 'class="pagination-next"' in html and "page=2" in html
+    assert re.search(r'class="pagination-next" href="[^"]*[?&]page=2', first.get_data(as_text=True))
 
     second = client.get(url + "?page=2")
     page2 = rows(second, marker)

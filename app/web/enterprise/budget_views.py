@@ -18,6 +18,7 @@ from app.procurement.models import StepKind
 from app.web.access import roles_required
 from app.web.enterprise import bp
 from app.web.forms import REQUIRED, show_error
+from app.web.paging import page_number
 from app.web.render import render
 
 # --- budgets ---------------------------------------------------------------------------------------------
@@ -56,7 +57,8 @@ def _save_or_422(form: FlaskForm, save, message, endpoint: str, page):
 
 @bp.get("/budgets", endpoint="budgets")
 def budget_list():
-    return render("enterprise/budgets.html", rows=budgets.usage_for(g.enterprise.organization_id))
+    page = budgets.usage_page(g.enterprise.organization_id, page_number())
+    return render("enterprise/budgets.html", page=page)
 
 
 @bp.route("/budgets/new", methods=["GET", "POST"])

@@ -16,6 +16,7 @@ from app.procurement import activation, directory, employee_import
 from app.web.access import roles_required
 from app.web.enterprise import bp
 from app.web.forms import show_error
+from app.web.paging import page_number
 from app.web.render import render
 
 PER_PAGE = 20
@@ -46,7 +47,8 @@ def _department_form(**kwargs) -> DepartmentForm:
 
 
 def _departments_page(form: DepartmentForm, status_code: int = 200):
-    return render("enterprise/departments.html", rows=directory.departments(g.enterprise), form=form,
+    page = directory.departments_page(g.enterprise, page_number())
+    return render("enterprise/departments.html", page=page, form=form,
                   status_code=status_code)
 
 

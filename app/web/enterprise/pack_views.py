@@ -16,6 +16,7 @@ from app.procurement import enterprises, packs
 from app.web.access import roles_required
 from app.web.enterprise import bp
 from app.web.forms import REQUIRED, show_error
+from app.web.paging import page_number
 from app.web.render import render
 
 #: Item quantities come as qty-<sku id> fields, one per SKU on the form.
@@ -82,8 +83,7 @@ def _save(form: PackForm, pack=None):
 
 @bp.get("/packs", endpoint="packs")
 def pack_list():
-    rows = [(p, packs.price(g.enterprise, p), packs.retail_price(p)) for p in packs.list_for(g.enterprise)]
-    return render("enterprise/packs.html", rows=rows)
+    return render("enterprise/packs.html", page=packs.priced_page(g.enterprise, page_number()))
 
 
 @bp.get("/packs/<int:pack_id>")

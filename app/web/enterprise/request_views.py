@@ -22,6 +22,7 @@ from app.procurement import approvers, budgets, directory, enterprises, packs, p
 from app.procurement.models import ProcurementRequest, RequestStatus, Target
 from app.web.enterprise import bp
 from app.web.forms import show_error
+from app.web.paging import page_number
 from app.web.render import render, wants_fragment
 
 RS = RequestStatus
@@ -289,8 +290,7 @@ def request_pay(request_id: int):
 
 # --- approvals inbox and dashboard -------------------------------------------------------------------------
 
-def _inbox(user) -> list[dict]:
-    steps = approvers.waiting_for(user)
+def _inbox(steps) -> list[dict]:
     reqs, now = approvers.of_steps(steps), utcnow()
     return [{"step": s, "req": reqs[s.request_id],
              "waited": format_timedelta(now - s.waiting_since) if s.waiting_since else ""} for s in steps]
@@ -298,7 +298,8 @@ def _inbox(user) -> list[dict]:
 
 @bp.get("/approvals")
 def approvals():
-    return render("enterprise/approvals.html", rows=_inbox(_actor()))
+    page = approvers.waiting_page(_actor(), page_number())
+    return render("enterprise/approvals.html", page=page, rows=_inbox(page.items))
 
 
 def dashboard() -> dict:
@@ -307,4 +308,4 @@ def dashboard() -> dict:
     today = utcnow().date()
     return {"ent": ent, "balance_fen": enterprises.balance_of(ent.organization_id),
             "budgets": [b for b in budgets.for_organization(ent.organization_id) if b.starts_on <= today < b.ends_on],
-            "waiting": _inbox(_actor()), "recent": requests.list_for(ent).items[:RECENT]}
+            "waiting": _inbox(approvers.waiting_for(_actor())), "recent": requests.list_for(ent).items[:RECENT]}
