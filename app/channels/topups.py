@@ -29,6 +29,8 @@ RECEIPT_KINDS = ((b"\x89PNG\r\n\x1a\n", "image/png", "png"), (b"\xff\xd8\xff", "
 REVIEWERS = frozenset({Role.finance, Role.admin})
 NOTE_MAX = 300
 PER_PAGE = 20
+#: Rows per page of finance's list of requests to review.
+PENDING_PER_PAGE = 50
 
 
 def parse_amount(amount) -> int:
@@ -186,10 +188,18 @@ def get_for(reseller_id: int, topup_id: int) -> BalanceTopup:
     return topup
 
 
+def _pending() -> sa.Select:
+    return _listing().where(BalanceTopup.status == TopupStatus.submitted).order_by(BalanceTopup.id)
+
+
 def list_pending() -> list[BalanceTopup]:
     """Requests waiting for finance, oldest first."""
-    return list(db.session.scalars(_listing().where(BalanceTopup.status == TopupStatus.submitted)
-                                   .order_by(BalanceTopup.id)))
+    return list(db.session.scalars(_pending()))
+
+
+def pending_page(page: int = 1):
+    """A page of list_pending()."""
+    return db.paginate(_pending(), page=page, per_page=PENDING_PER_PAGE, error_out=False)
 
 
 def list_all(page: int = 1, status: str | None = None, per_page: int = PER_PAGE):

@@ -25,19 +25,38 @@ def payable_code(partner_id: int) -> str:
     return sub_account(ACCOUNTS["partner"], "partner", partner_id)
 
 
+#: Rows per page of the partner list.
+PER_PAGE = 50
+
+
+def _partners() -> sa.Select:
+    return sa.select(Partner).order_by(Partner.active.desc(), Partner.name, Partner.id)
+
+
 def listing() -> list[dict]:
     """Every partner with what we owe it (the credit balance of its payable) and how many bundle parts name it."""
-    owed = (sa.select(LedgerAccount.counterparty_id.label("pid"), (-sa.func.sum(Posting.amount_fen)).label("owed"))
-            .join(Posting, Posting.account_id == LedgerAccount.id)
-            .where(LedgerAccount.parent_code == ACCOUNTS["partner"]).group_by(LedgerAccount.counterparty_id)
-            .subquery())
-    parts = (sa.select(BundleComponent.partner_id.label("pid"), sa.func.count().label("parts"))
-             .where(BundleComponent.partner_id.is_not(None)).group_by(BundleComponent.partner_id).subquery())
-    rows = db.session.execute(
-        sa.select(Partner, sa.func.coalesce(owed.c.owed, 0), sa.func.coalesce(parts.c.parts, 0))
-        .outerjoin(owed, owed.c.pid == Partner.id).outerjoin(parts, parts.c.pid == Partner.id)
-        .order_by(Partner.active.desc(), Partner.name)).all()
-    return [{"partner": p, "owed_fen": int(o), "parts": int(n), "code": payable_code(p.id)} for p, o, n in rows]
+    return _with_amounts(list(db.session.scalars(_partners())))
+
+
+def listing_page(page: int = 1):
+    """A page of listing()."""
+    result = db.paginate(_partners(), page=page, per_page=PER_PAGE, error_out=False)
+    result.items = _with_amounts(result.items)
+    return result
+
+
+def _with_amounts(partners: list[Partner]) -> list[dict]:
+    ids = [p.id for p in partners]
+    owed = dict(db.session.execute(
+        sa.select(LedgerAccount.counterparty_id, -sa.func.sum(Posting.amount_fen))
+        .join(Posting, Posting.account_id == LedgerAccount.id)
+        .where(LedgerAccount.parent_code == ACCOUNTS["partner"], LedgerAccount.counterparty_id.in_(ids))
+        .group_by(LedgerAccount.counterparty_id)).all()) if ids else {}
+    parts = dict(db.session.execute(
+        sa.select(BundleComponent.partner_id, sa.func.count()).where(BundleComponent.partner_id.in_(ids))
+        .group_by(BundleComponent.partner_id)).all()) if ids else {}
+    return [{"partner": p, "owed_fen": int(owed.get(p.id) or 0), "parts": parts.get(p.id, 0),
+             "code": payable_code(p.id)} for p in partners]
 
 
 def get(partner_id: int) -> Partner:

@@ -109,8 +109,21 @@ def day_bounds(start: date | None, end: date | None) -> tuple[datetime | None, d
     return (at(start) if start else None), (at(end + timedelta(days=1)) if end else None)
 
 
+#: Rows per page of the closed months' list.
+PER_PAGE = 50
+
+
+def _closed() -> sa.Select:
+    return sa.select(ClosedPeriod).order_by(ClosedPeriod.ends_at.desc(), ClosedPeriod.id.desc())
+
+
 def closed() -> list[ClosedPeriod]:
-    return list(db.session.scalars(sa.select(ClosedPeriod).order_by(ClosedPeriod.ends_at.desc())))
+    return list(db.session.scalars(_closed()))
+
+
+def closed_page(page: int = 1):
+    """A page of closed(), the latest month first."""
+    return db.paginate(_closed(), page=page, per_page=PER_PAGE, error_out=False)
 
 
 def closed_through() -> ClosedPeriod | None:

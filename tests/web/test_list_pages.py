@@ -111,6 +111,30 @@ def _approvals(app, f):
     return c.approver_id
 
 
+def _periods(app, f):
+    from datetime import datetime
+
+    from app.ledger.models import ClosedPeriod
+
+    uid = f("make_user")("finance")
+    _add(app, [ClosedPeriod(period=f"2001-0{m}", starts_at=datetime(2001, m, 1), ends_at=datetime(2001, m + 1, 1),
+                            closed_by_id=uid) for m in (1, 2, 3)])
+    return uid
+
+
+def _partners(app, f):
+    from app.catalog.models import Partner
+
+    _add(app, [Partner(name=f"伙伴{i}") for i in range(3)])
+
+
+def _topups(app, f):
+    from app.channels.models import BalanceTopup
+
+    reseller = f("make_reseller")()
+    _add(app, [BalanceTopup(reseller_id=reseller["id"], amount_fen=100, transfer_ref=f"T{i}") for i in range(3)])
+
+
 #: case: (role, url, the page size to patch, rows to make, what marks a row)
 CASES = {
     "ops brands": ("ops", "/ops/brands", "app.catalog.services.PER_PAGE", _brands, r'data-brand="(\d+)"'),
@@ -133,6 +157,12 @@ CASES = {
                            r'data-budget="(\d+)"'),
     "enterprise approvals": ("approver", "/enterprise/approvals", "app.procurement.approvers.PER_PAGE",
                              _approvals, r'data-request="([^"]+)"'),
+    "finance periods": ("finance", "/finance/periods", "app.ledger.periods.PER_PAGE", _periods,
+                        r'data-period="([^"]+)"'),
+    "finance partners": ("finance", "/finance/partners", "app.finance.partners.PER_PAGE", _partners,
+                         r'data-partner="(\d+)"'),
+    "finance top-ups": ("finance", "/finance/topups", "app.channels.topups.PENDING_PER_PAGE", _topups,
+                        r'data-topup="(\d+)"'),
 }
 
 

@@ -13,6 +13,7 @@ from app.core.errors import DomainError
 from app.finance import partners
 from app.web.finance import bp
 from app.web.forms import show_error
+from app.web.paging import page_number
 from app.web.render import render
 
 
@@ -25,7 +26,7 @@ class PartnerForm(FlaskForm):
 
 
 def _list(form=None, status_code=200):
-    return render("finance/partners.html", status_code=status_code, rows=partners.listing(),
+    return render("finance/partners.html", status_code=status_code, page=partners.listing_page(page_number()),
                   form=form or PartnerForm(formdata=None))
 
 

@@ -17,6 +17,7 @@ from app.extensions import db
 from app.ledger import adjustments, periods, reports
 from app.web.finance import bp
 from app.web.forms import show_error
+from app.web.paging import page_number
 from app.web.render import render
 
 
@@ -45,14 +46,15 @@ def _account_choices() -> list[tuple[str, str]]:
     return out
 
 
+def _periods(form: CloseForm, status_code: int = 200):
+    page = periods.closed_page(page_number())
+    return render("finance/periods.html", status_code=status_code, page=page, form=form,
+                  next_period=periods.next_to_close(), people=display_names(r.closed_by_id for r in page.items))
+
+
 @bp.get("/periods")
 def periods_page():
-    return render("finance/periods.html", closed=periods.closed(), next_period=periods.next_to_close(),
-                  form=CloseForm(formdata=None), people=_people(periods.closed()))
-
-
-def _people(rows) -> dict:
-    return display_names(r.closed_by_id for r in rows)
+    return _periods(CloseForm(formdata=None))
 
 
 @bp.post("/periods/close")
@@ -64,8 +66,7 @@ def period_close():
         except DomainError as e:
             db.session.rollback()
             show_error(form, e)
-            return render("finance/periods.html", status_code=e.status, closed=periods.closed(),
-                          next_period=periods.next_to_close(), form=form, people=_people(periods.closed()))
+            return _periods(form, e.status)
         flash(_("%(period)s is closed. Corrections now go into an open month as adjustments.", period=row.period),
               "success")
     return redirect(url_for("finance.periods_page"), 303)

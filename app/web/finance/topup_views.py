@@ -14,6 +14,7 @@ from app.core.errors import DomainError
 from app.web import downloads
 from app.web.finance import bp
 from app.web.forms import show_error
+from app.web.paging import page_number
 from app.web.render import render
 
 
@@ -23,8 +24,8 @@ class ReviewForm(FlaskForm):
 
 @bp.get("/topups")
 def topups_pending():
-    pending = topups.list_pending()
-    return render("finance/topups.html", pending=pending, people=topups.people(pending))
+    page = topups.pending_page(page_number())
+    return render("finance/topups.html", page=page, people=topups.people(page.items))
 
 
 @bp.get("/topups/history")
