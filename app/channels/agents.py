@@ -28,6 +28,8 @@ from app.orders.models import Order
 
 #: How long an invitation link stays valid.
 INVITATION_DAYS = 7
+#: Rows per page of the sub-agent list.
+PER_PAGE = 50
 
 
 class InvitationError(DomainError):
@@ -203,11 +205,25 @@ def get_agent(parent: Reseller, agent_id: int) -> Reseller:
     return agent
 
 
+def _agents(parent: Reseller) -> sa.Select:
+    return (sa.select(Reseller).options(sa.orm.joinedload(Reseller.organization))
+            .where(Reseller.parent_id == parent.id).order_by(Reseller.id))
+
+
 def agents_of(parent: Reseller) -> list[dict]:
     """The parent's sub-agents with their balance, order count and the commission earned on them, in a
     fixed number of queries."""
-    agents = list(db.session.scalars(sa.select(Reseller).options(sa.orm.joinedload(Reseller.organization))
-                                     .where(Reseller.parent_id == parent.id).order_by(Reseller.id)))
+    return _with_figures(parent, list(db.session.scalars(_agents(parent))))
+
+
+def agents_page(parent: Reseller, page: int = 1):
+    """A page of agents_of()."""
+    result = db.paginate(_agents(parent), page=page, per_page=PER_PAGE, error_out=False)
+    result.items = _with_figures(parent, result.items)
+    return result
+
+
+def _with_figures(parent: Reseller, agents: list[Reseller]) -> list[dict]:
     ids = [a.id for a in agents]
     if not ids:
         return []
@@ -219,7 +235,8 @@ def agents_of(parent: Reseller) -> list[dict]:
                                      .group_by(Order.reseller_id)).all())
     earned = dict(db.session.execute(
         sa.select(Commission.agent_id, fen_sum(Commission.amount_fen))
-        .where(Commission.reseller_id == parent.id).group_by(Commission.agent_id)).all())
+        .where(Commission.reseller_id == parent.id, Commission.agent_id.in_(ids))
+        .group_by(Commission.agent_id)).all())
     return [{"agent": a, "balance_fen": -int(balances.get(a.id, 0)), "orders": int(orders.get(a.id, 0)),
              "commission_fen": int(earned.get(a.id, 0)), "markup": resellers.percent(a.agent_markup_bp)}
             for a in agents]

@@ -217,7 +217,20 @@ def status_of(ent: Entitlement) -> str:
     return ent.status
 
 
+#: Benefits per "load more" step of the benefit center.
+PER_PAGE = 50
+
+
 def list_for_owner(owner: User, status: str | None = None, brand_id: int | None = None):
+    return db.session.scalars(_of_owner(owner, status, brand_id)).all()
+
+
+def page_for_owner(owner: User, status: str | None = None, brand_id: int | None = None, page: int = 1):
+    """A page of list_for_owner(): the benefits expiring first, then those that never expire."""
+    return db.paginate(_of_owner(owner, status, brand_id), page=page, per_page=PER_PAGE, error_out=False)
+
+
+def _of_owner(owner: User, status: str | None, brand_id: int | None) -> sa.Select:
     now = utcnow()
     q = (sa.select(Entitlement).join(Sku, Entitlement.sku_id == Sku.id).join(Product)
          .options(sa.orm.contains_eager(Entitlement.sku).joinedload(Sku.product).joinedload(Product.brand))
@@ -233,8 +246,7 @@ def list_for_owner(owner: User, status: str | None = None, brand_id: int | None 
         q = q.where(Entitlement.status == status)
     if brand_id:
         q = q.where(Product.brand_id == brand_id)
-    return db.session.scalars(q.order_by(Entitlement.valid_until.is_(None), Entitlement.valid_until,
-                                         Entitlement.id)).all()
+    return q.order_by(Entitlement.valid_until.is_(None), Entitlement.valid_until, Entitlement.id)
 
 
 def get_for_owner(owner: User, ent_id: int) -> Entitlement:

@@ -135,6 +135,27 @@ def _topups(app, f):
     _add(app, [BalanceTopup(reseller_id=reseller["id"], amount_fen=100, transfer_ref=f"T{i}") for i in range(3)])
 
 
+def _agents(app, f):
+    parent = f("make_reseller")()
+    for _i in range(3):
+        f("make_reseller")(parent_id=parent["id"])
+    return parent["user_id"]
+
+
+def _benefits(app, f):
+    from app.fulfilment.models import Entitlement
+    from app.orders.models import Order
+
+    uid, sku = f("make_user")("consumer"), f("make_sku")()
+    with app.app_context():
+        order = Order(order_no="LIST-1", buyer_id=uid, sku_id=sku, quantity=3, unit_price_fen=100, amount_fen=300)
+        db.session.add(order)
+        db.session.flush()
+        db.session.add_all(Entitlement(owner_id=uid, order_id=order.id, sku_id=sku) for _i in range(3))
+        db.session.commit()
+    return uid
+
+
 #: case: (role, url, the page size to patch, rows to make, what marks a row)
 CASES = {
     "ops brands": ("ops", "/ops/brands", "app.catalog.services.PER_PAGE", _brands, r'data-brand="(\d+)"'),
@@ -163,7 +184,14 @@ CASES = {
                          r'data-partner="(\d+)"'),
     "finance top-ups": ("finance", "/finance/topups", "app.channels.topups.PENDING_PER_PAGE", _topups,
                         r'data-topup="(\d+)"'),
+    "reseller agents": ("reseller", "/reseller/agents", "app.channels.agents.PER_PAGE", _agents,
+                        r'data-agent="(\d+)"'),
+    "consumer benefits": ("consumer", "/me/", "app.fulfilment.services.PER_PAGE", _benefits,
+                          r'class="box benefit-card" href="[^"]*/benefits/(\d+)"'),
 }
+
+#: The link to page 2: the pager's "Next", or the consumer portal's "Load more" button.
+NEXT = {"consumer": r'hx-get="[^"]*[?&]page=2[^"]*" hx-select="#benefit-list > \*"'}
 
 
 def rows(resp, marker: str) -> list[str]:
@@ -180,12 +208,12 @@ def test_list_is_paged(case, app, client, login_as, monkeypatch, request):
     first = client.get(url)
     page1 = rows(first, marker)
     assert len(page1) == 2
-    assert re.search(r'class="pagination-next" href="[^"]*[?&]page=2', first.get_data(as_text=True))
+    assert re.search(NEXT.get(role, r'class="pagination-next" href="[^"]*[?&]page=2'), first.get_data(as_text=True))
 
     second = client.get(url + "?page=2")
     page2 = rows(second, marker)
     assert page2 and not set(page2) & set(page1)
-    assert 'class="pagination-previous"' in second.get_data(as_text=True)
+    assert role in NEXT or 'class="pagination-previous"' in second.get_data(as_text=True)
 
     for bad in ("abc", "0", "-1", "99999999999999999999"):
         assert rows(client.get(f"{url}?page={bad}"), marker) == page1

@@ -20,6 +20,7 @@ from app.payments import services as payments
 from app.procurement import claims
 from app.web.access import PORTAL_ROLES
 from app.web.consumer import bp
+from app.web.paging import page_number
 from app.web.render import render, wants_fragment
 
 #: Errors the user can act on are flashed; NotFound is left to the 404 page.
@@ -144,13 +145,13 @@ def home():
     if status not in {s.value for s in EntitlementStatus} | {None}:
         status = None
     brand_id = request.args.get("brand", type=int)
-    items = benefits.list_for_owner(current_user, status=status, brand_id=brand_id)
+    page = benefits.page_for_owner(current_user, status=status, brand_id=brand_id, page=page_number())
     groups: dict = {}
-    for ent in items:
+    for ent in page.items:
         groups.setdefault(ent.sku.product.brand, []).append(ent)
     grants = claims.for_user(current_user)
-    return render("consumer/benefits.html", "benefit_list", groups=groups, status=status, brand_id=brand_id,
-                  brands=benefits.brands_owned_by(current_user.id), status_of=benefits.status_of,
+    return render("consumer/benefits.html", "benefit_list", page=page, groups=groups, status=status,
+                  brand_id=brand_id, brands=benefits.brands_owned_by(current_user.id), status_of=benefits.status_of,
                   grants=grants, companies=claims.companies(grants))
 
 

@@ -15,6 +15,7 @@ from app.catalog import services as catalog
 from app.channels import agents, resellers
 from app.core.errors import DomainError, NotFound
 from app.core.money import MoneyError, parse_yuan
+from app.web.paging import page_number
 from app.web.render import render
 from app.web.reseller import bp
 
@@ -56,7 +57,7 @@ def accept_url(token: str) -> str:
 
 
 def _agents_page(form: InviteForm, link: str | None = None, invited=None, status_code: int = 200):
-    resp = render("reseller/agents.html", status_code=status_code, agents=agents.agents_of(g.reseller),
+    resp = render("reseller/agents.html", status_code=status_code, page=agents.agents_page(g.reseller, page_number()),
                   pending=agents.pending_invitations(g.reseller), form=form, link=link, invited=invited,
                   bound=resellers.percent(agents.markup_bound(g.reseller)))
     if link:
