@@ -9,11 +9,15 @@ from app.catalog.models import Sku
 from app.channels import pricing, wholesale
 from app.channels.models import ChannelPool, Reseller
 from app.core.ids import utcnow
+from app.core.pages import ListPage
 from app.extensions import db
 from app.fulfilment import services as fulfilment
 from app.inventory import services as inventory
 from app.inventory.models import Code, CodeStatus
 from app.orders.services import on_sale
+
+#: SKUs per page of the console's product list.
+PER_PAGE = 50
 
 
 def _shared_plain(sku_ids: list[int]) -> dict[int, int]:
@@ -50,3 +54,9 @@ def offer(reseller: Reseller) -> tuple[list[Sku], dict[int, int], dict[int, int 
     now."""
     skus = on_sale(catalog.shop_skus())
     return skus, pricing.prices_for(reseller, skus), available_to(reseller, skus)
+
+
+def offer_page(reseller: Reseller, page: int = 1) -> tuple[ListPage, dict[int, int], dict[int, int | None]]:
+    """A page of offer(): prices and availability are worked out for that page's SKUs only."""
+    skus = ListPage(on_sale(catalog.shop_skus()), page, PER_PAGE)
+    return skus, pricing.prices_for(reseller, skus.items), available_to(reseller, skus.items)

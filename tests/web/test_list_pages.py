@@ -186,6 +186,8 @@ CASES = {
                         r'data-topup="(\d+)"'),
     "reseller agents": ("reseller", "/reseller/agents", "app.channels.agents.PER_PAGE", _agents,
                         r'data-agent="(\d+)"'),
+    "reseller products": ("reseller", "/reseller/products", "app.channels.offers.PER_PAGE", _skus,
+                          r'data-sku="([^"]+)"'),
     "consumer benefits": ("consumer", "/me/", "app.fulfilment.services.PER_PAGE", _benefits,
                           r'class="box benefit-card" href="[^"]*/benefits/(\d+)"'),
 }

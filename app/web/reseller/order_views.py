@@ -22,6 +22,7 @@ from app.extensions import db
 from app.fulfilment import services as fulfilment
 from app.fulfilment.models import DeliveryStatus
 from app.orders.models import Order
+from app.web.paging import page_number
 from app.web.render import render
 from app.web.reseller import bp
 
@@ -51,8 +52,8 @@ def auto_order_no() -> str:
 
 @bp.get("/products")
 def products():
-    skus, prices, available = offers.offer(g.reseller)
-    return render("reseller/products.html", skus=skus, prices=prices, available=available,
+    page, prices, available = offers.offer_page(g.reseller, page_number())
+    return render("reseller/products.html", page=page, prices=prices, available=available,
                   pooled={p["sku"].id for p in pools.pools_of(g.reseller.id)},
                   unit_max=current_app.config["RESELLER_MAX_UNIT_ORDER"], bulk=wholesale.bulk)
 
