@@ -89,24 +89,14 @@ def pools_of(reseller_id: int) -> list[dict]:
 PER_PAGE = 50
 
 
-def _pools() -> sa.Select:
-    return (sa.select(ChannelPool).options(sa.orm.joinedload(ChannelPool.sku), sa.orm.joinedload(ChannelPool.reseller))
-            .order_by(ChannelPool.id))
-
-
-def _rows(pools: list[ChannelPool]) -> list[dict]:
-    levels = inventory.pool_levels([p.id for p in pools])
-    return [{"pool": p, "sku": p.sku, "reseller": p.reseller, "available": levels.get(p.id, 0)} for p in pools]
-
-
-def all_pools() -> list[dict]:
-    return _rows(db.session.scalars(_pools()).all())
-
-
 def pools_page(page: int = 1):
-    """A page of the pools; its items are the rows of all_pools."""
-    result = db.paginate(_pools(), page=page, per_page=PER_PAGE, error_out=False)
-    result.items = _rows(result.items)
+    """A page of every pool; its items are dicts: the pool, its SKU and reseller, and the units available."""
+    result = db.paginate(sa.select(ChannelPool).options(sa.orm.joinedload(ChannelPool.sku),
+                                                        sa.orm.joinedload(ChannelPool.reseller))
+                         .order_by(ChannelPool.id), page=page, per_page=PER_PAGE, error_out=False)
+    levels = inventory.pool_levels([p.id for p in result.items])
+    result.items = [{"pool": p, "sku": p.sku, "reseller": p.reseller, "available": levels.get(p.id, 0)}
+                    for p in result.items]
     return result
 
 

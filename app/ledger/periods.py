@@ -113,17 +113,10 @@ def day_bounds(start: date | None, end: date | None) -> tuple[datetime | None, d
 PER_PAGE = 50
 
 
-def _closed() -> sa.Select:
-    return sa.select(ClosedPeriod).order_by(ClosedPeriod.ends_at.desc(), ClosedPeriod.id.desc())
-
-
-def closed() -> list[ClosedPeriod]:
-    return list(db.session.scalars(_closed()))
-
-
 def closed_page(page: int = 1):
-    """A page of closed(), the latest month first."""
-    return db.paginate(_closed(), page=page, per_page=PER_PAGE, error_out=False)
+    """A page of the closed months, the latest first."""
+    return db.paginate(sa.select(ClosedPeriod).order_by(ClosedPeriod.ends_at.desc(), ClosedPeriod.id.desc()),
+                       page=page, per_page=PER_PAGE, error_out=False)
 
 
 def closed_through() -> ClosedPeriod | None:

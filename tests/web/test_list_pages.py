@@ -219,3 +219,30 @@ def test_list_is_paged(case, app, client, login_as, monkeypatch, request):
 
     for bad in ("abc", "0", "-1", "99999999999999999999"):
         assert rows(client.get(f"{url}?page={bad}"), marker) == page1
+
+
+def test_load_more_answers_the_next_benefits_alone(app, client, login_as, monkeypatch, request):
+    login_as("consumer", _benefits(app, request.getfixturevalue))
+    monkeypatch.setattr("app.fulfilment.services.PER_PAGE", 2)
+    resp = client.get("/me/?page=2&status=unused", headers={"HX-Request": "true"})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and "HX-Request" in resp.headers["Vary"]
+    assert html.lstrip().startswith('<div id="benefit-list">') and html.count("benefit-card") == 1
+    assert "page=3" not in html
+
+
+def test_the_sku_filter_stays_on_the_next_page(app, client, login_as, monkeypatch, request):
+    from app.catalog.models import Sku
+
+    sku_ids = [request.getfixturevalue("make_sku")() for _i in range(4)]
+    with app.app_context():  # three SKUs of one product, one of another
+        product_id = db.session.get(Sku, sku_ids[0]).product_id
+        for sku_id in sku_ids[1:3]:
+            db.session.get(Sku, sku_id).product_id = product_id
+        db.session.commit()
+    login_as("ops")
+    monkeypatch.setattr("app.catalog.services.PER_PAGE", 2)
+    html = client.get(f"/ops/skus?product_id={product_id}").get_data(as_text=True)
+    assert re.search(rf'class="pagination-next" href="[^"]*product_id={product_id}', html)
+    html = client.get(f"/ops/skus?product_id={product_id}&page=2").get_data(as_text=True)
+    assert re.findall(r'id="sku-(\d+)"', html) == [str(sku_ids[2])]
