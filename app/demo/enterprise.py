@@ -113,15 +113,15 @@ def _departments(ent: Enterprise, hr: User, approver: User) -> dict[str, Departm
 def _directory(ent: Enterprise, hr: User) -> None:
     """The people, through the directory's own checks: new ones get an account without a password (they
     would set one through an activation link); the demo employee's existing login is linked."""
-    from app.procurement import directory
+    from app.procurement import directory, row_checks
 
     taken = set(db.session.scalars(sa.select(Employee.employee_no)
                                    .where(Employee.organization_id == ent.organization_id)))
-    rows = [directory.Row(line, name, email, phone, dept, no)
+    rows = [row_checks.Row(line, name, email, phone, dept, no)
             for line, (name, email, phone, dept, no) in enumerate(EMPLOYEES, 1) if no not in taken]
     if not rows:
         return
-    problems = directory.check_rows(ent, rows)
+    problems = row_checks.check_rows(ent, rows)
     if problems:
         raise RuntimeError(f"demo directory: {problems}")
     directory.create_rows(ent, rows)

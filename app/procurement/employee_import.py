@@ -2,7 +2,7 @@
 or XLSX (told apart by their first bytes, never by the name). Line 1 names the columns, in English or
 Chinese, in any order; an unknown column is refused rather than silently dropped (a typo would lose data).
 
-Every line is checked first (see directory.check_rows); if any is bad, nothing is imported and every bad
+Every line is checked first (see row_checks.check_rows); if any is bad, nothing is imported and every bad
 line is listed with its reason. Otherwise all rows are added in one transaction."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from app.core.audit import audit
 from app.core.errors import ValidationError
 from app.extensions import db
 from app.inventory.import_files import BAD_XLSX, XLSX_MAGIC, _text
-from app.procurement import directory
+from app.procurement import directory, row_checks
 from app.procurement.models import Enterprise
 
 MAX_BYTES = 5 * 1024 * 1024
@@ -142,7 +142,7 @@ def _columns(cells: list) -> list[str | None]:
     return columns
 
 
-def read_rows(data: bytes) -> tuple[list[directory.Row], list[dict]]:
+def read_rows(data: bytes) -> tuple[list[row_checks.Row], list[dict]]:
     """The file's rows, and the problems of the file itself (raises ImportRefused for an unreadable one)."""
     if not data:
         raise ImportRefused([file_problem("empty_file")])
@@ -161,7 +161,7 @@ def read_rows(data: bytes) -> tuple[list[directory.Row], list[dict]]:
             problems.append(file_problem("too_many_cells", line))
             continue
         values = dict(zip(columns, cells, strict=False))
-        rows.append(directory.Row(line, **{c: _text(values.get(c)) for c in COLUMNS}))
+        rows.append(row_checks.Row(line, **{c: _text(values.get(c)) for c in COLUMNS}))
     if columns is None or not rows:
         raise ImportRefused([file_problem("empty_file")])
     return rows, problems
@@ -170,7 +170,7 @@ def read_rows(data: bytes) -> tuple[list[directory.Row], list[dict]]:
 def run(ent: Enterprise, actor: User, filename: str, data: bytes) -> ImportResult:
     """Check the whole file, then add everyone in one transaction; ImportRefused (nothing added) otherwise."""
     rows, problems = read_rows(data)
-    problems = sorted(problems + directory.check_rows(ent, rows), key=lambda p: p["line"] or 0)
+    problems = sorted(problems + row_checks.check_rows(ent, rows), key=lambda p: p["line"] or 0)
     if problems:
         db.session.rollback()
         raise ImportRefused(problems)

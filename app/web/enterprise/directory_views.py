@@ -12,7 +12,7 @@ from wtforms.validators import Length
 
 from app.accounts.models import Role
 from app.core.errors import DomainError
-from app.procurement import activation, directory, employee_import
+from app.procurement import activation, directory, employee_import, row_checks
 from app.web.access import roles_required
 from app.web.enterprise import bp
 from app.web.forms import show_error
@@ -92,12 +92,12 @@ def department_edit(department_id: int):
 # --- employees ------------------------------------------------------------------------------------------
 
 class EmployeeForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[Length(max=directory.MAX_NAME)])
+    name = StringField(_l("Name"), validators=[Length(max=row_checks.MAX_NAME)])
     email = StringField(_l("Email"), validators=[Length(max=254)])
     phone = StringField(_l("Mobile number"), validators=[Length(max=20)],
                         description=_l("Give an email address or a mobile number (or both): it is their login."))
     department = SelectField(_l("Department"), coerce=_optional_int, validate_choice=False)
-    employee_no = StringField(_l("Employee number"), validators=[Length(max=directory.MAX_NO)])
+    employee_no = StringField(_l("Employee number"), validators=[Length(max=row_checks.MAX_NO)])
 
 
 def _employee_form(**kwargs) -> EmployeeForm:
