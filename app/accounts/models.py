@@ -52,6 +52,8 @@ class User(UserMixin, db.Model):
     #: Preferred UI language; None follows the browser / the default (zh_CN).
     locale: Mapped[str | None] = mapped_column(sa.String(10))
     active: Mapped[bool] = mapped_column(default=True)
+    #: Every session carries the version it was opened under; bumping it ends all of the user's sessions.
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     organization: Mapped[Organization | None] = relationship(back_populates="members")

@@ -107,3 +107,11 @@ def get_or_create_org(name: str, kind: str) -> Organization:
         db.session.add(org)
         db.session.flush()
     return org
+
+
+def end_sessions(user: User) -> None:
+    """End every session of `user` (caller commits): each session holds the version it was opened under,
+    and one that no longer matches is refused on its next request."""
+    db.session.execute(sa.update(User).where(User.id == user.id)
+                       .values(session_version=User.session_version + 1).execution_options(synchronize_session=False))
+    db.session.refresh(user, ["session_version"])
