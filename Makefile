@@ -11,7 +11,7 @@ PO := $(wildcard app/translations/*/LC_MESSAGES/messages.po)
 MO := $(PO:.po=.mo)
 PYBABEL_KEYWORDS := -k _l -k lazy_gettext -k lazy_ngettext:1,2
 
-.PHONY: run test test-fast install install-test assets catalogs messages lint system-packages
+.PHONY: run test test-fast install install-test assets catalogs messages lint system-packages lock
 
 run: install
 	$(QUANYI) db upgrade
@@ -32,13 +32,24 @@ install-test: install $(VENV)/.stamp-pip-test
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.stamp-pip: pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e .
+# Dependencies come from the lock files, every file checked against its hash; the project itself is
+# installed on top without dependencies. `make lock` rewrites the locks from pyproject.toml.
+$(VENV)/.stamp-pip: requirements.lock pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --require-hashes -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
-$(VENV)/.stamp-pip-test: $(VENV)/.stamp-pip
-	$(PY) -m pip install --quiet -e ".[test]"
+$(VENV)/.stamp-pip-test: requirements-test.lock $(VENV)/.stamp-pip
+	$(PY) -m pip install --quiet --require-hashes -r requirements-test.lock
 	touch $@
+
+# Re-resolve every dependency (newest versions pyproject.toml allows) and pin it with its hashes.
+lock:
+	test -x .venv-tools/bin/pip-compile || { $(PYTHON) -m venv .venv-tools && .venv-tools/bin/pip install --quiet pip-tools; }
+	.venv-tools/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url \
+	  --no-emit-find-links -o requirements.lock pyproject.toml
+	.venv-tools/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url \
+	  --no-emit-find-links --extra test -o requirements-test.lock pyproject.toml
 
 # Front-end packages (htmx, Bulma) from package.json, copied into static/vendor (not committed).
 assets: static/vendor/.stamp-build
