@@ -204,9 +204,10 @@ def test_seed_gives_the_demo_reseller_a_channel_account(ctx):
 
 
 def test_seed_builds_the_demo_enterprise_through_its_flow(ctx):
+    from app.accounts import activation
     from app.core.ids import utcnow
     from app.demo import enterprise as demo
-    from app.procurement import activation, approvers, budgets, claims, enterprises, requests
+    from app.procurement import approvers, budgets, claims, enterprises, requests
 
     seed.seed()
     people = {e: accounts.find_by_email(e) for e in EMAILS}

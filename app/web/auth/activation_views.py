@@ -9,9 +9,9 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField
 from wtforms.validators import DataRequired, EqualTo, Length
 
+from app.accounts import activation
 from app.core.errors import DomainError
 from app.extensions import limiter
-from app.procurement import activation
 from app.web.auth import bp
 from app.web.auth.invite_views import _private
 from app.web.auth.views import _safe_next, home_for
