@@ -17,7 +17,7 @@ from app.ledger.models import LedgerAccount, Posting
 from app.procurement import enterprises
 from app.procurement.models import Enterprise, Invoice, InvoiceStatus
 
-OPERATORS = frozenset({Role.ops, Role.admin})
+OPERATORS = frozenset({Role.ops})
 NAME_MAX = 80
 
 

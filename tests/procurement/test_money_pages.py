@@ -239,7 +239,7 @@ def test_ops_create_enterprise_refuses_bad_input(app, client, login_as, peek, fi
 def test_ops_create_enterprise_duplicates(app, client, login_as, company, peek):
     c, _ = company
     hr_email = peek(lambda: db.session.get(User, c.hr_id).email)
-    login_as("admin")
+    login_as("ops")
     _english(client)
     before = (peek.count(Enterprise), peek.count(User))
     dup_name = client.post("/ops/enterprises/new", data={**GOOD, "name": "甲公司"})
