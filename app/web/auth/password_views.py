@@ -2,7 +2,7 @@
 then choose a new password through it. The request page answers the same whether or not an account uses
 the address, and is rate-limited per IP (PASSWORD_RESET_RATE_LIMIT)."""
 
-from flask import current_app, flash, redirect, request, url_for
+from flask import current_app, flash, redirect, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user
