@@ -1,4 +1,4 @@
-"""The public page behind an activation link: a person added to a company directory chooses a password and
+"""The public page behind an activation link: a person whose account was made for them chooses a password and
 is logged in. The token is in the URL, so the page sends no referrer and is never cached."""
 
 from flask import current_app, flash, redirect, request, session
