@@ -91,6 +91,10 @@ class Config:
     APPROVAL_REMIND_HOURS = int(os.environ.get("APPROVAL_REMIND_HOURS", "24"))
     #: How long an activation link (new employee or HR admin setting a first password) works.
     ACTIVATION_DAYS = int(os.environ.get("ACTIVATION_DAYS", "14"))
+    #: How long an emailed password-reset link works.
+    PASSWORD_RESET_MINUTES = int(os.environ.get("PASSWORD_RESET_MINUTES", "60"))
+    #: Requests for a reset email per client IP (each one can send an email to someone).
+    PASSWORD_RESET_RATE_LIMIT = os.environ.get("PASSWORD_RESET_RATE_LIMIT", "5 per 15 minutes")
     #: Grants the issuance job writes per transaction.
     GRANT_BATCH = int(os.environ.get("GRANT_BATCH", "500"))
     #: Callbacks to loopback, private, link-local or reserved addresses are refused (a reseller could
@@ -116,6 +120,7 @@ class TestConfig(Config):
     #: otherwise make our servers probe the internal network) unless this is set.
     CALLBACK_ALLOW_PRIVATE = True  # the tests' receivers listen on 127.0.0.1
     LOGIN_RATE_LIMIT = "1000 per minute"
+    PASSWORD_RESET_RATE_LIMIT = "1000 per minute"
     QUANYI_MASTER_KEY = "test:" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
     SERVER_NAME = None
     #: The cheapest argon2id (one pass over 8 KiB): the suite creates thousands of users, and ~0.1 s of

@@ -64,3 +64,28 @@ class User(UserMixin, db.Model):
 
     def has_role(self, *roles: str) -> bool:
         return self.role in roles
+
+
+class TokenPurpose(StrEnum):
+    #: A first password for an account created without one (an employee, an HR admin, a staff member).
+    activation = "activation"
+    #: A new password for someone who forgot theirs.
+    password_reset = "password_reset"
+
+
+class AccountToken(db.Model):
+    """A single-use, expiring link that lets its holder set the user's password (activation or reset)."""
+
+    __tablename__ = "account_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    purpose: Mapped[str] = mapped_column(sa.String(20))
+    #: SHA-256 of the token in the link; the token itself is never stored.
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    expires_at: Mapped[datetime]
+    #: Set once, by the compare-and-set that consumes the token (or kills it when a sibling is used).
+    used_at: Mapped[datetime | None]
+    #: Who made the link; None for a reset the user asked for, or the command line.
+    created_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

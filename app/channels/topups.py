@@ -26,7 +26,7 @@ MAX_OPEN = 10
 #: What a receipt may be, recognised by its first bytes (never by its name): (magic, content type, extension).
 RECEIPT_KINDS = ((b"\x89PNG\r\n\x1a\n", "image/png", "png"), (b"\xff\xd8\xff", "image/jpeg", "jpg"),
                  (b"%PDF-", "application/pdf", "pdf"))
-REVIEWERS = frozenset({Role.finance, Role.admin})
+REVIEWERS = frozenset({Role.finance})
 NOTE_MAX = 300
 PER_PAGE = 20
 #: Rows per page of finance's list of requests to review.

@@ -23,7 +23,7 @@ def init_app(app: Flask) -> None:
 
     for group in (keys.cli, worker.worker):
         app.cli.add_command(group)
-    for name in ("catalog", "channels", "codes", "demo", "embedded"):
+    for name in ("catalog", "channels", "codes", "demo", "embedded", "users"):
         try:
             module = __import__(f"app.cli.{name}", fromlist=["register"])
         except ModuleNotFoundError as e:

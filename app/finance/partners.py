@@ -17,7 +17,7 @@ from app.ledger.services import sub_account
 
 
 def _finance(actor: User) -> None:
-    if actor.role not in (Role.finance, Role.admin):
+    if actor.role != Role.finance:
         raise Forbidden(_l("Only finance keeps the list of partners."))
 
 

@@ -26,7 +26,7 @@ from app.notifications.services import notify
 
 
 def _finance(actor: User) -> None:
-    if actor.role not in (Role.finance, Role.admin):
+    if actor.role != Role.finance:
         raise Forbidden(_l("Only finance settles commissions."))
 
 

@@ -49,7 +49,7 @@ DOWNLOADABLE = (StatementStatus.approved, StatementStatus.superseded)
 
 
 def _finance(actor: User) -> None:
-    if actor.role not in (Role.finance, Role.admin):
+    if actor.role != Role.finance:
         raise Forbidden(_l("Only finance prepares and approves statements."))
 
 

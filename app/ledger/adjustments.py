@@ -99,7 +99,7 @@ def parse(debit: str, credit: str, amount: str, memo: str, booked_on: str | date
 
 def post(actor: User, adj: Adjustment, token: str) -> JournalEntry:
     """Post it once: `token` comes with the form, so a double submit posts one entry. Audited; commits."""
-    if actor.role not in (Role.finance, Role.admin):
+    if actor.role != Role.finance:
         raise Forbidden(_l("Only finance posts adjustments."))
     if not token or len(token) > 64:
         raise ValidationError(_l("The form has expired; open it again."), code="TOKEN_INVALID")

@@ -159,7 +159,7 @@ def next_to_close() -> str | None:
 
 def close(actor: User, period: str) -> ClosedPeriod:
     """Close one month. Finance only; the month must have ended and be the next one to close. Audited; commits."""
-    if actor.role not in (Role.finance, Role.admin):
+    if actor.role != Role.finance:
         raise Forbidden(_l("Only finance closes accounting periods."))
     starts_at, ends_at = month_bounds(period)
     period = parse_month(period).strftime("%Y-%m")

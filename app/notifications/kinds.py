@@ -86,6 +86,14 @@ KINDS: dict[str, Kind] = {
     "commission_settled": Kind(_l("Commission paid: %(amount)s"),
                                _l("Finance settled your commission (%(batch_no)s): %(amount)s is in your balance "
                                   "now.")),
+    # params: days (how long the link works) — email only: the activation link must not stay in an inbox
+    "staff_invited": Kind(_l("You are invited to Quanyi's staff"),
+                          _l("Choose your password through the link below. It works once, for %(days)s days.")),
+    # params: minutes (how long the link works) — email only, to someone who asked for it
+    "password_reset": Kind(_l("Reset your Quanyi password"),
+                           _l("Someone (hopefully you) asked to reset the password of this account. Choose a new "
+                              "one through the link below: it works once, for %(minutes)s minutes. If it was not "
+                              "you, ignore this email; your password stays as it is.")),
     "statement_ready": Kind(_l("Statement %(statement_no)s is ready"),
                             _l("Your statement for %(start)s to %(end)s was approved by finance. Download it as PDF "
                                "or XLSX.")),

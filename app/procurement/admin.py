@@ -6,6 +6,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import joinedload
 
+from app.accounts import activation
 from app.accounts import services as accounts
 from app.accounts.models import Organization, Role, User
 from app.core.audit import audit
@@ -13,10 +14,10 @@ from app.core.errors import DomainError, Forbidden, NotFound, ValidationError
 from app.extensions import db
 from app.ledger import services as ledger
 from app.ledger.models import LedgerAccount, Posting
-from app.procurement import activation, enterprises
+from app.procurement import enterprises
 from app.procurement.models import Enterprise, Invoice, InvoiceStatus
 
-OPERATORS = frozenset({Role.ops, Role.admin})
+OPERATORS = frozenset({Role.ops})
 NAME_MAX = 80
 
 

@@ -16,11 +16,13 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import joinedload
 
+from app.accounts import activation
 from app.accounts.models import Role, User
 from app.core.audit import audit
 from app.core.errors import Conflict, NotFound, ValidationError
 from app.extensions import db
-from app.procurement import activation, employee_import
+from app.notifications.links import link_to
+from app.procurement import employee_import
 from app.procurement.models import Department, Employee, Enterprise
 from app.procurement.row_checks import LINKABLE_ROLES, Row, check_rows, problem
 
@@ -244,7 +246,7 @@ def activation_link(ent: Enterprise, actor: User, employee_id: int) -> str:
         raise Conflict(_l("This person has already set a password; they log in with it."), code="HAS_PASSWORD")
     token = activation.create(emp.user_id, actor.id)
     db.session.commit()
-    return activation.link(token)
+    return link_to("auth.activate", token=token)
 
 
 def import_file(ent: Enterprise, actor: User, filename: str, data: bytes):

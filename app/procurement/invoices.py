@@ -17,7 +17,7 @@ from app.notifications.links import link_to
 from app.procurement import budgets, enterprises, paying
 from app.procurement.models import INVOICE_TRANSITIONS, Enterprise, Invoice, InvoiceStatus
 
-REVIEWERS = frozenset({Role.finance, Role.admin})
+REVIEWERS = frozenset({Role.finance})
 MAX_OPEN = 20
 PER_PAGE = 20
 

@@ -22,13 +22,14 @@ from flask import current_app
 from flask_babel import format_datetime
 from sqlalchemy.orm import joinedload
 
+from app.accounts import activation
 from app.accounts.models import Organization, User
 from app.core.ids import utcnow
 from app.core.states import transition
 from app.extensions import db
 from app.notifications import services as notifications
 from app.notifications.links import link_to
-from app.procurement import activation, paying
+from app.procurement import paying
 from app.procurement.models import (
     REQUEST_TRANSITIONS,
     Employee,

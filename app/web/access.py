@@ -7,13 +7,14 @@ from flask_login import current_user, login_required
 
 from app.accounts.models import Role
 
-#: Which roles each portal serves; admin is allowed everywhere staff work.
+#: Which roles each portal serves. No role holds both ops and finance: admin administers staff only.
 PORTAL_ROLES = {
     "consumer": {Role.consumer, Role.employee},
     "reseller": {Role.reseller},
     "enterprise": {Role.hr_admin, Role.approver},
-    "finance": {Role.finance, Role.admin},
-    "ops": {Role.ops, Role.admin},
+    "finance": {Role.finance},
+    "ops": {Role.ops},
+    "staff": {Role.admin},
     #: Every user has an inbox, whatever their portal.
     "inbox": set(Role),
 }

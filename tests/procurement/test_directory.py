@@ -9,13 +9,14 @@ import openpyxl
 import pytest
 import sqlalchemy as sa
 
+from app.accounts import activation
 from app.accounts import services as accounts
-from app.accounts.models import Role, User
+from app.accounts.models import AccountToken, Role, User
 from app.core.errors import Conflict, NotFound, ValidationError
 from app.extensions import db
-from app.procurement import activation, directory, employee_import
+from app.procurement import directory, employee_import
 from app.procurement.employee_import import ImportRefused
-from app.procurement.models import Activation, Department, Employee, Enterprise
+from app.procurement.models import Department, Employee, Enterprise
 
 
 @pytest.fixture
@@ -180,7 +181,7 @@ def test_activation_sets_a_password_once_and_logs_in_by_phone(co):
                                  employee_no="Z6")
     url = directory.activation_link(ent, hr, emp.id)
     token = url.rsplit("/", 1)[1]
-    stored = db.session.scalars(sa.select(Activation).where(Activation.user_id == emp.user_id)).one()
+    stored = db.session.scalars(sa.select(AccountToken).where(AccountToken.user_id == emp.user_id)).one()
     assert stored.token_hash == activation.token_hash(token) and token not in stored.token_hash
     assert activation.for_token(token).id == stored.id
     with pytest.raises(ValidationError):
@@ -205,7 +206,7 @@ def test_activation_expired_unknown_and_superseded(co):
     first = activation.create(emp.user_id, hr.id)
     second = activation.create(emp.user_id, hr.id)
     db.session.commit()
-    for act in db.session.scalars(sa.select(Activation).where(Activation.token_hash == activation.token_hash(first))):
+    for act in db.session.scalars(sa.select(AccountToken).where(AccountToken.token_hash == activation.token_hash(first))):
         act.expires_at -= timedelta(days=30)
     db.session.commit()
     with pytest.raises(activation.ActivationError) as e:

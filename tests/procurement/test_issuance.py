@@ -10,15 +10,15 @@ import pytest
 import sqlalchemy as sa
 from flask_babel import format_datetime
 
-from app.accounts.models import User
+from app.accounts import activation
+from app.accounts.models import AccountToken, User
 from app.core.errors import Conflict, Forbidden, ValidationError
 from app.core.ids import utcnow
 from app.extensions import db
 from app.notifications.links import link_to
 from app.notifications.models import Notification
-from app.procurement import activation, issuance, packs, pool, requests
+from app.procurement import issuance, packs, pool, requests
 from app.procurement.models import (
-    Activation,
     Employee,
     Enterprise,
     Grant,
@@ -190,8 +190,8 @@ def test_an_employee_without_a_password_gets_an_activation_link_to_the_grant(com
     assert parse_qs(query)["next"] == [link_to("consumer.grant", grant_id=grant[newcomer.id].id)]
     token = path.rsplit("/", 1)[1]
     assert activation.for_token(token).user_id == newcomer.id
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(Activation)
-                             .where(Activation.user_id == newcomer.id)) == 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AccountToken)
+                             .where(AccountToken.user_id == newcomer.id)) == 1
     other = c.employee_user_ids[1]
     assert notes[other].link == link_to("consumer.grant", grant_id=grant[other].id)
 

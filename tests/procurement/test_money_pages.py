@@ -7,11 +7,11 @@ import pytest
 import sqlalchemy as sa
 
 from app.accounts import services as accounts
-from app.accounts.models import User
+from app.accounts.models import AccountToken, User
 from app.extensions import db
 from app.ledger.models import JournalEntry
 from app.procurement import enterprises, invoices, packs, requests, statements
-from app.procurement.models import Activation, Enterprise, Invoice, ProcurementRequest
+from app.procurement.models import Enterprise, Invoice, ProcurementRequest
 
 
 def _invoiced_request(app, c, sku_id: int, n: int = 3) -> tuple[int, int]:
@@ -239,7 +239,7 @@ def test_ops_create_enterprise_refuses_bad_input(app, client, login_as, peek, fi
 def test_ops_create_enterprise_duplicates(app, client, login_as, company, peek):
     c, _ = company
     hr_email = peek(lambda: db.session.get(User, c.hr_id).email)
-    login_as("admin")
+    login_as("ops")
     _english(client)
     before = (peek.count(Enterprise), peek.count(User))
     dup_name = client.post("/ops/enterprises/new", data={**GOOD, "name": "甲公司"})
@@ -264,7 +264,7 @@ def test_ops_create_enterprise_shows_activation_link_once(app, client, login_as,
     assert (hr.role, hr.organization_id, hr.name) == ("hr_admin", ent.organization_id, "王HR")
     assert hr.password_hash.startswith("!")
     assert peek(lambda: accounts.authenticate("wang.hr@ding.example", hr.password_hash)) is None
-    assert peek.count(Activation, Activation.user_id == hr.id) == 1
+    assert peek.count(AccountToken, AccountToken.user_id == hr.id) == 1
     token = link.rsplit("/", 1)[1]
     assert token not in client.get(f"/ops/enterprises/{ent.id}").get_data(as_text=True)
     # The link is the activation page's, and it works.
@@ -280,7 +280,7 @@ def test_ops_create_enterprise_shows_activation_link_once(app, client, login_as,
     assert "Not activated yet" in page
     again = client.post(f"/ops/enterprises/{ent.id}/hr/{hr.id}/activation")
     assert again.status_code == 200 and 'id="activation-link"' in again.get_data(as_text=True)
-    assert peek.count(Activation, Activation.user_id == hr.id) == 2
+    assert peek.count(AccountToken, AccountToken.user_id == hr.id) == 2
 
 
 def test_ops_list_shows_balances_and_open_invoices(app, client, login_as, company, make_company):

@@ -39,7 +39,7 @@ from app.suppliers.models import Supplier, SupplierProduct
 
 EMAILS = ["consumer@example.com", "employee@example.com", "reseller@example.com", "hr@example.com",
           "approver@example.com", "finance-approver@example.com", "director@example.com", "finance@example.com",
-          "finance2@example.com", "ops@example.com"]
+          "finance2@example.com", "ops@example.com", "admin@example.com"]
 
 
 def _counts() -> dict:
@@ -56,7 +56,7 @@ def _sku(code: str) -> Sku:
 
 def test_seed_twice_creates_nothing_new_and_the_logins_work(ctx, runner):
     first = seed.seed()
-    assert first.users_created == 10 and first.codes_created >= 2000 and first.orders_created == 5
+    assert first.users_created == 11 and first.codes_created >= 2000 and first.orders_created == 5
     assert first.suppliers_created == 1 and first.mappings_created == 5
     counts = _counts()
 
@@ -72,7 +72,7 @@ def test_seed_twice_creates_nothing_new_and_the_logins_work(ctx, runner):
         user = accounts.authenticate(email, "demo1234")
         assert user is not None, email
     roles = {e: accounts.find_by_email(e) for e in EMAILS}
-    assert roles["hr@example.com"].role == Role.hr_admin
+    assert roles["hr@example.com"].role == Role.hr_admin and roles["admin@example.com"].role == Role.admin
     assert roles["employee@example.com"].organization.name == "示例科技有限公司"
     assert roles["reseller@example.com"].organization.name == "示例渠道商"
     assert roles["reseller@example.com"].organization.kind == "reseller"
@@ -204,9 +204,10 @@ def test_seed_gives_the_demo_reseller_a_channel_account(ctx):
 
 
 def test_seed_builds_the_demo_enterprise_through_its_flow(ctx):
+    from app.accounts import activation
     from app.core.ids import utcnow
     from app.demo import enterprise as demo
-    from app.procurement import activation, approvers, budgets, claims, enterprises, requests
+    from app.procurement import approvers, budgets, claims, enterprises, requests
 
     seed.seed()
     people = {e: accounts.find_by_email(e) for e in EMAILS}

@@ -13,7 +13,7 @@ from app.web.access import PORTAL_ROLES
 
 #: Reachable without logging in.
 PUBLIC = {"static", "auth.index", "auth.login", "auth.signup", "auth.logout", "auth.set_language", "auth.invite",
-          "auth.activate",
+          "auth.activate", "auth.forgot_password", "auth.forgot_password_sent", "auth.password_reset",
           "consumer.shop", "consumer.sku_detail", "payments.notify",
           "supplier_callbacks.callback", "api.openapi_json"}
 #: The signed reseller API: no session or role gets in, an unsigned request is 401 (tests/api sign theirs).
@@ -25,7 +25,7 @@ HR_ONLY = {f"enterprise.{name}" for name in (
     "department_new", "department_edit", "employee_new", "employee_edit", "employee_active", "employees_template",
     "employee_activation", "employees_import", "pool_assign", "invoice_request", "statements_page", "statement_file")}
 #: Any logged-in user.
-OPEN_TO_ALL = {"payments.payer_return"}
+OPEN_TO_ALL = {"payments.payer_return", "auth.password_change"}
 ROLES = [r.value for r in Role]
 
 

@@ -44,7 +44,7 @@ def test_duplicate_signup_is_refused(client, make_user):
 
 @pytest.mark.parametrize("role, home", [("consumer", "/me/"), ("employee", "/me/"), ("reseller", "/reseller/"),
                                         ("hr_admin", "/enterprise/"), ("approver", "/enterprise/"),
-                                        ("finance", "/finance/"), ("ops", "/ops/"), ("admin", "/ops/")])
+                                        ("finance", "/finance/"), ("ops", "/ops/"), ("admin", "/ops/staff/")])
 def test_login_lands_on_the_roles_portal(app, client, make_user, role, home):
     make_user(role, email=f"{role}@example.com")  # an enterprise role's company comes with its account
     resp = login(client, f"{role}@example.com")

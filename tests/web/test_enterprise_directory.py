@@ -6,8 +6,8 @@ import openpyxl
 import pytest
 import sqlalchemy as sa
 
-from app.accounts.models import User
-from app.procurement.models import Activation, Department, Employee
+from app.accounts.models import AccountToken, User
+from app.procurement.models import Department, Employee
 
 EN = {"Accept-Language": "en"}
 
@@ -174,7 +174,7 @@ def test_activation_link_shown_once_then_used_to_log_in_by_phone(app, client, hr
     assert resp.status_code == 200 and resp.headers["Cache-Control"] == "no-store"
     link = page.split('id="activation-link"')[1].split('value="')[1].split('"')[0]
     path = "/activate/" + link.rsplit("/activate/", 1)[1]
-    assert count(peek, Activation, Activation.user_id == emp.user_id) == 1
+    assert count(peek, AccountToken, AccountToken.user_id == emp.user_id) == 1
     client.post("/logout")
     form = client.get(path, headers=EN)
     assert form.status_code == 200 and form.headers["Referrer-Policy"] == "no-referrer"

@@ -48,7 +48,7 @@ def test_guests_are_sent_to_log_in(client):
 @pytest.mark.parametrize("role, portal", [("consumer", "consumer"), ("employee", "consumer"),
                                           ("reseller", "reseller"), ("hr_admin", "enterprise"),
                                           ("approver", "enterprise"), ("finance", "finance"), ("ops", "ops"),
-                                          ("admin", "ops")])
+                                          ("admin", "staff")])
 def test_the_inbox_wears_the_readers_portal_layout(client, login_as, notes, role, portal):
     uid = login_as(role)
     notes(uid, 2)

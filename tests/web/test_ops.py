@@ -44,7 +44,7 @@ PAGES = ["/ops/", "/ops/brands", "/ops/brands/{brand_id}/edit", "/ops/products",
          "/ops/imports/{batch_id}/rejected.csv"]
 
 
-@pytest.mark.parametrize("role,expected", [("ops", 200), ("admin", 200), ("consumer", 403), ("reseller", 403),
+@pytest.mark.parametrize("role,expected", [("ops", 200), ("admin", 403), ("consumer", 403), ("reseller", 403),
                                            ("finance", 403), (None, 302)])
 def test_access(client, login_as, objects, role, expected):
     if role:

@@ -63,9 +63,10 @@ def test_guests_are_sent_to_login(client):
         assert resp.status_code == 302 and "/login" in resp.headers["Location"], (method, url)
 
 
-def test_admin_gets_in(client, login_as):
+def test_admin_stays_out(client, login_as):
+    """admin administers staff only: no role holds both ops and finance."""
     login_as("admin")
-    assert client.get("/ops/resellers").status_code == 200
+    assert client.get("/ops/resellers").status_code == 403
 
 
 def test_unknown_objects_are_404(ops):

@@ -1,4 +1,4 @@
-"""Enterprises and their people: the company, departments, employees, activation links."""
+"""Enterprises and their people: the company, departments, employees."""
 
 from datetime import datetime
 from typing import Optional
@@ -64,17 +64,3 @@ class Employee(db.Model):
     department: Mapped[Department] = relationship()
     user: Mapped[User] = relationship()
 
-
-class Activation(db.Model):
-    """A single-use link that lets a person without a password (a new employee or HR admin) set one."""
-
-    __tablename__ = "activations"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
-    #: SHA-256 of the token in the link; the token itself is never stored.
-    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
-    expires_at: Mapped[datetime]
-    used_at: Mapped[Optional[datetime]]
-    created_by: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,4 +1,4 @@
-"""The public page behind an activation link: a person added to a company directory chooses a password and
+"""The public page behind an activation link: a person whose account was made for them chooses a password and
 is logged in. The token is in the URL, so the page sends no referrer and is never cached."""
 
 from flask import current_app, flash, redirect, request, session
@@ -9,9 +9,9 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField
 from wtforms.validators import DataRequired, EqualTo, Length
 
+from app.accounts import activation
 from app.core.errors import DomainError
 from app.extensions import limiter
-from app.procurement import activation
 from app.web.auth import bp
 from app.web.auth.invite_views import _private
 from app.web.auth.views import _safe_next, home_for

@@ -17,7 +17,7 @@ from app.web.render import render
 HOME = {
     Role.consumer: "consumer.home", Role.employee: "consumer.home", Role.reseller: "reseller.home",
     Role.hr_admin: "enterprise.home", Role.approver: "enterprise.home", Role.finance: "finance.home",
-    Role.ops: "ops.home", Role.admin: "ops.home",
+    Role.ops: "ops.home", Role.admin: "staff.staff_list",
 }
 
 

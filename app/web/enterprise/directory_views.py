@@ -10,9 +10,10 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import SelectChoice, SelectField, StringField
 from wtforms.validators import Length
 
+from app.accounts import activation
 from app.accounts.models import Role
 from app.core.errors import DomainError
-from app.procurement import activation, directory, employee_import, row_checks
+from app.procurement import directory, employee_import, row_checks
 from app.web.access import roles_required
 from app.web.enterprise import bp
 from app.web.forms import show_error

@@ -1,9 +1,7 @@
 """Ops pages for enterprise accounts: the list with balances and open invoices, creating a company with its
 first HR admin (the activation link is shown once), its page, and changing its discount and claim period."""
 
-from urllib.parse import urljoin
-
-from flask import flash, redirect, request, url_for
+from flask import flash, redirect, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -11,9 +9,10 @@ from flask_wtf import FlaskForm
 from wtforms import IntegerField, StringField
 from wtforms.validators import InputRequired, NumberRange
 
+from app.accounts import activation
 from app.channels.resellers import percent
 from app.core.errors import DomainError
-from app.procurement import activation, admin, enterprises, invoices
+from app.procurement import admin, enterprises, invoices
 from app.web.forms import REQUIRED, PercentField, show_error
 from app.web.ops import bp
 from app.web.paging import page_number
@@ -40,7 +39,7 @@ class EnterpriseForm(EnterpriseEditForm):
 
 def _created(ent, user, token, *, reissued: bool = False):
     # A full address: ops hands it to someone outside the console.
-    link = urljoin(request.host_url, activation.link(token))
+    link = url_for("auth.activate", token=token, _external=True)
     resp = render("ops/enterprise_created.html", ent=ent, user=user, link=link, reissued=reissued)
     resp.headers["Cache-Control"] = "no-store"
     return resp
