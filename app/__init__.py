@@ -6,7 +6,7 @@ import secrets
 
 from flask import Flask
 
-from app.config import INSTANCE, Config
+from app.config import INSTANCE, PUBLISHED_DEFAULTS, Config
 
 
 def create_app(config: type[Config] | None = None) -> Flask:
@@ -66,6 +66,11 @@ def _embedded_defaults(app: Flask) -> None:
             logging.getLogger(__name__).warning("%s was not set: generated one into %s", key, path)
         with open(path) as f:
             app.config[key] = f.read().strip()
+    if not embedded:
+        published = [key for key, value in PUBLISHED_DEFAULTS.items() if app.config.get(key) == value]
+        if published:
+            raise RuntimeError(f"{', '.join(published)}: still the value published with the code, which anyone "
+                               "could sign with. Set your own secret in the environment (README, \"Beyond one machine\").")
 
 
 def _connect_domains(app: Flask) -> None:

@@ -7,6 +7,14 @@ ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = Path(os.environ.get("QUANYI_INSTANCE", ROOT / "instance"))
 
 
+#: Values published with the code (defaults below, the README's examples): anyone could sign with them, so a
+#: shared deployment refuses to start while a setting still holds one (create_app).
+PUBLISHED_DEFAULTS = {
+    "PAYGATE_KEY": "sandbox-merchant-key-change-me",
+    "SUPPLIER_SANDBOX_KEY": "sandbox-supplier-key-change-me",
+}
+
+
 class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY", "")
     #: Empty means the embedded default: a SQLite file in instance/.
@@ -32,7 +40,7 @@ class Config:
     #: Browser-facing gateway URL (defaults to PAYGATE_URL).
     PAYGATE_PUBLIC_URL = os.environ.get("PAYGATE_PUBLIC_URL", "")
     PAYGATE_MERCHANT_ID = os.environ.get("PAYGATE_MERCHANT_ID", "quanyi")
-    PAYGATE_KEY = os.environ.get("PAYGATE_KEY", "sandbox-merchant-key-change-me")
+    PAYGATE_KEY = os.environ.get("PAYGATE_KEY", PUBLISHED_DEFAULTS["PAYGATE_KEY"])
     ORDER_PAYMENT_MINUTES = int(os.environ.get("ORDER_PAYMENT_MINUTES", "15"))
     MAX_RETAIL_QUANTITY = 10
     #: Seconds between delivery attempts: the n-th retry waits the n-th figure; after the last, the
@@ -50,7 +58,7 @@ class Config:
     SUPPLIER_TIMEOUT_SECONDS = float(os.environ.get("SUPPLIER_TIMEOUT_SECONDS", "10"))
     #: The sandbox supplier `quanyi up` and `demo seed` use.
     SUPPLIER_SANDBOX_URL = os.environ.get("SUPPLIER_SANDBOX_URL", "http://127.0.0.1:5002")
-    SUPPLIER_SANDBOX_KEY = os.environ.get("SUPPLIER_SANDBOX_KEY", "sandbox-supplier-key-change-me")
+    SUPPLIER_SANDBOX_KEY = os.environ.get("SUPPLIER_SANDBOX_KEY", PUBLISHED_DEFAULTS["SUPPLIER_SANDBOX_KEY"])
     #: Imports with more lines than this run as a background job.
     IMPORT_SYNC_LIMIT = int(os.environ.get("IMPORT_SYNC_LIMIT", "5000"))
     UPLOAD_DIR = str(INSTANCE / "uploads")

@@ -13,6 +13,8 @@ from app.core.audit import audit
 from app.core.errors import NotFound, ValidationError
 from app.core.ids import utcnow
 from app.extensions import db
+from app.ledger import proposals
+from app.ledger.adjustments import MAX_FEN
 
 
 def parse_percent(text) -> int:
@@ -99,10 +101,11 @@ def set_tier_price(tier: Tier, sku: Sku, price_fen: int | None, actor_id: int | 
 
 
 def create(name: str, tier: Tier | None, actor_id: int | None, *, opening_balance_fen: int = 0,
-           parent: Reseller | None = None, agent_markup_bp: int = 0,
+           parent: Reseller | None = None, agent_markup_bp: int = 0, propose_opening: bool = False,
            commit: bool = True) -> tuple[Reseller, ApiCredential, str]:
-    """A reseller (its organization, channel account and a first API key); an opening balance is posted as
-    one ledger transaction. Returns (reseller, credential, secret)."""
+    """A reseller (its organization, channel account and a first API key). An opening balance is posted as one
+    ledger transaction, or with `propose_opening` (the ops console) proposed for a finance user to approve.
+    Returns (reseller, credential, secret)."""
     name = (name or "").strip()
     if not name or len(name) > 120:
         raise ValidationError(_l("A reseller needs a name of at most 120 characters."))
@@ -114,6 +117,8 @@ def create(name: str, tier: Tier | None, actor_id: int | None, *, opening_balanc
         raise ValidationError(_l("A sub-agent cannot invite sub-agents of its own."))
     if opening_balance_fen < 0:
         raise ValidationError(_l("Enter an amount such as 28.50."))
+    if opening_balance_fen > MAX_FEN:
+        raise ValidationError(_l("Enter an amount from 0.01 to %(max)s yuan, like 5000.00.", max="100,000,000.00"))
     org = Organization(name=name, kind=OrgKind.reseller)
     db.session.add(org)
     db.session.flush()
@@ -123,7 +128,11 @@ def create(name: str, tier: Tier | None, actor_id: int | None, *, opening_balanc
     db.session.add(reseller)
     db.session.flush()
     cred, secret = credentials.create(reseller, actor_id, label="default", commit=False)
-    if opening_balance_fen:
+    if opening_balance_fen and propose_opening:
+        proposals.propose(actor_id, "reseller_opening", debit="1002", credit=balance.account_code(reseller.id),
+                          amount_fen=opening_balance_fen, memo=name, key=f"reseller:{reseller.id}:opening",
+                          ref=("reseller", reseller.id))
+    elif opening_balance_fen:
         balance.credit(reseller, opening_balance_fen, from_account="1002", kind="reseller_opening",
                        key=f"reseller:{reseller.id}:opening", memo=name, ref=("reseller", reseller.id),
                        actor_id=actor_id)

@@ -1,6 +1,8 @@
 """`tiers create`, `resellers create`, `pools allocate`: set up the reseller channel from the command line
 (contract: docs/ops-cli.md). Bad input prints a message on stderr, changes nothing, exits 1."""
 
+import getpass
+
 import click
 from flask import Flask
 from flask.cli import with_appcontext
@@ -9,6 +11,7 @@ from app.catalog import services as catalog
 from app.channels import pools, resellers
 from app.channels.models import Reseller, Tier
 from app.cli import emit, fail
+from app.core.audit import audit
 from app.core.errors import DomainError
 from app.core.money import MoneyError, parse_yuan
 from app.extensions import db
@@ -63,10 +66,14 @@ def create_reseller(name: str, tier_name: str, balance: str):
     if tier is None:
         fail(f"no tier named {tier_name!r} (create it with `tiers create`)")
     try:
-        reseller, cred, secret = resellers.create(name, tier, None, opening_balance_fen=opening)
+        reseller, cred, secret = resellers.create(name, tier, None, opening_balance_fen=opening, commit=False)
     except DomainError as e:
         db.session.rollback()
         fail(f"{e.message} ({name})")
+    # Whoever runs the CLI holds the database and vault credentials, so no second person can be required
+    # here (the consoles require one): the posting is audited with the operating-system user instead.
+    audit(None, "reseller.create.cli", "reseller", reseller.id, os_user=getpass.getuser(), opening_balance_fen=opening)
+    db.session.commit()
     emit({"id": reseller.id, "api_key": cred.api_key, "api_secret": secret})
 
 

@@ -86,6 +86,8 @@ LABELS = {
                 "revenue_share_reversed": _l("Partner's share reversed: benefit taken back")},
     "counterparty": {"reseller": _l("Reseller"), "enterprise": _l("Enterprise"), "partner": _l("Partner")},
     "settlement": {"pending": _l("Waiting for approval"), "posted": _l("Posted"), "rejected": _l("Rejected")},
+    "proposal": {"pending": _l("Waiting for approval"), "approved": _l("Approved and posted"),
+                 "rejected": _l("Rejected"), "withdrawn": _l("Withdrawn")},
     "statement": {"queued": _l("Waiting for a worker"), "generating": _l("Generating"),
                   "ready": _l("Waiting for approval"), "approved": _l("Approved"), "superseded": _l("Superseded"),
                   "failed": _l("Failed")},

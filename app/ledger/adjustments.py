@@ -9,14 +9,13 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from app.accounts.models import Role, User
-from app.core.audit import audit
 from app.core.errors import Forbidden, ValidationError, raise_all
 from app.core.ids import utcnow
 from app.core.money import MoneyError, parse_yuan
 from app.extensions import db
-from app.ledger import counterparties, periods
+from app.ledger import counterparties, periods, proposals
 from app.ledger import services as ledger
-from app.ledger.models import JournalEntry, LedgerAccount
+from app.ledger.models import JournalEntry, LedgerAccount, Proposal
 from app.ledger.reports import valid_account
 
 MAX_FEN = 10_000_000_000
@@ -97,19 +96,17 @@ def parse(debit: str, credit: str, amount: str, memo: str, booked_on: str | date
     return Adjustment(debit_code, credit_code, fen, memo, booked_at, corrects_id)
 
 
-def post(actor: User, adj: Adjustment, token: str) -> JournalEntry:
-    """Post it once: `token` comes with the form, so a double submit posts one entry. Audited; commits."""
+def propose(actor: User, adj: Adjustment, token: str) -> Proposal:
+    """Propose it for a second finance user's approval (app.ledger.proposals): nothing is posted yet. `token`
+    comes with the form, so a double submit proposes once. Audited; commits."""
     if actor.role != Role.finance:
-        raise Forbidden(_l("Only finance posts adjustments."))
+        raise Forbidden(_l("Only finance proposes adjustments."))
     if not token or len(token) > 64:
         raise ValidationError(_l("The form has expired; open it again."), code="TOKEN_INVALID")
-    key = f"adjustment:{token}"
-    entry = ledger.post("adjustment", [(adj.debit, adj.amount_fen), (adj.credit, -adj.amount_fen)], key=key,
-                        memo=adj.memo, ref=("journal_entry", adj.corrects) if adj.corrects else None,
-                        actor_id=actor.id, booked_at=adj.booked_at)
-    if entry is None:
-        return db.session.scalars(sa.select(JournalEntry).where(JournalEntry.idempotency_key == key)).one()
-    audit(actor.id, "ledger.adjustment", "journal_entry", entry.id, debit=adj.debit, credit=adj.credit,
-          amount_fen=adj.amount_fen, booked_at=entry.booked_at.isoformat())
+    if adj.booked_at is not None:
+        periods.ensure_open(adj.booked_at)
+    row = proposals.propose(actor.id, "adjustment", debit=adj.debit, credit=adj.credit, amount_fen=adj.amount_fen,
+                            memo=adj.memo, key=f"adjustment:{token}", booked_at=adj.booked_at,
+                            ref=("journal_entry", adj.corrects) if adj.corrects else None)
     db.session.commit()
-    return entry
+    return row

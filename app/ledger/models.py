@@ -76,3 +76,46 @@ class ClosedPeriod(db.Model):
     ends_at: Mapped[datetime] = mapped_column(index=True)
     closed_at: Mapped[datetime] = mapped_column(default=utcnow)
     closed_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+
+
+class ProposalStatus(StrEnum):
+    pending = "pending"
+    approved = "approved"
+    rejected = "rejected"
+    withdrawn = "withdrawn"
+
+
+PROPOSAL_TRANSITIONS = {
+    ProposalStatus.pending: frozenset({ProposalStatus.approved, ProposalStatus.rejected, ProposalStatus.withdrawn}),
+}
+
+
+class Proposal(db.Model):
+    """Money moved by hand (an adjustment, an opening balance), waiting for a second person: nothing is posted
+    until a finance user other than the proposer approves it (DESIGN.md invariant 8)."""
+
+    __tablename__ = "ledger_proposals"
+    __table_args__ = (sa.CheckConstraint("amount_fen > 0", name="ck_ledger_proposals_amount"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The journal entry kind it posts: "adjustment", "reseller_opening".
+    kind: Mapped[str] = mapped_column(sa.String(40))
+    status: Mapped[str] = mapped_column(sa.String(12), default=ProposalStatus.pending, index=True)
+    debit: Mapped[str] = mapped_column(sa.String(40))
+    credit: Mapped[str] = mapped_column(sa.String(40))
+    amount_fen: Mapped[int] = mapped_column(sa.BigInteger)
+    memo: Mapped[str] = mapped_column(sa.String(200))
+    #: An earlier accounting date asked for (an adjustment into an open month); None books it on approval.
+    booked_at: Mapped[datetime | None]
+    #: What the posting refers to: the entry an adjustment corrects, the reseller an opening balance is for.
+    ref_type: Mapped[str | None] = mapped_column(sa.String(40))
+    ref_id: Mapped[int | None]
+    #: The posting's idempotency key; also makes a double-submitted form propose once.
+    key: Mapped[str] = mapped_column(sa.String(120), unique=True)
+    proposed_by: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    proposed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None]
+    #: The reason given for a rejection.
+    note: Mapped[str] = mapped_column(sa.String(200), default="")
+    entry_id: Mapped[int | None] = mapped_column(sa.ForeignKey("journal_entries.id"))

@@ -84,6 +84,10 @@ def post(kind: str, lines: list[tuple[str, int]], *, key: str, memo: str = "", r
     return entry
 
 
+def posted(key: str) -> bool:
+    return db.session.scalar(sa.select(JournalEntry.id).where(JournalEntry.idempotency_key == key)) is not None
+
+
 def fen_sum(column) -> sa.ColumnElement[int]:
     """SUM of fen as an integer: PostgreSQL widens SUM(bigint) to numeric, which would arrive as Decimal."""
     return sa.cast(sa.func.coalesce(sa.func.sum(column), 0), sa.BigInteger)

@@ -36,6 +36,8 @@ STYLES = {
     "topup": TagStyle(_PAYMENT, default="warning", light=True, css="topup-status"),
     "settlement": TagStyle({"posted": "success", "rejected": "danger"}, default="warning", light=True,
                            css="settlement-status"),
+    "proposal": TagStyle({"approved": "success", "rejected": "danger", "withdrawn": "light"}, default="warning",
+                         light=True, css="proposal-status"),
     "recon_run": TagStyle({"matched": "success", "failed": "danger"}, default="warning", light=True),
 }
 

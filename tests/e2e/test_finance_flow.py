@@ -15,6 +15,7 @@ from app.core.ids import utcnow
 from app.extensions import db
 from app.finance.models import ReconItem
 from app.ledger import periods
+from app.ledger.models import JournalEntry
 from app.orders import services as orders
 from tests.support.browser import Person
 from tests.support.fulfilment import pay_on_gateway
@@ -106,3 +107,38 @@ def test_finance_adds_a_partner_and_ops_gives_it_a_share(page, device, app, live
     with app.app_context():
         row = db.session.scalars(sa.select(BundleComponent).where(BundleComponent.bundle_id == bundle)).one()
         assert row.share_bp == 6000 and row.partner_id is not None
+
+
+def test_an_adjustment_takes_two_finance_users(page, device, app, live_server, make_user, shoot):
+    """One member of finance proposes an adjustment; it is posted only when a second one approves it."""
+    maker, checker = f"maker-{device}@t.example", f"checker-{device}@t.example"
+    with app.app_context():
+        make_user(Role.finance, email=maker)
+        make_user(Role.finance, email=checker)
+    me = Person(page, device)
+    page.goto(live_server + "/login")
+    me.log_in(maker, "/finance/")
+    me.nav("/finance/journal")
+    me.press(page.locator("#new-adjustment"))
+    page.locator("#debit").select_option("1002")
+    page.locator("#credit").select_option("6001")
+    page.locator("#amount").fill("12.50")
+    page.locator("#memo").fill("银行手续费退回")
+    me.press(page.locator("#post-adjustment"))
+    expect(page.locator("#proposal-status")).to_have_attribute("data-status", "pending")
+    expect(page.locator("#own-proposal")).to_be_visible()
+    expect(page.locator("#approve")).to_have_count(0)
+    proposal_url = page.url
+    shoot(page, "adjustment-01-proposed")
+    me.log_out()
+
+    me.log_in(checker, "/finance/")
+    me.nav("/finance/proposals")
+    me.press(page.locator(f"#proposals a[href='{proposal_url.removeprefix(live_server)}']"))
+    expect(page.locator("#proposal-amount")).to_have_text("¥12.50")
+    me.press(page.locator("#approve"))
+    expect(page).to_have_url(re.compile(r"/finance/journal/\d+$"))
+    shoot(page, "adjustment-02-approved")
+    with app.app_context():
+        entry = db.session.scalars(sa.select(JournalEntry).where(JournalEntry.kind == "adjustment")).one()
+        assert entry.memo == "银行手续费退回" and db.session.get(User, entry.actor_id).email == checker

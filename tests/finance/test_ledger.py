@@ -14,10 +14,10 @@ from app.core.ids import utcnow
 from app.core.tables import to_csv
 from app.extensions import db
 from app.insight import journal as insight
-from app.ledger import adjustments, periods, reports
+from app.ledger import adjustments, periods, proposals, reports
 from app.ledger import services as ledger
 from app.ledger.models import ClosedPeriod, JournalEntry, Posting
-from tests.support.finance import at, build_books
+from tests.support.finance import adjust, at, build_books
 from tests.support.fulfilment import assert_ledger_balanced
 
 # Shanghai is UTC+8: 2025-10-01 00:00 local is 2025-09-30 16:00 UTC.
@@ -153,12 +153,19 @@ def test_nothing_to_close_on_an_empty_ledger(ctx, make_user):
 # --- adjustments --------------------------------------------------------------------------------------------
 
 def test_an_adjustment_is_one_balanced_entry_posted_once(books, make_user):
-    f = finance(make_user)
+    f, checker = finance(make_user), finance(make_user)
     corrected = db.session.scalars(sa.select(JournalEntry).where(JournalEntry.idempotency_key == "o1")).one()
     adj = adjustments.parse(books["ra"], "6001", "5.00", "多扣了 5 元，退回余额", None, corrected.id)
-    e1 = adjustments.post(f, adj, "token-1")
-    e2 = adjustments.post(f, adj, "token-1")  # the same form sent twice
-    assert e1.id == e2.id and e1.kind == "adjustment" and e1.actor_id == f.id
+    p1 = adjustments.propose(f, adj, "token-1")
+    assert adjustments.propose(f, adj, "token-1").id == p1.id  # the same form sent twice
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(JournalEntry)
+                             .where(JournalEntry.kind == "adjustment")) == 0  # nothing posted before approval
+    with pytest.raises(Forbidden):
+        proposals.approve(f, p1.id)  # not by the one who proposed it
+    e1 = proposals.approve(checker, p1.id)
+    with pytest.raises(Conflict):
+        proposals.approve(checker, p1.id)  # decided once
+    assert e1.kind == "adjustment" and e1.actor_id == checker.id
     assert sorted(p.amount_fen for p in e1.postings) == [-5_00, 5_00]
     assert insight.behind(e1).endpoint_args == {"entry_id": corrected.id}
     assert db.session.scalar(sa.select(sa.func.count()).select_from(JournalEntry)
@@ -166,13 +173,13 @@ def test_an_adjustment_is_one_balanced_entry_posted_once(books, make_user):
 
 
 def test_an_adjustment_back_dated_into_an_open_month(books, make_user):
-    f = finance(make_user)
+    f, checker = finance(make_user), finance(make_user)
     periods.close(f, "2025-09")
     adj = adjustments.parse("1002", "6001", "1.00", "十月漏记", "2025-10-31")
-    e = adjustments.post(f, adj, "t-oct")
+    e = adjust(f, checker, adj, "t-oct")
     assert periods.month_of(e.booked_at) == "2025-10" and e.created_at > e.booked_at
     with pytest.raises(periods.PeriodClosed):
-        adjustments.post(f, adjustments.parse("1002", "6001", "1.00", "九月", "2025-09-30"), "t-sep")
+        adjustments.propose(f, adjustments.parse("1002", "6001", "1.00", "九月", "2025-09-30"), "t-sep")
 
 
 def test_a_bad_adjustment_lists_every_problem_and_posts_nothing(books, make_user):
@@ -187,7 +194,7 @@ def test_a_bad_adjustment_lists_every_problem_and_posts_nothing(books, make_user
     with pytest.raises(ValidationError):
         adjustments.parse("2204.R999999", "1002", "1.00", "no such reseller")
     with pytest.raises(Forbidden):
-        adjustments.post(db.session.get(User, make_user(Role.ops)), adjustments.parse("1002", "6001", "1", "x"), "t")
+        adjustments.propose(db.session.get(User, make_user(Role.ops)), adjustments.parse("1002", "6001", "1", "x"), "t")
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Posting)
                              .join(JournalEntry).where(JournalEntry.kind == "adjustment")) == 0
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ClosedPeriod)) == 0

@@ -56,18 +56,38 @@ def make_user(app):
     return make
 
 
+def log_in(client, uid: int) -> None:
+    """Give `client` a signed-in session for user `uid`."""
+    with client.session_transaction() as s:
+        s["_user_id"] = str(uid)
+        s["_fresh"] = True
+
+
 @pytest.fixture
 def login_as(client, make_user):
     """Log the test client in as a new user with `role`; returns the user id."""
 
     def login(role: str = "consumer", user_id: int | None = None) -> int:
         uid = user_id or make_user(role)
-        with client.session_transaction() as s:
-            s["_user_id"] = str(uid)
-            s["_fresh"] = True
+        log_in(client, uid)
         return uid
 
     return login
+
+
+@pytest.fixture
+def client_as(app, make_user):
+    """Another browser: a new test client signed in as a new user with `role` (or `user_id`), in English.
+    Returns (client, user id)."""
+
+    def make(role: str = "consumer", user_id: int | None = None):
+        uid = user_id or make_user(role)
+        c = app.test_client()
+        log_in(c, uid)
+        c.post("/lang/en")
+        return c, uid
+
+    return make
 
 
 @pytest.fixture

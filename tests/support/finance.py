@@ -64,3 +64,11 @@ def paid_order(make_user, make_sku, stock, price="28.00") -> str:
     order = orders.create_retail_order(db.session.get(User, make_user("consumer")), sku_id, 1)
     assert pay_on_gateway(order, current_app.config["PAYGATE_URL"]) == "applied"
     return order.order_no
+
+
+def adjust(maker: User, checker: User, adj, token: str):
+    """An adjustment the way the books get one: `maker` proposes it, `checker` (another finance user) approves
+    it. Returns the posted journal entry."""
+    from app.ledger import adjustments, proposals
+
+    return proposals.approve(checker, adjustments.propose(maker, adj, token).id)

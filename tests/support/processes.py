@@ -75,5 +75,6 @@ def worker_env(app) -> dict:
     """The environment of a `quanyi worker` process that works on the test app's database and Redis."""
     env = dict(os.environ)
     env.update(DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"], REDIS_URL=app.config["REDIS_URL"],
-               QUANYI_MASTER_KEY=app.config["QUANYI_MASTER_KEY"], SECRET_KEY="worker-test")
+               QUANYI_MASTER_KEY=app.config["QUANYI_MASTER_KEY"], SECRET_KEY="worker-test",
+               PAYGATE_KEY=app.config["PAYGATE_KEY"], SUPPLIER_SANDBOX_KEY=SUPPLIER_KEY)
     return env

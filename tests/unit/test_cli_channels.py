@@ -97,6 +97,10 @@ def test_resellers_create_prints_id_and_credentials(ctx, runner, tier, make_sku)
     assert balance.of(reseller.id) == 100000
     assert count(JournalEntry, JournalEntry.kind == "reseller_opening") == 1
     assert_ledger_balanced()
+    # Posted without a second person (the CLI runs with the database's own credentials): audited with the
+    # operating-system user who ran it.
+    row = db.session.scalars(sa.select(AuditLog).where(AuditLog.action == "reseller.create.cli")).one()
+    assert row.target_id == reseller.id and row.detail["opening_balance_fen"] == 100000 and row.detail["os_user"]
     # Priced by its tier.
     sku = db.session.get(Sku, make_sku(price="28.00"))
     assert pricing.unit_price(reseller, sku) == 2520

@@ -60,7 +60,7 @@ def test_seed_twice_creates_nothing_new_and_the_logins_work(ctx, runner):
     assert first.suppliers_created == 1 and first.mappings_created == 5
     counts = _counts()
 
-    out = runner.invoke(args=["demo", "seed"])
+    out = runner.invoke(args=["demo", "seed", "--force-demo"])  # the suite may run on PostgreSQL
     assert out.exit_code == 0, out.output
     for email in EMAILS:
         assert email in out.output
@@ -295,3 +295,11 @@ def test_the_sandbox_supplier_charges_what_the_demo_mappings_book(ctx):
     seed.seed()
     booked = dict(db.session.execute(sa.select(SupplierProduct.product_id, SupplierProduct.cost_fen)).all())
     assert booked and _prices(supplier_prices()) == booked
+
+
+def test_seed_refuses_a_shared_database_without_force_demo(app, ctx, runner, monkeypatch):
+    """Its logins all have the published password: a shared database is seeded only on purpose."""
+    monkeypatch.setitem(app.config, "SQLALCHEMY_DATABASE_URI", "postgresql+psycopg://quanyi@db.internal/quanyi")
+    out = runner.invoke(args=["demo", "seed"])
+    assert out.exit_code == 1 and "--force-demo" in out.output and "nothing was written" in out.output
+    assert accounts.find_by_email("ops@example.com") is None

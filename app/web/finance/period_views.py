@@ -93,11 +93,12 @@ def adjustment_create():
     try:
         adj = adjustments.parse(form.debit.data, form.credit.data, form.amount.data, form.memo.data, form.booked_on.data,
                                 form.corrects.data)
-        entry = adjustments.post(current_user, adj, form.token.data)
+        row = adjustments.propose(current_user, adj, form.token.data)
     except DomainError as e:
         db.session.rollback()
         for err in e.details.get("errors", [e]):
             show_error(form, err)
         return _adjustment_page(form, e.status)
-    flash(_("Adjustment #%(id)s posted: %(amount)s.", id=entry.id, amount=cny(adj.amount_fen)), "success")
-    return redirect(url_for("finance.entry", entry_id=entry.id), 303)
+    flash(_("Adjustment of %(amount)s proposed: a second finance user must approve it before it is posted.",
+            amount=cny(adj.amount_fen)), "success")
+    return redirect(url_for("finance.proposal", proposal_id=row.id), 303)

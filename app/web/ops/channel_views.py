@@ -9,6 +9,7 @@ from wtforms import SelectChoice
 from app.catalog import services as catalog
 from app.channels import balance, credentials, pools, pricing, resellers, trace, wholesale
 from app.core.errors import DomainError
+from app.ledger import proposals
 from app.web.forms import show_error, submit
 from app.web.ops import bp
 from app.web.ops.channel_forms import (
@@ -111,11 +112,13 @@ def reseller_new():
     if form.validate_on_submit():
         try:
             reseller, cred, secret = resellers.create(form.name.data, resellers.get_tier(form.tier_id.data),
-                                                      current_user.id, opening_balance_fen=form.opening_balance.data)
+                                                      current_user.id, opening_balance_fen=form.opening_balance.data,
+                                                      propose_opening=True)
         except DomainError as e:
             show_error(form, e)
         else:
-            resp = render("ops/reseller_created.html", reseller=reseller, cred=cred, secret=secret)
+            resp = render("ops/reseller_created.html", reseller=reseller, cred=cred, secret=secret,
+                          pending=proposals.pending_for("reseller", reseller.id))
             resp.headers["Cache-Control"] = "no-store"
             return resp
     return render("ops/reseller_form.html", form=form, reseller=None)
@@ -126,7 +129,7 @@ def reseller_detail(reseller_id: int):
     reseller = resellers.get(reseller_id)
     return render("ops/reseller.html", reseller=reseller, balance_fen=balance.of(reseller.id),
                   pools=pools.pools_of(reseller.id), orders=wholesale.recent(reseller.id, RECENT_ORDERS),
-                  keys=credentials.list_for(reseller.id))
+                  keys=credentials.list_for(reseller.id), pending=proposals.pending_for("reseller", reseller.id))
 
 
 @bp.route("/resellers/<int:reseller_id>/edit", methods=["GET", "POST"])
