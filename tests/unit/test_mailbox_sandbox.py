@@ -3,8 +3,6 @@ sign-up email the app sends through it, whose link makes the account."""
 
 import re
 import smtplib
-import subprocess
-import sys
 from email.message import EmailMessage
 
 import httpx
@@ -15,17 +13,13 @@ from app.accounts.models import User
 from app.extensions import db
 from app.notifications import mail
 from app.notifications.models import OutboundEmail
-from tests.support.processes import ROOT, free_port, wait_http
+from tests.support.processes import start_mailbox
 
 
 @pytest.fixture(scope="module")
 def mailbox():
-    web, smtp = free_port(), free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "sandboxes.mailbox", "--port", str(web), "--smtp-port", str(smtp),
-                             "--keep", "3"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{web}"
+    proc, url, smtp = start_mailbox("--keep", "3")
     try:
-        wait_http(url + "/healthz")
         yield url, smtp
     finally:
         proc.terminate()
