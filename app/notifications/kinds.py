@@ -97,6 +97,15 @@ KINDS: dict[str, Kind] = {
     "statement_ready": Kind(_l("Statement %(statement_no)s is ready"),
                             _l("Your statement for %(start)s to %(end)s was approved by finance. Download it as PDF "
                                "or XLSX.")),
+    # params: email, hours — to an address nobody has an account for (no inbox), with the confirmation link
+    "signup_confirm": Kind(_l("Finish signing up to Quanyi"),
+                           _l("Open the link below within %(hours)s hours to create your account for %(email)s. "
+                              "If you did not sign up, ignore this email: nothing is created without it.")),
+    # params: email — to the owner of an address someone tried to sign up with, linking to the login page
+    "signup_taken": Kind(_l("Someone tried to sign up with your address"),
+                         _l("Someone tried to create a Quanyi account with %(email)s, which already has one. If it "
+                            "was you, sign in, or reset your password from the login page. If not, you can ignore "
+                            "this email: nothing was changed.")),
 }
 
 

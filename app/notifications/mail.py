@@ -61,6 +61,26 @@ def compose(user: User, kind: str, params: dict, link: str | None, dedupe_key: s
     return email
 
 
+def send_to_address(to_addr: str, locale: str | None, kind: str, params: dict, link: str,
+                    dedupe_key: str) -> OutboundEmail | None:
+    """An outbox row for an address with no account (so no inbox and no footer), in the caller's transaction,
+    enqueued once the caller commits; None when SMTP is not configured."""
+    if not enabled():
+        log.warning("SMTP_HOST is not set: no %s email", kind)
+        return None
+    cfg = current_app.config
+    with force_locale(locale or cfg["BABEL_DEFAULT_LOCALE"]):
+        title, body = render(kind, params)
+        text = "\n".join([title, "", body, "", gettext("Open: %(url)s", url=cfg["PUBLIC_URL"].rstrip("/") + link)])
+    email = OutboundEmail(user_id=None, to_addr=to_addr, subject=title[:200], body_text=text + "\n",
+                          dedupe_key=dedupe_key)
+    db.session.add(email)
+    db.session.flush()
+    email_id = email.id
+    after_commit(db.session(), lambda: enqueue(email_id))
+    return email
+
+
 def enqueue(email_id: int, delay: timedelta | None = None) -> None:
     q = queue("notifications")
     if delay:

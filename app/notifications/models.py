@@ -59,7 +59,8 @@ class OutboundEmail(db.Model):
     __table_args__ = (sa.Index("ix_outbound_emails_status", "status", "lease_until"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    #: None for an address without an account (the sign-up confirmation).
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
     to_addr: Mapped[str] = mapped_column(sa.String(254))
     #: Rendered at creation in the recipient's language.
     subject: Mapped[str] = mapped_column(sa.String(200))

@@ -1,4 +1,4 @@
-"""A consumer, in a real browser, signs in, buys a card code, pays on the sandbox gateway and reveals it.
+"""A consumer, in a real browser, signs up by the emailed link; signs in, buys a card code, pays on the sandbox gateway and reveals it.
 
 Everything after the first page is done with clicks (taps on the phone) and typing, like a person would;
 each test runs at desktop width and on a 375 px phone.
@@ -7,8 +7,11 @@ each test runs at desktop width and on a 375 px phone.
 import re
 
 import pytest
+import sqlalchemy as sa
 from playwright.sync_api import expect
 
+from app.accounts.models import User
+from app.extensions import db
 from tests.support.browser import Person
 
 pytestmark = [pytest.mark.e2e, pytest.mark.committed]
@@ -110,3 +113,53 @@ def test_buy_pay_and_reveal(page, device, live_server, paygate, make_user, make_
     expect(page.locator("#reveal")).to_have_text("Reveal code")
     expect(page.locator("#mark-used")).to_have_text("Mark as used")
     shoot(page, "08-benefit-en")
+
+
+@pytest.fixture
+def mailbox(app, monkeypatch):
+    """The sandbox mailbox as the app's SMTP server: (its web URL, a function sending the outbox now)."""
+    from app.notifications import mail
+    from app.notifications.models import EmailStatus, OutboundEmail
+    from tests.support.processes import start_mailbox
+
+    proc, url, smtp = start_mailbox()
+    monkeypatch.setitem(app.config, "SMTP_HOST", "127.0.0.1")
+    monkeypatch.setitem(app.config, "SMTP_PORT", smtp)
+
+    def deliver() -> None:  # what the worker does with the queued emails
+        with app.app_context():
+            ids = db.session.scalars(sa.select(OutboundEmail.id)
+                                     .where(OutboundEmail.status == EmailStatus.pending)).all()
+            assert ids and {mail.send(i) for i in ids} == {"sent"}
+
+    try:
+        yield url, deliver
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_sign_up_by_the_emailed_link(page, device, app, live_server, mailbox, shoot):
+    me = Person(page, device)
+    url, deliver = mailbox
+    email = f"new-{device}@t.example"
+    page.goto(live_server + "/login")
+    me.switch_language("en")
+    me.nav("/signup")
+    page.locator("#name").fill("New Buyer")
+    page.locator("#email").fill(email)
+    page.locator("#password").fill("longenough1")
+    page.locator("#confirm").fill("longenough1")
+    me.press(page.locator("#signup-submit"))
+    expect(page.locator("#signup-sent")).to_contain_text(f"We sent a link to {email} to finish signing up.")
+    shoot(page, "signup-sent")
+    with app.app_context():
+        assert db.session.scalar(sa.select(User.id).where(User.email == email)) is None
+
+    deliver()
+    page.goto(url + "/?to=" + email)  # the mail sandbox's page: click the link in the email
+    expect(page.locator("article.mail h2")).to_have_text("Finish signing up to Quanyi")
+    me.press(page.locator("article.mail a[href*='/signup/confirm/']"))
+    expect(page).to_have_url(re.compile(r"/me/$"))
+    expect(page.locator("#flashes .notification")).to_contain_text("Welcome to Quanyi!")
+    shoot(page, "signup-welcome")

@@ -1,5 +1,5 @@
 """Other processes the tests talk to: a free port, waiting for a server to answer, the sandbox supplier and
-its control endpoints, the environment of a worker process."""
+its control endpoints, the sandbox mailbox, the environment of a worker process."""
 
 import os
 import socket
@@ -69,6 +69,20 @@ def start_supplier(*flags: str) -> tuple[subprocess.Popen, str]:
     url = f"http://127.0.0.1:{port}"
     wait_http(url + "/healthz")
     return proc, url
+
+
+def start_mailbox(*flags: str) -> tuple[subprocess.Popen, str, int]:
+    """The sandbox mailbox process: (process, web URL, SMTP port)."""
+    web, smtp = free_port(), free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "sandboxes.mailbox", "--port", str(web), "--smtp-port", str(smtp),
+                             *flags], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{web}"
+    try:
+        wait_http(url + "/healthz")
+    except RuntimeError:
+        proc.kill()
+        raise
+    return proc, url, smtp
 
 
 def worker_env(app) -> dict:

@@ -1,5 +1,5 @@
-"""`quanyi up` from a shell with no settings: embedded Redis, web, worker, gateway and supplier start and stop
-together."""
+"""`quanyi up` from a shell with no settings: embedded Redis, web, worker, gateway, supplier and mail sandbox
+start and stop together."""
 
 import os
 import signal
@@ -20,7 +20,7 @@ QUANYI = [sys.executable, "-c", "from app.cli import main; main()"]
 #: Settings a developer's shell might carry; `quanyi up` must not need any of them.
 SETTINGS = ("DATABASE_URL", "REDIS_URL", "PUBLIC_URL", "PAYGATE_URL", "PAYGATE_PUBLIC_URL", "PAYGATE_KEY",
             "SUPPLIER_SANDBOX_URL", "SUPPLIER_SANDBOX_KEY", "SECRET_KEY", "QUANYI_MASTER_KEY",
-            "QUANYI_OLD_MASTER_KEYS", "FLASK_APP")
+            "QUANYI_OLD_MASTER_KEYS", "FLASK_APP", "SMTP_HOST", "SMTP_PORT")
 
 
 @pytest.fixture
@@ -29,7 +29,8 @@ def launcher(tmp_path):
     instance = tmp_path / "i"
     env = {k: v for k, v in os.environ.items() if k not in SETTINGS}
     env.update(QUANYI_INSTANCE=str(instance), PORT=str(free_port()), PAYGATE_PORT=str(free_port()),
-               SUPPLIER_PORT=str(free_port()), WEB_WORKERS="1")
+               SUPPLIER_PORT=str(free_port()), MAILBOX_PORT=str(free_port()), MAILBOX_SMTP_PORT=str(free_port()),
+               WEB_WORKERS="1")
     done = subprocess.run([*QUANYI, "db", "upgrade"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     if done.returncode:
         pytest.fail(f"quanyi db upgrade failed with no settings in the environment:\n{done.stderr[-3000:]}")
@@ -38,8 +39,10 @@ def launcher(tmp_path):
         proc = subprocess.Popen([*QUANYI, "up"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     web, gate = f"http://127.0.0.1:{env['PORT']}", f"http://127.0.0.1:{env['PAYGATE_PORT']}"
     supplier = f"http://127.0.0.1:{env['SUPPLIER_PORT']}"
+    mailbox = SimpleNamespace(url=f"http://127.0.0.1:{env['MAILBOX_PORT']}", smtp_port=env["MAILBOX_SMTP_PORT"])
     try:
-        yield SimpleNamespace(proc=proc, web=web, gate=gate, supplier=supplier, log=log, instance=instance)
+        yield SimpleNamespace(proc=proc, web=web, gate=gate, supplier=supplier, mailbox=mailbox, log=log,
+                              instance=instance)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -52,6 +55,7 @@ def _wait_up(up) -> list[psutil.Process]:
         wait_http(up.web + "/login", timeout=40)
         wait_http(up.gate + "/healthz", timeout=10)
         wait_http(up.supplier + "/healthz", timeout=10)
+        wait_http(up.mailbox.url + "/healthz", timeout=10)
     except RuntimeError:
         up.proc.poll()
         pytest.fail(f"quanyi up did not come up (exit {up.proc.returncode}):\n{up.log.read_text()[-4000:]}")
@@ -73,6 +77,7 @@ def test_up_serves_everything_and_stops_cleanly_on_sigterm(launcher):
     banner = up.log.read_text()
     assert "quanyi demo seed" in banner  # not seeded yet: it says how, instead of the logins
     assert f"sandbox supplier         {up.supplier}" in banner
+    assert f"mail sandbox             {up.mailbox.url}" in banner
 
     # The web and the worker reach the supplier, which calls back on the web server started here.
     for role in ("wsgi:app", "wsgi worker"):  # gunicorn, `quanyi worker`
@@ -80,6 +85,7 @@ def test_up_serves_everything_and_stops_cleanly_on_sigterm(launcher):
         env = proc.environ()
         assert env["SUPPLIER_SANDBOX_URL"] == up.supplier, role
         assert env["PUBLIC_URL"] == up.web, role
+        assert (env["SMTP_HOST"], env["SMTP_PORT"]) == ("127.0.0.1", up.mailbox.smtp_port), role
     assert (up.instance / "redis.sock").exists() and (up.instance / "master.key").exists()
 
     up.proc.send_signal(signal.SIGTERM)
@@ -94,7 +100,8 @@ def test_up_serves_everything_and_stops_cleanly_on_sigterm(launcher):
 @pytest.mark.slow
 @pytest.mark.committed
 @pytest.mark.parametrize(("module", "name"), [("sandboxes.paygate", "payment gateway"),
-                                              ("sandboxes.supplier", "supplier")])
+                                              ("sandboxes.supplier", "supplier"),
+                                              ("sandboxes.mailbox", "mail sandbox")])
 def test_up_stops_everything_when_one_child_dies(launcher, module, name):
     up = launcher
     children = _wait_up(up)

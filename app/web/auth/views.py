@@ -3,13 +3,16 @@
 from urllib.parse import urlsplit
 
 from flask import abort, current_app, flash, redirect, request, session, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from app.accounts import services as accounts
+from app.accounts import signup as signup_links
 from app.accounts.models import Role
 from app.core.errors import DomainError
 from app.extensions import limiter
+from app.notifications import signup as signup_mail
 from app.web.auth import bp
 from app.web.auth.forms import LoginForm, SignupForm
 from app.web.render import render
@@ -54,19 +57,42 @@ def login():
     return render("auth/login.html", form=form)
 
 
+def _signup_email_key() -> str:
+    """The per-address limit's key: the address the form names, as it will be looked up."""
+    return "signup-email:" + (request.form.get("email") or "").strip().lower()
+
+
 @bp.route("/signup", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["SIGNUP_RATE_LIMIT"], methods=["POST"])
+@limiter.limit(lambda: current_app.config["SIGNUP_EMAIL_RATE_LIMIT"], methods=["POST"], key_func=_signup_email_key)
 def signup():
+    """Taken or free, the address gets an email and the page says the same thing (no account is revealed)."""
     form = SignupForm()
     if form.validate_on_submit():
         try:
-            user = accounts.sign_up(form.email.data, form.password.data, form.name.data or "")
+            signup_mail.request_signup(form.email.data, form.name.data or "", form.password.data,
+                                       locale=str(get_locale()))
         except DomainError as e:
             flash(str(e.message), "danger")
         else:
-            login_user(user)
-            flash(_("Welcome to Quanyi!"), "success")
-            return redirect(home_for(user), 303)
+            return render("auth/signup_sent.html", email=form.email.data.strip().lower())
     return render("auth/signup.html", form=form)
+
+
+@bp.get("/signup/confirm/<token>")
+def signup_confirm(token: str):
+    """The link in the sign-up email: makes the account, logs it in and welcomes it."""
+    try:
+        user = signup_links.confirm(token)
+    except signup_links.SignupLinkError as e:
+        resp = render("auth/signup_link.html", message=str(e.message), code=e.code, status_code=e.status)
+        resp.headers["Referrer-Policy"] = "no-referrer"
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
+    login_user(user)
+    session.permanent = True
+    flash(_("Welcome to Quanyi!"), "success")
+    return redirect(home_for(user), 303)
 
 
 @bp.post("/logout")
