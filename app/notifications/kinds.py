@@ -89,6 +89,10 @@ KINDS: dict[str, Kind] = {
     "statement_ready": Kind(_l("Statement %(statement_no)s is ready"),
                             _l("Your statement for %(start)s to %(end)s was approved by finance. Download it as PDF "
                                "or XLSX.")),
+    # params: minutes, ip — to the owner of an account locked after too many failed sign-ins
+    "account_locked": Kind(_l("Your account was locked after failed sign-ins"),
+                           _l("Too many failed sign-ins (the last from %(ip)s): signing in is paused for "
+                              "%(minutes)s minutes. If this was not you, change your password.")),
 }
 
 
