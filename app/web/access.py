@@ -63,7 +63,7 @@ def fresh_mfa_required(view):
         if verified_at is None or now() - verified_at <= current_app.config["MFA_FRESH_SECONDS"]:
             return view(*args, **kwargs)
         if request.method == "GET":
-            return redirect(url_for("auth.mfa_verify", next=request.full_path), 303)
+            return redirect(url_for("auth.mfa_verify", next=request.full_path.rstrip("?")), 303)
         flash(_("For this step, confirm it is you: enter your 6-digit code, then submit again."), "warning")
         back = request.referrer
         back = urlsplit(back).path if back and urlsplit(back).netloc == request.host else None

@@ -58,7 +58,7 @@ def init_app(app: Flask) -> None:
         pending = session.get(MFA_PENDING)
         if pending and request.endpoint not in MFA_OPEN:
             target = "auth.mfa_enrol" if pending == "enrol" else "auth.mfa_verify"
-            return redirect(url_for(target, next=request.full_path if request.method == "GET" else None))
+            return redirect(url_for(target, next=request.full_path.rstrip("?") if request.method == "GET" else None))
         return None
 
 
