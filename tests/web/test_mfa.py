@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.core.models import AuditLog
+from app.extensions import db
 from tests.support.factories import TOTP_SECRET
 
 TOTP = pyotp.TOTP(TOTP_SECRET)
@@ -18,7 +19,7 @@ def login(client, email, password="secret-pass-1"):
 
 
 def actions(peek, user_id):
-    return peek(lambda: [a.action for a in __import__("app.extensions", fromlist=["db"]).db.session.scalars(
+    return peek(lambda: [a.action for a in db.session.scalars(
         sa.select(AuditLog).where(AuditLog.target_id == user_id).order_by(AuditLog.id))])
 
 
@@ -109,3 +110,16 @@ def test_step_up_guards_opening_balances(app, client, login_as, url):
     with client.session_transaction() as s:
         s["mfa_at"] -= app.config["MFA_FRESH_SECONDS"] + 1
     assert client.get(url).headers["Location"].startswith("/mfa/verify")
+
+
+def test_api_key_creation_asks_the_code_again_for_a_reseller_with_totp(app, client, make_user, login_as, peek):
+    from app.channels.models import ApiCredential
+
+    uid = make_user("reseller", totp=True)
+    login_as(user_id=uid)
+    with client.session_transaction() as s:
+        s["mfa_at"] -= app.config["MFA_FRESH_SECONDS"] + 1
+    before = peek.count(ApiCredential)
+    resp = client.post("/reseller/api/keys", data={"label": "prod"})
+    assert resp.status_code == 303 and resp.headers["Location"].startswith("/mfa/verify")
+    assert peek.count(ApiCredential) == before
