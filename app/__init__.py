@@ -15,6 +15,7 @@ def create_app(config: type[Config] | None = None) -> Flask:
     app.config.from_object(config or Config)
     os.makedirs(app.instance_path, exist_ok=True)
     _embedded_defaults(app)
+    _session_cookies(app)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     from app import db_setup, queues
@@ -73,6 +74,13 @@ def _embedded_defaults(app: Flask) -> None:
                                "could sign with. Set your own secret in the environment (README, \"Beyond one machine\").")
 
 
+def _session_cookies(app: Flask) -> None:
+    """Cookies are Secure whenever the site is served over HTTPS, and never outlive the longest session."""
+    secure = app.config["PUBLIC_URL"].lower().startswith("https://")
+    app.config["SESSION_COOKIE_SECURE"] = app.config["REMEMBER_COOKIE_SECURE"] = secure
+    app.config["PERMANENT_SESSION_LIFETIME"] = app.config["SESSION_MAX_HOURS_OTHERS"] * 3600
+
+
 def _connect_domains(app: Flask) -> None:
     """Each domain that reacts to one below it (a paid order, a delivered unit, a settled order, a refund) or
     names its counterparties in the ledger connects here, bottom to top (README, "Code map")."""
@@ -80,9 +88,10 @@ def _connect_domains(app: Flask) -> None:
     from app.finance import hooks as finance
     from app.fulfilment import hooks as fulfilment
     from app.inventory import hooks as inventory
+    from app.notifications import hooks as notifications
     from app.procurement import hooks as procurement
 
-    for domain in (inventory, fulfilment, finance, channels, procurement):
+    for domain in (notifications, inventory, fulfilment, finance, channels, procurement):
         domain.init_app(app)
 
 

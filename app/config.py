@@ -38,6 +38,24 @@ class Config:
     SIGNUP_EMAIL_RATE_LIMIT = os.environ.get("SIGNUP_EMAIL_RATE_LIMIT", "3 per hour")
     #: How long the link in the sign-up email stays valid.
     SIGNUP_CONFIRM_HOURS = float(os.environ.get("SIGNUP_CONFIRM_HOURS", "24"))
+    #: This many failed sign-ins (password or second factor) within LOGIN_LOCKOUT_MINUTES lock the account
+    #: for as long, and its owner is told; an IP is locked after LOGIN_IP_LOCKOUT_FAILURES.
+    LOGIN_LOCKOUT_FAILURES = int(os.environ.get("LOGIN_LOCKOUT_FAILURES", "10"))
+    LOGIN_LOCKOUT_MINUTES = int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15"))
+    LOGIN_IP_LOCKOUT_FAILURES = int(os.environ.get("LOGIN_IP_LOCKOUT_FAILURES", "50"))
+    LOGIN_THROTTLE_PREFIX = "quanyi:login:"
+    #: Staff (ops, finance, admin) sessions end after this idle time or this age, whatever happens.
+    SESSION_IDLE_MINUTES = int(os.environ.get("SESSION_IDLE_MINUTES", "30"))
+    SESSION_MAX_HOURS = int(os.environ.get("SESSION_MAX_HOURS", "12"))
+    #: Every other role (consumers on phones, resellers, enterprise users): longer.
+    SESSION_IDLE_MINUTES_OTHERS = int(os.environ.get("SESSION_IDLE_MINUTES_OTHERS", "720"))
+    SESSION_MAX_HOURS_OTHERS = int(os.environ.get("SESSION_MAX_HOURS_OTHERS", "168"))
+    #: The cookie itself never outlives the longest session (create_app sets it from the figures above).
+    PERMANENT_SESSION_LIFETIME = 168 * 3600
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    #: A second-factor check older than this is asked again before money moves or keys change.
+    MFA_FRESH_SECONDS = int(os.environ.get("MFA_FRESH_SECONDS", "300"))
     RATELIMIT_HEADERS_ENABLED = True
     #: Base URL the payment gateway calls back and returns the payer to.
     PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000")
@@ -136,6 +154,8 @@ class TestConfig(Config):
     PASSWORD_RESET_RATE_LIMIT = "1000 per minute"
     SIGNUP_RATE_LIMIT = "1000 per minute"
     SIGNUP_EMAIL_RATE_LIMIT = "1000 per minute"
+    #: Every test signs in from 127.0.0.1: the per-IP lock is tested with a lower figure on purpose.
+    LOGIN_IP_LOCKOUT_FAILURES = 100_000
     QUANYI_MASTER_KEY = "test:" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
     SERVER_NAME = None
     #: The cheapest argon2id (one pass over 8 KiB): the suite creates thousands of users, and ~0.1 s of

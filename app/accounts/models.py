@@ -89,3 +89,28 @@ class AccountToken(db.Model):
     #: Who made the link; None for a reset the user asked for, or the command line.
     created_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+class TotpCredential(db.Model):
+    """A user's TOTP secret (RFC 6238), sealed by the vault; usable once confirmed with a code."""
+
+    __tablename__ = "totp_credentials"
+
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), primary_key=True)
+    #: The vault data key the secret is sealed under; the seal is bound to the user id.
+    key_id: Mapped[int]
+    secret: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    #: The last 30-second time step a code was accepted for: a code of that step or an earlier one is a replay.
+    last_step: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    #: None while the enrolment waits for its first code.
+    confirmed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RecoveryCode(db.Model):
+    """One single-use recovery code; only its SHA-256 is stored (the codes are 80 random bits)."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(sa.String(64))
+    used_at: Mapped[datetime | None]

@@ -191,3 +191,15 @@ def rotate(new_data_key: bool = False) -> dict:
     with _lock:
         _cache.clear()
     return {"master_key_id": current_id, "rewrapped": rewrapped, "new_data_key": created}
+
+
+def seal_bound(context: str, data: bytes) -> tuple[int, bytes]:
+    """Encrypt a small secret (a TOTP seed) bound to `context` (e.g. "totp:<user id>"): (key id, blob).
+    The blob opens only with the same context, so it cannot be moved to another row."""
+    key_id = _active_code_key()
+    nonce = os.urandom(12)
+    return key_id, nonce + AESGCM(_key_bytes(key_id)).encrypt(nonce, data, f"quanyi:{context}:{key_id}".encode())
+
+
+def open_bound(context: str, key_id: int, blob: bytes) -> bytes:
+    return AESGCM(_key_bytes(key_id)).decrypt(blob[:12], blob[12:], f"quanyi:{context}:{key_id}".encode())

@@ -106,6 +106,10 @@ KINDS: dict[str, Kind] = {
                          _l("Someone tried to create a Quanyi account with %(email)s, which already has one. If it "
                             "was you, sign in, or reset your password from the login page. If not, you can ignore "
                             "this email: nothing was changed.")),
+    # params: minutes, ip — to the owner of an account locked after too many failed sign-ins
+    "account_locked": Kind(_l("Your account was locked after failed sign-ins"),
+                           _l("Too many failed sign-ins (the last from %(ip)s): signing in is paused for "
+                              "%(minutes)s minutes. If this was not you, change your password.")),
 }
 
 

@@ -10,12 +10,11 @@ from werkzeug.exceptions import HTTPException
 from app.core.errors import NotFound
 from app.core.labels import label
 from app.core.money import cny, yuan
-from app.extensions import csrf, db, login_manager
+from app.extensions import csrf, db
 from app.web.tags import status_classes
 
 
 def init_app(app: Flask) -> None:
-    from app.accounts.models import User
     from app.api import bp as api_bp
     from app.web.auth import bp as auth_bp
     from app.web.auth.views import home_for
@@ -34,12 +33,9 @@ def init_app(app: Flask) -> None:
         app.register_blueprint(bp)
     app.register_blueprint(csrf.exempt(api_bp))  # signed JSON API: no session, no CSRF token
 
-    login_manager.login_view = "auth.login"
-    login_manager.login_message = None
+    from app.web import sessions
 
-    @login_manager.user_loader
-    def _load(user_id: str):
-        return db.session.get(User, int(user_id))
+    sessions.init_app(app)
 
     # cny is the one way money reads on pages and in PDFs; yuan only fills form inputs (machine form).
     app.jinja_env.filters["cny"] = cny

@@ -10,6 +10,23 @@ import sqlalchemy as sa
 
 from tests.support.processes import SUPPLIER_KEY
 
+#: The TOTP secret `make_user` enrols for every role that requires a second factor (tests compute codes
+#: from it with pyotp; tests/support/browser.py types them).
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+
+def enrol_totp(user_id: int, secret: str = TOTP_SECRET) -> None:
+    """Give the user a confirmed TOTP credential with `secret` (call inside an app context)."""
+    from app.accounts.models import TotpCredential
+    from app.core import vault
+    from app.core.ids import utcnow
+    from app.extensions import db
+
+    key_id, blob = vault.seal_bound(f"totp:{user_id}", secret.encode())
+    db.session.add(TotpCredential(user_id=user_id, key_id=key_id, secret=blob, confirmed_at=utcnow()))
+    db.session.commit()
+
+
 # They reuse the test's app context when there is one, so they share its session (and its savepoints).
 
 def _context(app):
@@ -25,7 +42,11 @@ def make_user(app):
 
     counter = iter(range(1, 10**6))
 
-    def make(role: str = Role.consumer, email: str | None = None, org: str | None = None, password="secret-pass-1"):
+    def make(role: str = Role.consumer, email: str | None = None, org: str | None = None, password="secret-pass-1",
+             totp: bool | None = None):
+        """`totp`: enrol TOTP_SECRET (default: for the roles that require a second factor)."""
+        from app.accounts.mfa import MFA_ROLES
+
         with _context(app):
             organization = None
             if org or role in (Role.reseller, Role.hr_admin, Role.approver, Role.employee):
@@ -33,6 +54,8 @@ def make_user(app):
                 organization = accounts.get_or_create_org(org or f"{kind} org", kind)
             user = accounts.create_user(email or f"{role}{next(counter)}@t.example", password, role=role,
                                         organization=organization)
+            if totp if totp is not None else role in MFA_ROLES:
+                enrol_totp(user.id)
             if role == Role.reseller:  # a reseller's organization has a channel account (untiered: retail)
                 from app.channels import resellers
                 from app.channels.models import Reseller
@@ -56,20 +79,33 @@ def make_user(app):
     return make
 
 
-def log_in(client, uid: int) -> None:
-    """Give `client` a signed-in session for user `uid`."""
+def log_in(app, client, uid: int) -> None:
+    """Give `client` a session as valid as a real sign-in makes it: the user's session version, fresh
+    timestamps, the second factor passed when the user has one."""
+    import time
+
+    from app.accounts import mfa
+    from app.accounts.models import User
+    from app.extensions import db
+
+    with _context(app):
+        user = db.session.get(User, uid)
+        version, has_totp = user.session_version, mfa.has_totp(user)
+    now = time.time()
     with client.session_transaction() as s:
-        s["_user_id"] = str(uid)
-        s["_fresh"] = True
+        s.update({"_user_id": str(uid), "_fresh": True, "auth_v": version, "auth_at": now, "seen_at": now,
+                  "auth_uid": uid})
+        if has_totp:
+            s["mfa_at"] = now
 
 
 @pytest.fixture
-def login_as(client, make_user):
-    """Log the test client in as a new user with `role`; returns the user id."""
+def login_as(app, client, make_user):
+    """Log the test client in as a new user with `role` (log_in); returns the user id."""
 
     def login(role: str = "consumer", user_id: int | None = None) -> int:
         uid = user_id or make_user(role)
-        log_in(client, uid)
+        log_in(app, client, uid)
         return uid
 
     return login
@@ -83,7 +119,7 @@ def client_as(app, make_user):
     def make(role: str = "consumer", user_id: int | None = None):
         uid = user_id or make_user(role)
         c = app.test_client()
-        log_in(c, uid)
+        log_in(app, c, uid)
         c.post("/lang/en")
         return c, uid
 

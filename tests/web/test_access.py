@@ -26,7 +26,8 @@ HR_ONLY = {f"enterprise.{name}" for name in (
     "department_new", "department_edit", "employee_new", "employee_edit", "employee_active", "employees_template",
     "employee_activation", "employees_import", "pool_assign", "invoice_request", "statements_page", "statement_file")}
 #: Any logged-in user.
-OPEN_TO_ALL = {"payments.payer_return", "auth.password_change"}
+OPEN_TO_ALL = {"payments.payer_return", "auth.password_change", "auth.mfa_verify", "auth.mfa_enrol",
+               "auth.security"}
 ROLES = [r.value for r in Role]
 
 

@@ -12,11 +12,7 @@ from app.accounts.models import AccountToken, TokenPurpose, User
 from app.core.models import AuditLog
 from app.extensions import db
 from app.notifications.models import Notification, OutboundEmail
-
-
-def sign_in(client, email, password):
-    """The login step in one place (a second factor joins it later for staff)."""
-    return client.post("/login", data={"email": email, "password": password})
+from tests.support.auth import sign_in
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from app.accounts import services as accounts
+from app.accounts import signin
 from app.accounts import signup as signup_links
 from app.accounts.models import Role
 from app.core.errors import DomainError
@@ -16,6 +17,7 @@ from app.notifications import signup as signup_mail
 from app.web.auth import bp
 from app.web.auth.forms import LoginForm, SignupForm
 from app.web.render import render
+from app.web.sessions import MFA_PENDING, forget
 
 HOME = {
     Role.consumer: "consumer.home", Role.employee: "consumer.home", Role.reseller: "reseller.home",
@@ -47,13 +49,20 @@ def index():
 def login():
     form = LoginForm()
     if form.validate_on_submit():
-        user = accounts.authenticate(form.email.data, form.password.data)
-        if user is None:
-            flash(_("Wrong email, mobile number or password."), "danger")
+        try:
+            user = signin.sign_in(form.email.data, form.password.data, request.remote_addr)
+        except signin.Refused as e:
+            flash(_("Too many failed sign-ins. Try again in a few minutes.") if e.locked
+                  else _("Wrong email, mobile number or password."), "danger")
         else:
+            forget()  # a password sign-in always owes the second factor again
             login_user(user)
             session.permanent = True
-            return redirect(_safe_next(request.args.get("next")) or home_for(user), 303)
+            target = _safe_next(request.args.get("next"))
+            step = session.get(MFA_PENDING)
+            if step:
+                return redirect(url_for("auth.mfa_enrol" if step == "enrol" else "auth.mfa_verify", next=target), 303)
+            return redirect(target or home_for(user), 303)
     return render("auth/login.html", form=form)
 
 
@@ -97,7 +106,10 @@ def signup_confirm(token: str):
 
 @bp.post("/logout")
 def logout():
+    if current_user.is_authenticated:
+        signin.sign_out(current_user, request.remote_addr)
     logout_user()
+    forget()
     return redirect(url_for("auth.login"), 303)
 
 

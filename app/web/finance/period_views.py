@@ -15,6 +15,7 @@ from app.core.labels import label
 from app.core.money import cny
 from app.extensions import db
 from app.ledger import adjustments, periods, reports
+from app.web.access import fresh_mfa_required
 from app.web.finance import bp
 from app.web.forms import show_error
 from app.web.paging import page_number
@@ -79,6 +80,7 @@ def _adjustment_page(form, status_code=200):
 
 
 @bp.get("/adjustments/new")
+@fresh_mfa_required
 def adjustment_new():
     form = AdjustmentForm(formdata=None, token=secrets.token_urlsafe(16),
                           corrects=request.args.get("corrects", type=int))
@@ -86,6 +88,7 @@ def adjustment_new():
 
 
 @bp.post("/adjustments")
+@fresh_mfa_required
 def adjustment_create():
     form = AdjustmentForm()
     if not form.validate_on_submit():

@@ -1,5 +1,6 @@
 """Finance console: money moved by hand waiting for a second person (adjustments, opening balances).
-Whoever proposed a movement can only withdraw it; another finance user approves (posts) or rejects it."""
+Whoever proposed a movement can only withdraw it; another finance user approves (posts) or rejects it, after
+entering their second-factor code again if the last one is older than MFA_FRESH_SECONDS."""
 
 from flask import flash, redirect, request, url_for
 from flask_babel import gettext as _
@@ -15,6 +16,7 @@ from app.core.money import cny
 from app.extensions import db
 from app.ledger import proposals
 from app.ledger.models import ProposalStatus
+from app.web.access import fresh_mfa_required
 from app.web.finance import bp
 from app.web.forms import show_error
 from app.web.paging import page_number
@@ -41,11 +43,13 @@ def _page(row, form: RejectForm, status_code: int = 200):
 
 
 @bp.get("/proposals/<int:proposal_id>")
+@fresh_mfa_required
 def proposal(proposal_id: int):
     return _page(proposals.get(proposal_id), RejectForm(formdata=None))
 
 
 @bp.post("/proposals/<int:proposal_id>/approve")
+@fresh_mfa_required
 def proposal_approve(proposal_id: int):
     try:
         entry = proposals.approve(current_user, proposal_id)
@@ -59,6 +63,7 @@ def proposal_approve(proposal_id: int):
 
 
 @bp.post("/proposals/<int:proposal_id>/reject")
+@fresh_mfa_required
 def proposal_reject(proposal_id: int):
     form = RejectForm()
     if not form.validate_on_submit():

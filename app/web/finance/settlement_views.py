@@ -17,6 +17,7 @@ from app.core.ids import utcnow
 from app.core.money import cny
 from app.finance import settlements
 from app.ledger import periods
+from app.web.access import fresh_mfa_required
 from app.web.finance import bp
 from app.web.forms import show_error
 from app.web.render import render
@@ -81,6 +82,7 @@ def settlement(batch_id: int):
 
 
 @bp.post("/settlements/<int:batch_id>/approve")
+@fresh_mfa_required
 def settlement_approve(batch_id: int):
     try:
         batch = settlements.approve(current_user, batch_id)

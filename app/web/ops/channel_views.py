@@ -10,6 +10,7 @@ from app.catalog import services as catalog
 from app.channels import balance, credentials, pools, pricing, resellers, trace, wholesale
 from app.core.errors import DomainError
 from app.ledger import proposals
+from app.web.access import fresh_mfa_required
 from app.web.forms import show_error, submit
 from app.web.ops import bp
 from app.web.ops.channel_forms import (
@@ -105,6 +106,7 @@ def resellers_list():
 
 
 @bp.route("/resellers/new", methods=["GET", "POST"])
+@fresh_mfa_required
 def reseller_new():
     """Create a reseller; the page that answers shows its API secret this once (it is never shown again)."""
     form = ResellerForm()

@@ -19,6 +19,7 @@ from app.channels import callbacks, credentials
 from app.channels.models import ApiCredential, CallbackStatus
 from app.core.errors import DomainError
 from app.core.ids import utcnow
+from app.web.access import fresh_mfa_required
 from app.web.render import render
 from app.web.reseller import bp
 
@@ -71,6 +72,7 @@ def api_keys():
 
 
 @bp.post("/api/keys")
+@fresh_mfa_required
 def api_key_create():
     form = KeyForm()
     if form.validate_on_submit():
@@ -99,6 +101,7 @@ def api_key_secret(cred_id: int):
 
 
 @bp.post("/api/keys/<int:cred_id>/rotate")
+@fresh_mfa_required
 def api_key_rotate(cred_id: int):
     cred = credentials.get_for(g.reseller.id, cred_id)
     credentials.rotate(cred, current_user.id)
