@@ -26,6 +26,10 @@ class Config:
     SESSION_COOKIE_SAMESITE = "Lax"
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
     RATELIMIT_HEADERS_ENABLED = True
+    #: Per client address: the payment gateway's notifications and the suppliers' callbacks (unauthenticated
+    #: until their signature is checked).
+    NOTIFY_RATE_LIMIT = os.environ.get("NOTIFY_RATE_LIMIT", "300 per minute")
+    CALLBACK_RATE_LIMIT = os.environ.get("CALLBACK_RATE_LIMIT", "3000 per minute")
     #: Base URL the payment gateway calls back and returns the payer to.
     PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000")
     PAYGATE_URL = os.environ.get("PAYGATE_URL", "http://127.0.0.1:5001")
@@ -116,6 +120,8 @@ class TestConfig(Config):
     #: otherwise make our servers probe the internal network) unless this is set.
     CALLBACK_ALLOW_PRIVATE = True  # the tests' receivers listen on 127.0.0.1
     LOGIN_RATE_LIMIT = "1000 per minute"
+    NOTIFY_RATE_LIMIT = "10000 per minute"
+    CALLBACK_RATE_LIMIT = "10000 per minute"
     QUANYI_MASTER_KEY = "test:" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
     SERVER_NAME = None
     #: The cheapest argon2id (one pass over 8 KiB): the suite creates thousands of users, and ~0.1 s of
