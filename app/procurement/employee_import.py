@@ -18,6 +18,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
 from app.accounts.models import User
+from app.core import tables
 from app.core.audit import audit
 from app.core.errors import ValidationError
 from app.extensions import db
@@ -189,6 +190,6 @@ def template_csv() -> bytes:
     """An empty import file: its header, UTF-8 with a BOM so Excel opens it right."""
     buf = io.StringIO()
     buf.write("\ufeff")
-    writer = csv.writer(buf, lineterminator="\r\n")
+    writer = tables.csv_writer(buf)
     writer.writerow(TEMPLATE_HEADER)
     return buf.getvalue().encode("utf-8")
