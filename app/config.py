@@ -58,6 +58,8 @@ class Config:
     #: Imports with more lines than this run as a background job.
     IMPORT_SYNC_LIMIT = int(os.environ.get("IMPORT_SYNC_LIMIT", "5000"))
     UPLOAD_DIR = str(INSTANCE / "uploads")
+    #: An uploaded XLSX may inflate to at most this many bytes (checked before it is parsed; app/core/xlsx.py).
+    XLSX_MAX_UNCOMPRESSED = int(os.environ.get("XLSX_MAX_UNCOMPRESSED", str(50 * 1024 * 1024)))
     #: Empty: no email is sent (or even queued); notifications still reach the in-app inbox.
     SMTP_HOST = os.environ.get("SMTP_HOST", "")
     SMTP_PORT = int(os.environ.get("SMTP_PORT", "25"))
