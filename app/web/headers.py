@@ -14,10 +14,16 @@ from flask_talisman import Talisman
 
 
 class _Talisman(Talisman):
+    """Talisman, except that a response with a policy of its own keeps it: a stored receipt's sandbox CSP, the
+    no-referrer of a page whose URL holds a one-time token."""
+
     def _set_content_security_policy_headers(self, headers, options):
-        # A response with a policy of its own (a stored receipt: a sandbox) keeps it.
         if "Content-Security-Policy" not in headers:
             super()._set_content_security_policy_headers(headers, options)
+
+    def _set_referrer_policy_headers(self, headers):
+        if "Referrer-Policy" not in headers:
+            super()._set_referrer_policy_headers(headers)
 
 
 talisman = _Talisman()

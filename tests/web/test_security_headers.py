@@ -1,10 +1,15 @@
 """Every response carries the security headers (CSP, nosniff, Referrer-Policy, no framing); HSTS only over
 HTTPS; and no template carries inline script, event handlers or inline styles the CSP would block."""
 
+import io
 import re
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+
+from app.channels.models import BalanceTopup
+from app.extensions import db
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 #: Rendered by WeasyPrint into a PDF, never served to a browser.
@@ -81,3 +86,16 @@ def test_htmx_injects_no_indicator_style_and_evaluates_nothing(client):
     page = client.get("/login").get_data(as_text=True)
     config = re.search(r"<meta name=\"htmx-config\" content='([^']*)'", page).group(1)
     assert '"includeIndicatorStyles": false' in config and '"allowEval": false' in config
+
+
+def test_a_response_with_its_own_policy_keeps_it(app, client, login_as, make_reseller):
+    """A stored receipt keeps its sandbox CSP (talisman would replace it with the page policy)."""
+    info = make_reseller()
+    login_as(user_id=info["user_id"])
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    client.post("/reseller/balance/topups", data={"amount": "10.00", "transfer_ref": "R-1",
+                                                  "receipt": (io.BytesIO(png), "r.png", "image/png")})
+    with app.app_context():
+        tid = db.session.scalar(sa.select(BalanceTopup.id).where(BalanceTopup.reseller_id == info["id"]))
+    resp = client.get(f"/reseller/balance/topups/{tid}/receipt")
+    assert resp.status_code == 200 and resp.headers["Content-Security-Policy"].startswith("sandbox")
