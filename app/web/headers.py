@@ -9,7 +9,7 @@ redirected to https here: the embedded default serves plain http on 127.0.0.1.
 
 from urllib.parse import urlsplit
 
-from flask import Flask
+from flask import Flask, current_app
 from flask_talisman import Talisman
 
 
@@ -19,7 +19,8 @@ class _Talisman(Talisman):
 
     def _set_content_security_policy_headers(self, headers, options):
         if "Content-Security-Policy" not in headers:
-            super()._set_content_security_policy_headers(headers, options)
+            # Built from the config of the moment: the gateway's origin is read where it is used.
+            super()._set_content_security_policy_headers(headers, dict(options, content_security_policy=csp()))
 
     def _set_referrer_policy_headers(self, headers):
         if "Referrer-Policy" not in headers:
@@ -29,8 +30,8 @@ class _Talisman(Talisman):
 talisman = _Talisman()
 
 
-def csp(app: Flask) -> dict:
-    gateway = app.config["PAYGATE_PUBLIC_URL"] or app.config["PAYGATE_URL"]
+def csp() -> dict:
+    gateway = current_app.config["PAYGATE_PUBLIC_URL"] or current_app.config["PAYGATE_URL"]
     parts = urlsplit(gateway)
     form_action = ["'self'"] + ([f"{parts.scheme}://{parts.netloc}"] if parts.scheme and parts.netloc else [])
     return {
@@ -47,7 +48,7 @@ def csp(app: Flask) -> dict:
 
 def init_app(app: Flask) -> None:
     talisman.init_app(
-        app, content_security_policy=csp(app), force_https=False, frame_options="DENY",
+        app, force_https=False, frame_options="DENY",
         strict_transport_security=True, strict_transport_security_include_subdomains=False,
         referrer_policy="same-origin", x_content_type_options=True,
         # Session cookie flags are the session's business (SESSION_COOKIE_* in config), not talisman's:
