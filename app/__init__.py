@@ -101,6 +101,7 @@ def _import_models() -> None:
     from app.channels import models as _ch  # noqa: F401
     from app.core import hooks as _hooks  # noqa: F401
     from app.core import models as _core  # noqa: F401
+    from app.core import rejections as _rej  # noqa: F401
     from app.finance import models as _fi  # noqa: F401
     from app.fulfilment import models as _f  # noqa: F401
     from app.inventory import models as _i  # noqa: F401

@@ -57,6 +57,10 @@ class Config:
     #: A second-factor check older than this is asked again before money moves or keys change.
     MFA_FRESH_SECONDS = int(os.environ.get("MFA_FRESH_SECONDS", "300"))
     RATELIMIT_HEADERS_ENABLED = True
+    #: Per client address: the payment gateway's notifications and the suppliers' callbacks (unauthenticated
+    #: until their signature is checked).
+    NOTIFY_RATE_LIMIT = os.environ.get("NOTIFY_RATE_LIMIT", "300 per minute")
+    CALLBACK_RATE_LIMIT = os.environ.get("CALLBACK_RATE_LIMIT", "3000 per minute")
     #: Base URL the payment gateway calls back and returns the payer to.
     PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000")
     PAYGATE_URL = os.environ.get("PAYGATE_URL", "http://127.0.0.1:5001")
@@ -85,6 +89,8 @@ class Config:
     #: Imports with more lines than this run as a background job.
     IMPORT_SYNC_LIMIT = int(os.environ.get("IMPORT_SYNC_LIMIT", "5000"))
     UPLOAD_DIR = str(INSTANCE / "uploads")
+    #: An uploaded XLSX may inflate to at most this many bytes (checked before it is parsed; app/core/xlsx.py).
+    XLSX_MAX_UNCOMPRESSED = int(os.environ.get("XLSX_MAX_UNCOMPRESSED", str(50 * 1024 * 1024)))
     #: Empty: no email is sent (or even queued); notifications still reach the in-app inbox.
     SMTP_HOST = os.environ.get("SMTP_HOST", "")
     SMTP_PORT = int(os.environ.get("SMTP_PORT", "25"))
@@ -156,6 +162,8 @@ class TestConfig(Config):
     SIGNUP_EMAIL_RATE_LIMIT = "1000 per minute"
     #: Every test signs in from 127.0.0.1: the per-IP lock is tested with a lower figure on purpose.
     LOGIN_IP_LOCKOUT_FAILURES = 100_000
+    NOTIFY_RATE_LIMIT = "10000 per minute"
+    CALLBACK_RATE_LIMIT = "10000 per minute"
     QUANYI_MASTER_KEY = "test:" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
     SERVER_NAME = None
     #: The cheapest argon2id (one pass over 8 KiB): the suite creates thousands of users, and ~0.1 s of

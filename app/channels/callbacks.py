@@ -20,6 +20,7 @@ from flask_babel import lazy_gettext as _l
 
 from app.channels import credentials, signing, wholesale
 from app.channels.models import CALLBACK_TRANSITIONS, CallbackAttempt, CallbackEvent, CallbackStatus, Reseller
+from app.core import outbound
 from app.core.audit import audit
 from app.core.errors import Conflict, NotFound
 from app.core.hooks import after_commit
@@ -116,13 +117,32 @@ def _prepare(callback_id: int) -> tuple[httpx.Request | None, str]:
             return None, f"{type(e).__name__}: {e}"[:300]
     finally:
         db.session.rollback()
-    if not current_app.config["CALLBACK_ALLOW_PRIVATE"] and wholesale.internal_host(request.url.host):
-        return None, "refused: the URL points at a private or local address"
+    if not current_app.config["CALLBACK_ALLOW_PRIVATE"]:
+        try:
+            request = pinned(request, outbound.public_addresses(request.url.host)[0])
+        except outbound.InternalAddress:
+            return None, "refused: the URL points at a private or local address"
+        except outbound.Unresolvable:
+            return None, "refused: the host name does not resolve"
     # Sign what goes on the wire: the path and query as httpx encodes them.
     path = request.url.raw_path.split(b"?", 1)[0].decode("ascii") or "/"
     request.headers.update(signing.headers(api_key, secret, "POST", path, request.url.query.decode("ascii"), body,
                                            int(time.time()), secrets.token_hex(16)))
     return request, ""
+
+
+def pinned(request: httpx.Request, address) -> httpx.Request:
+    """The request sent to the checked `address`, not to whatever the name resolves to next: the Host header
+    and, for https, the TLS server name (SNI and the certificate check) stay the URL's own host."""
+    host = request.url.host
+    if request.url.host == str(address):
+        return request
+    headers = request.headers.copy()  # Host included: the URL's own host and port
+    extensions = dict(request.extensions)
+    if request.url.scheme == "https":
+        extensions["sni_hostname"] = host
+    return httpx.Request(request.method, request.url.copy_with(host=str(address)), headers=headers,
+                         content=request.content, extensions=extensions)
 
 
 def _post(request: httpx.Request) -> tuple[int | None, str, int]:

@@ -1,7 +1,6 @@
 """An order's codes as CSV or XLSX: written once by the issuance job for large orders (stored encrypted,
 like the codes), on demand for small ones; every download and every API reveal is audited."""
 
-import csv
 import io
 import tempfile
 
@@ -11,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 
 from app.channels import wholesale
 from app.channels.models import IssuedFile
-from app.core import vault
+from app.core import tables, vault
 from app.core.audit import audit
 from app.core.errors import ValidationError
 from app.extensions import db
@@ -55,7 +54,7 @@ class _Csv:
     def __init__(self, tmp: str):
         self.buf = io.StringIO()
         self.buf.write("\ufeff")  # a BOM so Excel opens UTF-8 as UTF-8
-        self.writer = csv.writer(self.buf, lineterminator="\r\n")
+        self.writer = tables.csv_writer(self.buf)
         self.writer.writerow(HEADER)
         self.n = 0
 

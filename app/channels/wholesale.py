@@ -16,6 +16,7 @@ from app.catalog import account_formats, planning
 from app.catalog.models import Sku, SkuSource, SkuType
 from app.channels import balance, events, pools, pricing
 from app.channels.models import Issuance, Reseller, ResellerStatus
+from app.core import outbound
 from app.core.errors import Conflict, Forbidden, InsufficientStock, NotFound, ValidationError
 from app.core.hooks import after_commit
 from app.core.ids import order_no, utcnow
@@ -56,28 +57,14 @@ def check_notify_url(url: str | None) -> str | None:
         raise ValidationError(_l("notify_url must be an http(s) URL of at most 500 characters.")) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError(_l("notify_url must be an http(s) URL of at most 500 characters."))
-    if not current_app.config["CALLBACK_ALLOW_PRIVATE"] and internal_host(parts.hostname, resolve=False):
-        raise ValidationError(_l("notify_url must be a public address, not a private or local one."))
-    return url.strip()
-
-
-def internal_host(host: str, resolve: bool = True) -> bool:
-    """Is `host` (or, resolving it, any of its addresses) loopback, private, link-local or reserved?"""
-    import ipaddress
-    import socket
-
-    if host.lower().rstrip(".") == "localhost" or host.lower().endswith(".localhost"):
-        return True
-    try:
-        addresses = [ipaddress.ip_address(host.strip("[]"))]
-    except ValueError:
-        if not resolve:
-            return False
+    if not current_app.config["CALLBACK_ALLOW_PRIVATE"]:
         try:
-            addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in socket.getaddrinfo(host, None)]
-        except (OSError, UnicodeError):
-            return False  # unresolvable: the POST fails and is retried like any unreachable URL
-    return any(not a.is_global or a.is_multicast for a in addresses)
+            outbound.public_addresses(parts.hostname)
+        except outbound.InternalAddress:
+            raise ValidationError(_l("notify_url must be a public address, not a private or local one.")) from None
+        except outbound.Unresolvable:
+            raise ValidationError(_l("notify_url's host name does not resolve to any address.")) from None
+    return url.strip()
 
 
 def _validate(reseller: Reseller, sku_code, quantity, client_order_no, account, notify_url):

@@ -1,13 +1,41 @@
 """Tables as downloads: CSV (UTF-8 with a BOM, so Excel opens Chinese text right) and XLSX (xlsxwriter).
-Money columns hold integer fen and are written as yuan: "12.34" in CSV, a number formatted "¥#,##0.00" in XLSX."""
+Money columns hold integer fen and are written as yuan: "12.34" in CSV, a number formatted "¥#,##0.00" in XLSX.
+
+Every CSV the app writes goes through `csv_writer`: a spreadsheet must never run what someone typed (a transfer
+reference, a memo, a code) as a formula. XLSX files are written with `strings_to_formulas` off and text cells
+as strings, so they cannot hold a formula either.
+"""
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 
 import xlsxwriter
 
 from app.core.money import XLSX_FORMAT, xlsx_number, yuan
+
+#: A cell starting with one of these is read as a formula by Excel, LibreOffice or Google Sheets (OWASP).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: A plain number ("-12.00", "+3") computes nothing, and money must stay a number in the sheet.
+PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
+
+
+def neutral(value):
+    """The cell as text a spreadsheet shows as is: a leading single quote on anything formula-like."""
+    if isinstance(value, str) and value.startswith(FORMULA_START) and not PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+class csv_writer:  # noqa: N801 - a drop-in for csv.writer
+    """csv.writer (CRLF lines) whose cells are neutralised."""
+
+    def __init__(self, buf, **kwargs):
+        self._writer = csv.writer(buf, **{"lineterminator": "\r\n", **kwargs})
+
+    def writerow(self, row) -> None:
+        self._writer.writerow([neutral(v) for v in row])
 
 
 @dataclass
@@ -21,7 +49,7 @@ class Sheet:
 def to_csv(sheet: Sheet) -> str:
     buf = io.StringIO()
     buf.write("\ufeff")
-    writer = csv.writer(buf, lineterminator="\r\n")
+    writer = csv_writer(buf)
     writer.writerow(sheet.header)
     for row in sheet.rows:
         writer.writerow(["" if v is None else yuan(v) if c in sheet.money else v for c, v in enumerate(row)])

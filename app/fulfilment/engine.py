@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from app.catalog.models import SkuType
 from app.core import vault
 from app.core.ids import utcnow
+from app.core.rejections import count_rejected
 from app.core.states import transition
 from app.extensions import db
 from app.fulfilment import notices, signals
@@ -247,21 +248,29 @@ def handle_callback(supplier_code: str, method: str, path: str, headers, body: b
     """A supplier's signed callback: (HTTP status, reason). Unknown orders are acknowledged and ignored."""
     supplier = suppliers.by_code(supplier_code)
     if supplier is None:
+        _rejected("supplier", "unknown_supplier")
         return 404, "unknown supplier"
     try:
         notice = suppliers.adapter_for(supplier).verify_callback(method, path, headers, body)
     except SupplierError as e:
         log.warning("callback from supplier %s refused: %s", supplier.code, e)
+        _rejected(f"supplier:{supplier.code}", str(e))
         return 401, str(e)
     d = db.session.scalars(sa.select(Delivery).where(Delivery.out_order_no == notice.out_order_no,
                                                      Delivery.supplier_id == supplier.id)).first()
     if d is None:
         log.info("callback from %s for unknown order %s ignored", supplier.code, notice.out_order_no)
+        _rejected(f"supplier:{supplier.code}", "unknown_order")
         return 200, "unknown order"
     if notice.outcome.verdict == Verdict.accepted:
         return 200, "still processing"
     result = apply(d.id, notice.out_order_no, d.status, notice.outcome, "callback")
     return 200, result
+
+
+def _rejected(source: str, reason: str) -> None:
+    count_rejected(source, reason)
+    db.session.commit()
 
 
 def sweep(limit: int = 1000) -> int:

@@ -15,11 +15,11 @@ from datetime import date, datetime, time
 from typing import IO
 from zoneinfo import ZoneInfo
 
-import openpyxl
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from openpyxl.utils.exceptions import InvalidFileException
 
+from app.core import xlsx
 from app.core.ids import utcnow
 
 COLUMNS = ("code", "secret", "expires_at", "max_uses")
@@ -36,6 +36,8 @@ REASONS = {
     "not_utf8": _l("Not valid UTF-8 text."),
     "bad_csv": _l("Not valid CSV: %(error)s."),
     "bad_xlsx": _l("Not a readable XLSX workbook."),
+    "xlsx_too_large": _l("This workbook would unpack to more than %(mb)s MB, or is packed suspiciously tightly; "
+                         "it was not opened. Split it or save it as CSV."),
     "missing_code_column": _l("The header must have a “code” column (optional: secret, expires_at, max_uses)."),
     "unknown_column": _l("Unknown column “%(name)s” (allowed: code, secret, expires_at, max_uses)."),
     "bad_max_uses": _l("“%(value)s” is not a use limit (a whole number from 1 to %(max)s)."),
@@ -113,8 +115,8 @@ def _xlsx_records(f: IO[bytes]) -> Iterator[tuple[int, list | Exception]]:
     """(row number, cells) of the first sheet; an exception instead of cells where it stops being readable."""
     n = 0
     try:
-        wb = openpyxl.load_workbook(f, read_only=True, data_only=True)
-    except BAD_XLSX as e:
+        wb = xlsx.load_workbook(f, read_only=True, data_only=True)
+    except (xlsx.UnsafeWorkbook, *BAD_XLSX) as e:
         yield 1, e
         return
     try:
@@ -222,6 +224,9 @@ def read_lines(f: IO[bytes], now: datetime | None = None) -> Iterator[Line | dic
         if isinstance(cells, csv.Error):
             yield rejection(n, "bad_csv", error=str(cells))
             return
+        if isinstance(cells, xlsx.UnsafeWorkbook):
+            yield rejection(n, "xlsx_too_large", mb=cells.limit_mb)
+            return
         if isinstance(cells, Exception):
             yield rejection(n, "bad_xlsx")
             return
@@ -252,11 +257,11 @@ def count_lines(path: str) -> int | None:
         if f.read(4) == XLSX_MAGIC:
             f.seek(0)
             try:
-                wb = openpyxl.load_workbook(f, read_only=True)
+                wb = xlsx.load_workbook(f, read_only=True)
                 rows = wb.worksheets[0].max_row
                 wb.close()
-            except BAD_XLSX:
-                return 0
+            except (xlsx.UnsafeWorkbook, *BAD_XLSX):
+                return 0  # refused at once when read
             return None if rows is None else max(rows - 1, 0)
         f.seek(0)
         newlines, tail = 0, b""

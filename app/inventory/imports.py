@@ -8,7 +8,6 @@ duplicate.
 """
 
 import contextlib
-import csv
 import io
 import os
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.accounts.models import User
 from app.catalog.models import Sku, SkuType
+from app.core import tables
 from app.core.audit import audit
 from app.core.errors import NotFound, ValidationError
 from app.core.hooks import after_commit
@@ -286,7 +286,7 @@ def batch_labels(batches: list[ImportBatch]) -> tuple[dict[int, Sku], dict[int, 
 
 def rejected_csv(batch: ImportBatch) -> str:
     buf = io.StringIO()
-    writer = csv.writer(buf)
+    writer = tables.csv_writer(buf)
     writer.writerow([gettext("Line"), gettext("Reason")])
     for item in batch.rejected or []:
         writer.writerow([item.get("line"), reason_text(item)])

@@ -23,6 +23,7 @@ import httpx
 from flask import current_app
 
 from app.core.money import parse_yuan, yuan
+from app.core.signatures import same_signature
 
 #: A notification older than this is refused as a replay (the gateway re-signs every retry).
 MAX_AGE_SECONDS = 600
@@ -42,8 +43,7 @@ def sign(fields: dict, key: str) -> str:
 
 
 def verify(fields: dict, key: str) -> bool:
-    given = fields.get("sign") or ""
-    return hmac.compare_digest(sign(fields, key), given)
+    return same_signature(sign(fields, key), fields.get("sign"))
 
 
 @dataclass(frozen=True)

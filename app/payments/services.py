@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from app.core.errors import InsufficientStock, NotFound, TransitionError
 from app.core.hooks import after_commit
 from app.core.ids import utcnow
+from app.core.rejections import count_rejected
 from app.core.states import transition
 from app.extensions import db
 from app.ledger import services as ledger
@@ -20,6 +21,8 @@ from app.payments.models import PAYMENT_TRANSITIONS, Payment, PaymentNotificatio
 from app.queues import queue
 
 log = logging.getLogger(__name__)
+#: Where rejected gateway notices are counted (app.core.rejections).
+NOTICE_SOURCE = "paygate:sandbox"
 
 
 def payment_for(order: Order) -> Payment:
@@ -55,8 +58,8 @@ def handle_notification(form: dict) -> str:
     try:
         notice = gateway().parse_notice(form)
     except GatewayError as e:
-        log.warning("payment notification refused: %s (out_trade_no=%s)", e, form.get("out_trade_no"))
-        _record(str(e), form, form.get("out_trade_no"))
+        log.warning("payment notification refused: %s", e)
+        count_rejected(NOTICE_SOURCE, str(e))
         db.session.commit()
         return str(e)
     row = _record("received", form, notice.out_trade_no, dedupe_key=f"sandbox:{notice.notify_id}")
@@ -67,6 +70,11 @@ def handle_notification(form: dict) -> str:
         db.session.commit()
         return "duplicate"
     row.outcome = apply_success(notice)
+    if row.outcome == "unknown_order":  # signed, but for nothing of ours: counted like the forged ones
+        db.session.rollback()
+        count_rejected(NOTICE_SOURCE, row.outcome)
+        db.session.commit()
+        return "unknown_order"
     db.session.commit()
     return row.outcome
 

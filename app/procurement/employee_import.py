@@ -13,11 +13,11 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import openpyxl
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
 from app.accounts.models import User
+from app.core import tables, xlsx
 from app.core.audit import audit
 from app.core.errors import ValidationError
 from app.extensions import db
@@ -48,6 +48,8 @@ FILE_REASONS = {
     "not_a_table": _l("This is not a CSV or XLSX file."),
     "bad_csv": _l("Not valid CSV: %(error)s."),
     "bad_xlsx": _l("Not a readable XLSX workbook."),
+    "xlsx_too_large": _l("This workbook would unpack to more than %(mb)s MB, or is packed suspiciously tightly; "
+                         "it was not opened. Split it or save it as CSV."),
     "unknown_column": _l("Unknown column “%(value)s” (allowed: name, email, phone, department, employee_no)."),
     "repeated_column": _l("Column “%(value)s” appears twice."),
     "missing_column": _l("Line 1 must name the columns: name, department, employee_no, and email or phone."),
@@ -100,7 +102,9 @@ def _records(data: bytes) -> Iterator[tuple[int, list]]:
     cannot be read as either."""
     if data.startswith(XLSX_MAGIC):
         try:
-            wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+            wb = xlsx.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        except xlsx.UnsafeWorkbook as e:
+            raise ImportRefused([file_problem("xlsx_too_large", mb=e.limit_mb)]) from None
         except BAD_XLSX:
             raise ImportRefused([file_problem("bad_xlsx")]) from None
         try:
@@ -189,6 +193,6 @@ def template_csv() -> bytes:
     """An empty import file: its header, UTF-8 with a BOM so Excel opens it right."""
     buf = io.StringIO()
     buf.write("\ufeff")
-    writer = csv.writer(buf, lineterminator="\r\n")
+    writer = tables.csv_writer(buf)
     writer.writerow(TEMPLATE_HEADER)
     return buf.getvalue().encode("utf-8")

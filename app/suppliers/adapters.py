@@ -22,6 +22,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from app.core.money import parse_yuan
+from app.core.signatures import same_signature
 
 #: One pooled client per process; the timeout is passed per call.
 _http = httpx.Client(timeout=10)
@@ -152,7 +153,7 @@ class SignedJsonAdapter:
         h = resp.headers
         ts, nonce, sig = h.get("X-Timestamp", ""), h.get("X-Nonce", ""), h.get("X-Signature", "")
         expected = _hmac(self.key, f"{resp.status_code}\n{ts}\n{nonce}\n{_sha(resp.content)}")
-        return bool(sig) and hmac.compare_digest(expected, sig)
+        return same_signature(expected, sig)
 
     def _send(self, method: str, path: str, body: bytes = b"") -> httpx.Response | Outcome:
         """A response whose signature verified, or an `unknown` Outcome when there is none."""
@@ -241,7 +242,7 @@ class SignedJsonAdapter:
         if headers.get("X-Partner") != self.partner_id or not sig:
             raise SupplierError("bad_signature")
         expected = _hmac(self.key, f"{method}\n{path}\n{ts}\n{nonce}\n{_sha(body)}")
-        if not hmac.compare_digest(expected, sig):
+        if not same_signature(expected, sig):
             raise SupplierError("bad_signature")
         try:
             if abs(time.time() - int(ts)) > MAX_SKEW_SECONDS:

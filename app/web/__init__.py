@@ -11,6 +11,7 @@ from app.core.errors import NotFound
 from app.core.labels import label
 from app.core.money import cny, yuan
 from app.extensions import csrf, db
+from app.web import headers
 from app.web.tags import status_classes
 
 
@@ -53,11 +54,10 @@ def init_app(app: Flask) -> None:
         return {"current_locale": "zh_CN" if get_locale().language == "zh" else "en", "languages": app.config["LANGUAGES"],
                 "now": datetime.utcnow, "current_user": current_user}
 
+    headers.init_app(app)  # CSP, HSTS over HTTPS, nosniff, Referrer-Policy, frame options
+
     @app.after_request
-    def _headers(resp):
-        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-        resp.headers.setdefault("Referrer-Policy", "same-origin")
-        resp.headers.setdefault("X-Frame-Options", "DENY")
+    def _vary(resp):
         if request.headers.get("HX-Request"):
             resp.vary.add("HX-Request")
         return resp

@@ -1,9 +1,9 @@
 """Where the payment gateway talks to us: the signed notification and the payer's return."""
 
-from flask import Blueprint, redirect, request, url_for
+from flask import Blueprint, current_app, redirect, request, url_for
 from flask_login import current_user, login_required
 
-from app.extensions import csrf
+from app.extensions import csrf, limiter
 from app.orders import services as orders
 from app.payments import services as payments
 
@@ -15,6 +15,7 @@ FINAL = {"applied", "duplicate", "refunding", "ignored_status"}
 
 @bp.post("/notify/sandbox")
 @csrf.exempt
+@limiter.limit(lambda: current_app.config["NOTIFY_RATE_LIMIT"])
 def notify():
     outcome = payments.handle_notification(request.form.to_dict())
     return ("success", 200) if outcome in FINAL else ("fail", 400)

@@ -1,6 +1,6 @@
 """Where suppliers call back about orders they accepted: signed JSON, applied compare-and-set."""
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 
 from app.extensions import csrf, limiter
 from app.fulfilment import engine
@@ -10,7 +10,7 @@ bp = Blueprint("supplier_callbacks", __name__, url_prefix="/supplier")
 
 @bp.post("/callback/<code>")
 @csrf.exempt
-@limiter.exempt
+@limiter.limit(lambda: current_app.config["CALLBACK_RATE_LIMIT"])
 def callback(code: str):
     status, reason = engine.handle_callback(code, request.method, request.full_path.rstrip("?"), request.headers,
                                             request.get_data())

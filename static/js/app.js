@@ -13,3 +13,26 @@ document.addEventListener("click", (event) => {
     done();
   }
 });
+
+// Behaviour the templates ask for with data- attributes (the CSP allows no inline script or handler).
+// Listeners sit on document, so they work after HTMX swaps too.
+document.addEventListener("click", (event) => {
+  const burger = event.target.closest(".navbar-burger[data-target]");
+  if (burger) {
+    burger.classList.toggle("is-active");
+    document.getElementById(burger.dataset.target)?.classList.toggle("is-active");
+    burger.setAttribute("aria-expanded", burger.classList.contains("is-active") ? "true" : "false");
+  }
+  if (event.target.closest("[data-print]")) window.print();
+  const field = event.target.closest("[data-select-all]");
+  if (field) field.select();
+});
+document.addEventListener("focusin", (event) => {
+  const field = event.target.closest("[data-select-all]");
+  if (field) field.select();
+});
+// A form with data-confirm is sent only once the question is answered yes.
+document.addEventListener("submit", (event) => {
+  const form = event.target.closest("form[data-confirm]");
+  if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
+});

@@ -71,14 +71,23 @@ def page(browser, device):
     context.set_default_timeout(15_000)
     page = context.new_page()
     errors: list[str] = []
+    blocked: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    # Console errors (a refused request, a blocked redirect) are printed: pytest shows them on failure.
-    page.on("console", lambda m: m.type == "error" and print(f"browser console: {m.text}"))
+
+    def console(m):
+        # Console errors (a refused request, a blocked redirect) are printed: pytest shows them on failure.
+        if m.type == "error":
+            print(f"browser console: {m.text}")
+        if "Content Security Policy" in m.text:  # "Refused to execute inline script ... because it violates"
+            blocked.append(m.text)
+
+    page.on("console", console)
     try:
         yield page
     finally:
         context.close()
     assert not errors, f"JavaScript errors in the page: {errors}"
+    assert not blocked, f"The page broke its Content Security Policy: {blocked}"
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from flask_wtf import FlaskForm
 from wtforms import StringField
 
 from app.accounts.services import display_names
+from app.core import rejections
 from app.core.errors import DomainError, NotFound, ValidationError
 from app.core.ids import utcnow
 from app.finance import reconciliation
@@ -41,7 +42,7 @@ def _page(form=None, status_code=200, error=None):
     page = reconciliation.items(status, source, page=request.args.get("page", 1, type=int))
     runs = reconciliation.recent_runs()
     return render("finance/reconciliation.html", "items", status_code=status_code, page=page, runs=runs,
-                  summary=reconciliation.summary(), form=form, status=status, source=source, error=error,
+                  summary=reconciliation.summary(), rejected=rejections.recent(), form=form, status=status, source=source, error=error,
                   people=_people([*page.items, *runs]))
 
 
