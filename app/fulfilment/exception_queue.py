@@ -61,7 +61,7 @@ def context(d: Delivery, rows: list[dict]) -> dict:
     order = db.session.get(Order, d.order_id)
     units = db.session.scalars(sa.select(Delivery).options(sa.orm.joinedload(Delivery.sku))
                                .where(Delivery.order_id == order.id).order_by(Delivery.id)).all()
-    people = {r["actor_id"] for r in rows if r.get("actor_id")} | {order.buyer_id}
+    people = {r["actor_id"] for r in rows if r.get("actor_id")} | ({order.buyer_id} - {None})
     emails = dict(db.session.execute(sa.select(User.id, User.email).where(User.id.in_(people))).all())
     return {"order": order, "units": units, "emails": emails, "order_state": state_of(order)}
 

@@ -257,11 +257,14 @@ def get_for_owner(owner: User, ent_id: int) -> Entitlement:
     return ent
 
 
-def units_of(owner: User, order: Order) -> list[Entitlement]:
-    """One order's units (a bundle's components) with their deliveries, for its owner."""
-    return list(db.session.scalars(
-        sa.select(Entitlement).options(sa.orm.joinedload(Entitlement.delivery), sa.orm.joinedload(Entitlement.sku))
-        .where(Entitlement.order_id == order.id, Entitlement.owner_id == owner.id).order_by(Entitlement.id)))
+def units_of(owner: User | None, order: Order) -> list[Entitlement]:
+    """One order's units (a bundle's components) with their deliveries, for its owner; None for every unit
+    of the order (a reseller's order, whose tenant the caller has checked)."""
+    q = (sa.select(Entitlement).options(sa.orm.joinedload(Entitlement.delivery), sa.orm.joinedload(Entitlement.sku))
+         .where(Entitlement.order_id == order.id).order_by(Entitlement.id))
+    if owner is not None:
+        q = q.where(Entitlement.owner_id == owner.id)
+    return list(db.session.scalars(q))
 
 
 def delivery_of(ent: Entitlement) -> Delivery | None:
