@@ -11,14 +11,12 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, IntegerField, SelectField, StringField
 from wtforms.validators import InputRequired, Length, Optional
 
-from app.accounts.models import User
 from app.catalog import planning
 from app.catalog.models import SkuType
 from app.channels import balance, files, issuance, offers, pools, wholesale
 from app.channels.models import IssuanceStatus
 from app.core.errors import DomainError
 from app.core.ids import utcnow
-from app.extensions import db
 from app.fulfilment import services as fulfilment
 from app.fulfilment.models import DeliveryStatus
 from app.orders.models import Order
