@@ -96,7 +96,7 @@ def _broken(n: int, row, reason: str) -> dict:
 _PG_CREATE = ["""CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger AS $$
 BEGIN
   IF TG_OP = 'DELETE' OR OLD.hash IS NOT NULL THEN
-    RAISE EXCEPTION 'audit_log is append-only (% refused)', TG_OP;
+    RAISE EXCEPTION 'audit_log is append-only (UPDATE and DELETE are refused)';
   END IF;
   RETURN NEW;
 END $$ LANGUAGE plpgsql""",

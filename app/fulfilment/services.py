@@ -26,6 +26,7 @@ from app.fulfilment.models import (
     Entitlement,
     EntitlementStatus,
 )
+from app.inventory import sealing
 from app.inventory import services as inventory
 from app.inventory.models import Code, CodeStatus
 from app.ledger import services as ledger
@@ -292,10 +293,14 @@ def reveal(owner: User, ent_id: int, ip: str | None = None) -> dict:
     if counted != 1:
         db.session.rollback()
         raise ValidationError(_l("This benefit has no code to reveal."))
+    try:
+        plain = sealing.reveal(code)
+    except vault.Tampered as e:
+        sealing.report_tampered(e, owner.id, ip, entitlement_id=ent.id)
+        raise
     audit(owner.id, "code.reveal", "entitlement", ent.id, ip=ip, code_id=code.id)
     db.session.commit()
-    return {"code": vault.open_sealed(code.data_key_id, code.code_ct),
-            "secret": vault.open_sealed(code.data_key_id, code.secret_ct) if code.secret_ct else None}
+    return plain
 
 
 def mark_used(owner: User, ent_id: int) -> Entitlement:

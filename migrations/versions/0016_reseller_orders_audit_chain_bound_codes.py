@@ -1,5 +1,6 @@
 """API orders need no user (orders.buyer_id, entitlements.owner_id nullable); the audit log gets the user
-agent, a hash chain over its existing rows, and append-only triggers
+agent, a hash chain over its existing rows, and append-only triggers; codes.ct_format (ciphertexts bound
+to their row)
 
 Revision ID: 0016
 Revises: 0011
@@ -30,6 +31,9 @@ def upgrade():
         batch.add_column(sa.Column('hash', sa.String(64), nullable=True))
         batch.create_unique_constraint('uq_audit_log_seq', ['seq'])
     _chain_existing_rows()
+    with op.batch_alter_table('codes') as batch:
+        # Existing ciphertexts stay format 1 (unbound) until `keys rotate` rebinds them to their row.
+        batch.add_column(sa.Column('ct_format', sa.SmallInteger(), nullable=False, server_default='1'))
     audit_chain.protect(op.get_bind())
 
 
@@ -51,6 +55,8 @@ def _chain_existing_rows():
 
 
 def downgrade():
+    with op.batch_alter_table('codes') as batch:
+        batch.drop_column('ct_format')
     audit_chain.unprotect(op.get_bind())
     with op.batch_alter_table('audit_log') as batch:
         batch.drop_constraint('uq_audit_log_seq', type_='unique')
