@@ -36,7 +36,7 @@ def test_swapped_ciphertexts_fail_cleanly_and_are_audited(caller, card, peek):
     r = caller.get(f"/api/v1/orders/{placed['order_no']}/codes")
     # The contract's closed list of error codes has no integrity code: CODE_INTEGRITY maps to VALIDATION_ERROR.
     assert r.status_code == 422 and r.json["error"]["code"] == "VALIDATION_ERROR", r.json
-    assert "integrity check" in r.json["error"]["message"]
+    assert "完整性校验" in r.json["error"]["message"]  # the default language is Chinese
     assert "CARD" not in r.get_data(as_text=True) and card[2][0] not in r.get_data(as_text=True)
     log = peek.first(sa.select(AuditLog).where(AuditLog.action == "code.tampered"))
     assert log.target_id == a and log.detail["via"] == "api"
