@@ -15,6 +15,7 @@ from app.core.audit import audit
 from app.core.errors import ValidationError
 from app.extensions import db
 from app.fulfilment.models import Delivery, DeliveryStatus, Entitlement
+from app.inventory import sealing
 from app.inventory.models import Code, CodeStatus
 from app.orders.models import Order
 
@@ -26,8 +27,9 @@ CHUNK = 5000
 
 
 def _sealed_rows(order: Order):
-    """(data_key_id, code_ct, secret_ct, expires_at) of every code delivered to the order, in code order."""
-    cols = (Code.data_key_id, Code.code_ct, Code.secret_ct, Code.expires_at)
+    """(id, sku_id, ct_format, data_key_id, code_ct, secret_ct, expires_at) of every code delivered to the
+    order, in code order."""
+    cols = (Code.id, Code.sku_id, Code.ct_format, Code.data_key_id, Code.code_ct, Code.secret_ct, Code.expires_at)
     if wholesale.bulk(order.sku):
         stmt = (sa.select(*cols).where(Code.order_id == order.id, Code.status == CodeStatus.delivered)
                 .order_by(Code.id))
@@ -42,8 +44,10 @@ def _sealed_rows(order: Order):
 def rows(order: Order):
     """Plaintext (code, secret, expires_at) tuples, decrypted chunk by chunk. Never logged, never stored."""
     opener = vault.Opener()
-    for key_id, code_ct, secret_ct, expires_at in _sealed_rows(order):
-        yield (opener.open(key_id, code_ct), opener.open(key_id, secret_ct) if secret_ct else None, expires_at)
+    for code_id, sku_id, fmt, key_id, code_ct, secret_ct, expires_at in _sealed_rows(order):
+        yield (opener.open_code(key_id, code_ct, fmt, code_id, sku_id),
+               opener.open_code(key_id, secret_ct, fmt, code_id, sku_id, "secret") if secret_ct else None,
+               expires_at)
 
 
 def _stamp(expires_at) -> str:
@@ -160,7 +164,12 @@ def download(order: Order, fmt: str, actor_id: int | None, ip: str | None = None
 
 def reveal_for_api(order: Order, credential_id: int | None, ip: str | None) -> list[dict]:
     """The order's codes for the API (`GET /orders/{no}/codes`); the reveal is audited."""
-    items = [{"code": code, "secret": secret, "expires_at": wholesale.iso(expires_at)} for code, secret, expires_at in rows(order)]
+    try:
+        items = [{"code": code, "secret": secret, "expires_at": wholesale.iso(expires_at)}
+                 for code, secret, expires_at in rows(order)]
+    except vault.Tampered as e:
+        sealing.report_tampered(e, None, ip, via="api", order_id=order.id, api_credential_id=credential_id)
+        raise
     audit(None, "codes.reveal", "order", order.id, ip=ip, via="api", api_credential_id=credential_id, rows=len(items))
     db.session.commit()
     return items

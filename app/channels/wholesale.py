@@ -123,9 +123,8 @@ def place(reseller: Reseller, actor: User | None, *, sku: str, quantity: int, cl
         db.session.rollback()
         raise balance.InsufficientBalance(_l("Your balance is not enough for this order."))
     cost = pricing.parent_cost(reseller, sku_obj)
-    buyer = actor if actor is not None else _owner(reseller)
     now = utcnow()
-    order = Order(order_no=order_no("W"), buyer_id=buyer.id, channel="reseller", reseller_id=reseller.id,
+    order = Order(order_no=order_no("W"), buyer_id=actor.id if actor else None, channel="reseller", reseller_id=reseller.id,
                   sku_id=sku_obj.id, quantity=quantity, unit_price_fen=price, amount_fen=amount,
                   status=OrderStatus.paid, paid_at=now, accounts=accounts, client_order_no=client_order_no,
                   request_hash=digest, notify_url=notify or reseller.notify_url, api_credential_id=credential_id,
@@ -160,14 +159,6 @@ def place(reseller: Reseller, actor: User | None, *, sku: str, quantity: int, cl
 
 def enqueue_issuance(issuance_id: int) -> None:
     queue("issuance").enqueue("jobs.issuance.issue", issuance_id, job_timeout=3600)
-
-
-def _owner(reseller: Reseller) -> User:
-    """API orders are recorded against the reseller's first active user."""
-    user = next((u for u in reseller.organization.members if u.active), None)
-    if user is None:
-        raise ValidationError(_l("This reseller has no active user."))
-    return user
 
 
 def _claim(reseller: Reseller, sku: Sku, order: Order) -> None:

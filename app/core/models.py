@@ -37,7 +37,13 @@ class AuditLog(db.Model):
     #: Never contains a code or a secret; only ids and counts.
     detail: Mapped[dict] = mapped_column(sa.JSON, default=dict)
     ip: Mapped[str | None] = mapped_column(sa.String(64))
+    #: The request's User-Agent, cut to 255 characters.
+    user_agent: Mapped[str | None] = mapped_column(sa.String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    #: Place in the hash chain, assigned when the row's transaction commits (app/core/audit_chain.py).
+    seq: Mapped[int | None] = mapped_column(unique=True)
+    #: SHA-256 of the previous row's hash and this row's canonical content (hex).
+    hash: Mapped[str | None] = mapped_column(sa.String(64))
 
 
 class DataKey(db.Model):

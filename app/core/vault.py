@@ -1,7 +1,11 @@
 """The code vault: AES-256-GCM under data keys, data keys wrapped by a master key.
 
 QUANYI_MASTER_KEY is "id:base64(32 bytes)". Each encrypted row names its data key; rotating the master key
-re-wraps the data keys only, so no code is re-encrypted and nothing stops while it runs.
+re-wraps the data keys only, so nothing stops while it runs.
+
+A code's ciphertexts are bound to their row: the associated data names the code's id, its SKU and the field
+(format BOUND), so a ciphertext copied or swapped into another row fails to decrypt. Rows written before that
+(format UNBOUND, associated data naming only the key) still decrypt until `keys rotate` rebinds them.
 """
 
 import base64
@@ -11,10 +15,13 @@ import os
 import threading
 
 import sqlalchemy as sa
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
+from app.core.errors import Conflict
 from app.core.ids import utcnow
 from app.core.models import DataKey
 from app.extensions import db
@@ -25,6 +32,24 @@ _lock = threading.Lock()
 
 class VaultError(RuntimeError):
     pass
+
+
+#: Code ciphertext formats (codes.ct_format).
+UNBOUND, BOUND = 1, 2
+
+
+class Tampered(Conflict):
+    """A code's ciphertext does not belong to its row (moved, swapped or altered in the database)."""
+    code = "CODE_INTEGRITY"
+
+    def __init__(self, code_id: int):
+        super().__init__(_l("This code failed its integrity check and cannot be shown. It has been reported."),
+                         code_id=code_id)
+        self.code_id = code_id
+
+
+def code_aad(key_id: int, code_id: int, sku_id: int, field: str) -> bytes:
+    return f"quanyi:{key_id}:code:{code_id}:{sku_id}:{field}".encode()
 
 
 def parse_master_key(value: str) -> tuple[str, bytes]:
@@ -132,6 +157,11 @@ class Sealer:
         nonce = os.urandom(12)
         return nonce + self._aead.encrypt(nonce, plaintext.encode(), self._aad)
 
+    def seal_code(self, plaintext: str, code_id: int, sku_id: int, field: str = "code") -> bytes:
+        """Format BOUND: only decrypts as this field of row `code_id` of SKU `sku_id`."""
+        nonce = os.urandom(12)
+        return nonce + self._aead.encrypt(nonce, plaintext.encode(), code_aad(self.key_id, code_id, sku_id, field))
+
     def digest(self, code: str) -> str:
         return hmac.new(self._hash_key, normalize(code).encode(), hashlib.sha256).hexdigest()
 
@@ -157,6 +187,21 @@ class Opener:
         if aead is None:
             aead = self._aeads[key_id] = AESGCM(_key_bytes(key_id))
         return aead.decrypt(blob[:12], blob[12:], f"quanyi:{key_id}".encode()).decode()
+
+    def open_code(self, key_id: int, blob: bytes, fmt: int, code_id: int, sku_id: int, field: str = "code") -> str:
+        aead = self._aeads.get(key_id)
+        if aead is None:
+            aead = self._aeads[key_id] = AESGCM(_key_bytes(key_id))
+        aad = code_aad(key_id, code_id, sku_id, field) if fmt == BOUND else f"quanyi:{key_id}".encode()
+        try:
+            return aead.decrypt(blob[:12], blob[12:], aad).decode()
+        except InvalidTag:
+            raise Tampered(code_id) from None
+
+
+def open_code(key_id: int, blob: bytes, fmt: int, code_id: int, sku_id: int, field: str = "code") -> str:
+    """Decrypt one field of a code row, checking it belongs to that row; raises Tampered if not."""
+    return Opener().open_code(key_id, blob, fmt, code_id, sku_id, field)
 
 
 def seal_blob(data: bytes) -> tuple[int, bytes]:

@@ -19,6 +19,7 @@ from app.core.money import parse_yuan
 from app.demo import enterprise as demo_enterprise
 from app.demo.catalog import PRODUCTS, CodeFormat, DemoProduct, DemoSku
 from app.extensions import db
+from app.inventory import sealing
 from app.inventory.models import Code, ImportBatch
 from app.orders.models import Order
 from app.suppliers import services as suppliers
@@ -189,23 +190,22 @@ def _seed_stock(skus: Seeded, actor: User, result: SeedResult) -> None:
         db.session.add(batch)
         db.session.flush()
         db.session.execute(sa.insert(Code), [
-            _code_row(sealer, rng, demo.codes, sku.id, batch.id, now, item.max_uses) for _ in range(units)
+            _code_row(sealer, rng, demo.codes, code_id, sku.id, batch.id, now, item.max_uses)
+            for code_id in sealing.next_ids(units)
         ])
         result.codes_created += units
     db.session.commit()
 
 
-def _code_row(sealer: vault.Sealer, rng: random.Random, fmt: CodeFormat, sku_id: int, batch_id: int, now,
-              max_uses: int = 1) -> dict:
+def _code_row(sealer: vault.Sealer, rng: random.Random, fmt: CodeFormat, code_id: int, sku_id: int,
+              batch_id: int, now, max_uses: int = 1) -> dict:
     code = _fill(fmt.pattern, rng)
     expires_at = None
     if fmt.expires_in_days is not None:
         expires_at = (now + timedelta(days=fmt.expires_in_days + rng.randint(0, 60))).replace(microsecond=0)
     return {
-        "sku_id": sku_id, "batch_id": batch_id, "data_key_id": sealer.key_id,
-        "code_ct": sealer.seal(code), "secret_ct": sealer.seal(_fill(fmt.secret, rng)) if fmt.secret else None,
-        "code_hash": sealer.digest(code), "tail": code[-4:], "expires_at": expires_at, "max_uses": max_uses,
-        "created_at": now,
+        **sealing.sealed(sealer, code_id, sku_id, code, _fill(fmt.secret, rng) if fmt.secret else None),
+        "batch_id": batch_id, "expires_at": expires_at, "max_uses": max_uses, "created_at": now,
     }
 
 

@@ -30,6 +30,7 @@ from app.fulfilment.models import (
     EntitlementStatus,
 )
 from app.fulfilment.services import enqueue, recognise, settle_order
+from app.inventory import sealing
 from app.inventory.models import Code, CodeStatus
 from app.orders.models import Order, OrderStatus
 from app.queues import queue
@@ -160,9 +161,8 @@ def _deliver(d: Delivery, outcome: Outcome) -> str:
 
 def _store_code(d: Delivery, card: Card) -> Code | None:
     sealer = vault.Sealer()
-    code = Code(sku_id=d.sku_id, data_key_id=sealer.key_id, code_ct=sealer.seal(card.code),
-                secret_ct=sealer.seal(card.secret) if card.secret else None, code_hash=sealer.digest(card.code),
-                tail=card.code[-4:], expires_at=card.expires_at, status=CodeStatus.delivered,
+    code = Code(**sealing.sealed(sealer, sealing.next_ids(1)[0], d.sku_id, card.code, card.secret),
+                expires_at=card.expires_at, status=CodeStatus.delivered,
                 order_id=d.order_id, delivered_at=utcnow())
     try:
         with db.session.begin_nested():

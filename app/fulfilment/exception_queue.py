@@ -28,6 +28,7 @@ from app.fulfilment.models import (
     EntitlementStatus,
 )
 from app.fulfilment.services import enqueue, recognise, settle_order, state_of
+from app.inventory import sealing
 from app.inventory.models import Code, CodeStatus
 from app.orders.models import Order
 from app.payments import refunds
@@ -61,7 +62,7 @@ def context(d: Delivery, rows: list[dict]) -> dict:
     order = db.session.get(Order, d.order_id)
     units = db.session.scalars(sa.select(Delivery).options(sa.orm.joinedload(Delivery.sku))
                                .where(Delivery.order_id == order.id).order_by(Delivery.id)).all()
-    people = {r["actor_id"] for r in rows if r.get("actor_id")} | {order.buyer_id}
+    people = {r["actor_id"] for r in rows if r.get("actor_id")} | ({order.buyer_id} - {None})
     emails = dict(db.session.execute(sa.select(User.id, User.email).where(User.id.in_(people))).all())
     return {"order": order, "units": units, "emails": emails, "order_state": state_of(order)}
 
@@ -189,8 +190,7 @@ def deliver_by_hand(actor_id: int, delivery_id: int, code: str = "", secret: str
                    used_at=now)
     else:
         sealer = vault.Sealer()
-        row = Code(sku_id=d.sku_id, data_key_id=sealer.key_id, code_ct=sealer.seal(code),
-                   secret_ct=sealer.seal(secret) if secret else None, code_hash=sealer.digest(code), tail=code[-4:],
+        row = Code(**sealing.sealed(sealer, sealing.next_ids(1)[0], d.sku_id, code, secret or None),
                    status=CodeStatus.delivered, order_id=d.order_id, delivered_at=now)
         try:
             with db.session.begin_nested():

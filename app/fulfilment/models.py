@@ -40,7 +40,8 @@ class Entitlement(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    owner_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    #: The user whose benefit it is; None for a unit of a reseller's API order (the reseller holds it).
+    owner_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     order_id: Mapped[int] = mapped_column(sa.ForeignKey("orders.id"), index=True)
     sku_id: Mapped[int] = mapped_column(sa.ForeignKey("skus.id"))
     #: Set when this unit came as part of a joint membership.

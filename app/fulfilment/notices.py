@@ -11,11 +11,15 @@ def delivered(d: Delivery) -> None:
     if d.sku.type != SkuType.direct_topup:
         return
     ent = d.entitlement
+    if ent.owner_id is None:
+        return  # a reseller's unit: the reseller hears through its callback
     notifications.notify(ent.owner_id, "topup_delivered", {"sku_name": d.sku.name, "account": d.account or ""},
                          link=link_to("consumer.benefit", ent_id=ent.id), dedupe_key=f"delivered:{d.id}")
 
 
 def failed(d: Delivery) -> None:
     ent = d.entitlement
+    if ent.owner_id is None:
+        return
     notifications.notify(ent.owner_id, "delivery_failed", {"sku_name": d.sku.name},
                          link=link_to("consumer.benefit", ent_id=ent.id), dedupe_key=f"failed:{d.id}:{d.attempts}")

@@ -26,6 +26,7 @@ from app.fulfilment.models import (
     Entitlement,
     EntitlementStatus,
 )
+from app.inventory import sealing
 from app.inventory import services as inventory
 from app.inventory.models import Code, CodeStatus
 from app.ledger import services as ledger
@@ -257,11 +258,14 @@ def get_for_owner(owner: User, ent_id: int) -> Entitlement:
     return ent
 
 
-def units_of(owner: User, order: Order) -> list[Entitlement]:
-    """One order's units (a bundle's components) with their deliveries, for its owner."""
-    return list(db.session.scalars(
-        sa.select(Entitlement).options(sa.orm.joinedload(Entitlement.delivery), sa.orm.joinedload(Entitlement.sku))
-        .where(Entitlement.order_id == order.id, Entitlement.owner_id == owner.id).order_by(Entitlement.id)))
+def units_of(owner: User | None, order: Order) -> list[Entitlement]:
+    """One order's units (a bundle's components) with their deliveries, for its owner; None for every unit
+    of the order (a reseller's order, whose tenant the caller has checked)."""
+    q = (sa.select(Entitlement).options(sa.orm.joinedload(Entitlement.delivery), sa.orm.joinedload(Entitlement.sku))
+         .where(Entitlement.order_id == order.id).order_by(Entitlement.id))
+    if owner is not None:
+        q = q.where(Entitlement.owner_id == owner.id)
+    return list(db.session.scalars(q))
 
 
 def delivery_of(ent: Entitlement) -> Delivery | None:
@@ -289,10 +293,14 @@ def reveal(owner: User, ent_id: int, ip: str | None = None) -> dict:
     if counted != 1:
         db.session.rollback()
         raise ValidationError(_l("This benefit has no code to reveal."))
+    try:
+        plain = sealing.reveal(code)
+    except vault.Tampered as e:
+        sealing.report_tampered(e, owner.id, ip, entitlement_id=ent.id)
+        raise
     audit(owner.id, "code.reveal", "entitlement", ent.id, ip=ip, code_id=code.id)
     db.session.commit()
-    return {"code": vault.open_sealed(code.data_key_id, code.code_ct),
-            "secret": vault.open_sealed(code.data_key_id, code.secret_ct) if code.secret_ct else None}
+    return plain
 
 
 def mark_used(owner: User, ent_id: int) -> Entitlement:

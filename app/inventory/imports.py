@@ -32,6 +32,7 @@ from app.core.vault import Sealer
 from app.extensions import db
 from app.inventory.import_files import count_lines, read_lines, reason_text, rejection
 from app.inventory.models import Code, CodeStatus, ImportBatch
+from app.inventory.sealing import next_ids, sealed
 from app.queues import connection, queue
 
 INSERT_CHUNK = 2000
@@ -88,6 +89,7 @@ def _import(batch: ImportBatch, path: str, progress: Progress | None) -> None:
         return
     pending = seen - _existing(seen)
     imported = len(pending)
+    ids = iter(next_ids(imported))
     done = 0
     chunk: list[dict] = []
     with open(path, "rb") as f:
@@ -97,11 +99,8 @@ def _import(batch: ImportBatch, path: str, progress: Progress | None) -> None:
                 continue
             pending.discard(digest)
             chunk.append({
-                "sku_id": batch.sku_id, "batch_id": batch.id, "data_key_id": sealer.key_id,
-                "code_ct": sealer.seal(line.code),
-                "secret_ct": sealer.seal(line.secret) if line.secret else None,
-                "code_hash": digest, "tail": line.code[-4:], "expires_at": line.expires_at,
-                "max_uses": line.max_uses,
+                **sealed(sealer, next(ids), batch.sku_id, line.code, line.secret),
+                "batch_id": batch.id, "expires_at": line.expires_at, "max_uses": line.max_uses,
                 "status": CodeStatus.available, "created_at": now,
             })
             if len(chunk) >= INSERT_CHUNK:

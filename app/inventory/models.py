@@ -53,6 +53,9 @@ class Code(db.Model):
     data_key_id: Mapped[int] = mapped_column(sa.ForeignKey("data_keys.id"))
     #: nonce ‖ AES-256-GCM(code) under data_key_id.
     code_ct: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    #: vault.UNBOUND (1, written before codes were bound to their row) or vault.BOUND (2: the associated data
+    #: names this row's id and SKU, so a ciphertext moved to another row fails to decrypt).
+    ct_format: Mapped[int] = mapped_column(sa.SmallInteger, server_default="1")
     secret_ct: Mapped[Optional[bytes]] = mapped_column(sa.LargeBinary)
     #: HMAC-SHA256 of the code under the vault's hash key: the same code can never be stocked twice.
     code_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)

@@ -42,7 +42,8 @@ class Order(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     order_no: Mapped[str] = mapped_column(sa.String(32), unique=True)
-    buyer_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    #: The user who placed it; None for a reseller's API order (a reseller needs no console user).
+    buyer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     #: "retail" for the consumer portal, "reseller" for wholesale orders; later "enterprise".
     channel: Mapped[str] = mapped_column(sa.String(20), default="retail")
     #: The reseller a wholesale order belongs to (its tenant); None for retail orders.

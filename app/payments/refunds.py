@@ -42,10 +42,11 @@ def refund_unit(order: Order, d: Unit, *, actor_id: int | None, reason: str) -> 
                        .values(refunded_fen=Order.refunded_fen + d.amount_fen)
                        .execution_options(synchronize_session=False))
     db.session.flush()
-    notifications.notify(order.buyer_id, "order_refunded", {"order_no": order.order_no,
-                                                            "amount": yuan(d.amount_fen)},
-                         link=link_to("consumer.order_detail", order_no=order.order_no),
-                         dedupe_key=f"refund:{refund.out_refund_no}")
+    if order.buyer_id is not None:
+        notifications.notify(order.buyer_id, "order_refunded", {"order_no": order.order_no,
+                                                                "amount": yuan(d.amount_fen)},
+                             link=link_to("consumer.order_detail", order_no=order.order_no),
+                             dedupe_key=f"refund:{refund.out_refund_no}")
     refund_id = refund.id
     after_commit(db.session(), lambda: queue("payments").enqueue("jobs.payments.send_refund", refund_id))
     return refund

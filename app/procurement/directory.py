@@ -203,7 +203,7 @@ def edit_employee(ent: Enterprise, actor: User, employee_id: int, *, name: str, 
     row = Row(1, name, email, phone, department_id or "", employee_no)
     problems = check_rows(ent, [row], skip_employee=emp.id)
     if row.user is not None and row.user.id != user.id:
-        problems.append(problem(1, "already_employee" if row.user.organization_id else "account_mismatch",
+        problems.append(problem(1, "already_employee" if row.user.organization_id else "cannot_be_added",
                                 value=row.email or row.phone))
     if problems:
         _refuse(problems)

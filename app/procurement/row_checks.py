@@ -34,10 +34,9 @@ REASONS = {
     "duplicate_phone": _l("Mobile number %(value)s also appears on line %(other)s."),
     "employee_no_taken": _l("Employee number %(value)s is already in the directory."),
     "already_employee": _l("%(value)s is already in the directory."),
-    "other_company": _l("%(value)s belongs to an account of another company."),
-    "staff_account": _l("%(value)s belongs to a staff account, which cannot be an employee."),
-    "two_accounts": _l("The email and the mobile number belong to two different accounts."),
-    "account_mismatch": _l("%(value)s belongs to an account with another email or mobile number."),
+    # One answer whatever the reason (staff, another company, someone else's account, two accounts): the
+    # directory never tells an HR admin anything about accounts outside the company.
+    "cannot_be_added": _l("%(value)s cannot be added."),
 }
 
 
@@ -137,19 +136,16 @@ def _check_account(ent: Enterprise, row: Row, by_email: dict, by_phone: dict, me
     """Which account the row uses: a free existing one (linked) or none (a new one is created)."""
     ue, up = by_email.get(row.email), by_phone.get(row.phone)
     if ue is not None and up is not None and ue.id != up.id:
-        row.problems.append(problem(row.line, "two_accounts"))
+        row.problems.append(problem(row.line, "cannot_be_added", value=row.email))
         return
     user, shown = (ue, row.email) if ue is not None else (up, row.phone)
     if user is None:
         return
     if members.get(user.id, skip_employee) != skip_employee:
         row.problems.append(problem(row.line, "already_employee", value=shown))
-    elif user.role not in LINKABLE_ROLES:
-        row.problems.append(problem(row.line, "staff_account", value=shown))
-    elif user.organization_id not in (None, ent.organization_id):
-        row.problems.append(problem(row.line, "other_company", value=shown))
-    elif (row.email and user.email not in (None, row.email)) or (row.phone and user.phone not in (None, row.phone)):
-        row.problems.append(problem(row.line, "account_mismatch", value=shown))
+    elif user.role not in LINKABLE_ROLES or user.organization_id not in (None, ent.organization_id) \
+            or (row.email and user.email not in (None, row.email)) or (row.phone and user.phone not in (None, row.phone)):
+        row.problems.append(problem(row.line, "cannot_be_added", value=shown))
     else:
         row.user = user
 

@@ -15,6 +15,7 @@ from app.core import vault
 from app.core.ids import token, utcnow
 from app.core.states import transition
 from app.extensions import db
+from app.inventory import sealing
 from app.inventory import services as inventory
 from app.inventory.imports import BatchStatus
 from app.inventory.models import Code, ImportBatch
@@ -121,8 +122,8 @@ def _import(r: Replenishment, outcome: Outcome) -> int:
     digests = {sealer.digest(c.code): c for c in outcome.cards}
     known = set(db.session.scalars(sa.select(Code.code_hash).where(Code.code_hash.in_(list(digests)))))
     fresh = [(h, c) for h, c in digests.items() if h not in known]
-    db.session.add_all(Code(sku_id=r.sku_id, batch_id=batch.id, data_key_id=sealer.key_id,
-                            code_ct=sealer.seal(c.code), secret_ct=sealer.seal(c.secret) if c.secret else None,
-                            code_hash=h, tail=c.code[-4:], expires_at=c.expires_at) for h, c in fresh)
+    db.session.add_all(Code(**sealing.sealed(sealer, code_id, r.sku_id, c.code, c.secret), batch_id=batch.id,
+                            expires_at=c.expires_at)
+                       for code_id, (_h, c) in zip(sealing.next_ids(len(fresh)), fresh, strict=True))
     batch.imported, batch.duplicates = len(fresh), len(outcome.cards) - len(fresh)
     return len(fresh)

@@ -134,8 +134,8 @@ def test_linking_rules(co, make_user, make_company):
     other = make_company()
     other_employee = db.session.get(User, other.employee_user_ids[0]).email
     reseller = db.session.get(User, make_user("reseller", email="shop@reseller.example")).email
-    for email, code in ((other_employee, "OTHER_COMPANY"), (reseller, "STAFF_ACCOUNT"),
-                        (db.session.get(User, c.hr_id).email, "STAFF_ACCOUNT")):
+    for email, code in ((other_employee, "CANNOT_BE_ADDED"), (reseller, "CANNOT_BE_ADDED"),
+                        (db.session.get(User, c.hr_id).email, "CANNOT_BE_ADDED")):
         with pytest.raises(ValidationError) as e:
             directory.add_employee(ent, hr, name="某人", email=email, department_id=c.department_id,
                                    employee_no="L2")
@@ -289,8 +289,8 @@ def test_import_lists_every_bad_line_and_imports_nothing(co, make_user, make_com
         "手机二,,13800000001,市场部,B11",                  # 11 duplicate_phone
         "老工号,b12@corp.example,,市场部,E0001",           # 12 employee_no_taken
         f"老员工,{existing},,市场部,B13",                  # 13 already_employee
-        f"别家,{other_email},,市场部,B14",                 # 14 other_company
-        "员工,fin@platform.example,,市场部,B15",           # 15 staff_account
+        f"别家,{other_email},,市场部,B14",                 # 14 cannot_be_added (another company)
+        "员工,fin@platform.example,,市场部,B15",           # 15 cannot_be_added (staff)
         "无工号,b16@corp.example,,市场部,",                # 16 missing_employee_no
         "多一格,b17@corp.example,,市场部,B17,extra",       # 17 too_many_cells
     )
@@ -299,7 +299,7 @@ def test_import_lists_every_bad_line_and_imports_nothing(co, make_user, make_com
     assert got == {(3, "missing_name"), (4, "invalid_email"), (5, "invalid_phone"), (6, "missing_contact"),
                    (7, "unknown_department"), (8, "duplicate_employee_no"), (9, "duplicate_email"),
                    (11, "duplicate_phone"), (12, "employee_no_taken"), (13, "already_employee"),
-                   (14, "other_company"), (15, "staff_account"), (16, "missing_employee_no"),
+                   (14, "cannot_be_added"), (15, "cannot_be_added"), (16, "missing_employee_no"),
                    (17, "too_many_cells")}
     assert all(p["reason"] for p in problems)
     assert [p["line"] for p in problems] == sorted(p["line"] for p in problems)

@@ -9,6 +9,7 @@ from app.accounts.models import User
 from app.core.errors import Conflict
 from app.extensions import db
 from app.fulfilment.models import Entitlement
+from app.inventory import sealing
 from app.inventory.models import Code
 from app.notifications.models import Notification
 from app.orders.models import Order
@@ -183,7 +184,6 @@ def test_reveals_and_reclaims_at_once_never_show_a_code_back_in_stock(app, make_
 
 
 def _plain_codes(sku_id: int, status: str) -> set[str]:
-    from app.core import vault
 
-    return {vault.open_sealed(code.data_key_id, code.code_ct)
+    return {sealing.reveal(code)["code"]
             for code in db.session.scalars(sa.select(Code).where(Code.sku_id == sku_id, Code.status == status))}

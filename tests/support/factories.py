@@ -189,6 +189,7 @@ def stock(app):
     """Put `n` fresh codes (or the given ones) into a SKU's stock; returns the plaintext codes."""
     from app.core import vault
     from app.extensions import db
+    from app.inventory import sealing
     from app.inventory.models import Code
 
     def add(sku_id: int, n: int = 5, codes: list[str] | None = None, expires_at=None, max_uses: int = 1) -> list[str]:
@@ -197,10 +198,9 @@ def stock(app):
         codes = codes or [f"CODE-{secrets.token_hex(6).upper()}" for _ in range(n)]
         with _context(app):
             sealer = vault.Sealer()
-            db.session.add_all(Code(sku_id=sku_id, data_key_id=sealer.key_id, code_ct=sealer.seal(c),
-                                    code_hash=sealer.digest(c), tail=c[-4:], expires_at=expires_at,
+            db.session.add_all(Code(**sealing.sealed(sealer, code_id, sku_id, c, None), expires_at=expires_at,
                                     max_uses=max_uses)
-                               for c in codes)
+                               for code_id, c in zip(sealing.next_ids(len(codes)), codes, strict=True))
             db.session.commit()
         return codes
 

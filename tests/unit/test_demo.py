@@ -14,6 +14,7 @@ from app.demo.catalog import PRODUCTS
 from app.extensions import db
 from app.fulfilment import services as fulfilment
 from app.fulfilment.models import Delivery, Entitlement
+from app.inventory import sealing
 from app.inventory.models import Code, ImportBatch
 from app.ledger import services as ledger
 from app.ledger.models import JournalEntry
@@ -98,10 +99,10 @@ def test_seed_catalog_and_stock_are_realistic(ctx):
 
     # Codes are encrypted; the plaintext is recoverable only through the vault and matches its digest and tail.
     code = db.session.scalars(sa.select(Code).where(Code.secret_ct.is_not(None)).limit(1)).one()
-    plain = vault.open_sealed(code.data_key_id, code.code_ct)
+    plain = sealing.reveal(code)["code"]
     assert plain.encode() not in code.code_ct
     assert vault.code_digest(plain) == code.code_hash and plain.endswith(code.tail)
-    assert vault.open_sealed(code.data_key_id, code.secret_ct)
+    assert sealing.reveal(code)["secret"]
 
 
 def test_seed_gives_the_demo_consumer_delivered_benefits_with_a_balanced_ledger(ctx):
@@ -135,7 +136,7 @@ def test_seed_sells_every_product_type_through_the_sandbox_supplier(ctx, app):
 
     link = _sku("XMLY-VIP-1M")
     url = db.session.scalars(sa.select(Code).where(Code.sku_id == link.id).limit(1)).one()
-    assert link.type == "link" and vault.open_sealed(url.data_key_id, url.code_ct).startswith("https://")
+    assert link.type == "link" and sealing.reveal(url)["code"].startswith("https://")
 
     shared = _sku("LUCKIN-99-SHARED")
     codes = db.session.scalars(sa.select(Code).where(Code.sku_id == shared.id)).all()

@@ -8,10 +8,9 @@ import openpyxl
 import pytest
 import sqlalchemy as sa
 
-from app.core import vault
 from app.core.ids import utcnow
 from app.extensions import db
-from app.inventory import imports
+from app.inventory import imports, sealing
 from app.inventory.import_files import count_lines, read_lines, reason_text, rejection
 from app.inventory.models import Code, ImportBatch
 
@@ -53,10 +52,10 @@ def test_imports_sealed_codes_with_tail_batch_and_secret(ctx, make_sku, tmp_path
     assert (batch.status, batch.imported, batch.duplicates, batch.rejected) == ("done", 2, 0, [])
     assert (batch.total_lines, batch.source, batch.filename) == (2, "cli", "codes.csv")
     rows = db.session.scalars(sa.select(Code).where(Code.batch_id == batch.id).order_by(Code.id)).all()
-    assert [vault.open_sealed(r.data_key_id, r.code_ct) for r in rows] == ["TXVIP-0001", "TXVIP-0002"]
+    assert [sealing.reveal(r)["code"] for r in rows] == ["TXVIP-0001", "TXVIP-0002"]
     assert [r.tail for r in rows] == ["0001", "0002"]
     assert {r.sku_id for r in rows} == {sku_id} and {r.status for r in rows} == {"available"}
-    assert vault.open_sealed(rows[0].data_key_id, rows[0].secret_ct) == "8842" and rows[1].secret_ct is None
+    assert sealing.reveal(rows[0])["secret"] == "8842" and rows[1].secret_ct is None
     # A date is valid through that day in Beijing time (UTC+8), stored as naive UTC.
     assert rows[0].expires_at == datetime(2030, 12, 31, 15, 59, 59) and rows[1].expires_at is None
     assert b"TXVIP" not in rows[0].code_ct
@@ -151,9 +150,9 @@ def test_xlsx_import_with_dates_numbers_and_a_duplicate(ctx, make_sku, tmp_path)
     batch = run(ctx, sku_id, path)
     assert (batch.status, batch.imported, batch.duplicates) == ("done", 3, 1)
     rows = db.session.scalars(sa.select(Code).where(Code.batch_id == batch.id).order_by(Code.id)).all()
-    plain = [vault.open_sealed(r.data_key_id, r.code_ct) for r in rows]
+    plain = [sealing.reveal(r)["code"] for r in rows]
     assert plain == ["XL-0001", "123456789012", "XL-0003"]
-    assert vault.open_sealed(rows[2].data_key_id, rows[2].secret_ct) == "4567"
+    assert sealing.reveal(rows[2])["secret"] == "4567"
     assert rows[0].expires_at == datetime(2031, 6, 30, 15, 59, 59)
     assert rows[1].expires_at == datetime(2031, 6, 30, 4, 0)
 

@@ -10,6 +10,7 @@ from app.core import vault
 from app.extensions import db
 from app.fulfilment import engine
 from app.fulfilment.models import Delivery, Entitlement
+from app.inventory import sealing
 from app.inventory.models import Code
 from app.orders import services as orders
 from app.orders.models import Order
@@ -444,8 +445,8 @@ def test_manual_code_is_stored_for_the_buyer_and_never_shown(ops, peek, failed, 
     ent = peek.get(Entitlement, f["entitlement_id"])
     assert ent.status == "unused" and ent.code_id is not None
     row = peek.get(Code, ent.code_id)
-    assert peek(lambda: vault.open_sealed(row.data_key_id, row.code_ct)) == code
-    assert peek(lambda: vault.open_sealed(row.data_key_id, row.secret_ct)) == "PW-123456"
+    assert peek(lambda: sealing.reveal(row)["code"]) == code
+    assert peek(lambda: sealing.reveal(row)["secret"]) == "PW-123456"
 
 
 def test_refund_writes_a_refund_and_the_order_shows_it(ops, peek, failed, supplier_sandbox):

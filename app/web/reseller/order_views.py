@@ -11,14 +11,12 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, IntegerField, SelectField, StringField
 from wtforms.validators import InputRequired, Length, Optional
 
-from app.accounts.models import User
 from app.catalog import planning
 from app.catalog.models import SkuType
 from app.channels import balance, files, issuance, offers, pools, wholesale
 from app.channels.models import IssuanceStatus
 from app.core.errors import DomainError
 from app.core.ids import utcnow
-from app.extensions import db
 from app.fulfilment import services as fulfilment
 from app.fulfilment.models import DeliveryStatus
 from app.orders.models import Order
@@ -123,7 +121,7 @@ def _details(order: Order) -> dict:
     status = wholesale.api_status(order)
     bulk = wholesale.bulk(order.sku)
     job = wholesale.issuance_of(order) if bulk else None
-    units = [] if bulk else fulfilment.units_of(db.session.get(User, order.buyer_id), order)
+    units = [] if bulk else fulfilment.units_of(None, order)
     counts: dict[str, int] = {}
     for ent in units:
         key = ent.delivery.status if ent.delivery else ent.status
