@@ -162,3 +162,18 @@ def _use_recovery(user: User, code: str) -> bool:
 def recovery_codes_left(user: User) -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(RecoveryCode)
                              .where(RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None)))
+
+
+def remove(user: User) -> None:
+    """Forget the user's TOTP secret and recovery codes (caller commits and ends the sessions)."""
+    db.session.execute(sa.delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    db.session.execute(sa.delete(TotpCredential).where(TotpCredential.user_id == user.id))
+
+
+def enrolled_ids(user_ids) -> set[int]:
+    """Which of these users have a confirmed second factor (one query, for a list page)."""
+    ids = list(user_ids)
+    if not ids:
+        return set()
+    return set(db.session.scalars(sa.select(TotpCredential.user_id).where(TotpCredential.user_id.in_(ids),
+                                                                          TotpCredential.confirmed_at.is_not(None))))

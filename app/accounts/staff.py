@@ -8,7 +8,7 @@ import re
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
-from app.accounts import activation
+from app.accounts import activation, mfa
 from app.accounts import services as accounts
 from app.accounts.models import Role, User
 from app.core.audit import audit
@@ -131,3 +131,19 @@ def new_activation(actor: User | None, user_id: int) -> tuple[User, str]:
     token = activation.create(user.id, actor.id if actor else None)
     db.session.commit()
     return user, token
+
+
+def reset_mfa(actor: User | None, user_id: int) -> User:
+    """For someone who lost both their authenticator and their recovery codes: their second factor is
+    removed, their sessions end, and they enrol a new one at their next sign-in. Not for oneself (use a
+    recovery code). Commits."""
+    _require_admin(actor)
+    user = get(user_id)
+    _not_self(actor, user, _l("You cannot reset your own second factor. Ask another administrator."))
+    if not mfa.has_totp(user):
+        raise Conflict(_l("This person has no second factor to reset."), code="NO_TOTP")
+    mfa.remove(user)
+    accounts.end_sessions(user)
+    audit(actor.id if actor else None, "staff.mfa_reset", "user", user.id)
+    db.session.commit()
+    return user

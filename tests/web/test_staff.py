@@ -189,3 +189,24 @@ def test_staff_list_is_paged(client, login_as, make_user):
     assert first.count("data-user=") == 25 and "pagination-next" in first
     second = client.get("/ops/staff/?page=2").get_data(as_text=True)
     assert second.count("data-user=") == 6
+
+
+def test_admin_resets_a_lost_second_factor(app, client, login_as, make_user, peek):
+    """Someone lost their phone and their recovery codes: an admin resets the factor, their sessions end,
+    and they enrol a new one at their next sign-in."""
+    from app.accounts import mfa
+
+    admin_id = login_as("admin")
+    client.post("/lang/en")
+    uid = make_user("finance", email="lost@example.com")
+    page = client.get("/ops/staff/").get_data(as_text=True)
+    assert f"/ops/staff/{uid}/mfa-reset" in page and f"/ops/staff/{admin_id}/mfa-reset" not in page
+    assert client.post(f"/ops/staff/{admin_id}/mfa-reset").status_code == 303  # refused: flashed, nothing done
+    assert peek(lambda: mfa.has_totp(db.session.get(User, admin_id)))
+    assert client.post(f"/ops/staff/{uid}/mfa-reset").status_code == 303
+    assert not peek(lambda: mfa.has_totp(db.session.get(User, uid)))
+    assert peek.get(User, uid).session_version == 1
+    assert peek.count(AuditLog, AuditLog.action == "staff.mfa_reset", AuditLog.target_id == uid) == 1
+    other = app.test_client()
+    resp = other.post("/login", data={"email": "lost@example.com", "password": "secret-pass-1"})
+    assert resp.headers["Location"].startswith("/mfa/enrol")

@@ -1,5 +1,6 @@
 """Staff pages: the list, inviting someone (the activation link is shown once, and emailed), changing a
-role, deactivating and reactivating, and a fresh activation link for someone who lost theirs."""
+role, deactivating and reactivating, a fresh activation link for someone who lost theirs, and resetting the
+second factor of someone who lost their authenticator and recovery codes."""
 
 from flask import flash, redirect, request, url_for
 from flask_babel import gettext as _
@@ -9,7 +10,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
-from app.accounts import activation, staff
+from app.accounts import activation, mfa, staff
 from app.core.errors import DomainError
 from app.core.labels import label
 from app.notifications import account_mail
@@ -43,8 +44,9 @@ def _created(user, token, *, reissued: bool = False):
 
 @bp.get("/")
 def staff_list():
-    return render("staff/list.html", page=staff.page(page_number()), roles=_role_choices(),
-                  has_password=activation.has_password)
+    page = staff.page(page_number())
+    return render("staff/list.html", page=page, roles=_role_choices(), has_password=activation.has_password,
+                  with_totp=mfa.enrolled_ids(u.id for u in page.items))
 
 
 @bp.route("/invite", methods=["GET", "POST"])
@@ -81,6 +83,11 @@ def staff_role(user_id: int):
 @bp.post("/<int:user_id>/active")
 def staff_active(user_id: int):
     return _back(lambda: staff.set_active(current_user, user_id, request.form.get("active") == "1"))
+
+
+@bp.post("/<int:user_id>/mfa-reset")
+def staff_mfa_reset(user_id: int):
+    return _back(lambda: staff.reset_mfa(current_user, user_id))
 
 
 @bp.post("/<int:user_id>/activation")
