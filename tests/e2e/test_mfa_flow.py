@@ -1,4 +1,5 @@
-"""Two-step sign-in in a real browser: an ops user enrols TOTP from the QR page (reading the key shown),
+"""Two-step sign-in in a real browser: an invited ops user activates and enrols before any console page; an
+ops user enrols TOTP from the QR page (reading the key shown),
 keeps the recovery codes, signs out and back in with a code; the cookie of a signed-out session is dead.
 Each test runs at desktop width and on a 375 px phone."""
 
@@ -63,3 +64,43 @@ def test_a_logged_out_cookie_no_longer_works(live_server, page, device, make_use
     me.log_out()
     replay = httpx.get(live_server + "/ops/", cookies=copied)
     assert replay.status_code == 302 and "/login" in replay.headers["location"]
+
+
+def test_an_invited_ops_user_activates_enrols_and_signs_in_with_a_code(live_server, page, device, make_user,
+                                                                        shoot):
+    """The whole way in for new staff: an admin invites them, they open the link, choose a password, enrol
+    TOTP before any console page opens, and later sign in with a code."""
+    me = Person(page, device)
+    admin, newcomer = f"admin-{device}@t.example", f"new-ops-{device}@t.example"
+    make_user("admin", email=admin)
+    page.goto(live_server + "/login")
+    me.log_in(admin, "/ops/staff/")
+    me.press(page.locator("#invite-staff"))
+    page.locator("#email").fill(newcomer)
+    page.locator("#name").fill("新运营")
+    page.locator("#role").select_option("ops")
+    me.press(page.locator("#invite-submit"))
+    link = page.locator("#activation-link").input_value()
+    assert "/activate/" in link
+    shoot(page, "staff-01-invited")
+    me.log_out()
+
+    page.goto(link)
+    page.locator("#password").fill("ops-password-1")
+    page.locator("#confirm").fill("ops-password-1")
+    me.press(page.locator("#activate-submit"))
+    expect(page).to_have_url(re.compile(r"/mfa/enrol(\?.*)?$"))  # no console before the second factor
+    secret = page.locator("#mfa-secret").inner_text().strip()
+    me.assert_fits("the enrolment page after activation")
+    totp = pyotp.TOTP(secret)
+    step = totp.timecode(datetime.now(UTC))
+    page.locator("#code").press_sequentially(totp.generate_otp(step))
+    browser._used_steps[newcomer] = step
+    me.press(page.locator("#mfa-submit"))
+    expect(page.locator("#recovery-codes li")).to_have_count(10)
+    me.press(page.locator("#mfa-continue"))
+    expect(page).to_have_url(re.compile(r"/ops/$"))
+    shoot(page, "staff-02-ops-console")
+
+    me.log_out()
+    me.log_in(newcomer, "/ops/", password="ops-password-1", totp_secret=secret)
