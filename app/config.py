@@ -152,6 +152,9 @@ class Config:
 class TestConfig(Config):
     TESTING = True
     SECRET_KEY = "test-secret"
+    #: Not the published defaults: the suite also runs on a shared PostgreSQL, where those are refused.
+    PAYGATE_KEY = "test-paygate-key"
+    SUPPLIER_SANDBOX_KEY = "test-supplier-key"
     WTF_CSRF_ENABLED = False
     #: Callbacks to loopback, private, link-local or reserved addresses are refused (a reseller could
     #: otherwise make our servers probe the internal network) unless this is set.

@@ -172,7 +172,8 @@ def test_500_mixed_orders_all_end_delivered_or_in_the_exception_queue(app, make_
                       FULFILMENT_POLL_SECONDS=1.0, FULFILMENT_LEASE_SECONDS=5.0, FULFILMENT_SWEEP_GRACE=2.0,
                       SUPPLIER_TIMEOUT_SECONDS=1.0)
     env = dict(os.environ, DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"], REDIS_URL=private.url,
-               QUANYI_MASTER_KEY=app.config["QUANYI_MASTER_KEY"], PUBLIC_URL=web, **WORKER_ENV)
+               QUANYI_MASTER_KEY=app.config["QUANYI_MASTER_KEY"], PAYGATE_KEY=app.config["PAYGATE_KEY"],
+               SUPPLIER_SANDBOX_KEY=SUPPLIER_KEY, PUBLIC_URL=web, **WORKER_ENV)
     workers = None
     try:
         skus, buyers = _setup(app, make_user, make_sku,
