@@ -9,8 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from app.accounts.models import Role, User
-from app.extensions import db
 from app.core.models import AuditLog
+from app.extensions import db
 from app.notifications.models import Notification, OutboundEmail
 from app.procurement.models import Employee, EmployeeInvitation
 
