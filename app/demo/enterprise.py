@@ -124,7 +124,7 @@ def _directory(ent: Enterprise, hr: User) -> None:
     problems = row_checks.check_rows(ent, rows)
     if problems:
         raise RuntimeError(f"demo directory: {problems}")
-    directory.create_rows(ent, rows)
+    directory.create_rows(ent, hr, rows)
     db.session.commit()
 
 

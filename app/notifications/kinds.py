@@ -31,6 +31,10 @@ KINDS: dict[str, Kind] = {
     # params: order_no, amount (formatted, e.g. "¥28.00")
     "order_refunded": Kind(_l("Order %(order_no)s refunded"),
                            _l("%(amount)s was refunded for order %(order_no)s.")),
+    # params: company — to the owner of an existing account an HR admin added to the company's directory
+    "employee_invitation": Kind(_l("%(company)s invites you to join as an employee"),
+                                _l("%(company)s added your address to its employee directory. Your account "
+                                   "joins only if you accept; open the invitation to accept or decline.")),
     # params: company (the sub-agent that accepted the invitation)
     "agent_joined": Kind(_l("New sub-agent: %(company)s"),
                          _l("%(company)s accepted your invitation. Set its prices on its page.")),

@@ -22,7 +22,7 @@ from app.core.audit import audit
 from app.core.errors import Conflict, NotFound, ValidationError
 from app.extensions import db
 from app.notifications.links import link_to
-from app.procurement import employee_import
+from app.procurement import employee_import, invitations
 from app.procurement.models import Department, Employee, Enterprise
 from app.procurement.row_checks import LINKABLE_ROLES, Row, check_rows, problem
 
@@ -135,8 +135,13 @@ def employees(ent: Enterprise, q: str | None = None, department_id: int | None =
         stmt = stmt.where(Employee.department_id == department_id)
     if active is not None:
         stmt = stmt.where(Employee.active.is_(active))
-    return db.paginate(stmt.order_by(Employee.active.desc(), Employee.name, Employee.id), page=page,
-                       per_page=per_page, error_out=False)
+    result = db.paginate(stmt.order_by(Employee.active.desc(), Employee.name, Employee.id), page=page,
+                         per_page=per_page, error_out=False)
+    if page == 1 and active is not False:  # unanswered invitations are listed as people not activated yet
+        invited = invitations.pending(ent, q, department_id)
+        result.items = sorted(result.items + invited, key=lambda e: (not e.active, e.name))
+        result.total += len(invited)
+    return result
 
 
 def get_employee(ent: Enterprise, employee_id: int) -> Employee:
@@ -146,10 +151,18 @@ def get_employee(ent: Enterprise, employee_id: int) -> Employee:
     return emp
 
 
-def create_rows(ent: Enterprise, rows: list[Row]) -> tuple[list[Employee], int]:
-    """Add checked rows (no commit): a new account per row, or the linked one; returns (employees, linked)."""
-    org, linked, new_users = ent.organization_id, 0, []
+def create_rows(ent: Enterprise, actor: User, rows: list[Row]) -> tuple[list[Employee], int, int]:
+    """Add checked rows (no commit): a new account per row, or the linked one; returns (employees, linked,
+    invited). An account of no company (a consumer's) is not touched: its owner gets an invitation
+    (see invitations), and HR sees the row like any new person who has not activated yet."""
+    org, linked, new_users, invited = ent.organization_id, 0, [], 0
+    added = []
     for row in rows:
+        if row.user is not None and invitations.needs_consent(row.user, ent):
+            invitations.invite(ent, actor, row)
+            invited += 1
+            continue
+        added.append(row)
         if row.user is None:
             row.user = User(email=row.email or None, phone=row.phone or None, name=row.name,
                             password_hash=activation.unusable_password(), role=Role.employee, organization_id=org)
@@ -162,10 +175,10 @@ def create_rows(ent: Enterprise, rows: list[Row]) -> tuple[list[Employee], int]:
     db.session.add_all(new_users)
     db.session.flush()
     emps = [Employee(organization_id=org, department_id=r.department_id, user_id=r.user.id, name=r.name,
-                     employee_no=r.employee_no) for r in rows]
+                     employee_no=r.employee_no) for r in added]
     db.session.add_all(emps)
     db.session.flush()
-    return emps, linked
+    return emps, linked, invited
 
 
 def _attach(user: User, organization_id: int) -> None:
@@ -182,14 +195,17 @@ def _refuse(problems: list[dict]):
 
 
 def add_employee(ent: Enterprise, actor: User, *, name: str, email: str = "", phone: str = "",
-                 department_id: int | None = None, employee_no: str = "") -> Employee:
-    """Add one person (the form); ValidationError with the first problem's code and field. Commits."""
+                 department_id: int | None = None, employee_no: str = "") -> Employee | None:
+    """Add one person (the form); ValidationError with the first problem's code and field. Commits.
+    Returns the new employee, or None when the address's owner was invited instead (see create_rows)."""
     row = Row(1, name, email, phone, department_id or "", employee_no)
     problems = check_rows(ent, [row])
     if problems:
         _refuse(problems)
-    (emp,), linked = create_rows(ent, [row])
-    audit(actor.id, "employee.add", "employee", emp.id, user_id=emp.user_id, linked=bool(linked))
+    emps, linked, invited = create_rows(ent, actor, [row])
+    emp = emps[0] if emps else None
+    audit(actor.id, "employee.add", "employee", emp.id if emp else None, user_id=row.user.id, linked=bool(linked),
+          invited=bool(invited))
     db.session.commit()
     return emp
 

@@ -73,10 +73,12 @@ class ImportRefused(ValidationError):
 class ImportResult:
     created: int
     linked: int
+    #: Rows whose address belongs to someone's own account: they were invited (HR is told the total only).
+    invited: int = 0
 
     @property
     def total(self) -> int:
-        return self.created + self.linked
+        return self.created + self.linked + self.invited
 
 
 def file_problem(code: str, line: int | None = None, **args) -> dict:
@@ -179,14 +181,14 @@ def run(ent: Enterprise, actor: User, filename: str, data: bytes) -> ImportResul
         db.session.rollback()
         raise ImportRefused(problems)
     try:
-        employees, linked = directory.create_rows(ent, rows)
+        employees, linked, invited = directory.create_rows(ent, actor, rows)
         audit(actor.id, "employee.import", "organization", ent.organization_id, filename=(filename or "")[:120],
-              created=len(employees) - linked, linked=linked)
+              created=len(employees) - linked, linked=linked, invited=invited)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
         raise ImportRefused([file_problem("conflict")]) from None
-    return ImportResult(created=len(employees) - linked, linked=linked)
+    return ImportResult(created=len(employees) - linked, linked=linked, invited=invited)
 
 
 def template_csv() -> bytes:

@@ -11,6 +11,7 @@ from flask_babel import lazy_gettext as _l
 
 from app.accounts.models import Role, User
 from app.extensions import db
+from app.procurement import invitations
 from app.procurement.models import Department, Employee, Enterprise
 
 MOBILE = re.compile(r"^1[3-9]\d{9}$")
@@ -168,6 +169,10 @@ def check_rows(ent: Enterprise, rows: list[Row], skip_employee: int | None = Non
                                     .where(Employee.organization_id == org)).all())
     members = dict(db.session.execute(sa.select(Employee.user_id, Employee.id)
                                       .where(Employee.organization_id == org)).all())
+    # an unanswered invitation holds its number and its person, like a not-yet-activated employee
+    invited_nos, invited_users = invitations.pending_keys(org)
+    taken |= invited_nos
+    members |= dict.fromkeys(invited_users, -1)
     emails = sorted({r.email for r in rows if r.email})
     phones = sorted({r.phone for r in rows if r.phone})
     by_email = {u.email: u for u in _in_chunks(User.email, emails)}

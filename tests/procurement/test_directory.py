@@ -126,10 +126,11 @@ def test_add_employee_refuses_bad_input_and_changes_nothing(co, fields, code):
 def test_linking_rules(co, make_user, make_company):
     c, ent, hr = co
     consumer_id = make_user("consumer", email="buyer@mail.example")
-    emp = directory.add_employee(ent, hr, name="老顾客", email="BUYER@mail.example", department_id=c.department_id,
-                                 employee_no="L1")
-    assert emp.user_id == consumer_id and emp.user.role == Role.employee
-    assert emp.user.organization_id == c.organization_id and activation.has_password(emp.user)
+    # an existing consumer is invited, never converted (issue 14): the account stays as it was
+    assert directory.add_employee(ent, hr, name="老顾客", email="BUYER@mail.example",
+                                  department_id=c.department_id, employee_no="L1") is None
+    buyer = db.session.get(User, consumer_id)
+    assert buyer.role == Role.consumer and buyer.organization_id is None and activation.has_password(buyer)
 
     other = make_company()
     other_employee = db.session.get(User, other.employee_user_ids[0]).email
@@ -261,12 +262,12 @@ def test_import_xlsx_detected_by_content(co):
     assert emp.user.phone == "13612345678"
 
 
-def test_import_links_free_accounts(co, make_user):
+def test_import_invites_free_accounts(co, make_user):
     c, ent, hr = co
     uid = make_user("consumer", email="fan@mail.example")
     result = directory.import_file(ent, hr, "x.csv", csv_bytes(HEADER, "粉丝,fan@mail.example,,市场部,F1"))
-    assert (result.created, result.linked) == (0, 1)
-    assert db.session.get(User, uid).organization_id == c.organization_id
+    assert (result.created, result.linked, result.invited, result.total) == (0, 0, 1, 1)
+    assert db.session.get(User, uid).organization_id is None  # until the owner accepts
 
 
 def test_import_lists_every_bad_line_and_imports_nothing(co, make_user, make_company):

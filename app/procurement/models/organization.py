@@ -64,3 +64,14 @@ class Employee(db.Model):
     department: Mapped[Department] = relationship()
     user: Mapped[User] = relationship()
 
+    #: Listed beside EmployeeInvitation rows in the directory (see directory.employees).
+    invitation = False
+
+    @property
+    def email(self) -> str | None:
+        return self.user.email
+
+    @property
+    def phone(self) -> str | None:
+        return self.user.phone
+

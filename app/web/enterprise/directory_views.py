@@ -129,12 +129,12 @@ def employee_new():
     form = _employee_form(department=request.args.get("department", type=int))
     if form.validate_on_submit():
         try:
-            emp = directory.add_employee(g.enterprise, _actor(), **_fields(form))
+            directory.add_employee(g.enterprise, _actor(), **_fields(form))
         except DomainError as e:
             show_error(form, e)
-        else:
-            flash(_("%(name)s added to the directory.", name=emp.name), "success")
-            return redirect(url_for("enterprise.employee", employee_id=emp.id), 303)
+        else:  # the same answer whether a new account was made or an existing one's owner invited
+            flash(_("%(name)s added to the directory.", name=" ".join(form.name.data.split())), "success")
+            return redirect(url_for("enterprise.employees"), 303)
     return render("enterprise/employee_form.html", form=form, emp=None, login_owned=False,
                   status_code=422 if request.method == "POST" else 200)
 
