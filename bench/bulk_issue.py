@@ -45,7 +45,6 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,15 +55,15 @@ import httpx  # noqa: E402
 import redis  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
-from bench.checkout import Stack, free_port, make_app, reset_schema, tail  # noqa: E402
+from bench import verdict  # noqa: E402
+from bench.checkout import Stack, free_port, make_app, reset_schema, sandbox_keys, tail  # noqa: E402
 from bench.fulfilment import ensure_database, start_redis  # noqa: E402
+from bench.rawsql import capture_claim, with_limit  # noqa: E402
 
 SKU, RAW_SKU = "BENCH-BULK", "BENCH-BULK-RAW"
 PRICE_FEN, DISCOUNT_BP = 100, 1000  # the reseller pays 0.90 a code
 UNIT_FEN = PRICE_FEN * (10000 - DISCOUNT_BP) // 10000
 CHUNK = 5000
-#: The LIMIT the claim statement is captured with, found again among its parameters and replaced by N.
-SENTINEL = 7919
 
 
 def say(message: str) -> None:
@@ -290,49 +289,6 @@ def check(app, seeded: dict, order_no: str, n: int) -> dict:
 
 # --- the baselines -------------------------------------------------------------------------------------------
 
-def capture_claim(raw_sku_id: int, order_id: int | None = None):
-    """The statement and DB-API parameters of one real `inventory.claim` call for `order_id` (rolled back)."""
-    from app.extensions import db
-    from app.inventory import services as inventory
-
-    seen: list[tuple[str, object]] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith(("WITH", "UPDATE")):
-            seen.append((statement, parameters))
-
-    sa.event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        inventory.claim(raw_sku_id, order_id, SENTINEL)
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", record)
-        db.session.rollback()
-    statement, params = seen[-1]
-    if "SKIP LOCKED" not in statement and db.engine.dialect.name == "postgresql":
-        raise RuntimeError(f"claim() did not lock with SKIP LOCKED: {statement}")
-    return statement, params
-
-
-def with_limit(params, n: int):
-    """The captured parameters with the LIMIT set to n and every timestamp set to now."""
-    from app.core.ids import utcnow
-
-    now = utcnow()
-
-    def fix(v):
-        return n if v == SENTINEL and not isinstance(v, bool) else now if isinstance(v, datetime) else v
-
-    if isinstance(params, dict):
-        hits = [k for k, v in params.items() if v == SENTINEL]
-        fixed = {k: fix(v) for k, v in params.items()}
-    else:
-        hits = [i for i, v in enumerate(params) if v == SENTINEL]
-        fixed = type(params)(fix(v) for v in params)
-    if len(hits) != 1:
-        raise RuntimeError(f"cannot find the LIMIT among the claim's parameters: {params}")
-    return fixed
-
-
 def baselines(app, raw_sku_id: int, order_no: str, n: int) -> dict:
     """The bare claim of n rows, then reading, decrypting and writing them as CSV, then as XLSX. The rows are
     claimed for the app's order (its id in codes.order_id, checked by the foreign key as the app's are)."""
@@ -420,7 +376,8 @@ def run(args, url: str, tmp: Path, stack: Stack) -> dict:
     port = free_port()
     env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": start_redis(stack, tmp),
            "PUBLIC_URL": f"http://127.0.0.1:{port}", "SECRET_KEY": secrets.token_hex(32),
-           "QUANYI_MASTER_KEY": os.environ.get("QUANYI_MASTER_KEY") or new_master_key(), "API_RATE_LIMIT": "100000/minute"}
+           "QUANYI_MASTER_KEY": os.environ.get("QUANYI_MASTER_KEY") or new_master_key(), "API_RATE_LIMIT": "100000/minute",
+           **sandbox_keys()}
     busy = {k: v for k, v in _queue_lengths(env["REDIS_URL"]).items() if v}
     if busy:
         raise RuntimeError(f"the queues of {env['REDIS_URL']} are not empty: {busy}")
@@ -501,9 +458,10 @@ def _queue_lengths(redis_url: str) -> dict[str, int]:
     return {name: len(Queue(name, connection=conn)) for name in QUEUES}
 
 
-def bench_main(name: str, args, run, example_db: str) -> None:
+def bench_main(name: str, args, run, example_db: str, required) -> None:
     """Refuse a DATABASE_URL this run may not wipe; run `run(args, url, tmp, stack)`; stop whatever it started;
-    print its report as one JSON line; exit 0 only when the report's check passed."""
+    print its report as one JSON line; exit 0 only when nothing in it fails (bench/verdict.py): `required`
+    names the figures it must print, or is a function of the report giving them."""
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith(("postgresql://", "postgresql+psycopg://", "sqlite:////")):
         print(f"bench/{name}.py: DATABASE_URL must name a PostgreSQL database this run may wipe (e.g. "
@@ -519,9 +477,15 @@ def bench_main(name: str, args, run, example_db: str) -> None:
     finally:
         stack.close()
         shutil.rmtree(tmp, ignore_errors=True)
-    print(json.dumps(report, ensure_ascii=False))
-    sys.exit(0 if report["check"]["ok"] and not report.get("errors", {}).get("count") else 1)
+    verdict.finish(name, report, required(report) if callable(required) else required)
+
+
+#: The figures bulk_issue must print.
+REQUIRED = ("total_s", "phases_s.post", "phases_s.queue", "phases_s.issue", "phases_s.files",
+            "peak_rss_mb.work_horse", "peak_rss_mb.worker", "peak_rss_mb.api_server_worker",
+            "baseline.bare_sql_s", "baseline.bare_sql_csv_s", "baseline.bare_sql_csv_xlsx_s",
+            "ratio.vs_bare_sql", "ratio.vs_bare_sql_csv", "ratio.vs_bare_sql_csv_xlsx", "check.ok")
 
 
 if __name__ == "__main__":
-    bench_main("bulk_issue", parse_args(), run, "quanyi_bench_b")
+    bench_main("bulk_issue", parse_args(), run, "quanyi_bench_b", REQUIRED)

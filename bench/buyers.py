@@ -140,3 +140,130 @@ def race(base_url: str, buyers: list[tuple[str, str]], sku_id: int, timeout: flo
     for t in threads:
         t.join(max(0.1, deadline - time.time() + 35))
     return [b.out for b in runners], time.perf_counter() - t0
+
+
+# --- the embedded mode: a pool of driver threads serving buyers in turn, one purchase each ----------------
+
+@dataclass
+class Visit:
+    """One buyer's single purchase, as the driver saw it."""
+
+    email: str
+    order_no: str = ""
+    status: str = ""  # the order's last status seen, "refused" (sold out) or "" (never got that far)
+    purchase_s: float | None = None  # from the buy POST to the order page showing delivered
+    error: str = ""
+
+
+class Counter:
+    """Requests the driver sent, by server (app or gateway): httpx calls the hook once per request sent,
+    redirects included."""
+
+    def __init__(self, app_netloc: str):
+        self.app_netloc, self.lock = app_netloc, threading.Lock()
+        self.app = self.other = 0
+
+    def __call__(self, request: httpx.Request) -> None:
+        with self.lock:
+            if request.url.netloc.decode() == self.app_netloc:
+                self.app += 1
+            else:
+                self.other += 1
+
+
+def _client(base_url: str, counter: Counter | None = None) -> httpx.Client:
+    # No keep-alive, as in Buyer.run: a request sent on a connection gunicorn is closing would be reset.
+    return httpx.Client(base_url=base_url, timeout=60, limits=httpx.Limits(max_keepalive_connections=0),
+                        event_hooks={"request": [counter]} if counter else None)
+
+
+def _pool(threads: int, items: list, work) -> None:
+    """`threads` threads take the items in turn, calling work(client_index, item)."""
+    it = iter(items)
+    lock = threading.Lock()
+
+    def loop(i: int) -> None:
+        while True:
+            with lock:
+                item = next(it, None)
+            if item is None:
+                return
+            work(i, item)
+
+    pool = [threading.Thread(target=loop, args=(i,), daemon=True) for i in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+
+
+def log_in_all(base_url: str, buyers: list[tuple[str, str]], sku_id: int, threads: int) -> tuple[dict, list[str]]:
+    """Log every buyer in (GET /login, POST /login, GET the SKU page) on `threads` threads: per email, its
+    cookies and the SKU page's csrf token; and the errors."""
+    sessions: dict[str, tuple[httpx.Cookies, str]] = {}
+    errors: list[str] = []
+    lock = threading.Lock()
+    clients = [_client(base_url) for _ in range(threads)]
+
+    def work(i: int, buyer: tuple[str, str]) -> None:
+        client = clients[i]
+        client.cookies = httpx.Cookies()
+        b = Buyer(base_url, buyer[0], buyer[1], sku_id, deadline=0)
+        try:
+            token = b._log_in(client)
+        except Exception as e:
+            with lock:
+                errors.append(f"{buyer[0]}: {b.step}: {e.__class__.__name__}: {e}")
+            return
+        with lock:
+            sessions[buyer[0]] = (httpx.Cookies(client.cookies), token)
+
+    try:
+        _pool(threads, buyers, work)
+    finally:
+        for c in clients:
+            c.close()
+    return sessions, errors
+
+
+def purchase_all(base_url: str, sessions: dict, sku_id: int, threads: int, timeout: float,
+                 counter: Counter) -> list[Visit]:
+    """Each logged-in buyer buys exactly one unit: POST the SKU page's form; unless refused (sold out), pay
+    on the gateway's page, come back and poll the order page every 50 ms until the order is final. The
+    `threads` driver threads serve the buyers in turn."""
+    deadline = time.time() + timeout
+    clients = [_client(base_url, counter) for _ in range(threads)]
+    visits: list[Visit] = []
+    lock = threading.Lock()
+
+    def work(i: int, email: str) -> None:
+        client = clients[i]
+        client.cookies = httpx.Cookies(sessions[email][0])
+        visit = Visit(email)
+        b = Buyer(base_url, email, "", sku_id, deadline)
+        try:
+            if time.time() > deadline:
+                raise TimeoutError("the run's deadline passed before this buyer's turn")
+            _purchase(b, client, sessions[email][1], visit)
+        except Exception as e:  # one buyer's failure is a figure of the report, not the end of the run
+            visit.error = f"{b.step}: {e.__class__.__name__}: {e}"
+        with lock:
+            visits.append(visit)
+
+    try:
+        _pool(threads, list(sessions), work)
+    finally:
+        for c in clients:
+            c.close()
+    return visits
+
+
+def _purchase(b: Buyer, client: httpx.Client, token: str, visit: Visit) -> None:
+    bought = b._buy_once(client, token)
+    if not bought:
+        visit.status = "refused"
+        return
+    if b.out.paid:
+        visit.order_no, visit.status, visit.purchase_s = b.out.paid[-1], "delivered", b.out.end_to_end_s[-1]
+    else:
+        visit.order_no, _, visit.status = b.out.unfinished[-1].rpartition(":")

@@ -1,93 +1,93 @@
-"""The allocation SQL of `app.inventory.services.reserve()`, run bare with psycopg from many threads.
+"""The app's own claim statement, captured from one real call and replayed bare with psycopg.
 
-The statements are not retyped here: they are captured from one real call of `reserve()` (the SELECT … FOR
-UPDATE SKIP LOCKED LIMIT 1 and the UPDATE … SET status='reserved'), so the bench measures exactly the SQL
-the app sends, minus everything around it (HTTP, sessions, the order and payment rows, the ORM).
+The statement is not retyped here: `capture_claim` records what `app.inventory.services.claim()` sends (one
+`WITH picked AS MATERIALIZED (SELECT … FOR UPDATE SKIP LOCKED LIMIT n) UPDATE codes …` on PostgreSQL), so
+the benches measure exactly the SQL the app sends, minus everything around it (HTTP, sessions, the order
+and payment rows, the ORM). If the app stops claiming that way, the capture fails loudly.
 """
 
 import threading
 import time
-from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
 import sqlalchemy as sa
 
-
-@dataclass
-class Captured:
-    select_sql: str
-    select_params: dict
-    update_sql: str
-    update_params: dict
-    #: The UPDATE's parameter names that carry the claimed ids (expanded from `Code.id.in_(ids)`).
-    id_keys: list[str]
+#: The LIMIT the claim statement is captured with, found again among its parameters and replaced.
+SENTINEL = 7919
 
 
-def capture_reserve(sku_id: int) -> Captured:
-    """Call reserve() for one unit inside an app context, record its two statements, roll it back."""
+def capture_claim(sku_id: int, order_id: int | None = None):
+    """The statement and DB-API parameters of one real `inventory.claim` call (rolled back); inside an app
+    context."""
     from app.extensions import db
     from app.inventory import services as inventory
 
-    seen: list[tuple[str, dict]] = []
+    seen: list[tuple[str, object]] = []
 
     def record(conn, cursor, statement, parameters, context, executemany):
-        seen.append((statement, dict(parameters or {})))
+        if statement.lstrip().upper().startswith(("WITH", "UPDATE")):
+            seen.append((statement, parameters))
 
-    engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", record)
+    sa.event.listen(db.engine, "before_cursor_execute", record)
     try:
-        ids = inventory.reserve(sku_id, None, 1)
+        inventory.claim(sku_id, order_id, SENTINEL)
     finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
+        sa.event.remove(db.engine, "before_cursor_execute", record)
         db.session.rollback()
-    select = next((s, p) for s, p in seen if s.lstrip().upper().startswith("SELECT"))
-    update = next((s, p) for s, p in seen if s.lstrip().upper().startswith("UPDATE"))
-    if "SKIP LOCKED" not in select[0]:
-        raise RuntimeError(f"reserve() did not lock with SKIP LOCKED: {select[0]}")
-    id_keys = sorted(k for k, v in update[1].items() if isinstance(v, int) and v in ids)
-    if len(id_keys) != len(ids):
-        raise RuntimeError(f"cannot find the claimed ids among the UPDATE parameters: {update[1]}")
-    return Captured(select[0], select[1], update[0], update[1], id_keys)
+    if not seen:
+        raise RuntimeError("inventory.claim() sent no UPDATE: the bench no longer knows how the app claims codes")
+    statement, params = seen[-1]
+    if "SKIP LOCKED" not in statement and db.engine.dialect.name == "postgresql":
+        raise RuntimeError(f"claim() did not lock with SKIP LOCKED: {statement}")
+    with_limit(params, 1)  # fails now if the LIMIT cannot be found among the parameters
+    return statement, params
 
 
-def _now_params(params: dict, now: datetime) -> dict:
-    return {k: (now if isinstance(v, datetime) else v) for k, v in params.items()}
-
-
-def claim_all(dsn: str, sql: Captured, threads: int, timeout: float = 120) -> dict:
-    """Claim every available row of the captured SKU, one per transaction, from `threads` connections."""
+def with_limit(params, n: int):
+    """The captured parameters with the LIMIT set to n and every timestamp set to now."""
     from app.core.ids import utcnow
 
-    counts = {"claims": 0, "lost_updates": 0, "errors": []}
+    now = utcnow()
+
+    def fix(v):
+        return n if v == SENTINEL and not isinstance(v, bool) else now if isinstance(v, datetime) else v
+
+    if isinstance(params, dict):
+        hits = [k for k, v in params.items() if v == SENTINEL]
+        fixed = {k: fix(v) for k, v in params.items()}
+    else:
+        hits = [i for i, v in enumerate(params) if v == SENTINEL]
+        fixed = type(params)(fix(v) for v in params)
+    if len(hits) != 1:
+        raise RuntimeError(f"cannot find the LIMIT among the claim's parameters: {params}")
+    return fixed
+
+
+def claim_all(dsn: str, statement: str, params, threads: int, timeout: float = 120) -> dict:
+    """Claim every available row of the captured SKU, one per transaction, from `threads` connections."""
+    counts = {"claims": 0, "errors": []}
     lock = threading.Lock()
     start = threading.Barrier(threads + 1)
     deadline = time.time() + timeout
 
     def worker():
-        claims = lost = 0
+        claims = 0
         try:
             with psycopg.connect(dsn) as conn:
                 start.wait(timeout=30)
                 while time.time() < deadline:
                     with conn.transaction():
-                        now = utcnow()
-                        rows = conn.execute(sql.select_sql, _now_params(sql.select_params, now)).fetchall()
-                        if not rows:
-                            break
-                        params = _now_params(sql.update_params, now)
-                        params.update(zip(sql.id_keys, (r[0] for r in rows), strict=True))
-                        if conn.execute(sql.update_sql, params).rowcount == len(rows):
-                            claims += 1
-                        else:
-                            lost += 1
+                        got = conn.execute(statement, with_limit(params, 1)).rowcount
+                    if got != 1:
+                        break  # none left (or every one left is being claimed by another thread)
+                    claims += 1
         except Exception as e:  # reported, never hidden
             with lock:
                 counts["errors"].append(f"{e.__class__.__name__}: {e}")
             start.abort()
         with lock:
             counts["claims"] += claims
-            counts["lost_updates"] += lost
 
     pool = [threading.Thread(target=worker, daemon=True) for _ in range(threads)]
     for t in pool:
@@ -101,4 +101,4 @@ def claim_all(dsn: str, sql: Captured, threads: int, timeout: float = 120) -> di
         t.join(max(0.1, deadline - time.time() + 5))
     elapsed = time.perf_counter() - t0
     return {**counts, "elapsed_s": round(elapsed, 4),
-            "claims_per_s": round(counts["claims"] / elapsed, 1) if elapsed else None}
+            "claims_per_s": round(counts["claims"] / elapsed, 1) if elapsed and counts["claims"] else None}
