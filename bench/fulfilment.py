@@ -21,7 +21,6 @@ once on W threads, against the same sandbox.
 
 import argparse
 import base64
-import json
 import logging
 import os
 import resource
@@ -41,6 +40,7 @@ import redis  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
 from bench import fulfil_support as support  # noqa: E402
+from bench import verdict  # noqa: E402
 from bench.checkout import Stack, free_port, reset_schema, tail  # noqa: E402
 
 PARTNER, SUPPLIER_CODE = "quanyi", "bench-sandbox"
@@ -190,6 +190,9 @@ def worker_batch(kind: str, args, env: dict, stack: Stack, app, user_id: int, su
         "queued_before_start": queued,
         "seed_s": round(seed_s, 1),
     })
+    # every order delivered, topped up exactly once, and every worker left cleanly
+    report["ok"] = (report["exactly_once"] and report["delivered"] == n and report["failures"] == 0
+                    and all(code == 0 for code in codes))
     say(f"{kind}: {report['delivered']}/{n} delivered in {seconds:.1f} s "
         f"({report['topups_per_s']}/s, steady {steady}/s), exactly once: {report['exactly_once']}")
     return report
@@ -207,6 +210,7 @@ def bare_batch(name: str, threads: int, args, env: dict) -> dict:
     result = support.bare_loop(adapter, args.bare_calls, threads, prefix, ACCOUNT_BASE[name], callback)
     topups = support.sandbox_topups(env["SUPPLIER_SANDBOX_URL"])
     result["sandbox_topups"] = sum(t["out_order_no"].startswith(prefix + "-") for t in topups)
+    result["ok"] = result["sandbox_topups"] == args.bare_calls and result["failures"] == 0
     say(f"{name}: {result['calls_per_s']} calls/s")
     return result
 
@@ -306,10 +310,17 @@ def main() -> None:
     finally:
         stack.close()
         shutil.rmtree(tmp, ignore_errors=True)
-    print(json.dumps(report, ensure_ascii=False))
-    batches = [b for b in (report["worker"], report["simple_worker"]) if b]
-    ok = all(b["failures"] == 0 and b["exactly_once"] for b in batches)
-    sys.exit(0 if ok else 1)
+    verdict.finish("fulfilment", report, required(args))
+
+
+def required(args) -> tuple[str, ...]:
+    """The figures fulfilment must print: each batch's rate, CPU and check, the bare loops', the overheads."""
+    batches = ("worker", "simple_worker") if args.simple_worker else ("worker",)
+    figures = [f"{b}.{k}" for b in batches for k in ("ok", "topups_per_s", "p50_s", "p95_s", "cpu_ms_per_topup")]
+    figures += [f"{loop}.{k}" for loop in ("bare_loop_1", f"bare_loop_{args.workers}")
+                for k in ("ok", "calls_per_s")]
+    figures += ["overhead_vs_bare_W"] + (["simple_overhead_vs_bare_W"] if args.simple_worker else [])
+    return tuple(figures)
 
 
 if __name__ == "__main__":

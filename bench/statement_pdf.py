@@ -18,9 +18,9 @@ app's PDF has as many pages as the layout says, and the statement's closing bala
 
 import argparse
 import io
-import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,6 +35,8 @@ if str(ROOT) not in sys.path:
 
 import psutil  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
+
+from bench import verdict  # noqa: E402
 
 
 class PeakRss:
@@ -73,9 +75,9 @@ def mb(n: int) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--lines", type=int, default=10_000)
-    ap.add_argument("--no-baseline", action="store_true")
+    ap = argparse.ArgumentParser(prog="bench/statement_pdf.py", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--lines", type=int, default=10_000, help="statement lines, default 10000")
+    ap.add_argument("--no-baseline", action="store_true", help="skip the weasyprint command-line baseline")
     ap.add_argument("--save", metavar="DIR", help="write the app's PDF and XLSX there, to look at")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -83,9 +85,12 @@ def main() -> None:
     logging.getLogger("fontTools").setLevel(logging.ERROR)
 
     tmp = Path(tempfile.mkdtemp(prefix="quanyi-bench-statement-"))
+    os.environ["QUANYI_INSTANCE"] = str(tmp / "instance")  # read when `app` is first imported
     url = os.environ.get("DATABASE_URL") or f"sqlite:///{tmp / 'bench.db'}"
+    from bench.checkout import sandbox_keys
+
     env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "bench", "QUANYI_MASTER_KEY": "0" * 64,
-           "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:1/0")}
+           "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:1/0"), **sandbox_keys()}
     if url.startswith("postgresql"):
         from bench.checkout import reset_schema
         from bench.fulfilment import ensure_database
@@ -100,9 +105,22 @@ def main() -> None:
     from bench.checkout import make_app
 
     app = make_app(env)
-    with app.app_context():
-        result = run(app, args, tmp)
-    print(json.dumps(result, ensure_ascii=False, indent=2))
+    try:
+        with app.app_context():
+            result = run(app, args, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    verdict.finish("statement_pdf", result, required(args))
+
+
+def required(args) -> tuple[str, ...]:
+    """The figures statement_pdf must print (the baseline's unless --no-baseline)."""
+    figures = ("lines", "pages", "app.total_s", "app.lines_s", "app.pdf_s", "app.xlsx_s", "app.peak_rss_mb",
+               "check.ok")
+    if args.no_baseline:
+        return figures
+    return (*figures, "baseline_weasyprint_cli.total_s", "baseline_weasyprint_cli.peak_rss_mb",
+            "baseline_weasyprint_cli.pages", "app_vs_cli.time", "app_vs_cli.memory")
 
 
 def seed(n: int) -> tuple:
@@ -172,9 +190,12 @@ def run(app, args, tmp: Path) -> dict:
         for fmt in ("pdf", "xlsx"):
             (Path(args.save) / statements.filename(st, fmt)).write_bytes(statements.file(st, fmt).content)
     pages = len(PdfReader(io.BytesIO(pdf)).pages)
-    assert pages == len(statement_files.layout(st.line_count)), (pages, st.line_count)
-    assert st.closing_fen == -ledger.balance(st.account_code)
-    out = {"lines": st.line_count, "pages": pages, "seed_s": round(seed_s, 1),
+    check = {"pages_as_laid_out": pages == len(statement_files.layout(st.line_count)),
+             "lines_as_seeded": st.line_count == args.lines,
+             "closing_equals_ledger": st.closing_fen == -ledger.balance(st.account_code),
+             "xlsx_written": bool(statements.file(st, "xlsx").content)}
+    check["ok"] = all(check.values())
+    out = {"lines": st.line_count, "pages": pages, "seed_s": round(seed_s, 1), "check": check,
            "app": {"total_s": round(total, 1), **{f"{k}_s": round(v, 1) for k, v in phases.items()},
                    "peak_rss_mb": mb(peak.peak), "pdf_kb": len(pdf) // 1024,
                    "processes": statement_files.processes(), "chunk_pages": statement_files.CHUNK_PAGES}}
