@@ -20,7 +20,14 @@ no code twice, nothing oversold, every balance exact (opening − orders × pric
 Baseline in the same run, on a second SKU stocked alike, at the same concurrency (one psycopg connection
 per thread): the bare SQL transaction an order needs, one per attempt — lock the reseller row, read its
 balance from its postings, claim one code with the app's own claim statement (captured from
-`inventory.claim`, not retyped), post the debit and the revenue (two journal entries, four postings), commit.
+`inventory.claim`, not retyped), post the debit and the revenue (two journal entries, four postings, with
+the INSERTs captured from one real `ledger.post`, not retyped: a column the app adds is filled in here too),
+commit. Server CPU per created order: gunicorn (master, workers) and the private redis-server if this run
+started it; PostgreSQL not counted.
+
+Exit 0 only if nothing in the report fails (bench/verdict.py, bench/README.md): the checks, the baseline's
+errors and its own check (every code sold), and the figures it must print, `throughput_vs_bare` (app ÷ bare)
+and `cpu_ms_per_order` among them. On SQLite the baseline is skipped (psycopg only) and not required.
 """
 
 import argparse
@@ -179,8 +186,13 @@ def check(app, seeded: dict, answers: list, args) -> dict:
            "distinct_codes": len({c.code_hash for c in delivered}),
            "codes_on_distinct_orders": len({c.order_id for c in delivered}),
            "oversold": max(0, len(delivered) - args.stock, len(orders) - args.stock),
-           "balances_exact": all(per_reseller.values()), "ledger_balanced": unbalanced == 0 and total == 0}
-    out["ok"] = (out["orders"] == out["orders_delivered"] == out["answered_201"] == out["codes_delivered"]
+           "balances_exact": all(per_reseller.values()), "ledger_balanced": unbalanced == 0 and total == 0,
+           # every attempt answered, and only 201 or 409 INSUFFICIENT_STOCK (a 5xx is not a refusal)
+           "unexpected_answers": sum(1 for _, status, what, _ in answers
+                                     if (status, what if status != 201 else "") not in
+                                     ((201, ""), (409, "INSUFFICIENT_STOCK"))),
+           "unanswered": args.attempts - len(answers)}
+    out["ok"] = (out["unexpected_answers"] == 0 and out["unanswered"] == 0 and out["orders"] == out["orders_delivered"] == out["answered_201"] == out["codes_delivered"]
                  == out["stock_consumed"] == out["distinct_codes"] == out["codes_on_distinct_orders"] == args.stock
                  and {o.order_no for o in orders} == created and out["oversold"] == 0
                  and out["balances_exact"] and out["ledger_balanced"])

@@ -31,6 +31,9 @@ web (gunicorn), worker (RQ worker, its work horses and cron) and Redis, their su
 the supplier, the mail sandbox and the launcher. No bare baseline in this mode (it measures the shop as
 shipped). Checked: nothing oversold, no code given twice, at most one order per buyer, every buyer's order
 delivered (or refused once sold out), the ledger balanced.
+
+Exit 0 only if nothing in the report fails (bench/verdict.py, bench/README.md): every check, the bare run's,
+no error counted, and every figure it must print (REQUIRED below).
 """
 
 import argparse
@@ -348,10 +351,6 @@ def raw_run(app, raw_id: int, dsn: str, args) -> dict:
             "sql": " ".join(statement.split()), **result,
             "cpu_ms_per_claim_driver": round(1000 * spent / result["claims"], 2) if result["claims"] else None,
             "ok": result["claims"] == args.raw_codes}  # every row claimed once
-
-
-def _delta(after: float | None, before: float | None) -> float | None:
-    return round(after - before, 1) if after is not None and before is not None else None
 
 
 def cpu_report(before: dict, after: dict, units: int, app_parts: tuple[str, ...], apart: tuple[str, ...]) -> dict:

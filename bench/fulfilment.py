@@ -17,6 +17,10 @@ fresh batch and RQ's SimpleWorker (`quanyi worker --no-fork`: the same worker wi
 
 Part B: the same number of top-ups through `SignedJsonAdapter.topup` in a bare loop, once on 1 thread and
 once on W threads, against the same sandbox.
+
+Exit 0 only if nothing in the report fails (bench/verdict.py, bench/README.md): each batch's check (all
+delivered, exactly once, workers exited 0), each bare loop's, no failed job, and every figure it must print
+(required() below).
 """
 
 import argparse

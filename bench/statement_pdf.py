@@ -14,6 +14,9 @@ Baseline, in the same run: the same statement as ONE HTML document (every page's
 and CSS) rendered by the `weasyprint` command line, timed, with its peak RSS sampled the same way. (A figure
 published for a 10,000-row table is 108 s and 3 GB; the aim here is under 60 s and 1 GB.) Afterwards: the
 app's PDF has as many pages as the layout says, and the statement's closing balance equals the ledger's.
+
+Exit 0 only if nothing in the report fails (bench/verdict.py, bench/README.md): the check, the baseline's exit
+code and pages, and every figure it must print (required() below).
 """
 
 import argparse
