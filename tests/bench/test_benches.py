@@ -243,3 +243,27 @@ def test_finish_prints_one_json_object_with_its_verdict_and_exits_by_it(capsys):
     with pytest.raises(SystemExit) as exited:
         verdict.finish("api_orders", _api_report(), ["ratio"])
     assert exited.value.code == 0
+
+
+@pytest.mark.pg
+@pytest.mark.skipif(not PG, reason="the bare baselines replay their SQL with psycopg: PostgreSQL only")
+def test_the_api_baseline_writes_journal_entries_as_ledger_post_does(ctx):
+    """The INSERTs api_orders' baseline replays are the ones `ledger.post` sends: booked_at (whose absence
+    broke the baseline) is among them, and a replayed entry is a valid, balanced row."""
+    from app.core.ids import utcnow
+    from app.extensions import db
+    from app.ledger import services as ledger
+
+    captured = api_orders.CapturedPosting("2203", "6001")
+    assert "booked_at" in captured.entry_sql
+    debit, credit = ledger.account("2203").id, ledger.account("6001").id
+    conn = db.session.connection().connection.driver_connection
+    captured.post(conn, kind="bench_order", key="bench:test:1", memo="B1", ref_id=1, debit_id=debit,
+                  credit_id=credit, amount=2520, now=utcnow())
+    entry = db.session.execute(sa.text("SELECT id, kind, memo, ref_type, ref_id, booked_at FROM journal_entries "
+                                       "WHERE idempotency_key = 'bench:test:1'")).one()
+    assert (entry.kind, entry.memo, entry.ref_type, entry.ref_id) == ("bench_order", "B1", "bench", 1)
+    assert entry.booked_at is not None
+    postings = db.session.execute(sa.text("SELECT account_id, amount_fen FROM postings WHERE entry_id = :e "
+                                          "ORDER BY amount_fen DESC"), {"e": entry.id}).all()
+    assert [tuple(p) for p in postings] == [(debit, 2520), (credit, -2520)]
