@@ -192,7 +192,8 @@ def check(app, seeded: dict, answers: list, args) -> dict:
                                      if (status, what if status != 201 else "") not in
                                      ((201, ""), (409, "INSUFFICIENT_STOCK"))),
            "unanswered": args.attempts - len(answers)}
-    out["ok"] = (out["unexpected_answers"] == 0 and out["unanswered"] == 0 and out["orders"] == out["orders_delivered"] == out["answered_201"] == out["codes_delivered"]
+    out["ok"] = (out["unexpected_answers"] == 0 and out["unanswered"] == 0
+                 and out["orders"] == out["orders_delivered"] == out["answered_201"] == out["codes_delivered"]
                  == out["stock_consumed"] == out["distinct_codes"] == out["codes_on_distinct_orders"] == args.stock
                  and {o.order_no for o in orders} == created and out["oversold"] == 0
                  and out["balances_exact"] and out["ledger_balanced"])
@@ -231,8 +232,8 @@ class CapturedPosting:
         entries = [s for s in seen if " journal_entries " in f" {s[0].split('(')[0]} "]
         postings = [s for s in seen if " postings " in f" {s[0].split('(')[0]} "]
         if len(entries) != 1 or len(postings) != 1 or len(seen) != 2:
-            raise RuntimeError("ledger.post no longer sends one INSERT into journal_entries and one into postings: "
-                               + " | ".join(s[0][:80] for s in seen))
+            raise RuntimeError("ledger.post no longer sends one INSERT into journal_entries and one into "
+                               "postings: " + " | ".join(s[0][:80] for s in seen))
         self.entry_sql, self.entry_params, _ = entries[0]
         self.posting_sql, self.posting_params, self.posting_many = postings[0]
         # SQLAlchemy's "insertmanyvalues" sends both rows in one statement with one dict of parameters
@@ -259,7 +260,8 @@ class CapturedPosting:
             else:
                 out[k] = v
         if found != {*swap, "ref"}:
-            raise RuntimeError(f"cannot find kind, key, memo and ref among the entry's parameters: {self.entry_params}")
+            raise RuntimeError(f"cannot find kind, key, memo and ref among the entry's parameters: "
+                               f"{self.entry_params}")
         return out
 
     def _postings(self, entry_id: int, debit_id: int, credit_id: int, amount: int):
@@ -336,10 +338,10 @@ def bare_run(app, seeded: dict, dsn: str, args) -> dict:
                         if have < UNIT_FEN or conn.execute(statement, with_limit(params, 1)).rowcount != 1:
                             refused += 1
                             raise psycopg.Rollback()  # ends this transaction only
-                        ledger_sql.post(conn, kind="bench_order", key=f"bench:{i}:paid", memo=f"B{i}", ref_id=i,
-                                        debit_id=account, credit_id=a2203, amount=UNIT_FEN, now=now)
-                        ledger_sql.post(conn, kind="bench_revenue", key=f"bench:{i}:issued", memo=f"B{i}", ref_id=i,
-                                        debit_id=a2203, credit_id=a6001, amount=UNIT_FEN, now=now)
+                        ledger_sql.post(conn, kind="bench_order", key=f"bench:{i}:paid", memo=f"B{i}",
+                                        ref_id=i, debit_id=account, credit_id=a2203, amount=UNIT_FEN, now=now)
+                        ledger_sql.post(conn, kind="bench_revenue", key=f"bench:{i}:issued", memo=f"B{i}",
+                                        ref_id=i, debit_id=a2203, credit_id=a6001, amount=UNIT_FEN, now=now)
                         claimed += 1
         except Exception as e:  # reported, never hidden
             with lock:
@@ -454,7 +456,8 @@ def run(args, url: str, tmp: Path, stack: Stack) -> dict:
                               "note": "PostgreSQL not counted"},
         "server_time_by_route": route_times(stack.logs / "access.log"),
         "errors": {"count": len(result["errors"]), "first": result["errors"][:5], "server_logs": str(stack.logs)},
-        "setup": {"load_avg_1m_at_start": load, "cores": os.cpu_count(),
+        "setup": {"load_avg_1m_at_start": load, "load_avg_1m_at_end": round(os.getloadavg()[0], 1),
+                  "cores": os.cpu_count(),
                   "server": f"gunicorn -w {args.workers} --threads {args.threads} (gthread workers)",
                   "clients": "one keep-alive httpx.Client per client thread; every request signed afresh "
                              "(new nonce)", "rate_limit": env["API_RATE_LIMIT"],

