@@ -436,7 +436,10 @@ def run(args, url: str, tmp: Path, stack: Stack) -> dict:
     created = [took for _, status, _, took in answers if status == 201]
     wall = result["wall_s"]
     orders_per_s = round(len(created) / wall, 1) if wall and created else None
+    # per created order, the refused attempts' CPU included (they are part of selling out); per attempt too
     cpu_ms = cpu_report(before, after, len(created), ("gunicorn", "redis") if redis_pid else ("gunicorn",), ())
+    cpu_ms["app_per_attempt"] = cpu.delta_ms_per(sum(after.values()), sum(before.values()), len(answers)) \
+        if None not in (*after.values(), *before.values()) else None
     bare_per_s = bare.get("orders_per_s")
     return {
         "clients": args.clients, "attempts": args.attempts, "stock": args.stock, "resellers": args.resellers,
