@@ -207,7 +207,7 @@ def _stock_worker(dsn: str, sealer: CodeSealer, first: int, last: int, skus: lis
 def services_phase(app, args) -> dict:
     """Rows the app's own services write: catalog, tier, resellers with keys and opening balances, logins."""
     from app.accounts import services as accounts
-    from app.accounts.models import Role, TotpCredential
+    from app.accounts.models import Role, TotpCredential, User
     from app.catalog import services as catalog
     from app.channels import resellers
     from app.core import vault
@@ -243,7 +243,10 @@ def services_phase(app, args) -> dict:
         staff = {"ops": [], "finance": []}
         for role in staff:
             for i in range(STAFF_EACH):
-                u = accounts.create_user(f"{role}{i:02d}@scale.example", PASSWORD, role=role, commit=False)
+                # As create_user makes them, with the password hash computed once (argon2 is slow on purpose).
+                u = User(email=f"{role}{i:02d}@scale.example", name=f"{role}{i:02d}",
+                         password_hash=consumer.password_hash, role=role)
+                db.session.add(u)
                 db.session.flush()
                 key_id, blob = vault.seal_bound(f"totp:{u.id}", TOTP_SECRET.encode())
                 db.session.add(TotpCredential(user_id=u.id, key_id=key_id, secret=blob, confirmed_at=utcnow()))
@@ -321,6 +324,8 @@ def copy_phase(dsn: str, args, seeded: dict, timings: dict) -> dict:
         counts["users"] = top["users"] + users.rows
         timings["copy_users"] = round(time.perf_counter() - t0, 1)
         consumer_ids = (first_user, first_user + n_bulk_users - 1)
+        seeded["consumer_sample"] = [f"u{uid:07d}@scale.example"
+                                     for uid in range(first_user, first_user + min(n_bulk_users, 200))]
 
         # Orders and everything hanging off them; the delivered codes listed for sealing.
         t0 = time.perf_counter()
@@ -355,6 +360,8 @@ def copy_phase(dsn: str, args, seeded: dict, timings: dict) -> dict:
         # The reseller orders are spread over the resellers; the credentials of the first API_KEYS are known.
         creds = seeded["credential_ids"]
         spent: dict[int, int] = {}
+        samples: dict[int, list] = {k["reseller_id"]: [] for k in seeded["api_keys"]}
+        seeded["api_orders"] = samples
         step = SPAN_DAYS * 86400 / args.orders
         retail_seen = 0
         for k in range(args.orders):
@@ -405,6 +412,8 @@ def copy_phase(dsn: str, args, seeded: dict, timings: dict) -> dict:
                 spent[rid] = spent.get(rid, 0) + amount
                 order_no = f"W{created:%y%m%d%H%M%S}{oid:010d}"
                 client = f"SC{oid:010d}"
+                if rid in samples and len(samples[rid]) < 50:
+                    samples[rid].append([client, order_no])
                 digest = hashlib.sha256(f"{sku['sku']}|{qty}|{client}".encode()).hexdigest()
                 done = _ts(created + timedelta(seconds=1))
                 orders.add(str(oid), order_no, N, "reseller", str(sku["id"]), str(qty), str(unit), str(amount),
@@ -486,7 +495,8 @@ def write_logins(path: Path, env: dict, seeded: dict) -> None:
         "env": {k: env[k] for k in ("SECRET_KEY", "QUANYI_MASTER_KEY", "PAYGATE_KEY", "SUPPLIER_SANDBOX_KEY")},
         "password": PASSWORD, "totp_secret": TOTP_SECRET,
         "consumer": "consumer@scale.example", "reseller_user": "reseller@scale.example",
-        "staff": seeded["staff"], "api_keys": seeded["api_keys"],
+        "staff": seeded["staff"], "consumer_sample": seeded["consumer_sample"],
+        "api_keys": [{**k, "orders": seeded["api_orders"][k["reseller_id"]]} for k in seeded["api_keys"]],
         "skus": [s["sku"] for s in seeded["skus"]], "sku_ids": [s["id"] for s in seeded["skus"]],
     }
     tmp = path.with_suffix(".tmp")
