@@ -2,19 +2,26 @@
 
     SCALE_LOGINS=bench/results/scale-logins.json locust -f bench/load/locustfile.py --headless ...
 
-Four kinds of user, each signing in once as a person would (the login form, and for staff the second step
+Five kinds of user, each signing in once as a person would (the login form, and for staff the second step
 with a TOTP code from the known secret the seed enrolled; one staff login per concurrent staff user, as a
 code is accepted only once):
 
-- Consumer (weight 6): the benefit center, the order list and its next page, an order, a benefit, the
-  shop and a product page; now and then a purchase: the product page's form, the payment on the sandbox
-  gateway's checkout page, back to the order page.
-- ResellerApi (weight 3): signed API calls (app/channels/signing.py): order search by client_order_no,
-  one order, its codes (decrypted), the balance, the products, and new one-code orders.
-- Ops (weight 1): dashboard, SKUs with their stock, the reseller list, a reseller's page with its orders.
-- Finance (weight 1): trial balance (finance home), the journal and its next page, the accounts.
+- Consumer (weight 2 of the users the fixed counts leave): the benefit center, the order list and its next
+  page, an order, a benefit, the shop and a product page; now and then a purchase: the product page's form,
+  the payment on the sandbox gateway's checkout page, back to the order page.
+- ResellerApi (weight 1 of them): signed API calls (app/channels/signing.py): order search by
+  client_order_no, one order, its codes (decrypted), the balance, the products, and new one-code orders.
+- Ops (a twelfth of LOAD_USERS, at least one): dashboard, SKUs with their stock, the reseller list, a
+  reseller's page with its orders.
+- Finance (as many as Ops): trial balance (finance home), the journal and its next page, the accounts.
+- ResellerConsole (as many as Ops): the reseller console's order list and its next page.
 
-Every request is named by its page (the `name` the report groups by), not by its URL.
+The staff and console users have fixed counts (from LOAD_USERS, the `-u` run.py passes) so that even a run
+with a handful of users has one of each.
+
+Every request is named by its page (the `name` the report groups by), not by its URL. Each user first
+visits every page of its kind once (`tour`), so even a short run with one user of each kind has a figure
+for every page; then it picks tasks by their weights.
 """
 
 import html
@@ -49,6 +56,8 @@ BENEFIT_LINK = re.compile(r'href="(/me/benefits/\d+)"')
 PAY_FORM = re.compile(r'<form method="post" action="([^"]*/pay)"')
 _staff = {role: itertools.count() for role in ("ops", "finance")}
 _staff_lock = threading.Lock()
+#: Users of each fixed-count kind (ops, finance, reseller console).
+FIXED = max(1, round(int(os.environ.get("LOAD_USERS", "50")) / 12))
 
 
 def csrf(resp) -> str:
@@ -61,6 +70,13 @@ def csrf(resp) -> str:
 def next_page(resp) -> str | None:
     m = NEXT.search(resp.text or "")
     return html.unescape(m.group(1) or m.group(2)) if m else None
+
+
+def tour(user) -> None:
+    """Run each task of the user's class once, in the order they are written."""
+    for member in vars(type(user)).values():
+        if callable(member) and hasattr(member, "locust_task_weight"):
+            member(user)
 
 
 class WebUser(HttpUser):
@@ -95,13 +111,14 @@ class WebUser(HttpUser):
 
 
 class Consumer(WebUser):
-    weight = 6
+    weight = 2
 
     def on_start(self):
         # Half the consumers are the one with thousands of orders, the others ordinary ones.
         self.email = LOGINS["consumer"] if random.random() < 0.5 else random.choice(LOGINS["consumer_sample"])
         self.sign_in(self.email)
         self.sku_ids = LOGINS["sku_ids"]
+        tour(self)
 
     @task(4)
     def benefit_center(self):
@@ -158,10 +175,11 @@ class Staff(WebUser):
         if i >= len(logins):
             raise StopUser(f"more concurrent {self.role} users than the {len(logins)} seeded logins")
         self.sign_in(logins[i], LOGINS["totp_secret"])
+        tour(self)
 
 
 class Ops(Staff):
-    weight = 1
+    fixed_count = FIXED
     role = "ops"
 
     @task(2)
@@ -183,7 +201,7 @@ class Ops(Staff):
 
 
 class Finance(Staff):
-    weight = 1
+    fixed_count = FIXED
     role = "finance"
 
     @task(3)
@@ -200,12 +218,13 @@ class Finance(Staff):
 
 
 class ResellerApi(HttpUser):
-    weight = 3
+    weight = 1
     wait_time = between(0.2, 1)
 
     def on_start(self):
         self.key = random.choice(LOGINS["api_keys"])
         self.sku = random.choice(LOGINS["skus"])
+        tour(self)
 
     def signed(self, method: str, path: str, name: str, query: str = "", payload: dict | None = None,
                ok=(200,)):
@@ -255,10 +274,11 @@ class ResellerApi(HttpUser):
 
 
 class ResellerConsole(WebUser):
-    weight = 1
+    fixed_count = FIXED
 
     def on_start(self):
         self.sign_in(LOGINS["reseller_user"])
+        tour(self)
 
     @task
     def orders(self):

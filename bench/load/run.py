@@ -98,7 +98,8 @@ def run(args, url: str, tmp: Path, stack: Stack) -> dict:
     env = {**os.environ, **logins["env"], "DATABASE_URL": url, "REDIS_URL": stack.redis_url(),
            "PUBLIC_URL": f"http://127.0.0.1:{app_port}", "PAYGATE_URL": f"http://127.0.0.1:{gate_port}",
            "PAYGATE_MERCHANT_ID": "quanyi", "LOGIN_RATE_LIMIT": "1000000 per minute",
-           "API_RATE_LIMIT": "1000000/minute", "SCALE_LOGINS": str(Path(args.logins).resolve())}
+           "API_RATE_LIMIT": "1000000/minute", "LOAD_USERS": str(args.users),
+           "SCALE_LOGINS": str(Path(args.logins).resolve())}
     stack.start("paygate", [sys.executable, "-m", "sandboxes.paygate", "--port", str(gate_port),
                             "--key", env["PAYGATE_KEY"], "--merchant", "quanyi"], env, env["PAYGATE_URL"] + "/healthz")
     stack.start("gunicorn", [sys.executable, "-m", "gunicorn", "-w", str(args.workers), "--threads",
