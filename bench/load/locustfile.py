@@ -8,7 +8,8 @@ code is accepted only once):
 
 - Consumer (weight 2 of the users the fixed counts leave): the benefit center, the order list and its next
   page, an order, a benefit, the shop and a product page; now and then a purchase: the product page's form,
-  the payment on the sandbox gateway's checkout page, back to the order page.
+  the payment on the sandbox gateway's checkout page, back to the order page. Every second one is the
+  consumer with thousands of orders (browsing only), the others ordinary consumers, one login each.
 - ResellerApi (weight 1 of them): signed API calls (app/channels/signing.py): order search by
   client_order_no, one order, its codes (decrypted), the balance, the products, and new one-code orders.
 - Ops (a twelfth of LOAD_USERS, at least one): dashboard, SKUs with their stock, the reseller list, a
@@ -55,6 +56,7 @@ ORDER_LINK = re.compile(r'href="(/me/orders/[A-Z]\d+)"')
 BENEFIT_LINK = re.compile(r'href="(/me/benefits/\d+)"')
 PAY_FORM = re.compile(r'<form method="post" action="([^"]*/pay)"')
 _staff = {role: itertools.count() for role in ("ops", "finance")}
+_consumers = itertools.count()
 _staff_lock = threading.Lock()
 #: Users of each fixed-count kind (ops, finance, reseller console).
 FIXED = max(1, round(int(os.environ.get("LOAD_USERS", "50")) / 12))
@@ -114,8 +116,13 @@ class Consumer(WebUser):
     weight = 2
 
     def on_start(self):
-        # Half the consumers are the one with thousands of orders, the others ordinary ones.
-        self.email = LOGINS["consumer"] if random.random() < 0.5 else random.choice(LOGINS["consumer_sample"])
+        # Every second consumer session is the consumer with thousands of orders, who only browses (all of
+        # them at once would soon hold too many unpaid orders); the others are ordinary ones of their own.
+        with _staff_lock:
+            i = next(_consumers)
+        self.heavy = i % 2 == 1
+        sample = LOGINS["consumer_sample"]
+        self.email = LOGINS["consumer"] if self.heavy else sample[i // 2 % len(sample)]
         self.sign_in(self.email)
         self.sku_ids = LOGINS["sku_ids"]
         tour(self)
@@ -141,6 +148,8 @@ class Consumer(WebUser):
 
     @task(1)
     def buy(self):
+        if self.heavy:
+            return self.browse()
         sku_id = random.choice(self.sku_ids)
         page = self.get_page(f"/me/shop/{sku_id}", "consumer product page")
         if page.status_code != 200:
