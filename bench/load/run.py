@@ -12,7 +12,8 @@ waits for one).
 
 Then `locust --headless -u USERS -r SPAWN_RATE -t DURATION --csv ...` runs the users of
 bench/load/locustfile.py. The report has, per page (request name), the requests, failures, p50 and p95 in
-ms (Locust's own percentiles, from its stats CSV), and the whole run's gunicorn CPU ms per request.
+ms (Locust's own percentiles, from its stats CSV), the whole run's gunicorn CPU ms per request, and per
+route the time gunicorn took to answer (`server`, from its access log: no client-side queueing in it).
 It exits non-zero when Locust failed, when any request failed, or when a page got no request at all.
 """
 
@@ -31,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 if str(ROOT) not in sys.path:  # run as a script: `python bench/load/run.py`
     sys.path.insert(0, str(ROOT))
 
-from bench.checkout import Stack, free_port, tail  # noqa: E402
+from bench.checkout import Stack, free_port, route_times, tail  # noqa: E402
 
 #: Every page the report must have figures for (request names in locustfile.py).
 PAGES = [
@@ -129,6 +130,7 @@ def run(args, url: str, tmp: Path, stack: Stack) -> dict:
         "p50_ms": total.get("p50_ms"), "p95_ms": total.get("p95_ms"),
         "gunicorn_cpu_s": cpu, "gunicorn_cpu_ms_per_request": round(cpu * 1000 / requests, 1) if cpu and requests else None,
         "pages": {name: {k: v for k, v in figures.items() if k != "method"} for name, figures in sorted(pages.items())},
+        "server": route_times(stack.logs / "access.log"),
         "failures": failures, "missing_pages": missing,
         "check": {"ok": ok, "locust_exit": done.returncode},
         "logs": str(stack.logs),
