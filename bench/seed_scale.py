@@ -44,6 +44,7 @@ import json
 import multiprocessing
 import os
 import random
+import resource
 import secrets
 import sys
 import time
@@ -549,6 +550,10 @@ def main(argv=None) -> int:
         report["error"] = f"{type(e).__name__}: {e}"
         report.setdefault("check", {})["ok"] = False
     timings["total"] = round(time.perf_counter() - t_all, 1)
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the code workers and the migration
+    report["cpu_s"] = {"this_and_children": round(own.ru_utime + own.ru_stime + children.ru_utime
+                                                  + children.ru_stime, 1)}
     report["seconds"] = timings
     total_rows = sum(report.get("rows", {}).values())
     report["rows_per_s"] = round(total_rows / timings["total"]) if timings["total"] else None
