@@ -23,6 +23,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -58,6 +59,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--duration", default="120s", help="Locust's --run-time, default 120s")
     p.add_argument("--workers", type=int, default=4, help="gunicorn workers, default 4")
     p.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker, default 4")
+    p.add_argument("--profile", metavar="SVG",
+                   help="also sample gunicorn's processes with py-spy during the run, into this flame graph")
     p.add_argument("--logins", default=str(ROOT / "bench" / "results" / "scale-logins.json"),
                    help="the file bench/seed_scale.py wrote")
     return p.parse_args(argv)
@@ -131,9 +134,23 @@ def run(args, url: str, tmp: Path, stack: Stack) -> dict:
     argv = [sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "load" / "locustfile.py"), "--headless",
             "-u", str(args.users), "-r", str(args.spawn_rate), "-t", args.duration, "--host", env["PUBLIC_URL"],
             "--csv", str(prefix), "--only-summary", "--stop-timeout", "10", "--loglevel", "WARNING"]
+    spy = None
+    if args.profile:
+        gunicorn = next(proc for name, proc in stack.procs if name == "gunicorn")
+        spy = subprocess.Popen([shutil.which("py-spy") or "py-spy", "record", "--pid", str(gunicorn.pid),
+                                "--subprocesses", "--nonblocking", "--rate", "50", "-o", args.profile],
+                               stdout=open(stack.logs / "py-spy.log", "wb"), stderr=subprocess.STDOUT)
     t0 = time.perf_counter()
-    with open(stack.logs / "locust.log", "wb") as out:
-        done = subprocess.run(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        with open(stack.logs / "locust.log", "wb") as out:
+            done = subprocess.run(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    finally:
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)  # py-spy writes the flame graph when interrupted
+            try:
+                spy.wait(60)
+            except subprocess.TimeoutExpired:
+                spy.kill()
     wall = time.perf_counter() - t0
     cpu_after = stack.cpu_seconds("gunicorn")
     pages, total = read_stats(prefix)
@@ -153,6 +170,8 @@ def run(args, url: str, tmp: Path, stack: Stack) -> dict:
         "check": {"ok": ok, "locust_exit": done.returncode},
         "logs": str(stack.logs),
     }
+    if args.profile:
+        report["profile"] = args.profile if Path(args.profile).exists() else tail(stack.logs / "py-spy.log")
     if not ok and done.returncode not in (0, 1):
         report["locust_log"] = tail(stack.logs / "locust.log")
     return report
