@@ -48,7 +48,7 @@ import resource
 import secrets
 import sys
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -291,7 +291,7 @@ def bulk_constraints(conn) -> tuple[list[str], list[str]]:
 
 def copy_phase(dsn: str, args, seeded: dict, timings: dict) -> dict:
     rnd = random.Random(args.seed)
-    now = datetime.utcnow().replace(microsecond=0)
+    now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     start = now - timedelta(days=SPAN_DAYS)
     skus = seeded["skus"]
     accts = seeded["accounts"]
