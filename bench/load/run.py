@@ -133,7 +133,7 @@ def run(args, url: str, tmp: Path, stack: Stack) -> dict:
     prefix = stack.logs / "locust"
     argv = [sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "load" / "locustfile.py"), "--headless",
             "-u", str(args.users), "-r", str(args.spawn_rate), "-t", args.duration, "--host", env["PUBLIC_URL"],
-            "--csv", str(prefix), "--only-summary", "--stop-timeout", "10", "--loglevel", "WARNING"]
+            "--csv", str(prefix), "--only-summary", "--stop-timeout", "30", "--loglevel", "WARNING"]
     spy = None
     if args.profile:
         gunicorn = next(proc for name, proc in stack.procs if name == "gunicorn")
@@ -195,7 +195,13 @@ def main(argv=None) -> int:
     except Exception as e:
         report = {"error": f"{type(e).__name__}: {e}", "check": {"ok": False}, "logs": str(stack.logs)}
     finally:
+        groups = [proc.pid for _, proc in stack.procs]  # each started in a session of its own
         stack.close()
+        for pgid in groups:  # a gunicorn worker still busy when its master was killed goes too
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         shutil.rmtree(tmp, ignore_errors=True)
     print(json.dumps(report, ensure_ascii=False))
     return 0 if report["check"]["ok"] else 1
