@@ -14,6 +14,7 @@ from flask_babel import lazy_gettext as _l
 from app.accounts.models import User
 from app.core.errors import NotFound, ValidationError
 from app.core.labels import label
+from app.core.pages import KeysetPage, keyset
 from app.core.tables import Sheet
 from app.extensions import db
 from app.ledger import periods
@@ -112,8 +113,9 @@ def _entry_conditions(f: Filters) -> list:
     if f.kind:
         conds.append(JournalEntry.kind == f.kind)
     accounts = _account_conditions(f)
-    if accounts:
-        conds.append(JournalEntry.id.in_(sa.select(Posting.entry_id).join(LedgerAccount).where(*accounts)))
+    if accounts:  # per entry, a probe of ix_postings_entry_id: the newest page stops after `per_page` matches
+        conds.append(sa.exists().where(Posting.entry_id == JournalEntry.id, Posting.account_id == LedgerAccount.id,
+                                       *accounts))
     return conds
 
 
@@ -144,13 +146,13 @@ def account_label(acc: LedgerAccount, names: Mapping) -> str:
 
 # --- journal ----------------------------------------------------------------------------------------------------
 
-def journal(f: Filters, page: int = 1, per_page: int = 50):
-    page_ = db.paginate(
-        sa.select(JournalEntry).where(*_entry_conditions(f))
-        .options(sa.orm.selectinload(JournalEntry.postings).joinedload(Posting.account))
-        .order_by(JournalEntry.booked_at.desc(), JournalEntry.id.desc()),
-        page=max(page, 1), per_page=per_page, error_out=False)
-    return page_
+def journal(f: Filters, after: str | None = None, before: str | None = None, per_page: int = 50) -> KeysetPage:
+    """The entries the filters select, newest booked first, by keyset on ix_journal_entries_booked
+    (booked_at, id); never counted, never OFFSET."""
+    return keyset(sa.select(JournalEntry).where(*_entry_conditions(f))
+                  .options(sa.orm.selectinload(JournalEntry.postings).joinedload(Posting.account)),
+                  (JournalEntry.booked_at, JournalEntry.id), (datetime, int), after=after, before=before,
+                  per_page=per_page)
 
 
 def names_for_entries(entries) -> dict:
