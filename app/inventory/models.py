@@ -45,6 +45,11 @@ class Code(db.Model):
         sa.Index("ix_codes_pick", "sku_id", "status", "id"),
         sa.Index("ix_codes_order", "order_id", "status", "id"),
         sa.Index("ix_codes_pool", "pool_id", "status", "id"),
+        # The shared stock that can be sold, per SKU: counted from the index alone (PostgreSQL), a fraction of
+        # the rows once most codes are delivered.
+        sa.Index("ix_codes_sellable", "sku_id", "expires_at", postgresql_include=["max_uses", "uses"],
+                 postgresql_where=sa.text("status = 'available' AND pool_id IS NULL"),
+                 sqlite_where=sa.text("status = 'available' AND pool_id IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)

@@ -19,7 +19,7 @@ from app.core.tables import Sheet
 from app.extensions import db
 from app.ledger import periods
 from app.ledger.counterparties import names as names_of
-from app.ledger.models import JournalEntry, LedgerAccount, Posting
+from app.ledger.models import ClosedPeriod, JournalEntry, LedgerAccount, PeriodBalance, Posting
 from app.ledger.services import CHART, COUNTERPARTIES, fen_sum
 
 COUNTERPARTY = re.compile(r"^([A-Z])(\d{1,12})$")
@@ -216,7 +216,16 @@ class TrialBalance:
 
 def trial_balance(f: Filters) -> TrialBalance:
     """Per account: the balance before the period, the period's debits and credits, the balance at its end. With
-    no account or counterparty filter the debits equal the credits and both balances sum to zero."""
+    no account or counterparty filter the debits equal the credits and both balances sum to zero.
+
+    Without a kind filter, the sums booked before each bound are read from the latest closed month's per-account
+    sums (ledger_period_balances) plus the postings booked since its end: the work grows with the open months,
+    not with the whole ledger."""
+    if not f.kind:
+        closed = db.session.execute(sa.select(ClosedPeriod.id, ClosedPeriod.ends_at)
+                                    .order_by(ClosedPeriod.ends_at.desc())).all()
+        if closed:
+            return _trial_balance_from_closed(f, closed)
     lo, hi = _bounds(f)
     amount, booked = Posting.amount_fen, JournalEntry.booked_at
     in_range = sa.and_(*(c for c in (booked >= lo if lo else None, booked < hi if hi else None) if c is not None)) \
@@ -231,7 +240,42 @@ def trial_balance(f: Filters) -> TrialBalance:
             .group_by(LedgerAccount.id).order_by(LedgerAccount.code))
     if f.kind:
         stmt = stmt.where(JournalEntry.kind == f.kind)
-    rows = db.session.execute(stmt).all()
+    return _lines(db.session.execute(stmt).all(), f)
+
+
+def _before(bound: datetime | None, closed: list) -> sa.Select:
+    """Per account (account_id, debit, credit): everything booked before `bound` (None: ever), as the latest
+    month closed by then summed it plus the postings booked after that month's end."""
+    period = next((p for p in closed if bound is None or p.ends_at <= bound), None)
+    amount, booked = Posting.amount_fen, JournalEntry.booked_at
+    since = (sa.select(Posting.account_id.label("account_id"),
+                       sa.case((amount > 0, amount), else_=0).label("debit"),
+                       sa.case((amount < 0, -amount), else_=0).label("credit"))
+             .join(JournalEntry, JournalEntry.id == Posting.entry_id)
+             .where(*([booked >= period.ends_at] if period else []), *([booked < bound] if bound else [])))
+    if period is None:
+        return since
+    return sa.union_all(sa.select(PeriodBalance.account_id.label("account_id"),
+                                  PeriodBalance.debit_fen.label("debit"), PeriodBalance.credit_fen.label("credit"))
+                        .where(PeriodBalance.period_id == period.id), since)
+
+
+def _trial_balance_from_closed(f: Filters, closed: list) -> TrialBalance:
+    lo, hi = _bounds(f)
+    end = _before(hi, closed).subquery()
+    parts = [sa.select(end.c.account_id, sa.literal(0, sa.BigInteger).label("opening"), end.c.debit, end.c.credit)]
+    if lo:  # the balance before the period opens it; its sums come off the period's debits and credits
+        start = _before(lo, closed).subquery()
+        parts.append(sa.select(start.c.account_id, (start.c.debit - start.c.credit).label("opening"),
+                               (-start.c.debit).label("debit"), (-start.c.credit).label("credit")))
+    sums = sa.union_all(*parts).subquery()
+    stmt = (sa.select(LedgerAccount, fen_sum(sums.c.opening), fen_sum(sums.c.debit), fen_sum(sums.c.credit))
+            .join(sums, sums.c.account_id == LedgerAccount.id).where(*_account_conditions(f))
+            .group_by(LedgerAccount.id).order_by(LedgerAccount.code))
+    return _lines(db.session.execute(stmt).all(), f)
+
+
+def _lines(rows: list, f: Filters) -> TrialBalance:
     names = names_of((a.counterparty_type, a.counterparty_id) for a, *_ in rows)
     lines = [TrialLine(a.code, a.type, account_label(a, names), int(o), int(d), int(c)) for a, o, d, c in rows
              if o or d or c]
