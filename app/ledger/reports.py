@@ -113,9 +113,9 @@ def _entry_conditions(f: Filters) -> list:
     if f.kind:
         conds.append(JournalEntry.kind == f.kind)
     accounts = _account_conditions(f)
-    if accounts:  # per entry, a probe of ix_postings_entry_id: the newest page stops after `per_page` matches
-        conds.append(sa.exists().where(Posting.entry_id == JournalEntry.id, Posting.account_id == LedgerAccount.id,
-                                       *accounts))
+    if accounts:  # per entry, a probe of ix_postings_entry: the newest page stops after `per_page` matches
+        ids = list(db.session.scalars(sa.select(LedgerAccount.id).where(*accounts))) or [-1]
+        conds.append(sa.exists().where(Posting.entry_id == JournalEntry.id, Posting.account_id.in_(ids)))
     return conds
 
 
@@ -131,8 +131,15 @@ def counterparties() -> list[dict]:
     return sorted(out, key=lambda c: (c["type"], c["name"]))
 
 
+#: The kinds of entry, one index probe each (a loose index scan of ix_journal_entries_kind), not a DISTINCT over
+#: the whole journal.
+_KINDS = sa.text("WITH RECURSIVE k(kind) AS (SELECT min(kind) FROM journal_entries UNION ALL "
+                 "SELECT (SELECT min(j.kind) FROM journal_entries j WHERE j.kind > k.kind) FROM k "
+                 "WHERE k.kind IS NOT NULL) SELECT kind FROM k WHERE kind IS NOT NULL")
+
+
 def kinds() -> list[str]:
-    return list(db.session.scalars(sa.select(JournalEntry.kind).distinct().order_by(JournalEntry.kind)))
+    return list(db.session.scalars(_KINDS))
 
 
 def account_label(acc: LedgerAccount, names: Mapping) -> str:
