@@ -85,8 +85,8 @@ def seeded(conn, app, make_user, make_sku, stock, make_reseller):
            status="CASE WHEN g % 5 = 0 THEN 'available' ELSE 'delivered' END")
     _clone(conn, "journal_entries", entry_id, N_ENTRIES, idempotency_key="'seed-entry-' || g",
            kind="CASE WHEN g % 50 = 0 THEN 'adjustment' ELSE 'revenue' END",
-           booked_at=f"t.booked_at + (g * 100 || ' seconds')::interval",
-           created_at=f"t.created_at + (g * 100 || ' seconds')::interval")
+           booked_at="t.booked_at + (g * 100 || ' seconds')::interval",
+           created_at="t.created_at + (g * 100 || ' seconds')::interval")
     q(f"""INSERT INTO postings (entry_id, account_id, amount_fen)
          SELECT e.id, p.account_id, p.amount_fen FROM journal_entries e
          JOIN postings p ON p.entry_id = {entry_id} WHERE e.idempotency_key LIKE 'seed-entry-%'""")
