@@ -5,7 +5,7 @@ entry with what is behind it. Every figure is a sum of postings, so each one equ
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -250,29 +250,47 @@ def trial_balance(f: Filters) -> TrialBalance:
     return _lines(db.session.execute(stmt).all(), f)
 
 
-def _before(bound: datetime | None, closed: list) -> sa.Select:
+#: An entry booked after a month's end was entered after this long before that end (ensure_open refuses booking
+#: more than five minutes ahead; the rest is room for servers' clocks and long transactions).
+ENTERED_BEFORE = timedelta(days=1)
+
+
+def _before(bound: datetime | None, closed: list, first_since: dict) -> sa.Select:
     """Per account (account_id, debit, credit): everything booked before `bound` (None: ever), as the latest
-    month closed by then summed it plus the postings booked after that month's end."""
+    month closed by then summed it plus the postings booked after that month's end.
+
+    Those postings are read as a range of entry ids. Nothing is booked more than minutes ahead of the moment it is
+    entered (periods.ensure_open), so an entry booked after a month's end was entered after the last entry created
+    a day before that end, and has a higher id: one probe of ix_journal_entries_created_at gives a bound that
+    holds whenever it is read, and it bounds the entries and their postings (ix_postings_entry) to the open
+    months' rows instead of the whole ledger."""
     period = next((p for p in closed if bound is None or p.ends_at <= bound), None)
     amount, booked = Posting.amount_fen, JournalEntry.booked_at
     since = (sa.select(Posting.account_id.label("account_id"),
                        sa.case((amount > 0, amount), else_=0).label("debit"),
                        sa.case((amount < 0, -amount), else_=0).label("credit"))
              .join(JournalEntry, JournalEntry.id == Posting.entry_id)
-             .where(*([booked >= period.ends_at] if period else []), *([booked < bound] if bound else [])))
+             .where(*([booked < bound] if bound else [])))
     if period is None:
         return since
-    return sa.union_all(sa.select(PeriodBalance.account_id.label("account_id"),
-                                  PeriodBalance.debit_fen.label("debit"), PeriodBalance.credit_fen.label("credit"))
-                        .where(PeriodBalance.period_id == period.id), since)
+    if period.ends_at not in first_since:
+        first_since[period.ends_at] = db.session.scalar(
+            sa.select(JournalEntry.id).where(JournalEntry.created_at < period.ends_at - ENTERED_BEFORE)
+            .order_by(JournalEntry.created_at.desc()).limit(1)) or 0
+    after = first_since[period.ends_at]
+    snapshot = sa.select(PeriodBalance.account_id.label("account_id"), PeriodBalance.debit_fen.label("debit"),
+                         PeriodBalance.credit_fen.label("credit")).where(PeriodBalance.period_id == period.id)
+    return sa.union_all(snapshot, since.where(booked >= period.ends_at, JournalEntry.id > after,
+                                              Posting.entry_id > after))
 
 
 def _trial_balance_from_closed(f: Filters, closed: list) -> TrialBalance:
     lo, hi = _bounds(f)
-    end = _before(hi, closed).subquery()
+    first_since: dict = {}
+    end = _before(hi, closed, first_since).subquery()
     parts = [sa.select(end.c.account_id, sa.literal(0, sa.BigInteger).label("opening"), end.c.debit, end.c.credit)]
     if lo:  # the balance before the period opens it; its sums come off the period's debits and credits
-        start = _before(lo, closed).subquery()
+        start = _before(lo, closed, first_since).subquery()
         parts.append(sa.select(start.c.account_id, (start.c.debit - start.c.credit).label("opening"),
                                (-start.c.debit).label("debit"), (-start.c.credit).label("credit")))
     sums = sa.union_all(*parts).subquery()

@@ -4,8 +4,10 @@
   for the journal of one kind.
 - postings (entry_id, account_id, amount_fen) and (account_id, amount_fen) replace the single-column indexes:
   an entry's postings and an account's sum come from the index alone (no more indexes to write per posting).
-- codes: a partial index of the shared stock that can be sold, per SKU (PostgreSQL: with max_uses and uses
-  included, so the count is an index-only scan).
+- codes: a partial index of the shared stock still available, by expiry (PostgreSQL: with max_uses and uses
+  included): the expired codes the stock overview subtracts are a range at its start, read from the index alone.
+- code_counts: signed counts of codes per (SKU, status, pooled), kept by triggers on codes in the same
+  transaction (app.inventory.counts): the stock overview sums a few rows instead of counting every code.
 - ledger_period_balances: per closed month and account, the debits and credits booked before the month's end,
   filled here for the months already closed; the trial balance adds only what was booked since.
 
@@ -19,6 +21,8 @@ Create Date: 2026-12-06 21:30:00
 """
 from alembic import op
 import sqlalchemy as sa
+
+from app.inventory import counts
 
 
 # revision identifiers, used by Alembic.
@@ -50,7 +54,7 @@ def upgrade():
         batch_op.drop_index('ix_postings_entry_id')
         batch_op.drop_index('ix_postings_account_id')
     if not _exists('ix_codes_sellable'):
-        op.create_index('ix_codes_sellable', 'codes', ['sku_id', 'expires_at'], unique=False,
+        op.create_index('ix_codes_sellable', 'codes', ['expires_at', 'sku_id'], unique=False,
                         postgresql_include=['max_uses', 'uses'], postgresql_where=sa.text(SELLABLE),
                         sqlite_where=sa.text(SELLABLE))
 
@@ -74,7 +78,21 @@ def upgrade():
                "JOIN postings p ON p.entry_id = e.id GROUP BY c.id, p.account_id")
 
 
+    op.create_table('code_counts',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('sku_id', sa.Integer(), nullable=False),
+    sa.Column('status', sa.String(length=10), nullable=False),
+    sa.Column('pooled', sa.Boolean(), nullable=False),
+    sa.Column('codes', sa.BigInteger(), nullable=False),
+    sa.Column('units', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_code_counts'))
+    )
+    counts.install(op.get_bind())
+
+
 def downgrade():
+    counts.uninstall(op.get_bind())
+    op.drop_table('code_counts')
     op.drop_table('ledger_period_balances')
     op.drop_index('ix_codes_sellable', table_name='codes', postgresql_where=sa.text(SELLABLE),
                   sqlite_where=sa.text(SELLABLE))

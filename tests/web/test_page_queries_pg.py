@@ -58,8 +58,8 @@ def seeded(conn, app, make_user, make_sku, stock, make_reseller):
     r = make_reseller(balance="100000.00")
     now = utcnow()
     with app.app_context():
-        # the ledger's accounts and one entry to copy, booked in each of the last four months
-        for i, days in enumerate((100, 70, 40)):
+        # the ledger's accounts, and an entry to copy: 13 months of books, only this month still open
+        for i, days in enumerate((400, 300, 200)):
             ledger.post("revenue", [("1002", 100), ("6001", -100)], key=f"seed-{i}", booked_at=now - timedelta(days))
         db.session.commit()
     def q(sql: str):
@@ -82,11 +82,12 @@ def seeded(conn, app, make_user, make_sku, stock, make_reseller):
                  {sku}, 1, 'unused', 0, now(), CASE WHEN g % 7 = 0 THEN NULL ELSE now() + (g || ' hours')::interval END
           FROM generate_series(1, {N_BENEFITS}) g""")
     _clone(conn, "codes", code_id, N_CODES, code_hash="md5(g::text) || md5('x' || g)",
-           status="CASE WHEN g % 5 = 0 THEN 'available' ELSE 'delivered' END")
+           status="CASE WHEN g % 5 = 0 THEN 'available' ELSE 'delivered' END",
+           expires_at="CASE WHEN g % 997 = 0 THEN now() - interval '1 day' END")
     _clone(conn, "journal_entries", entry_id, N_ENTRIES, idempotency_key="'seed-entry-' || g",
            kind="CASE WHEN g % 50 = 0 THEN 'adjustment' ELSE 'revenue' END",
-           booked_at="t.booked_at + (g * 100 || ' seconds')::interval",
-           created_at="t.created_at + (g * 100 || ' seconds')::interval")
+           booked_at="t.booked_at + (g * 1725 || ' seconds')::interval",  # 400 days: up to today
+           created_at="t.booked_at + (g * 1725 || ' seconds')::interval")
     q(f"""INSERT INTO postings (entry_id, account_id, amount_fen)
          SELECT e.id, p.account_id, p.amount_fen FROM journal_entries e
          JOIN postings p ON p.entry_id = {entry_id} WHERE e.idempotency_key LIKE 'seed-entry-%'""")
@@ -157,6 +158,7 @@ PAGES = {
     "journal of a kind": ("finance", "/finance/journal?kind=adjustment", 9, r'data-entry="\d+"', 50),
     "journal of an account": ("finance", "/finance/journal?account=6001", 10, r'data-entry="\d+"', 50),
     "trial balance": ("finance", "/finance/", 11, None, None),
+    "ops stock overview": ("ops", "/ops/", 9, None, None),
 }
 
 
