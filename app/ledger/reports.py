@@ -293,10 +293,13 @@ def _trial_balance_from_closed(f: Filters, closed: list) -> TrialBalance:
         start = _before(lo, closed, first_since).subquery()
         parts.append(sa.select(start.c.account_id, (start.c.debit - start.c.credit).label("opening"),
                                (-start.c.debit).label("debit"), (-start.c.credit).label("credit")))
-    sums = sa.union_all(*parts).subquery()
-    stmt = (sa.select(LedgerAccount, fen_sum(sums.c.opening), fen_sum(sums.c.debit), fen_sum(sums.c.credit))
+    rows = sa.union_all(*parts).subquery()
+    sums = (sa.select(rows.c.account_id, fen_sum(rows.c.opening).label("opening"), fen_sum(rows.c.debit).label("debit"),
+                      fen_sum(rows.c.credit).label("credit"))
+            .group_by(rows.c.account_id).subquery())  # summed per account first: one row each to join
+    stmt = (sa.select(LedgerAccount, sums.c.opening, sums.c.debit, sums.c.credit)
             .join(sums, sums.c.account_id == LedgerAccount.id).where(*_account_conditions(f))
-            .group_by(LedgerAccount.id).order_by(LedgerAccount.code))
+            .order_by(LedgerAccount.code))
     return _lines(db.session.execute(stmt).all(), f)
 
 
