@@ -63,13 +63,13 @@ def decode(cursor: str | None, types: tuple) -> tuple | None:
     if not cursor or len(cursor) > 200:
         return None
     try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        text = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
         parts = text.split("~")
         if len(parts) != len(types):
             return None
         return tuple(None if p == "" else datetime.fromisoformat(p) if t is datetime else int(p)
                      for p, t in zip(parts, types, strict=True))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError):  # binascii.Error is a ValueError
         return None
 
 
@@ -84,8 +84,9 @@ def keyset(stmt: sa.Select, key: tuple, types: tuple, *, descending: bool = True
     per_page = max(1, min(per_page, MAX_PER_PAGE))
     row_key = row_key or (lambda item: tuple(getattr(item, c.key) for c in key))
     cols = sa.tuple_(*key)
-    fwd = decode(after, types)
-    back = None if fwd is not None else decode(before, types)
+    fwd, back = decode(after, types), decode(before, types)
+    fwd = fwd if fwd is not None and None not in fwd else None  # a key column is never NULL
+    back = back if fwd is None and back is not None and None not in back else None
     if back is not None:  # the page ahead: read towards the newest, then turn it round
         q = stmt.where(cols > sa.tuple_(*back) if descending else cols < sa.tuple_(*back))
         q = q.order_by(*(c.asc() if descending else c.desc() for c in key))

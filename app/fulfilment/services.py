@@ -235,7 +235,7 @@ def page_for_owner(owner: User, status: str | None = None, brand_id: int | None 
     per_page = max(1, min(PER_PAGE, MAX_PER_PAGE))
     q = _of_owner(owner, status, brand_id)
     key = decode(after, (int, datetime, int))
-    if key is not None:
+    if key is not None and key[0] is not None and key[2] is not None:
         never, valid_until, last_id = key
         if never or valid_until is None:
             q = q.where(Entitlement.valid_until.is_(None), Entitlement.id > last_id)
