@@ -43,9 +43,15 @@ _PG_CREATE = [
     "NEW TABLE AS new_codes FOR EACH STATEMENT EXECUTE FUNCTION code_counts_delta()",
     "CREATE TRIGGER code_counts_delete AFTER DELETE ON codes REFERENCING OLD TABLE AS old_codes "
     "FOR EACH STATEMENT EXECUTE FUNCTION code_counts_delta()",
+    # TRUNCATE fires no DELETE trigger: an emptied codes table empties its counts.
+    "CREATE OR REPLACE FUNCTION code_counts_truncate() RETURNS trigger AS $$ "
+    "BEGIN DELETE FROM code_counts; RETURN NULL; END $$ LANGUAGE plpgsql",
+    "CREATE TRIGGER code_counts_truncate AFTER TRUNCATE ON codes FOR EACH STATEMENT "
+    "EXECUTE FUNCTION code_counts_truncate()",
 ]
 _PG_DROP = ["DROP TRIGGER IF EXISTS code_counts_insert ON codes", "DROP TRIGGER IF EXISTS code_counts_update ON codes",
-            "DROP TRIGGER IF EXISTS code_counts_delete ON codes", "DROP FUNCTION IF EXISTS code_counts_delta()"]
+            "DROP TRIGGER IF EXISTS code_counts_delete ON codes", "DROP TRIGGER IF EXISTS code_counts_truncate ON codes",
+            "DROP FUNCTION IF EXISTS code_counts_delta()", "DROP FUNCTION IF EXISTS code_counts_truncate()"]
 
 _ADD = ("INSERT INTO code_counts (sku_id, status, pooled, codes, units) "
         "VALUES (NEW.sku_id, NEW.status, NEW.pool_id IS NOT NULL, 1, NEW.max_uses - NEW.uses);")
@@ -68,10 +74,16 @@ _REBUILD = ("INSERT INTO code_counts (sku_id, status, pooled, codes, units) "
             "GROUP BY sku_id, status, pool_id IS NOT NULL")
 
 
-def install(conn) -> None:
-    """Count the codes there are and install the triggers that keep counting (migration 0019)."""
+def rebuild(conn) -> None:
+    """Count every code again: after codes were written with the triggers off (e.g. a bulk load under
+    session_replication_role = replica). One scan of codes; the triggers keep counting from there."""
     conn.exec_driver_sql("DELETE FROM code_counts")
     conn.exec_driver_sql(_REBUILD)
+
+
+def install(conn) -> None:
+    """Count the codes there are and install the triggers that keep counting (migration 0019)."""
+    rebuild(conn)
     for sql in _PG_CREATE if conn.dialect.name == "postgresql" else _SQLITE_CREATE:
         conn.exec_driver_sql(sql)
 

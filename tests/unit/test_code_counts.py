@@ -80,3 +80,15 @@ def test_the_stock_table_reads_the_counts(ctx, make_sku, stock):
     counts.fold()
     row = next(r for r in inventory.stock_table(low_stock=1) if r["sku"].id == sku)
     assert (row["counts"]["available"], row["sellable"], row["expired"]) == (6, 4, 2)
+
+
+def test_a_rebuild_counts_what_the_triggers_did_not_see(ctx, make_sku, stock):
+    sku = make_sku()
+    stock(sku, 3)
+    conn = db.session.connection()
+    counts.uninstall(conn)
+    db.session.execute(sa.update(Code).where(Code.sku_id == sku).values(status="void"))
+    counts.install(conn)  # counts again, and the triggers are back
+    assert _kept() == _counted()
+    db.session.execute(sa.update(Code).where(Code.sku_id == sku).values(status="available"))
+    assert _kept() == _counted()
