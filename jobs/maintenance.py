@@ -21,3 +21,11 @@ def expire_entitlements() -> int:
     if n:
         log.info("marked %s entitlements expired", n)
     return n
+
+
+def fold_stock_counts() -> int:
+    """Fold the stock count deltas the code triggers appended into one row per SKU and status."""
+    from app.inventory import counts
+
+    with app_context():
+        return counts.fold()

@@ -22,6 +22,7 @@ PERIODIC = [
     (fulfilment.replenish, "fulfilment", 300),
     (maintenance.expire_orders, "maintenance", 60),
     (maintenance.expire_entitlements, "maintenance", 3600),
+    (maintenance.fold_stock_counts, "maintenance", 60),
     (payments.process_refunds, "payments", 120),
     (imports.resume_stalled_imports, "imports", 300),
     (issuance.resume_stalled_issuance, "issuance", 60),

@@ -21,6 +21,7 @@ from app.core.errors import Conflict, Forbidden, InsufficientStock, NotFound, Va
 from app.core.hooks import after_commit
 from app.core.ids import order_no, utcnow
 from app.core.money import yuan
+from app.core.pages import KeysetPage, keyset
 from app.core.states import transition
 from app.extensions import db
 from app.fulfilment import services as fulfilment
@@ -218,12 +219,14 @@ def find_by_client_no(reseller_id: int, client_order_no: str) -> list[Order]:
                                                           Order.client_order_no == client_order_no)))
 
 
-def list_for(reseller_id: int, page: int = 1, per_page: int = 20, q: str | None = None):
-    stmt = (sa.select(Order).options(sa.orm.joinedload(Order.sku)).where(Order.reseller_id == reseller_id)
-            .order_by(Order.id.desc()))
+def list_for(reseller_id: int, after: str | None = None, before: str | None = None, per_page: int = 20,
+             q: str | None = None) -> KeysetPage:
+    """The reseller's orders, newest first, by keyset on ix_orders_reseller (reseller_id, id); a search `q` is
+    an exact order number (unique index) or client order number (unique (reseller_id, client_order_no))."""
+    stmt = sa.select(Order).options(sa.orm.joinedload(Order.sku)).where(Order.reseller_id == reseller_id)
     if q:
         stmt = stmt.where(sa.or_(Order.order_no == q.strip(), Order.client_order_no == q.strip()))
-    return db.paginate(stmt, page=page, per_page=per_page, error_out=False)
+    return keyset(stmt, (Order.id,), (int,), after=after, before=before, per_page=per_page)
 
 
 def recent(reseller_id: int, n: int = 5) -> list[Order]:

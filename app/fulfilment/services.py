@@ -1,6 +1,6 @@
 """Delivery of paid orders into entitlements, and what owners do with their benefits."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
@@ -14,6 +14,7 @@ from app.core.audit import audit
 from app.core.errors import NotFound, TransitionError, ValidationError
 from app.core.hooks import after_commit
 from app.core.ids import utcnow
+from app.core.pages import MAX_PER_PAGE, KeysetPage, decode, encode
 from app.core.states import transition
 from app.extensions import db
 from app.fulfilment import signals
@@ -226,9 +227,25 @@ def list_for_owner(owner: User, status: str | None = None, brand_id: int | None 
     return db.session.scalars(_of_owner(owner, status, brand_id)).all()
 
 
-def page_for_owner(owner: User, status: str | None = None, brand_id: int | None = None, page: int = 1):
-    """A page of list_for_owner(): the benefits expiring first, then those that never expire."""
-    return db.paginate(_of_owner(owner, status, brand_id), page=page, per_page=PER_PAGE, error_out=False)
+def page_for_owner(owner: User, status: str | None = None, brand_id: int | None = None,
+                   after: str | None = None) -> KeysetPage:
+    """A page of list_for_owner(): the benefits expiring first, then those that never expire; the next page by
+    keyset past the last one shown (`after`, its never-expires flag, valid_until and id), not by OFFSET. One
+    owner's rows come from ix_entitlements_owner (owner_id, status)."""
+    per_page = max(1, min(PER_PAGE, MAX_PER_PAGE))
+    q = _of_owner(owner, status, brand_id)
+    key = decode(after, (int, datetime, int))
+    if key is not None and key[0] is not None and key[2] is not None:
+        never, valid_until, last_id = key
+        if never or valid_until is None:
+            q = q.where(Entitlement.valid_until.is_(None), Entitlement.id > last_id)
+        else:
+            q = q.where(sa.or_(Entitlement.valid_until.is_(None), Entitlement.valid_until > valid_until,
+                               sa.and_(Entitlement.valid_until == valid_until, Entitlement.id > last_id)))
+    rows = list(db.session.scalars(q.limit(per_page + 1)).unique())
+    last = rows[per_page - 1] if len(rows) > per_page else None
+    return KeysetPage(rows[:per_page], per_page,
+                      next_cursor=encode((int(last.valid_until is None), last.valid_until, last.id)) if last else None)
 
 
 def _of_owner(owner: User, status: str | None, brand_id: int | None) -> sa.Select:

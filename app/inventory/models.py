@@ -45,6 +45,11 @@ class Code(db.Model):
         sa.Index("ix_codes_pick", "sku_id", "status", "id"),
         sa.Index("ix_codes_order", "order_id", "status", "id"),
         sa.Index("ix_codes_pool", "pool_id", "status", "id"),
+        # The shared stock still available, by expiry: the stock overview subtracts the expired ones (a range at
+        # the start of the index, read from the index alone on PostgreSQL) from the counts in code_counts.
+        sa.Index("ix_codes_sellable", "expires_at", "sku_id", postgresql_include=["max_uses", "uses"],
+                 postgresql_where=sa.text("status = 'available' AND pool_id IS NULL"),
+                 sqlite_where=sa.text("status = 'available' AND pool_id IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
@@ -73,3 +78,20 @@ class Code(db.Model):
     reserved_at: Mapped[Optional[datetime]]
     delivered_at: Mapped[Optional[datetime]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CodeCount(db.Model):
+    """Signed counts of code rows per (SKU, status, pooled), appended by database triggers in the transaction that
+    changes the codes, and folded now and then (app.inventory.counts). No foreign key: a delta row is written for
+    every code statement and must stay cheap."""
+
+    __tablename__ = "code_counts"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    sku_id: Mapped[int]
+    status: Mapped[str] = mapped_column(sa.String(10))
+    #: Codes ring-fenced in a channel pool (pool_id set) are counted apart from the shared stock.
+    pooled: Mapped[bool]
+    #: Code rows, and their unclaimed slots (max_uses - uses).
+    codes: Mapped[int] = mapped_column(sa.BigInteger)
+    units: Mapped[int] = mapped_column(sa.BigInteger)

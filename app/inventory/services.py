@@ -9,6 +9,7 @@ from app.catalog.models import SkuType
 from app.core.errors import InsufficientStock
 from app.core.ids import utcnow
 from app.extensions import db
+from app.inventory import counts
 from app.inventory.models import Code, CodeStatus
 
 
@@ -112,26 +113,32 @@ def pool_levels(pool_ids: list[int]) -> dict[int, int]:
         .group_by(Code.pool_id)).all())
 
 
-def stock_summary() -> list[dict]:
-    rows = db.session.execute(
-        sa.select(Code.sku_id, Code.status, sa.func.count()).group_by(Code.sku_id, Code.status)
-    ).all()
-    out: dict[int, dict] = {}
-    for sku_id, status, n in rows:
-        out.setdefault(sku_id, {s.value: 0 for s in CodeStatus})[status] = n
-    return out
+def stock_summary() -> dict[int, dict[str, int]]:
+    """Per SKU, its codes in each status: summed from code_counts (kept by triggers with the code rows)."""
+    by_status, _units, _read = counts.by_sku()
+    return {sku_id: {**{s.value: 0 for s in CodeStatus}, **per} for sku_id, per in by_status.items()}
+
+
+def _expired_units() -> dict[int, int]:
+    """Per SKU, the slots of shared codes still marked available but past their expiry: the start of the partial
+    index ix_codes_sellable (expires_at, sku_id), read from the index alone on PostgreSQL."""
+    return {sku_id: int(n) for sku_id, n in db.session.execute(
+        sa.select(Code.sku_id, sa.cast(sa.func.sum(Code.max_uses - Code.uses), sa.BigInteger))
+        .where(Code.status == CodeStatus.available, Code.pool_id.is_(None), Code.expires_at <= utcnow())
+        .group_by(Code.sku_id)).all()}
 
 
 def stock_table(low_stock: int) -> list[dict]:
-    """Per SKU: sellable units and every status count, all derived from the code rows themselves."""
+    """Per SKU: sellable units and every status count. The counts are code_counts' sums (exact: kept in the
+    transactions that change the codes), less the expired codes, so no page view counts every code."""
     skus = catalog.list_skus()
-    by_status = stock_summary()
-    sellable = available_counts()
+    by_status, units, _read = counts.by_sku()
+    expired = _expired_units()
     rows = []
     for sku in skus:
-        counts = by_status.get(sku.id, {s.value: 0 for s in CodeStatus})
-        n = sellable.get(sku.id, 0)
-        rows.append({"sku": sku, "counts": counts, "sellable": n,
-                     "expired": counts.get(CodeStatus.available, 0) - n,
+        per = {**{s.value: 0 for s in CodeStatus}, **by_status.get(sku.id, {})}
+        n = units.get(sku.id, 0) - expired.get(sku.id, 0)
+        rows.append({"sku": sku, "counts": per, "sellable": n,
+                     "expired": per.get(CodeStatus.available, 0) - n,
                      "low": sku.active and sku.type == SkuType.card_code and n < low_stock})
     return rows

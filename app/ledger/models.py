@@ -33,6 +33,11 @@ class JournalEntry(db.Model):
     """One balanced transaction. Append-only: nothing updates or deletes it."""
 
     __tablename__ = "journal_entries"
+    __table_args__ = (
+        # The journal, newest booked first, by keyset (booked_at, id); and the same for one kind of entry.
+        sa.Index("ix_journal_entries_booked", "booked_at", "id"),
+        sa.Index("ix_journal_entries_kind", "kind", "booked_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(sa.String(40))
@@ -45,17 +50,23 @@ class JournalEntry(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     #: The accounting date (UTC): when it was recorded, unless finance books an adjustment on an earlier day of a
     #: period that is still open. Periods, statements and the trial balance go by this.
-    booked_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    booked_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     postings: Mapped[list["Posting"]] = relationship(back_populates="entry", order_by="Posting.id")
 
 
 class Posting(db.Model):
     __tablename__ = "postings"
+    __table_args__ = (
+        # Covering: an entry's postings (the journal, the trial balance since the last closed month) and an
+        # account's sum (balances) are read from the index alone.
+        sa.Index("ix_postings_entry", "entry_id", "account_id", "amount_fen"),
+        sa.Index("ix_postings_account", "account_id", "amount_fen"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    entry_id: Mapped[int] = mapped_column(sa.ForeignKey("journal_entries.id"), index=True)
-    account_id: Mapped[int] = mapped_column(sa.ForeignKey("ledger_accounts.id"), index=True)
+    entry_id: Mapped[int] = mapped_column(sa.ForeignKey("journal_entries.id"))
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("ledger_accounts.id"))
     #: Fen; debit positive, credit negative. A transaction's postings sum to zero.
     amount_fen: Mapped[int] = mapped_column(sa.BigInteger)
 
@@ -119,3 +130,16 @@ class Proposal(db.Model):
     #: The reason given for a rejection.
     note: Mapped[str] = mapped_column(sa.String(200), default="")
     entry_id: Mapped[int | None] = mapped_column(sa.ForeignKey("journal_entries.id"))
+
+
+class PeriodBalance(db.Model):
+    """Per account, everything booked before a closed month's end: debits and credits summed once, when the month
+    is closed. A closed month never changes again, so the trial balance reads these sums and adds only the
+    postings booked since."""
+
+    __tablename__ = "ledger_period_balances"
+
+    period_id: Mapped[int] = mapped_column(sa.ForeignKey("ledger_closed_periods.id"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("ledger_accounts.id"), primary_key=True)
+    debit_fen: Mapped[int] = mapped_column(sa.BigInteger)
+    credit_fen: Mapped[int] = mapped_column(sa.BigInteger)

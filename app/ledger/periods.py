@@ -20,7 +20,7 @@ from app.core.audit import audit
 from app.core.errors import Conflict, Forbidden, ValidationError, raise_all
 from app.core.ids import utcnow
 from app.extensions import db
-from app.ledger.models import ClosedPeriod, JournalEntry
+from app.ledger.models import ClosedPeriod, JournalEntry, PeriodBalance, Posting
 
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 #: pg_advisory_xact_lock key shared by period closes (exclusive) and back-dated postings (shared).
@@ -182,7 +182,21 @@ def close(actor: User, period: str) -> ClosedPeriod:
     except IntegrityError:
         raise Conflict(_l("%(period)s is already closed.", period=period), code="PERIOD_ALREADY_CLOSED",
                        field="period") from None
+    _snapshot(row)
     audit(actor.id, "ledger.period_closed", "ledger_period", row.id, period=period)
     db.session.commit()
     return row
+
+
+def _snapshot(row: ClosedPeriod) -> None:
+    """Sum, per account, the debits and credits booked before the closed month's end. Under the exclusive
+    period lock nothing can still be booked before it, so these sums hold for good."""
+    amount = Posting.amount_fen
+    db.session.execute(sa.insert(PeriodBalance).from_select(
+        ["period_id", "account_id", "debit_fen", "credit_fen"],
+        sa.select(sa.literal(row.id), Posting.account_id,
+                  sa.func.sum(sa.case((amount > 0, amount), else_=0)),
+                  sa.func.sum(sa.case((amount < 0, -amount), else_=0)))
+        .join(JournalEntry, JournalEntry.id == Posting.entry_id).where(JournalEntry.booked_at < row.ends_at)
+        .group_by(Posting.account_id)))
 

@@ -5,7 +5,7 @@ entry with what is behind it. Every figure is a sum of postings, so each one equ
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -14,11 +14,12 @@ from flask_babel import lazy_gettext as _l
 from app.accounts.models import User
 from app.core.errors import NotFound, ValidationError
 from app.core.labels import label
+from app.core.pages import KeysetPage, keyset
 from app.core.tables import Sheet
 from app.extensions import db
 from app.ledger import periods
 from app.ledger.counterparties import names as names_of
-from app.ledger.models import JournalEntry, LedgerAccount, Posting
+from app.ledger.models import ClosedPeriod, JournalEntry, LedgerAccount, PeriodBalance, Posting
 from app.ledger.services import CHART, COUNTERPARTIES, fen_sum
 
 COUNTERPARTY = re.compile(r"^([A-Z])(\d{1,12})$")
@@ -112,8 +113,9 @@ def _entry_conditions(f: Filters) -> list:
     if f.kind:
         conds.append(JournalEntry.kind == f.kind)
     accounts = _account_conditions(f)
-    if accounts:
-        conds.append(JournalEntry.id.in_(sa.select(Posting.entry_id).join(LedgerAccount).where(*accounts)))
+    if accounts:  # per entry, a probe of ix_postings_entry: the newest page stops after `per_page` matches
+        ids = list(db.session.scalars(sa.select(LedgerAccount.id).where(*accounts))) or [-1]
+        conds.append(sa.exists().where(Posting.entry_id == JournalEntry.id, Posting.account_id.in_(ids)))
     return conds
 
 
@@ -129,8 +131,15 @@ def counterparties() -> list[dict]:
     return sorted(out, key=lambda c: (c["type"], c["name"]))
 
 
+#: The kinds of entry, one index probe each (a loose index scan of ix_journal_entries_kind), not a DISTINCT over
+#: the whole journal.
+_KINDS = sa.text("WITH RECURSIVE k(kind) AS (SELECT min(kind) FROM journal_entries UNION ALL "
+                 "SELECT (SELECT min(j.kind) FROM journal_entries j WHERE j.kind > k.kind) FROM k "
+                 "WHERE k.kind IS NOT NULL) SELECT kind FROM k WHERE kind IS NOT NULL")
+
+
 def kinds() -> list[str]:
-    return list(db.session.scalars(sa.select(JournalEntry.kind).distinct().order_by(JournalEntry.kind)))
+    return list(db.session.scalars(_KINDS))
 
 
 def account_label(acc: LedgerAccount, names: Mapping) -> str:
@@ -144,13 +153,13 @@ def account_label(acc: LedgerAccount, names: Mapping) -> str:
 
 # --- journal ----------------------------------------------------------------------------------------------------
 
-def journal(f: Filters, page: int = 1, per_page: int = 50):
-    page_ = db.paginate(
-        sa.select(JournalEntry).where(*_entry_conditions(f))
-        .options(sa.orm.selectinload(JournalEntry.postings).joinedload(Posting.account))
-        .order_by(JournalEntry.booked_at.desc(), JournalEntry.id.desc()),
-        page=max(page, 1), per_page=per_page, error_out=False)
-    return page_
+def journal(f: Filters, after: str | None = None, before: str | None = None, per_page: int = 50) -> KeysetPage:
+    """The entries the filters select, newest booked first, by keyset on ix_journal_entries_booked
+    (booked_at, id); never counted, never OFFSET."""
+    return keyset(sa.select(JournalEntry).where(*_entry_conditions(f))
+                  .options(sa.orm.selectinload(JournalEntry.postings).joinedload(Posting.account)),
+                  (JournalEntry.booked_at, JournalEntry.id), (datetime, int), after=after, before=before,
+                  per_page=per_page)
 
 
 def names_for_entries(entries) -> dict:
@@ -214,7 +223,16 @@ class TrialBalance:
 
 def trial_balance(f: Filters) -> TrialBalance:
     """Per account: the balance before the period, the period's debits and credits, the balance at its end. With
-    no account or counterparty filter the debits equal the credits and both balances sum to zero."""
+    no account or counterparty filter the debits equal the credits and both balances sum to zero.
+
+    Without a kind filter, the sums booked before each bound are read from the latest closed month's per-account
+    sums (ledger_period_balances) plus the postings booked since its end: the work grows with the open months,
+    not with the whole ledger."""
+    if not f.kind:
+        closed = db.session.execute(sa.select(ClosedPeriod.id, ClosedPeriod.ends_at)
+                                    .order_by(ClosedPeriod.ends_at.desc())).all()
+        if closed:
+            return _trial_balance_from_closed(f, closed)
     lo, hi = _bounds(f)
     amount, booked = Posting.amount_fen, JournalEntry.booked_at
     in_range = sa.and_(*(c for c in (booked >= lo if lo else None, booked < hi if hi else None) if c is not None)) \
@@ -229,7 +247,63 @@ def trial_balance(f: Filters) -> TrialBalance:
             .group_by(LedgerAccount.id).order_by(LedgerAccount.code))
     if f.kind:
         stmt = stmt.where(JournalEntry.kind == f.kind)
-    rows = db.session.execute(stmt).all()
+    return _lines(db.session.execute(stmt).all(), f)
+
+
+#: An entry booked after a month's end was entered after this long before that end (ensure_open refuses booking
+#: more than five minutes ahead; the rest is room for servers' clocks and long transactions).
+ENTERED_BEFORE = timedelta(days=1)
+
+
+def _before(bound: datetime | None, closed: list, first_since: dict) -> sa.Select:
+    """Per account (account_id, debit, credit): everything booked before `bound` (None: ever), as the latest
+    month closed by then summed it plus the postings booked after that month's end.
+
+    Those postings are read as a range of entry ids. Nothing is booked more than minutes ahead of the moment it is
+    entered (periods.ensure_open), so an entry booked after a month's end was entered after the last entry created
+    a day before that end, and has a higher id: one probe of ix_journal_entries_created_at gives a bound that
+    holds whenever it is read, and it bounds the entries and their postings (ix_postings_entry) to the open
+    months' rows instead of the whole ledger."""
+    period = next((p for p in closed if bound is None or p.ends_at <= bound), None)
+    amount, booked = Posting.amount_fen, JournalEntry.booked_at
+    since = (sa.select(Posting.account_id.label("account_id"),
+                       sa.case((amount > 0, amount), else_=0).label("debit"),
+                       sa.case((amount < 0, -amount), else_=0).label("credit"))
+             .join(JournalEntry, JournalEntry.id == Posting.entry_id)
+             .where(*([booked < bound] if bound else [])))
+    if period is None:
+        return since
+    if period.ends_at not in first_since:
+        first_since[period.ends_at] = db.session.scalar(
+            sa.select(JournalEntry.id).where(JournalEntry.created_at < period.ends_at - ENTERED_BEFORE)
+            .order_by(JournalEntry.created_at.desc()).limit(1)) or 0
+    after = first_since[period.ends_at]
+    snapshot = sa.select(PeriodBalance.account_id.label("account_id"), PeriodBalance.debit_fen.label("debit"),
+                         PeriodBalance.credit_fen.label("credit")).where(PeriodBalance.period_id == period.id)
+    return sa.union_all(snapshot, since.where(booked >= period.ends_at, JournalEntry.id > after,
+                                              Posting.entry_id > after))
+
+
+def _trial_balance_from_closed(f: Filters, closed: list) -> TrialBalance:
+    lo, hi = _bounds(f)
+    first_since: dict = {}
+    end = _before(hi, closed, first_since).subquery()
+    parts = [sa.select(end.c.account_id, sa.literal(0, sa.BigInteger).label("opening"), end.c.debit, end.c.credit)]
+    if lo:  # the balance before the period opens it; its sums come off the period's debits and credits
+        start = _before(lo, closed, first_since).subquery()
+        parts.append(sa.select(start.c.account_id, (start.c.debit - start.c.credit).label("opening"),
+                               (-start.c.debit).label("debit"), (-start.c.credit).label("credit")))
+    rows = sa.union_all(*parts).subquery()
+    sums = (sa.select(rows.c.account_id, fen_sum(rows.c.opening).label("opening"), fen_sum(rows.c.debit).label("debit"),
+                      fen_sum(rows.c.credit).label("credit"))
+            .group_by(rows.c.account_id).subquery())  # summed per account first: one row each to join
+    stmt = (sa.select(LedgerAccount, sums.c.opening, sums.c.debit, sums.c.credit)
+            .join(sums, sums.c.account_id == LedgerAccount.id).where(*_account_conditions(f))
+            .order_by(LedgerAccount.code))
+    return _lines(db.session.execute(stmt).all(), f)
+
+
+def _lines(rows: list, f: Filters) -> TrialBalance:
     names = names_of((a.counterparty_type, a.counterparty_id) for a, *_ in rows)
     lines = [TrialLine(a.code, a.type, account_label(a, names), int(o), int(d), int(c)) for a, o, d, c in rows
              if o or d or c]

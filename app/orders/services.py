@@ -11,6 +11,7 @@ from app.catalog import account_formats, planning
 from app.catalog.models import Sku, SkuSource, SkuType
 from app.core.errors import InsufficientStock, NotFound, TransitionError, ValidationError
 from app.core.ids import order_no, utcnow
+from app.core.pages import KeysetPage, keyset
 from app.core.states import transition
 from app.extensions import db
 from app.inventory import services as inventory
@@ -113,10 +114,10 @@ def get_for_buyer(buyer: User, order_no_: str) -> Order:
     return order
 
 
-def list_for_buyer(buyer: User, page: int = 1, per_page: int = 20):
-    return db.paginate(
-        sa.select(Order).options(sa.orm.joinedload(Order.sku)).where(Order.buyer_id == buyer.id)
-        .order_by(Order.id.desc()), page=page, per_page=per_page, error_out=False)
+def list_for_buyer(buyer: User, after: str | None = None, before: str | None = None, per_page: int = 20) -> KeysetPage:
+    """The buyer's orders, newest first, by keyset on ix_orders_buyer (buyer_id, id)."""
+    return keyset(sa.select(Order).options(sa.orm.joinedload(Order.sku)).where(Order.buyer_id == buyer.id),
+                  (Order.id,), (int,), after=after, before=before, per_page=per_page)
 
 
 def _close(order: Order, to: OrderStatus, actor_id: int | None, reason: str) -> None:

@@ -6,6 +6,12 @@ from flask import request
 MAX_PAGE = 1_000_000
 
 
+def cursor_args() -> dict:
+    """The keyset cursors of the query string (`after`: the rows past it, `before`: the rows ahead of it), for
+    lists read by keyset (app.core.pages.keyset); a cursor that is not one is read as none (the first page)."""
+    return {k: (request.args.get(k) or None) for k in ("after", "before")}
+
+
 def page_number(param: str = "page") -> int:
     """The `page` of the query string; missing, not a number or out of range means the first page."""
     n = request.args.get(param, 1, type=int)

@@ -20,7 +20,7 @@ from app.payments import services as payments
 from app.procurement import claims
 from app.web.access import PORTAL_ROLES
 from app.web.consumer import bp
-from app.web.paging import page_number
+from app.web.paging import cursor_args
 from app.web.render import render, wants_fragment
 
 #: Errors the user can act on are flashed; NotFound is left to the 404 page.
@@ -115,7 +115,7 @@ def _public_url(endpoint: str, **values) -> str:
 
 @bp.get("/orders", endpoint="orders")
 def orders_list():
-    page = orders.list_for_buyer(current_user, page=request.args.get("page", 1, type=int))
+    page = orders.list_for_buyer(current_user, **cursor_args())
     return render("consumer/orders.html", "order_rows", page=page)
 
 
@@ -145,7 +145,7 @@ def home():
     if status not in {s.value for s in EntitlementStatus} | {None}:
         status = None
     brand_id = request.args.get("brand", type=int)
-    page = benefits.page_for_owner(current_user, status=status, brand_id=brand_id, page=page_number())
+    page = benefits.page_for_owner(current_user, status=status, brand_id=brand_id, after=cursor_args()["after"])
     groups: dict = {}
     for ent in page.items:
         groups.setdefault(ent.sku.product.brand, []).append(ent)

@@ -9,6 +9,7 @@ from app.insight import journal as insight
 from app.ledger import periods, reports
 from app.web import downloads
 from app.web.finance import bp
+from app.web.paging import cursor_args
 from app.web.render import render
 
 
@@ -43,7 +44,7 @@ def trial_balance_export(fmt: str):
 @bp.get("/journal")
 def journal():
     f, error = _filters()
-    page = reports.journal(f, page=request.args.get("page", 1, type=int))
+    page = reports.journal(f, **cursor_args())
     return render("finance/journal.html", "entries", status_code=422 if error else 200, page=page, f=f,
                   error=error, args=request.args, names=reports.names_for_entries(page.items), **_choices())
 

@@ -20,7 +20,7 @@ from app.core.ids import utcnow
 from app.fulfilment import services as fulfilment
 from app.fulfilment.models import DeliveryStatus
 from app.orders.models import Order
-from app.web.paging import page_number
+from app.web.paging import cursor_args, page_number
 from app.web.render import render
 from app.web.reseller import bp
 
@@ -111,7 +111,7 @@ def order_new():
 @bp.get("/orders")
 def orders():
     q = (request.args.get("q") or "").strip()[:64]
-    page = wholesale.list_for(g.reseller.id, page=request.args.get("page", 1, type=int), per_page=20, q=q or None)
+    page = wholesale.list_for(g.reseller.id, **cursor_args(), per_page=20, q=q or None)
     return render("reseller/orders.html", "results", page=page, q=q,
                   statuses={o.id: wholesale.api_status(o) for o in page.items})
 
