@@ -8,6 +8,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
+from app import db_setup
 from app.extensions import db
 from app.fulfilment import engine
 from app.fulfilment.models import Delivery
@@ -35,8 +36,9 @@ def _buy(client, sku_id: int) -> str:
     return re.fullmatch(r".*/me/orders/([^/]+)/pay", resp.headers["Location"]).group(1)
 
 
-#: Statements per request once the shop is warm (the ledger accounts exist). SQLite under the test harness:
-#: each transaction shows as SAVEPOINT … RELEASE/ROLLBACK, where a server sees BEGIN … COMMIT.
+#: Statements per request once the shop is warm (the ledger accounts exist), at most. Counted on SQLite under
+#: the test harness, where each transaction shows as SAVEPOINT … RELEASE/ROLLBACK (a server sees BEGIN …
+#: COMMIT); PostgreSQL needs 2 fewer for the notice.
 BUDGETS = {
     "buy": 8,          # was 11: the order's number is not read back after the commit
     "pay": 5,          # was 6: the order comes with its SKU
@@ -79,7 +81,8 @@ def test_retail_path_sql_budgets(app, client, shopper, make_sku, stock, count_qu
         poll = client.get(f"/me/orders/{order_no}", headers={"HX-Request": "true"})
     assert poll.status_code == 200 and "<html" not in poll.get_data(as_text=True)
     counts["poll"] = q.n
-    assert counts == BUDGETS
+    over = {k: f"{n} > {BUDGETS[k]}" for k, n in counts.items() if n > BUDGETS[k]}
+    assert not over, over
 
 
 def test_supplier_card_delivery_job_sql_budget(app, client, shopper, make_sku, make_supplier, map_sku,
@@ -101,4 +104,15 @@ def test_supplier_card_delivery_job_sql_budget(app, client, shopper, make_sku, m
             assert engine.process(ids[1]) == "delivered"
     # was 46: the lease, the supplier chosen and what the call needs are one transaction, not three. Of the
     # 41, 12 are the two ledger postings (revenue, supplier cost) and 3 the vault's data key and code id.
-    assert q.n == 41
+    assert q.n <= 41  # PostgreSQL: 39
+
+
+def test_only_registered_read_only_pages_begin_deferred(app):
+    """SQLite: the order page (GET) begins DEFERRED, so it does not queue behind the writers; a POST, or a GET
+    of a page not registered read-only, begins IMMEDIATE as before (app/db_setup.py)."""
+    with app.test_request_context("/me/orders/Q1"):
+        assert db_setup._deferred()
+    with app.test_request_context("/me/orders/Q1", method="POST"):
+        assert not db_setup._deferred()
+    with app.test_request_context("/payments/return/Q1"):  # may apply a payment: writes
+        assert not db_setup._deferred()
