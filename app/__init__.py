@@ -22,6 +22,7 @@ def create_app(config: type[Config] | None = None) -> Flask:
     from app.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
     from app.web import i18n
 
+    db_setup.engine_options(app)
     db.init_app(app)
     db_setup.init_app(app)
     migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"), render_as_batch=True)

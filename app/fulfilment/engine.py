@@ -56,18 +56,21 @@ def process(delivery_id: int) -> str:
         .values(lease_until=now + timedelta(seconds=cfg["FULFILMENT_LEASE_SECONDS"]))
         .execution_options(synchronize_session=False)
     ).rowcount
-    db.session.commit()
     if claimed != 1:
+        db.session.commit()
         return "skipped"
+    # Read what the call needs (and pick the supplier) in the claim's own transaction: one commit, not three.
     d = db.session.get(Delivery, delivery_id, populate_existing=True)
     if d.supplier_id is None and not _choose_supplier(d):
-        return apply(delivery_id, d.out_order_no, d.status,
+        out_order_no, status = d.out_order_no, d.status
+        db.session.commit()
+        return apply(delivery_id, out_order_no, status,
                      Outcome(Verdict.rejected, "no active supplier is mapped to this SKU"), "submitted")
     supplier = db.session.get(Supplier, d.supplier_id)
     adapter, callback = suppliers.adapter_for(supplier), suppliers.callback_url(supplier)
     status, out_order_no, product_id, account = d.status, d.out_order_no, d.supplier_product_id, d.account
     is_topup = d.sku.type == SkuType.direct_topup
-    db.session.rollback()  # no transaction (and on SQLite no write lock) held across the network call
+    db.session.commit()  # the lease is taken; no transaction (on SQLite no write lock) across the network call
     if status == D.accepted:
         outcome, action = adapter.query(out_order_no), "polled"
     elif is_topup:
@@ -84,8 +87,7 @@ def _choose_supplier(d: Delivery) -> bool:
         return False
     pick = mappings[0]
     d.supplier_id, d.supplier_product_id, d.cost_fen = pick.supplier_id, pick.product_id, pick.cost_fen
-    db.session.commit()
-    return True
+    return True  # committed with the lease by the caller
 
 
 def lock(delivery_id: int) -> tuple[Order, Delivery]:

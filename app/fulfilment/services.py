@@ -68,6 +68,7 @@ def start(order: Order) -> list[int]:
         codes.setdefault(code.sku_id, []).append(code)
     given = order.accounts or {}
     queued: list[Delivery] = []
+    made: list[Delivery] = []
     for n, unit in enumerate(planning.units(order.sku, order.quantity, order.unit_price_fen), 1):
         sku = unit.sku
         ent = Entitlement(owner_id=order.buyer_id, order_id=order.id, sku_id=sku.id,
@@ -76,6 +77,7 @@ def start(order: Order) -> list[int]:
         d = Delivery(key=f"{order.order_no}-{n:03d}", order_id=order.id, entitlement=ent, sku_id=sku.id,
                      amount_fen=unit.amount_fen, status=D.queued, next_attempt_at=now)
         db.session.add_all([ent, d])
+        made.append(d)
         if sku.type == SkuType.direct_topup:
             account = given.get(sku.account_format or "")
             if account:
@@ -102,9 +104,9 @@ def start(order: Order) -> list[int]:
         else:
             queued.append(d)
     db.session.flush()
-    for d in db.session.scalars(sa.select(Delivery).where(Delivery.order_id == order.id,
-                                                          Delivery.status == D.delivered)):
-        recognise(d)
+    for d in made:  # the rows just written: no need to read them back
+        if d.status == D.delivered:
+            recognise(d)
     for d in queued:
         d.out_order_no = d.key
     settle_order(order)
@@ -176,10 +178,19 @@ def _unit_counts(order_id: int) -> dict[str, int]:
                                    .where(Delivery.order_id == order_id).group_by(Delivery.status)).all())
 
 
-def state_of(order: Order) -> str:
+def state_of(order: Order, units: list[Entitlement] | None = None) -> str:
     """What the buyer sees of an order's delivery, derived from its units (a bundle's components):
-    delivered, partially_delivered, failed, in_progress, refunded; "" before payment."""
-    counts = _unit_counts(order.id)
+    delivered, partially_delivered, failed, in_progress, refunded; "" before payment.
+
+    `units`: every unit of the order with its delivery loaded, as `units_of(buyer, order)` gives them (each
+    delivery is made with its entitlement, owned by the order's buyer, in `start`): saves counting them in SQL."""
+    if units is None:
+        counts = _unit_counts(order.id)
+    else:
+        counts = {}
+        for ent in units:
+            if ent.delivery is not None:
+                counts[ent.delivery.status] = counts.get(ent.delivery.status, 0) + 1
     if not counts:
         return ""
     done = counts.get(D.delivered, 0) + counts.get(D.awaiting_account, 0) + counts.get(D.expired, 0)

@@ -66,7 +66,10 @@ def create_retail_order(buyer: User, sku_id: int, quantity: int, accounts: dict[
         db.session.rollback()
         raise InsufficientStock(_l("Sorry, there is not enough stock left for this quantity.")) from None
     db.session.add(Payment(order_id=order.id, out_trade_no=order.order_no, amount_fen=order.amount_fen))
+    number = order.order_no
     db.session.commit()
+    # The caller goes on to the payment by the order's number: keep it loaded rather than read the row back.
+    sa.orm.attributes.set_committed_value(order, "order_no", number)
     return order
 
 
@@ -107,8 +110,9 @@ def reserve_stock(order: Order) -> None:
 
 
 def get_for_buyer(buyer: User, order_no_: str) -> Order:
-    order = db.session.scalars(sa.select(Order).where(Order.order_no == order_no_,
-                                                      Order.buyer_id == buyer.id)).first()
+    # With its SKU: every page of an order names it (one query, not two).
+    order = db.session.scalars(sa.select(Order).options(sa.orm.joinedload(Order.sku))
+                               .where(Order.order_no == order_no_, Order.buyer_id == buyer.id)).first()
     if order is None:
         raise NotFound(_l("Order not found."))
     return order

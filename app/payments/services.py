@@ -4,6 +4,7 @@ import json
 import logging
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from app.core.errors import InsufficientStock, NotFound, TransitionError
@@ -39,18 +40,34 @@ def checkout_url(order: Order, notify_url: str, return_url: str) -> str:
                                   return_url=return_url)
 
 
-def _record(outcome: str, form: dict, out_trade_no: str | None = None,
-            dedupe_key: str | None = None) -> PaymentNotification | None:
-    """Record a notification; None if its dedupe key was recorded before (a replay)."""
-    payload = json.dumps({k: v for k, v in form.items() if k != "sign"}, ensure_ascii=False, sort_keys=True)
-    row = PaymentNotification(provider="sandbox", dedupe_key=dedupe_key, outcome=outcome,
-                              out_trade_no=out_trade_no, payload=payload[:4000])
+def _payload(form: dict) -> str:
+    return json.dumps({k: v for k, v in form.items() if k != "sign"}, ensure_ascii=False, sort_keys=True)[:4000]
+
+
+def _record(outcome: str, form: dict, out_trade_no: str | None = None) -> None:
+    """Record a notification that changes nothing (a replay's second copy)."""
+    db.session.add(PaymentNotification(provider="sandbox", outcome=outcome, out_trade_no=out_trade_no,
+                                       payload=_payload(form)))
+
+
+def _record_first(form: dict, notice: Notice) -> int | None:
+    """Record a verified notification as received, keyed by its notify id; its row id, or None if that id
+    was recorded before (a replay). One INSERT … ON CONFLICT DO NOTHING: no savepoint around it."""
+    dialect = db.session.get_bind().dialect.name
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
+    values = dict(provider="sandbox", dedupe_key=f"sandbox:{notice.notify_id}", outcome="received",
+                  out_trade_no=notice.out_trade_no, payload=_payload(form), created_at=utcnow())
+    if insert is not None:
+        return db.session.execute(insert(PaymentNotification).values(**values)
+                                  .on_conflict_do_nothing(index_elements=["dedupe_key"])
+                                  .returning(PaymentNotification.id)).scalar()
+    row = PaymentNotification(**values)
     try:
         with db.session.begin_nested():
             db.session.add(row)
     except IntegrityError:
         return None
-    return row
+    return row.id
 
 
 def handle_notification(form: dict) -> str:
@@ -62,26 +79,29 @@ def handle_notification(form: dict) -> str:
         count_rejected(NOTICE_SOURCE, str(e))
         db.session.commit()
         return str(e)
-    row = _record("received", form, notice.out_trade_no, dedupe_key=f"sandbox:{notice.notify_id}")
-    if row is None:
+    row_id = _record_first(form, notice)
+    if row_id is None:
         db.session.rollback()
         log.info("payment notification %s replayed; ignored", notice.notify_id)
         _record("duplicate", form, notice.out_trade_no)
         db.session.commit()
         return "duplicate"
-    row.outcome = apply_success(notice)
-    if row.outcome == "unknown_order":  # signed, but for nothing of ours: counted like the forged ones
+    outcome = apply_success(notice)
+    db.session.execute(sa.update(PaymentNotification).where(PaymentNotification.id == row_id)
+                       .values(outcome=outcome).execution_options(synchronize_session=False))
+    if outcome == "unknown_order":  # signed, but for nothing of ours: counted like the forged ones
         db.session.rollback()
-        count_rejected(NOTICE_SOURCE, row.outcome)
+        count_rejected(NOTICE_SOURCE, outcome)
         db.session.commit()
         return "unknown_order"
     db.session.commit()
-    return row.outcome
+    return outcome
 
 
 def apply_success(notice: Notice) -> str:
     """Mark the payment succeeded and deliver, in the caller's transaction (the caller commits)."""
-    payment = db.session.scalars(sa.select(Payment).where(Payment.out_trade_no == notice.out_trade_no)).first()
+    payment = db.session.scalars(sa.select(Payment).where(Payment.out_trade_no == notice.out_trade_no)
+                                 .execution_options(populate_existing=True)).first()
     if payment is None:
         log.warning("payment notification for unknown order %s", notice.out_trade_no)
         return "unknown_order"
@@ -94,10 +114,10 @@ def apply_success(notice: Notice) -> str:
     if notice.currency != payment.currency:
         log.warning("payment %s currency mismatch: %s", payment.id, notice.currency)
         return "currency_mismatch"
-    # Lock the order first, as expiry and cancellation do, so the two paths never deadlock and the
-    # status read below is the one the transitions will compare against.
+    # Lock the order first, as expiry and cancellation do, so the two paths never deadlock. The payment's
+    # status is not read again under that lock: its transition below is a compare-and-set on the status
+    # read above, so a concurrent copy of this notice that won makes it fail ("duplicate").
     order = db.session.get(Order, payment.order_id, with_for_update=True, populate_existing=True)
-    db.session.refresh(payment)
     if payment.status not in (PaymentStatus.created, PaymentStatus.closed):
         return "duplicate"
     try:
@@ -159,14 +179,18 @@ def sync_from_gateway(order: Order) -> str:
     payment = payment_for(order)
     if payment.status != PaymentStatus.created:
         return payment.status
+    out_trade_no = payment.out_trade_no
+    # End the transaction before the network call: on SQLite it holds the write lock. apply_success
+    # re-reads the payment under the order's lock.
+    db.session.commit()
     try:
-        data = gateway().query(payment.out_trade_no)
+        data = gateway().query(out_trade_no)
     except GatewayError as e:
-        log.warning("gateway query for %s failed: %s", payment.out_trade_no, e)
-        return payment.status
+        log.warning("gateway query for %s failed: %s", out_trade_no, e)
+        return PaymentStatus.created
     if data.get("trade_status") != "SUCCESS":
-        return payment.status
-    notice = Notice(notify_id=f"query:{data['trade_no']}", out_trade_no=payment.out_trade_no,
+        return PaymentStatus.created
+    notice = Notice(notify_id=f"query:{data['trade_no']}", out_trade_no=out_trade_no,
                     trade_no=data["trade_no"], amount_fen=data["amount_fen"], currency=data["currency"],
                     trade_status="SUCCESS", timestamp=int(data["timestamp"]))
     outcome = apply_success(notice)

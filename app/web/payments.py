@@ -1,11 +1,12 @@
 """Where the payment gateway talks to us: the signed notification and the payer's return."""
 
-from flask import Blueprint, current_app, redirect, request, url_for
+from flask import Blueprint, current_app, request
 from flask_login import current_user, login_required
 
 from app.extensions import csrf, limiter
 from app.orders import services as orders
 from app.payments import services as payments
+from app.web.consumer.views import order_page
 
 bp = Blueprint("payments", __name__, url_prefix="/payments")
 
@@ -24,6 +25,8 @@ def notify():
 @bp.get("/return/<order_no>")
 @login_required
 def payer_return(order_no: str):
+    """The payer is back from the gateway: settle what the gateway knows, then show the order page right
+    here (a redirect to it would cost one more request per purchase)."""
     order = orders.get_for_buyer(current_user, order_no)
     payments.sync_from_gateway(order)
-    return redirect(url_for("consumer.order_detail", order_no=order.order_no), 303)
+    return order_page(order)

@@ -33,6 +33,10 @@ def forget(keep_locale: bool = True) -> None:
 
 
 def init_app(app: Flask) -> None:
+    # The cookie is written only when the session changed (sign-in, the once-a-minute seen_at touch,
+    # a flash...), not on every response: idle and absolute limits are enforced from what it carries
+    # (app/accounts/sessions.py), not from the cookie's own expiry.
+    app.config["SESSION_REFRESH_EACH_REQUEST"] = False
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
 

@@ -12,6 +12,7 @@ from app.catalog import services as catalog
 from app.catalog.models import Category, Sku, SkuType
 from app.core.errors import Conflict, ValidationError
 from app.core.labels import label
+from app.db_setup import read_only
 from app.fulfilment import services as benefits
 from app.fulfilment.models import DeliveryStatus, Entitlement, EntitlementStatus
 from app.orders import services as orders
@@ -31,7 +32,9 @@ PUBLIC = {"consumer.shop", "consumer.sku_detail"}
 
 #: Deliveries still being worked on: their pages poll until these settle.
 IN_FLIGHT = (DeliveryStatus.queued, DeliveryStatus.accepted)
-#: An unused benefit this close to its end offers a "Renew" button.
+#: Pages that only read: on SQLite their transactions don't queue behind the writers (app/db_setup.py).
+for _endpoint in ("shop", "sku_detail", "pay", "orders", "order_detail"):
+    read_only(f"consumer.{_endpoint}")
 
 
 @bp.before_request
@@ -121,10 +124,16 @@ def orders_list():
 
 @bp.get("/orders/<order_no>")
 def order_detail(order_no: str):
-    order = orders.get_for_buyer(current_user, order_no)
-    units = benefits.units_of(current_user, order)
+    return order_page(orders.get_for_buyer(current_user, order_no))
+
+
+def order_page(order):
+    """The order page (its status block alone for an htmx poll); also the answer to the payer's return
+    from the gateway, which saves the browser a redirect."""
+    units = benefits.units_of(current_user, order)  # the buyer's: every unit of the order
     statuses = {e.delivery.status for e in units if e.delivery is not None}
-    return render("consumer/order.html", "order_status", order=order, units=units, state=benefits.state_of(order),
+    return render("consumer/order.html", "order_status", order=order, units=units,
+                  state=benefits.state_of(order, units),
                   with_support=DeliveryStatus.failed in statuses,
                   polling=order.status == "paid" and (not units or bool(statuses & set(IN_FLIGHT))))
 
