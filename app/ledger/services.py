@@ -3,7 +3,10 @@
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from app.core.ids import utcnow
 from app.extensions import db
@@ -43,6 +46,13 @@ class UnbalancedEntry(ValueError):
     pass
 
 
+#: code → id of ledger accounts known to be committed, per process. An account is never deleted nor renumbered
+#: once created, so its id can be remembered; its balance never is (balance() sums the postings every time).
+_account_ids: dict[str, int] = {}
+#: session.info key: codes of the accounts created in the session's open transaction (cached once it commits).
+_NEW = "ledger_new_accounts"
+
+
 def account(code: str) -> LedgerAccount:
     acc = db.session.scalars(sa.select(LedgerAccount).where(LedgerAccount.code == code)).first()
     if acc is None:
@@ -56,31 +66,74 @@ def account(code: str) -> LedgerAccount:
             with db.session.begin_nested():
                 acc = LedgerAccount(code=code, name=name, type=type_, **extra)
                 db.session.add(acc)
+            db.session.info.setdefault(_NEW, set()).add(code)
         except IntegrityError:
             acc = db.session.scalars(sa.select(LedgerAccount).where(LedgerAccount.code == code)).one()
     return acc
 
 
+def account_id(code: str) -> int:
+    """The id of the account `code` (created if need be), from the per-process cache when it is committed."""
+    got = _account_ids.get(code)
+    if got is None:
+        got = account(code).id
+        if code not in db.session.info.get(_NEW, ()):  # ours only once our transaction commits
+            _account_ids[code] = got
+    return got
+
+
+def forget_account_ids() -> None:
+    """Empty the id cache (tests that roll a database back; a production database never drops accounts)."""
+    _account_ids.clear()
+
+
+@event.listens_for(Session, "after_commit")
+def _cache_new_accounts(session):
+    for code in session.info.pop(_NEW, ()):
+        _account_ids.pop(code, None)  # looked up again (and cached) the next time it is used
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_new_accounts(session, previous_transaction):
+    if previous_transaction.parent is None:
+        session.info.pop(_NEW, None)
+
+
+def _insert_new_key(session):
+    """INSERT INTO journal_entries … ON CONFLICT (idempotency_key) DO NOTHING, in the session's dialect: the
+    unique key decides, in the same statement, whether the entry is new (no SELECT first, no race)."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(JournalEntry).on_conflict_do_nothing(index_elements=[JournalEntry.idempotency_key])
+
+
 def post(kind: str, lines: list[tuple[str, int]], *, key: str, memo: str = "", ref: tuple[str, int] | None = None,
          actor_id: int | None = None, booked_at: datetime | None = None) -> JournalEntry | None:
-    """Post one transaction. Returns None (and posts nothing) if `key` was already posted.
+    """Post one transaction. Returns None (and posts nothing) if `key` was already posted, else the entry (its
+    postings load when first read).
 
-    It is booked now, unless `booked_at` dates it earlier; a date in a closed month is refused (PeriodClosed)."""
+    It is booked now, unless `booked_at` dates it earlier; a date in a closed month is refused (PeriodClosed).
+    Two statements: the entry (its idempotency key checked by the unique index in the same INSERT) and its
+    postings in one multi-row INSERT; the accounts' ids come from the per-process cache."""
     if sum(amount for _, amount in lines) != 0:
         raise UnbalancedEntry(f"{kind}: postings sum to {sum(a for _, a in lines)}")
     if any(not isinstance(amount, int) for _, amount in lines):
         raise UnbalancedEntry(f"{kind}: amounts must be integer fen")
-    if db.session.scalar(sa.select(JournalEntry.id).where(JournalEntry.idempotency_key == key)):
-        return None
     if booked_at is not None:
         periods.ensure_open(booked_at)
+    accounts = [(account_id(code), amount) for code, amount in lines if amount]
     now = utcnow()
-    entry = JournalEntry(kind=kind, memo=memo, idempotency_key=key, actor_id=actor_id, created_at=now,
-                         booked_at=booked_at or now,
-                         ref_type=ref[0] if ref else None, ref_id=ref[1] if ref else None)
-    entry.postings = [Posting(account=account(code), amount_fen=amount) for code, amount in lines if amount]
-    db.session.add(entry)
-    db.session.flush()
+    values = dict(kind=kind, memo=memo, idempotency_key=key, actor_id=actor_id, created_at=now,
+                  booked_at=booked_at or now, ref_type=ref[0] if ref else None, ref_id=ref[1] if ref else None)
+    session = db.session()
+    entry_id = session.execute(_insert_new_key(session).values(**values).returning(JournalEntry.id)).scalar()
+    if entry_id is None:
+        return None
+    if accounts:
+        session.execute(sa.insert(Posting), [{"entry_id": entry_id, "account_id": acc, "amount_fen": amount}
+                                             for acc, amount in accounts])
+    entry = JournalEntry(id=entry_id, **values)
+    sa.orm.make_transient_to_detached(entry)  # the row just inserted: in the session without a reload
+    session.add(entry)
     return entry
 
 
@@ -94,6 +147,10 @@ def fen_sum(column) -> sa.ColumnElement[int]:
 
 
 def balance(code: str) -> int:
+    """The account's balance, summed from its postings every time (never cached)."""
+    known = _account_ids.get(code)
+    if known is not None:
+        return db.session.scalar(sa.select(fen_sum(Posting.amount_fen)).where(Posting.account_id == known))
     return db.session.scalar(sa.select(fen_sum(Posting.amount_fen)).join(LedgerAccount)
                              .where(LedgerAccount.code == code))
 
