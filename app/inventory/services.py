@@ -42,7 +42,8 @@ def claim_delivered(sku_id: int, order_id: int, quantity: int, pool_id: int | No
     """Like claim(), for an order whose codes are issued in the same transaction: the codes go straight to
     delivered (reserved and delivered now) in the same single statement; returns their ids."""
     now = utcnow()
-    return list(db.session.scalars(
+    db.session.flush()  # run on the connection (no ORM result to build): the order must be written first
+    return list(db.session.connection().scalars(
         _picked_update(_pick(sku_id, now, quantity, pool_id), Code.status == CodeStatus.available)
         .values(status=CodeStatus.delivered, order_id=order_id, reserved_at=now, delivered_at=now)
         .returning(Code.id)))

@@ -103,7 +103,8 @@ def _insert_new_key(session):
     """INSERT INTO journal_entries … ON CONFLICT (idempotency_key) DO NOTHING, in the session's dialect: the
     unique key decides, in the same statement, whether the entry is new (no SELECT first, no race)."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(JournalEntry).on_conflict_do_nothing(index_elements=[JournalEntry.idempotency_key])
+    table = JournalEntry.__table__
+    return dialect.insert(table).on_conflict_do_nothing(index_elements=[table.c.idempotency_key])
 
 
 def post(kind: str, lines: list[tuple[str, int]], *, key: str, memo: str = "", ref: tuple[str, int] | None = None,
@@ -125,12 +126,14 @@ def post(kind: str, lines: list[tuple[str, int]], *, key: str, memo: str = "", r
     values = dict(kind=kind, memo=memo, idempotency_key=key, actor_id=actor_id, created_at=now,
                   booked_at=booked_at or now, ref_type=ref[0] if ref else None, ref_id=ref[1] if ref else None)
     session = db.session()
-    entry_id = session.execute(_insert_new_key(session).values(**values).returning(JournalEntry.id)).scalar()
+    conn = session.connection()  # plain Core statements: no ORM objects are involved, none need flushing
+    entry_id = conn.execute(_insert_new_key(session).values(**values)
+                            .returning(JournalEntry.__table__.c.id)).scalar()
     if entry_id is None:
         return None
     if accounts:
-        session.execute(sa.insert(Posting), [{"entry_id": entry_id, "account_id": acc, "amount_fen": amount}
-                                             for acc, amount in accounts])
+        conn.execute(Posting.__table__.insert(), [{"entry_id": entry_id, "account_id": acc, "amount_fen": amount}
+                                                  for acc, amount in accounts])
     entry = JournalEntry(id=entry_id, **values)
     sa.orm.make_transient_to_detached(entry)  # the row just inserted: in the session without a reload
     session.add(entry)
@@ -149,8 +152,10 @@ def fen_sum(column) -> sa.ColumnElement[int]:
 def balance(code: str) -> int:
     """The account's balance, summed from its postings every time (never cached)."""
     known = _account_ids.get(code)
-    if known is not None:
-        return db.session.scalar(sa.select(fen_sum(Posting.amount_fen)).where(Posting.account_id == known))
+    if known is not None:  # postings are only ever written by post(), in Core: nothing to flush first
+        postings = Posting.__table__
+        return db.session.connection().scalar(sa.select(fen_sum(postings.c.amount_fen))
+                                              .where(postings.c.account_id == known))
     return db.session.scalar(sa.select(fen_sum(Posting.amount_fen)).join(LedgerAccount)
                              .where(LedgerAccount.code == code))
 
