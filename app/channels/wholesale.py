@@ -161,12 +161,16 @@ def _place(reseller: Reseller, actor: User | None, *, sku: str, quantity: int, c
     except InsufficientStock:
         db.session.rollback()
         raise InsufficientStock(_l("Not enough stock for the whole quantity.")) from None
-    balance.debit(reseller, amount, kind="wholesale_order", key=f"order:{order.id}:paid", memo=order.order_no,
-                  ref=("order", order.id), actor_id=actor.id if actor else None, balance_fen=have)
+    paid = balance.debit_entry(reseller, amount, kind="wholesale_order", key=f"order:{order.id}:paid",
+                               memo=order.order_no, ref=("order", order.id), actor_id=actor.id if actor else None,
+                               balance_fen=have)
+    if issue_now:  # the charge and the revenue of the codes issued, posted together
+        ledger.post_many([paid, _revenue(order, len(issued), min(issued))])
+    else:
+        ledger.post_many([paid])
     if not bulk(sku_obj):
         fulfilment.start(order)
     elif issue_now:
-        _recognise(order, len(issued), min(issued))
         finish(order)
     else:
         issuance = Issuance(order_id=order.id, total=quantity)
@@ -220,10 +224,14 @@ def issue_batch(order: Order, limit: int) -> int:
 
 
 def _recognise(order: Order, n: int, first: int) -> None:
+    ledger.post_many([_revenue(order, n, first)])
+
+
+def _revenue(order: Order, n: int, first: int) -> dict:
     """The revenue of `n` codes issued in one batch whose lowest code id is `first` (the posting's key)."""
     revenue = order.unit_price_fen * n
-    ledger.post("revenue", [("2203", revenue), ("6001", -revenue)], key=f"order:{order.id}:issued:{first}",
-                memo=f"{order.order_no} ×{n}", ref=("order", order.id))
+    return ledger.entry("revenue", [("2203", revenue), ("6001", -revenue)], key=f"order:{order.id}:issued:{first}",
+                        memo=f"{order.order_no} ×{n}", ref=("order", order.id))
 
 
 def finish(order: Order) -> None:

@@ -115,29 +115,49 @@ def post(kind: str, lines: list[tuple[str, int]], *, key: str, memo: str = "", r
     It is booked now, unless `booked_at` dates it earlier; a date in a closed month is refused (PeriodClosed).
     Two statements: the entry (its idempotency key checked by the unique index in the same INSERT) and its
     postings in one multi-row INSERT; the accounts' ids come from the per-process cache."""
+    return post_many([entry(kind, lines, key=key, memo=memo, ref=ref, actor_id=actor_id, booked_at=booked_at)])[0]
+
+
+def entry(kind: str, lines: list[tuple[str, int]], *, key: str, memo: str = "", ref: tuple[str, int] | None = None,
+          actor_id: int | None = None, booked_at: datetime | None = None) -> dict:
+    """One transaction for post_many(), checked (balanced, whole fen, an open month) but not posted yet."""
     if sum(amount for _, amount in lines) != 0:
         raise UnbalancedEntry(f"{kind}: postings sum to {sum(a for _, a in lines)}")
     if any(not isinstance(amount, int) for _, amount in lines):
         raise UnbalancedEntry(f"{kind}: amounts must be integer fen")
     if booked_at is not None:
         periods.ensure_open(booked_at)
-    accounts = [(account_id(code), amount) for code, amount in lines if amount]
     now = utcnow()
-    values = dict(kind=kind, memo=memo, idempotency_key=key, actor_id=actor_id, created_at=now,
-                  booked_at=booked_at or now, ref_type=ref[0] if ref else None, ref_id=ref[1] if ref else None)
+    return {"values": dict(kind=kind, memo=memo, idempotency_key=key, actor_id=actor_id, created_at=now,
+                           booked_at=booked_at or now, ref_type=ref[0] if ref else None,
+                           ref_id=ref[1] if ref else None),
+            "lines": [(account_id(code), amount) for code, amount in lines if amount]}
+
+
+def post_many(entries: list[dict]) -> list[JournalEntry | None]:
+    """Post several transactions (from entry()) in two statements whatever their number: the entries, each
+    skipped if its key was already posted, and the postings of the new ones. Returns, in order, each entry or
+    None where its key was already posted."""
     session = db.session()
     conn = session.connection()  # plain Core statements: no ORM objects are involved, none need flushing
-    entry_id = conn.execute(_insert_new_key(session).values(**values)
-                            .returning(JournalEntry.__table__.c.id)).scalar()
-    if entry_id is None:
-        return None
-    if accounts:
-        conn.execute(Posting.__table__.insert(), [{"entry_id": entry_id, "account_id": acc, "amount_fen": amount}
-                                                  for acc, amount in accounts])
-    entry = JournalEntry(id=entry_id, **values)
-    sa.orm.make_transient_to_detached(entry)  # the row just inserted: in the session without a reload
-    session.add(entry)
-    return entry
+    table = JournalEntry.__table__
+    ids = dict(conn.execute(_insert_new_key(session).values([e["values"] for e in entries])
+                            .returning(table.c.idempotency_key, table.c.id)).all())
+    postings = [{"entry_id": ids[e["values"]["idempotency_key"]], "account_id": acc, "amount_fen": amount}
+                for e in entries if e["values"]["idempotency_key"] in ids for acc, amount in e["lines"]]
+    if postings:
+        conn.execute(Posting.__table__.insert(), postings)
+    out = []
+    for e in entries:
+        entry_id = ids.pop(e["values"]["idempotency_key"], None)  # a key given twice is posted once
+        if entry_id is None:
+            out.append(None)
+            continue
+        row = JournalEntry(id=entry_id, **e["values"])
+        sa.orm.make_transient_to_detached(row)  # the row just inserted: in the session without a reload
+        session.add(row)
+        out.append(row)
+    return out
 
 
 def posted(key: str) -> bool:
