@@ -20,6 +20,7 @@ from app.core import outbound
 from app.core.errors import Conflict, Forbidden, InsufficientStock, NotFound, ValidationError
 from app.core.hooks import after_commit
 from app.core.ids import order_no, utcnow
+from app.core.models import StateChange
 from app.core.money import yuan
 from app.core.states import transition
 from app.extensions import db
@@ -142,14 +143,17 @@ def _place(reseller: Reseller, actor: User | None, *, sku: str, quantity: int, c
         raise balance.InsufficientBalance(_l("Your balance is not enough for this order."))
     cost = pricing.parent_cost(reseller, sku_obj)
     now = utcnow()
+    issue_now = bulk(sku_obj) and quantity < current_app.config["ISSUANCE_THRESHOLD"]
+    # Codes issued at once: the order is written delivered (no UPDATE after the claim); if the claim falls
+    # short the whole transaction rolls back, so no delivered order without its codes is ever committed.
     order = Order(order_no=order_no("W"), buyer_id=actor.id if actor else None, channel="reseller", reseller_id=reseller.id,
                   sku_id=sku_obj.id, quantity=quantity, unit_price_fen=price, amount_fen=amount,
-                  status=OrderStatus.paid, paid_at=now, accounts=accounts, client_order_no=client_order_no,
+                  status=OrderStatus.delivered if issue_now else OrderStatus.paid, paid_at=now,
+                  delivered_at=now if issue_now else None, accounts=accounts, client_order_no=client_order_no,
                   request_hash=digest, notify_url=notify or reseller.notify_url, api_credential_id=credential_id,
                   commission_unit_fen=max(price - cost, 0) if cost is not None else 0)
     db.session.add(order)
     db.session.flush()
-    issue_now = bulk(sku_obj) and quantity < current_app.config["ISSUANCE_THRESHOLD"]
     issued: list[int] = []
     try:
         if issue_now:
@@ -171,7 +175,7 @@ def _place(reseller: Reseller, actor: User | None, *, sku: str, quantity: int, c
     if not bulk(sku_obj):
         fulfilment.start(order)
     elif issue_now:
-        finish(order)
+        _issued_at_once(order)
     else:
         issuance = Issuance(order_id=order.id, total=quantity)
         db.session.add(issuance)
@@ -232,6 +236,15 @@ def _revenue(order: Order, n: int, first: int) -> dict:
     revenue = order.unit_price_fen * n
     return ledger.entry("revenue", [("2203", revenue), ("6001", -revenue)], key=f"order:{order.id}:issued:{first}",
                         memo=f"{order.order_no} ×{n}", ref=("order", order.id))
+
+
+def _issued_at_once(order: Order) -> None:
+    """finish() for an order written delivered in the transaction that claimed all its codes: its history
+    still records paid → delivered (one Core INSERT, no ORM flush), then the commission and the callback."""
+    db.session.execute(sa.insert(StateChange).values(
+        aggregate=Order.__tablename__, aggregate_id=order.id, from_status=OrderStatus.paid,
+        to_status=OrderStatus.delivered, actor_id=None, reason="every code issued"))
+    events.order_settled(order)
 
 
 def finish(order: Order) -> None:
