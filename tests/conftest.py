@@ -162,13 +162,16 @@ def _db_isolation(request, app):
     """Each test runs inside one outer transaction that is rolled back; sessions use savepoints."""
     from app.core import vault
     from app.extensions import db
+    from app.ledger import services as ledger
 
     vault._cache.clear()
+    ledger.forget_account_ids()  # every test's rolled-back accounts (SQLite may reuse their ids)
     if request.node.get_closest_marker("committed") or "app" not in request.fixturenames:
         yield
         if request.node.get_closest_marker("committed"):
             truncate_all(app)
             vault._cache.clear()
+            ledger.forget_account_ids()
         return
     # No app context stays pushed during the test: the test client must push a fresh one per request
     # (Flask reuses a pushed one, and with it `g` and the session), as a real server does.

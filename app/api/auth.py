@@ -36,11 +36,11 @@ def authenticate() -> tuple[ApiCredential, Reseller]:
         raise Unauthorized()
     if abs(time.time() - int(ts)) > current_app.config["API_MAX_SKEW_SECONDS"]:
         raise Unauthorized()
-    cred = credentials.by_key(key)
-    if cred is None or not cred.active:
+    found = credentials.with_reseller(key)
+    if found is None:
         raise Unauthorized()
-    reseller = db.session.get(Reseller, cred.reseller_id)
-    if reseller is None or reseller.status != ResellerStatus.active:
+    cred, reseller = found
+    if not cred.active or reseller.status != ResellerStatus.active:
         raise Unauthorized()
     if not credentials.ip_allowed(cred, request.remote_addr):
         raise Unauthorized()

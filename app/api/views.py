@@ -48,10 +48,10 @@ def list_products():
 @auth.rate_limit
 def create_order():
     body = _order_body(request.get_data(cache=True))
-    order, created = wholesale.place(g.reseller, None, sku=body["sku"], quantity=body["quantity"],
-                                     client_order_no=body["client_order_no"], account=body.get("account"),
-                                     notify_url=body.get("notify_url"), credential_id=g.api_credential.id)
-    return jsonify(wholesale.to_api(order)), 201 if created else 200
+    view, created = wholesale.place_for_api(g.reseller, sku=body["sku"], quantity=body["quantity"],
+                                            client_order_no=body["client_order_no"], account=body.get("account"),
+                                            notify_url=body.get("notify_url"), credential_id=g.api_credential.id)
+    return jsonify(view), 201 if created else 200
 
 
 @bp.get("/orders")

@@ -53,12 +53,20 @@ def lock(reseller_id: int) -> Reseller:
 
 
 def debit(reseller: Reseller, amount_fen: int, *, kind: str, key: str, memo: str, ref: tuple[str, int],
-          actor_id: int | None) -> None:
-    """Spend from the balance into customer prepayments (2203). The caller holds `lock(reseller.id)`."""
-    if of(reseller.id) < amount_fen:
+          actor_id: int | None, balance_fen: int | None = None) -> None:
+    """Spend from the balance into customer prepayments (2203). The caller holds `lock(reseller.id)`;
+    `balance_fen` is the balance it already read under that lock (else it is read here)."""
+    ledger.post_many([debit_entry(reseller, amount_fen, kind=kind, key=key, memo=memo, ref=ref, actor_id=actor_id,
+                                  balance_fen=of(reseller.id) if balance_fen is None else balance_fen)])
+
+
+def debit_entry(reseller: Reseller, amount_fen: int, *, kind: str, key: str, memo: str, ref: tuple[str, int],
+                actor_id: int | None, balance_fen: int) -> dict:
+    """debit() as a ledger.entry() to post with others; `balance_fen` is the balance read under the lock."""
+    if balance_fen < amount_fen:
         raise InsufficientBalance(_l("Your balance is not enough for this order."))
-    ledger.post(kind, [(account_code(reseller.id), amount_fen), ("2203", -amount_fen)], key=key, memo=memo,
-                ref=ref, actor_id=actor_id)
+    return ledger.entry(kind, [(account_code(reseller.id), amount_fen), ("2203", -amount_fen)], key=key, memo=memo,
+                        ref=ref, actor_id=actor_id)
 
 
 def credit(reseller: Reseller, amount_fen: int, *, from_account: str, kind: str, key: str, memo: str,
@@ -70,11 +78,12 @@ def credit(reseller: Reseller, amount_fen: int, *, from_account: str, kind: str,
         reseller.low_balance_alerted_at = None
 
 
-def check_low(reseller: Reseller) -> bool:
-    """Alert the reseller's people once when the balance falls below its threshold (the caller commits)."""
+def check_low(reseller: Reseller, balance_fen: int | None = None) -> bool:
+    """Alert the reseller's people once when the balance falls below its threshold (the caller commits).
+    `balance_fen`: the balance now, if the caller (holding the lock) knows it."""
     if not reseller.low_balance_fen or reseller.low_balance_alerted_at is not None:
         return False
-    now_balance = of(reseller.id)
+    now_balance = of(reseller.id) if balance_fen is None else balance_fen
     if now_balance >= reseller.low_balance_fen:
         return False
     reseller.low_balance_alerted_at = utcnow()

@@ -103,6 +103,13 @@ def by_key(api_key: str) -> ApiCredential | None:
     return db.session.scalars(sa.select(ApiCredential).where(ApiCredential.api_key == api_key)).first()
 
 
+def with_reseller(api_key: str) -> tuple[ApiCredential, Reseller] | None:
+    """The key and its reseller in one query (the signed API's first step), or None for an unknown key."""
+    row = db.session.execute(sa.select(ApiCredential, Reseller).join(Reseller, Reseller.id == ApiCredential.reseller_id)
+                             .where(ApiCredential.api_key == api_key)).first()
+    return (row[0], row[1]) if row else None
+
+
 def list_for(reseller_id: int) -> list[ApiCredential]:
     return list(db.session.scalars(sa.select(ApiCredential).where(ApiCredential.reseller_id == reseller_id)
                                    .order_by(ApiCredential.id)))

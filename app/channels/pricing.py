@@ -58,6 +58,12 @@ def prices_for(reseller: Reseller, skus: list[Sku]) -> dict[int, int]:
 
 
 def unit_price(reseller: Reseller, sku: Sku) -> int:
+    if reseller.parent_id is None and reseller.tier_id is not None:  # the common case, in one query
+        discount_bp, override = db.session.execute(
+            sa.select(Tier.discount_bp, TierPrice.price_fen).select_from(Tier)
+            .outerjoin(TierPrice, sa.and_(TierPrice.tier_id == Tier.id, TierPrice.sku_id == sku.id))
+            .where(Tier.id == reseller.tier_id)).one()
+        return override if override is not None else sku.price_fen - percent_of(sku.price_fen, discount_bp)
     return prices_for(reseller, [sku])[sku.id]
 
 

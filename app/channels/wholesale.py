@@ -20,6 +20,7 @@ from app.core import outbound
 from app.core.errors import Conflict, Forbidden, InsufficientStock, NotFound, ValidationError
 from app.core.hooks import after_commit
 from app.core.ids import order_no, utcnow
+from app.core.models import StateChange
 from app.core.money import yuan
 from app.core.pages import KeysetPage, keyset
 from app.core.states import transition
@@ -104,6 +105,22 @@ def place(reseller: Reseller, actor: User | None, *, sku: str, quantity: int, cl
           credential_id: int | None = None) -> tuple[Order, bool]:
     """Place (or find again) a wholesale order; returns (order, created). Commits, or raises and changes
     nothing: no order, no charge, no reservation."""
+    order, created, _view = _place(reseller, actor, sku=sku, quantity=quantity, client_order_no=client_order_no,
+                                   account=account, notify_url=notify_url, credential_id=credential_id)
+    return order, created
+
+
+def place_for_api(reseller: Reseller, *, sku: str, quantity: int, client_order_no: str, account: str | None = None,
+                  notify_url: str | None = None, credential_id: int | None = None) -> tuple[dict, bool]:
+    """place() for POST /api/v1/orders: returns (to_api(order), created), the order described inside the
+    transaction that placed or found it, so the answer costs no reload after the commit."""
+    _order, created, view = _place(reseller, None, sku=sku, quantity=quantity, client_order_no=client_order_no,
+                                   account=account, notify_url=notify_url, credential_id=credential_id)
+    return view, created
+
+
+def _place(reseller: Reseller, actor: User | None, *, sku: str, quantity: int, client_order_no: str,
+           account: str | None, notify_url: str | None, credential_id: int | None) -> tuple[Order, bool, dict]:
     sku_obj, accounts, notify = _validate(reseller, sku, quantity, client_order_no, account, notify_url)
     client_order_no = client_order_no.strip()
     digest = _request_hash(sku, quantity, next(iter(accounts.values())) if accounts else None, notify)
@@ -114,64 +131,90 @@ def place(reseller: Reseller, actor: User | None, *, sku: str, quantity: int, cl
     existing = db.session.scalars(sa.select(Order).where(Order.reseller_id == reseller.id,
                                                          Order.client_order_no == client_order_no)).first()
     if existing is not None:
+        view = to_api(existing) if existing.request_hash == digest else None
         db.session.rollback()
-        if existing.request_hash != digest:
+        if view is None:
             raise Conflict(_l("This client_order_no was used for a different order."), code="IDEMPOTENCY_CONFLICT")
-        return existing, False
+        return existing, False, view
     price = pricing.unit_price(reseller, sku_obj)
     amount = price * quantity
-    if balance.of(reseller.id) < amount:
+    have = balance.of(reseller.id)  # under the lock: nobody else spends it before we commit
+    if have < amount:
         db.session.rollback()
         raise balance.InsufficientBalance(_l("Your balance is not enough for this order."))
     cost = pricing.parent_cost(reseller, sku_obj)
     now = utcnow()
+    issue_now = bulk(sku_obj) and quantity < current_app.config["ISSUANCE_THRESHOLD"]
+    # Codes issued at once: the order is written delivered (no UPDATE after the claim); if the claim falls
+    # short the whole transaction rolls back, so no delivered order without its codes is ever committed.
     order = Order(order_no=order_no("W"), buyer_id=actor.id if actor else None, channel="reseller", reseller_id=reseller.id,
                   sku_id=sku_obj.id, quantity=quantity, unit_price_fen=price, amount_fen=amount,
-                  status=OrderStatus.paid, paid_at=now, accounts=accounts, client_order_no=client_order_no,
+                  status=OrderStatus.delivered if issue_now else OrderStatus.paid, paid_at=now,
+                  delivered_at=now if issue_now else None, accounts=accounts, client_order_no=client_order_no,
                   request_hash=digest, notify_url=notify or reseller.notify_url, api_credential_id=credential_id,
                   commission_unit_fen=max(price - cost, 0) if cost is not None else 0)
     db.session.add(order)
     db.session.flush()
+    issued: list[int] = []
     try:
-        if bulk(sku_obj):
+        if issue_now:
+            issued = _claim(reseller, sku_obj, order, deliver=True)
+        elif bulk(sku_obj):
             _claim(reseller, sku_obj, order)
         else:
             reserve_stock(order)
     except InsufficientStock:
         db.session.rollback()
         raise InsufficientStock(_l("Not enough stock for the whole quantity.")) from None
-    balance.debit(reseller, amount, kind="wholesale_order", key=f"order:{order.id}:paid", memo=order.order_no,
-                  ref=("order", order.id), actor_id=actor.id if actor else None)
+    paid = balance.debit_entry(reseller, amount, kind="wholesale_order", key=f"order:{order.id}:paid",
+                               memo=order.order_no, ref=("order", order.id), actor_id=actor.id if actor else None,
+                               balance_fen=have)
+    if issue_now:  # the charge and the revenue of the codes issued, posted together
+        ledger.post_many([paid, _revenue(order, len(issued), min(issued))])
+    else:
+        ledger.post_many([paid])
     if not bulk(sku_obj):
         fulfilment.start(order)
-    elif quantity < current_app.config["ISSUANCE_THRESHOLD"]:
-        issue_batch(order, quantity)
-        finish(order)
+    elif issue_now:
+        _issued_at_once(order)
     else:
         issuance = Issuance(order_id=order.id, total=quantity)
         db.session.add(issuance)
         db.session.flush()
         issuance_id = issuance.id
         after_commit(db.session(), lambda: enqueue_issuance(issuance_id))
-    balance.check_low(reseller)
+    balance.check_low(reseller, have - amount)
+    view = to_api(order)  # before the commit expires the order (and its SKU)
     db.session.commit()
-    return order, True
+    return order, True, view
 
 
 def enqueue_issuance(issuance_id: int) -> None:
     queue("issuance").enqueue("jobs.issuance.issue", issuance_id, job_timeout=3600)
 
 
-def _claim(reseller: Reseller, sku: Sku, order: Order) -> None:
-    """The pool first; shared stock only when there is no pool or ops allowed the pool to overflow."""
+def _claim(reseller: Reseller, sku: Sku, order: Order, deliver: bool = False) -> list[int]:
+    """The pool first; shared stock only when there is no pool or ops allowed the pool to overflow.
+    `deliver`: the codes are issued in this transaction, so they are claimed straight into delivered (one
+    statement per source) and their ids returned; otherwise they are reserved (the returned list is empty)."""
     pool = pools.pool_for(reseller.id, sku.id)
-    got = 0
+    got: list[int] = []
+    n = 0
+
+    def take(count: int, pool_id: int | None = None) -> int:
+        if not deliver:
+            return inventory.claim(sku.id, order.id, count, pool_id)
+        ids = inventory.claim_delivered(sku.id, order.id, count, pool_id)
+        got.extend(ids)
+        return len(ids)
+
     if pool is not None:
-        got = inventory.claim(sku.id, order.id, order.quantity, pool.id)
-    if got < order.quantity and (pool is None or pool.allow_shared):
-        got += inventory.claim(sku.id, order.id, order.quantity - got)
-    if got < order.quantity:
+        n = take(order.quantity, pool.id)
+    if n < order.quantity and (pool is None or pool.allow_shared):
+        n += take(order.quantity - n)
+    if n < order.quantity:
         raise InsufficientStock()
+    return got
 
 
 def issue_batch(order: Order, limit: int) -> int:
@@ -181,10 +224,28 @@ def issue_batch(order: Order, limit: int) -> int:
                                                                      Code.status == CodeStatus.reserved))
     n = inventory.deliver_batch(order.id, limit)
     if n:
-        revenue = order.unit_price_fen * n
-        ledger.post("revenue", [("2203", revenue), ("6001", -revenue)], key=f"order:{order.id}:issued:{first}",
-                    memo=f"{order.order_no} ×{n}", ref=("order", order.id))
+        _recognise(order, n, first)
     return n
+
+
+def _recognise(order: Order, n: int, first: int) -> None:
+    ledger.post_many([_revenue(order, n, first)])
+
+
+def _revenue(order: Order, n: int, first: int) -> dict:
+    """The revenue of `n` codes issued in one batch whose lowest code id is `first` (the posting's key)."""
+    revenue = order.unit_price_fen * n
+    return ledger.entry("revenue", [("2203", revenue), ("6001", -revenue)], key=f"order:{order.id}:issued:{first}",
+                        memo=f"{order.order_no} ×{n}", ref=("order", order.id))
+
+
+def _issued_at_once(order: Order) -> None:
+    """finish() for an order written delivered in the transaction that claimed all its codes: its history
+    still records paid → delivered (one Core INSERT, no ORM flush), then the commission and the callback."""
+    db.session.execute(sa.insert(StateChange).values(
+        aggregate=Order.__tablename__, aggregate_id=order.id, from_status=OrderStatus.paid,
+        to_status=OrderStatus.delivered, actor_id=None, reason="every code issued"))
+    events.order_settled(order)
 
 
 def finish(order: Order) -> None:

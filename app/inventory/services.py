@@ -21,6 +21,12 @@ def _sellable(sku_id: int, now: datetime, pool_id: int | None = None):
                    sa.or_(Code.expires_at.is_(None), Code.expires_at > now))
 
 
+def _pick(sku_id: int, now: datetime, quantity: int, pool_id: int | None) -> sa.Select:
+    return (sa.select(Code.id).where(_sellable(sku_id, now, pool_id))
+            .order_by(Code.expires_at.is_(None), Code.expires_at, Code.id)
+            .limit(quantity).with_for_update(skip_locked=True))
+
+
 def claim(sku_id: int, order_id: int, quantity: int, pool_id: int | None = None) -> int:
     """Reserve up to `quantity` sellable codes for an order in one statement; returns how many it got.
 
@@ -29,11 +35,19 @@ def claim(sku_id: int, order_id: int, quantity: int, pool_id: int | None = None)
     The outer `status = available` re-check makes a row claimed meanwhile impossible to take twice.
     """
     now = utcnow()
-    pick = (sa.select(Code.id).where(_sellable(sku_id, now, pool_id))
-            .order_by(Code.expires_at.is_(None), Code.expires_at, Code.id)
-            .limit(quantity).with_for_update(skip_locked=True))
-    return update_picked(pick, Code.status == CodeStatus.available, status=CodeStatus.reserved,
-                         order_id=order_id, reserved_at=now)
+    return update_picked(_pick(sku_id, now, quantity, pool_id), Code.status == CodeStatus.available,
+                         status=CodeStatus.reserved, order_id=order_id, reserved_at=now)
+
+
+def claim_delivered(sku_id: int, order_id: int, quantity: int, pool_id: int | None = None) -> list[int]:
+    """Like claim(), for an order whose codes are issued in the same transaction: the codes go straight to
+    delivered (reserved and delivered now) in the same single statement; returns their ids."""
+    now = utcnow()
+    db.session.flush()  # run on the connection (no ORM result to build): the order must be written first
+    return list(db.session.connection().scalars(
+        _picked_update(_pick(sku_id, now, quantity, pool_id), Code.status == CodeStatus.available)
+        .values(status=CodeStatus.delivered, order_id=order_id, reserved_at=now, delivered_at=now)
+        .returning(Code.id)))
 
 
 def update_picked(pick: sa.Select, *where, **values) -> int:
@@ -43,13 +57,15 @@ def update_picked(pick: sa.Select, *where, **values) -> int:
     subquery may run again for each row and update more rows than the limit. SQLite (one writer at a time,
     and no rowcount for statements that start with WITH) keeps the plain subquery.
     """
+    return db.session.execute(_picked_update(pick, *where).values(**values)).rowcount
+
+
+def _picked_update(pick: sa.Select, *where) -> sa.Update:
     if db.session.get_bind().dialect.name == "sqlite":
         match = Code.id.in_(pick.scalar_subquery())
     else:
         match = Code.id == pick.cte("picked").prefix_with("MATERIALIZED").c.id
-    return db.session.execute(
-        sa.update(Code).where(match, *where).values(**values).execution_options(synchronize_session=False)
-    ).rowcount
+    return sa.update(Code).where(match, *where).execution_options(synchronize_session=False)
 
 
 def reserve(sku_id: int, order_id: int, quantity: int, pool_id: int | None = None) -> int:

@@ -3,7 +3,10 @@
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from app.core.ids import utcnow
 from app.extensions import db
@@ -43,6 +46,13 @@ class UnbalancedEntry(ValueError):
     pass
 
 
+#: code → id of ledger accounts known to be committed, per process. An account is never deleted nor renumbered
+#: once created, so its id can be remembered; its balance never is (balance() sums the postings every time).
+_account_ids: dict[str, int] = {}
+#: session.info key: codes of the accounts created in the session's open transaction (cached once it commits).
+_NEW = "ledger_new_accounts"
+
+
 def account(code: str) -> LedgerAccount:
     acc = db.session.scalars(sa.select(LedgerAccount).where(LedgerAccount.code == code)).first()
     if acc is None:
@@ -56,32 +66,98 @@ def account(code: str) -> LedgerAccount:
             with db.session.begin_nested():
                 acc = LedgerAccount(code=code, name=name, type=type_, **extra)
                 db.session.add(acc)
+            db.session.info.setdefault(_NEW, set()).add(code)
         except IntegrityError:
             acc = db.session.scalars(sa.select(LedgerAccount).where(LedgerAccount.code == code)).one()
     return acc
 
 
+def account_id(code: str) -> int:
+    """The id of the account `code` (created if need be), from the per-process cache when it is committed."""
+    got = _account_ids.get(code)
+    if got is None:
+        got = account(code).id
+        if code not in db.session.info.get(_NEW, ()):  # ours only once our transaction commits
+            _account_ids[code] = got
+    return got
+
+
+def forget_account_ids() -> None:
+    """Empty the id cache (tests that roll a database back; a production database never drops accounts)."""
+    _account_ids.clear()
+
+
+@event.listens_for(Session, "after_commit")
+def _cache_new_accounts(session):
+    for code in session.info.pop(_NEW, ()):
+        _account_ids.pop(code, None)  # looked up again (and cached) the next time it is used
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_new_accounts(session, previous_transaction):
+    if previous_transaction.parent is None:
+        session.info.pop(_NEW, None)
+
+
+def _insert_new_key(session):
+    """INSERT INTO journal_entries … ON CONFLICT (idempotency_key) DO NOTHING, in the session's dialect: the
+    unique key decides, in the same statement, whether the entry is new (no SELECT first, no race)."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    table = JournalEntry.__table__
+    return dialect.insert(table).on_conflict_do_nothing(index_elements=[table.c.idempotency_key])
+
+
 def post(kind: str, lines: list[tuple[str, int]], *, key: str, memo: str = "", ref: tuple[str, int] | None = None,
          actor_id: int | None = None, booked_at: datetime | None = None) -> JournalEntry | None:
-    """Post one transaction. Returns None (and posts nothing) if `key` was already posted.
+    """Post one transaction. Returns None (and posts nothing) if `key` was already posted, else the entry (its
+    postings load when first read).
 
-    It is booked now, unless `booked_at` dates it earlier; a date in a closed month is refused (PeriodClosed)."""
+    It is booked now, unless `booked_at` dates it earlier; a date in a closed month is refused (PeriodClosed).
+    Two statements: the entry (its idempotency key checked by the unique index in the same INSERT) and its
+    postings in one multi-row INSERT; the accounts' ids come from the per-process cache."""
+    return post_many([entry(kind, lines, key=key, memo=memo, ref=ref, actor_id=actor_id, booked_at=booked_at)])[0]
+
+
+def entry(kind: str, lines: list[tuple[str, int]], *, key: str, memo: str = "", ref: tuple[str, int] | None = None,
+          actor_id: int | None = None, booked_at: datetime | None = None) -> dict:
+    """One transaction for post_many(), checked (balanced, whole fen, an open month) but not posted yet."""
     if sum(amount for _, amount in lines) != 0:
         raise UnbalancedEntry(f"{kind}: postings sum to {sum(a for _, a in lines)}")
     if any(not isinstance(amount, int) for _, amount in lines):
         raise UnbalancedEntry(f"{kind}: amounts must be integer fen")
-    if db.session.scalar(sa.select(JournalEntry.id).where(JournalEntry.idempotency_key == key)):
-        return None
     if booked_at is not None:
         periods.ensure_open(booked_at)
     now = utcnow()
-    entry = JournalEntry(kind=kind, memo=memo, idempotency_key=key, actor_id=actor_id, created_at=now,
-                         booked_at=booked_at or now,
-                         ref_type=ref[0] if ref else None, ref_id=ref[1] if ref else None)
-    entry.postings = [Posting(account=account(code), amount_fen=amount) for code, amount in lines if amount]
-    db.session.add(entry)
-    db.session.flush()
-    return entry
+    return {"values": dict(kind=kind, memo=memo, idempotency_key=key, actor_id=actor_id, created_at=now,
+                           booked_at=booked_at or now, ref_type=ref[0] if ref else None,
+                           ref_id=ref[1] if ref else None),
+            "lines": [(account_id(code), amount) for code, amount in lines if amount]}
+
+
+def post_many(entries: list[dict]) -> list[JournalEntry | None]:
+    """Post several transactions (from entry()) in two statements whatever their number: the entries, each
+    skipped if its key was already posted, and the postings of the new ones. Returns, in order, each entry or
+    None where its key was already posted."""
+    session = db.session()
+    conn = session.connection()  # plain Core statements: no ORM objects are involved, none need flushing
+    table = JournalEntry.__table__
+    ids = dict(conn.execute(_insert_new_key(session).values([e["values"] for e in entries])
+                            .returning(table.c.idempotency_key, table.c.id)).all())
+    postings = [{"entry_id": ids[e["values"]["idempotency_key"]], "account_id": acc, "amount_fen": amount}
+                for e in entries if e["values"]["idempotency_key"] in ids for acc, amount in e["lines"]]
+    if postings:
+        conn.execute(Posting.__table__.insert(), postings)
+    out = []
+    for e in entries:
+        entry_id = ids.pop(e["values"]["idempotency_key"], None)  # a key given twice is posted once
+        if entry_id is None:
+            out.append(None)
+            continue
+        row = JournalEntry(id=entry_id, **e["values"])
+        sa.orm.make_transient_to_detached(row)  # the row just inserted: in the session without a reload
+        session.add(row)
+        out.append(row)
+    return out
 
 
 def posted(key: str) -> bool:
@@ -94,6 +170,12 @@ def fen_sum(column) -> sa.ColumnElement[int]:
 
 
 def balance(code: str) -> int:
+    """The account's balance, summed from its postings every time (never cached)."""
+    known = _account_ids.get(code)
+    if known is not None:  # postings are only ever written by post(), in Core: nothing to flush first
+        postings = Posting.__table__
+        return db.session.connection().scalar(sa.select(fen_sum(postings.c.amount_fen))
+                                              .where(postings.c.account_id == known))
     return db.session.scalar(sa.select(fen_sum(Posting.amount_fen)).join(LedgerAccount)
                              .where(LedgerAccount.code == code))
 

@@ -104,7 +104,7 @@ def test_a_reseller_suspended_between_auth_and_order_is_unauthorized(app, caller
     def suspended(*a, **k):
         raise Forbidden("This reseller account is suspended.", code="RESELLER_SUSPENDED")
 
-    monkeypatch.setattr(wholesale, "place", suspended)
+    monkeypatch.setattr(wholesale, "_place", suspended)  # under place() and place_for_api()
     r = caller.post("/api/v1/orders", json={"client_order_no": "Z", "sku": card[0], "quantity": 1},
                     headers={"Accept-Language": "en"})
     msg = _error(r, 401, "UNAUTHORIZED")

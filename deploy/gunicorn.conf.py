@@ -1,0 +1,34 @@
+"""Production settings for the web app under gunicorn (docs/performance.md, "Server settings", has the figures):
+
+    gunicorn -c deploy/gunicorn.conf.py wsgi:app
+
+Every setting can be moved by the environment: WEB_BIND, WEB_WORKERS, WEB_THREADS, WEB_TIMEOUT, WEB_ACCESS_LOG.
+A request is CPU in Python (holding the GIL) plus waits on PostgreSQL and Redis: one process per core does the
+CPU, a few threads per process fill the waits. More threads than that only queue on the GIL and add switching
+CPU; more processes than cores add context switches. SQLALCHEMY_POOL_SIZE (app/config.py) should be at least
+the threads of one process (each thread holds at most one connection at a time), and PostgreSQL's
+max_connections must cover processes × pool size on every web machine plus the workers.
+"""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("WEB_BIND", "0.0.0.0:8000")
+#: One process per core.
+workers = int(os.environ.get("WEB_WORKERS", multiprocessing.cpu_count()))
+#: gthread: each process serves `threads` requests at once; keep-alive connections wait in the
+#: process's poller, not in a thread.
+worker_class = "gthread"
+threads = int(os.environ.get("WEB_THREADS", "4"))
+timeout = int(os.environ.get("WEB_TIMEOUT", "30"))
+graceful_timeout = 30
+#: Reseller API clients keep their connection open between orders (no TCP and TLS setup per request).
+keepalive = 15
+#: A worker is replaced after this many requests (a slow leak cannot grow forever); the jitter keeps
+#: the processes from restarting together.
+max_requests = 20000
+max_requests_jitter = 2000
+#: No access log by default: each line costs CPU per request and the load balancer logs requests already.
+accesslog = os.environ.get("WEB_ACCESS_LOG") or None
+#: Behind a load balancer: gunicorn trusts X-Forwarded-* only from these addresses.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
