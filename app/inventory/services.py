@@ -13,7 +13,8 @@ from app.inventory import counts
 from app.inventory.models import Code, CodeStatus
 
 
-def _sellable(sku_id: int, now: datetime, pool_id: int | None = None):
+def _sellable(sku_id: int | sa.BindParameter, now: datetime | sa.BindParameter,
+              pool_id: int | sa.BindParameter | None = None):
     """Plain codes of the SKU that can be sold now: from one channel pool, or (pool_id None) from the shared
     stock, which never includes ring-fenced codes."""
     return sa.and_(Code.sku_id == sku_id, Code.status == CodeStatus.available, Code.max_uses == 1,
@@ -21,7 +22,9 @@ def _sellable(sku_id: int, now: datetime, pool_id: int | None = None):
                    sa.or_(Code.expires_at.is_(None), Code.expires_at > now))
 
 
-def _pick(sku_id: int, now: datetime, quantity: int, pool_id: int | None) -> sa.Select:
+def _pick(sku_id: int | sa.BindParameter, now: datetime | sa.BindParameter, quantity: int | sa.BindParameter,
+          pool_id: int | sa.BindParameter | None) -> sa.Select:
+    """Values, or bound parameters (claim_delivered's statement built once)."""
     return (sa.select(Code.id).where(_sellable(sku_id, now, pool_id))
             .order_by(Code.expires_at.is_(None), Code.expires_at, Code.id)
             .limit(quantity).with_for_update(skip_locked=True))
@@ -39,15 +42,35 @@ def claim(sku_id: int, order_id: int, quantity: int, pool_id: int | None = None)
                          status=CodeStatus.reserved, order_id=order_id, reserved_at=now)
 
 
+#: claim_delivered()'s statement per (dialect, from a pool or not), built once with bound parameters: building
+#: the CTE, the UPDATE and the RETURNING cost more CPU than running them. Statements are immutable and safe to
+#: share between threads.
+_CLAIM_DELIVERED: dict[tuple[str, bool], sa.Update] = {}
+
+
+def _claim_delivered_statement(dialect: str, pooled: bool) -> sa.Update:
+    stmt = _CLAIM_DELIVERED.get((dialect, pooled))
+    if stmt is None:
+        now = sa.bindparam("p_now", type_=Code.expires_at.type)
+        pick = _pick(sa.bindparam("p_sku", type_=sa.Integer), now, sa.bindparam("p_qty", type_=sa.Integer),
+                     sa.bindparam("p_pool", type_=sa.Integer) if pooled else None)
+        stmt = (_picked_update(pick, Code.status == CodeStatus.available)
+                .values(status=CodeStatus.delivered, order_id=sa.bindparam("p_order", type_=sa.Integer),
+                        reserved_at=now, delivered_at=now)
+                .returning(Code.id))
+        _CLAIM_DELIVERED[(dialect, pooled)] = stmt
+    return stmt
+
+
 def claim_delivered(sku_id: int, order_id: int, quantity: int, pool_id: int | None = None) -> list[int]:
     """Like claim(), for an order whose codes are issued in the same transaction: the codes go straight to
     delivered (reserved and delivered now) in the same single statement; returns their ids."""
-    now = utcnow()
     db.session.flush()  # run on the connection (no ORM result to build): the order must be written first
-    return list(db.session.connection().scalars(
-        _picked_update(_pick(sku_id, now, quantity, pool_id), Code.status == CodeStatus.available)
-        .values(status=CodeStatus.delivered, order_id=order_id, reserved_at=now, delivered_at=now)
-        .returning(Code.id)))
+    conn = db.session.connection()
+    params = {"p_now": utcnow(), "p_sku": sku_id, "p_qty": quantity, "p_order": order_id}
+    if pool_id is not None:
+        params["p_pool"] = pool_id
+    return list(conn.scalars(_claim_delivered_statement(conn.dialect.name, pool_id is not None), params))
 
 
 def update_picked(pick: sa.Select, *where, **values) -> int:
