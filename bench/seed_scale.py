@@ -29,8 +29,11 @@ Phases (seconds of each in the report):
    - codes: every delivered one bound to its order, the rest available, spread over the SKUs; each sealed
      like an import seals it (AES-256-GCM under the active data key, bound to its row id, SKU and field;
      keyed hash, tail), in `--processes` worker processes each with its own COPY.
-4. `finish`: sequences moved past the explicit ids, ANALYZE; then checks: every journal entry balanced, the
+4. `finish`: sequences moved past the explicit ids, ANALYZE; then checks (code_counts equal to the code rows per SKU,
+   status and pooled, too): every journal entry balanced, the
    ledger sums to zero, no reseller balance negative, row counts as planned. Any failure exits non-zero.
+5. `close_months`: every month but the current one closed by periods.close, as finance closes them, so the
+   trial balance reads closed sums plus the open month.
 
 The logins go to `--out` (default bench/results/scale-logins.json, gitignored, mode 0600) together with
 the secrets the server must run with to open what was sealed (SECRET_KEY, QUANYI_MASTER_KEY, the gateway
@@ -481,13 +484,44 @@ def finish_phase(dsn: str, args, counts: dict) -> dict:
                                   WHERE a.code LIKE '2204.R%' GROUP BY a.id HAVING sum(p.amount_fen) > 0) x""")
         checks["codes_delivered_without_order"] = q(
             "SELECT count(*) FROM codes WHERE status = 'delivered' AND order_id IS NULL")
+        # code_counts (kept by the triggers, which fire on COPY too) against the code rows, per SKU, status
+        # and pooled: codes and unclaimed slots both.
+        checks["code_counts_mismatched_groups"] = q("""
+            SELECT count(*) FROM (
+              SELECT coalesce(c.sku_id, r.sku_id) FROM
+                (SELECT sku_id, status, pooled, sum(codes) AS codes, sum(units) AS units FROM code_counts
+                 GROUP BY 1, 2, 3 HAVING sum(codes) <> 0 OR sum(units) <> 0) c
+                FULL JOIN (SELECT sku_id, status, pool_id IS NOT NULL AS pooled, count(*) AS codes,
+                                  sum(max_uses - uses) AS units FROM codes GROUP BY 1, 2, 3) r
+                  ON r.sku_id = c.sku_id AND r.status = c.status AND r.pooled = c.pooled
+              WHERE c.codes IS DISTINCT FROM r.codes OR c.units IS DISTINCT FROM r.units) x""")
         rows = {t: q(f"SELECT count(*) FROM {t}") for t in
                 BULK + ["resellers", "api_credentials", "skus", "ledger_accounts", "totp_credentials"]}
     checks["ok"] = (checks["ledger_sum_fen"] == 0 and checks["unbalanced_entries"] == 0
                     and checks["negative_reseller_balances"] == 0 and checks["codes_delivered_without_order"] == 0
+                    and checks["code_counts_mismatched_groups"] == 0
                     and rows["orders"] == args.orders and rows["codes"] == args.codes
                     and rows["resellers"] == args.resellers)
     return {"rows": rows, "check": checks}
+
+
+def close_months(app, seeded: dict) -> int:
+    """Close every month but the current one as finance does (periods.close: the closed month's sums per
+    account, audited), so the trial balance reads closed sums plus the open month's postings."""
+    from app.accounts.models import User
+    from app.extensions import db
+    from app.ledger import periods
+
+    n = 0
+    with app.app_context():
+        actor = db.session.scalars(sa.select(User).where(User.email == seeded["staff"]["finance"][0])).one()
+        while (period := periods.next_to_close()) is not None:
+            periods.close(actor, period)
+            n += 1
+        db.session.execute(sa.text("ANALYZE ledger_period_balances"))
+        db.session.commit()
+        db.engine.dispose()
+    return n
 
 
 def write_logins(path: Path, env: dict, seeded: dict) -> None:
@@ -544,6 +578,9 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         report.update(finish_phase(dsn, args, counts))
         timings["finish"] = round(time.perf_counter() - t0, 1)
+        t0 = time.perf_counter()
+        report["check"]["months_closed"] = close_months(app, seeded)
+        timings["close_months"] = round(time.perf_counter() - t0, 1)
         write_logins(Path(args.out), env, seeded)
         report["logins"] = str(args.out)
     except Exception as e:  # reported in the JSON, and the exit status says it failed

@@ -8,29 +8,14 @@ from app.catalog import services as catalog
 from app.catalog.models import Sku
 from app.channels import pricing, wholesale
 from app.channels.models import ChannelPool, Reseller
-from app.core.ids import utcnow
 from app.core.pages import ListPage
 from app.extensions import db
 from app.fulfilment import services as fulfilment
 from app.inventory import services as inventory
-from app.inventory.models import Code, CodeStatus
 from app.orders.services import on_sale
 
 #: SKUs per page of the console's product list.
 PER_PAGE = 50
-
-
-def _shared_plain(sku_ids: list[int]) -> dict[int, int]:
-    """Un-pooled single-use codes per SKU: what a wholesale order may claim from the shared stock (it never
-    takes slots of shared loop codes)."""
-    if not sku_ids:
-        return {}
-    now = utcnow()
-    return dict(db.session.execute(
-        sa.select(Code.sku_id, sa.func.count()).where(
-            Code.sku_id.in_(sku_ids), Code.status == CodeStatus.available, Code.max_uses == 1,
-            Code.pool_id.is_(None), sa.or_(Code.expires_at.is_(None), Code.expires_at > now))
-        .group_by(Code.sku_id)).all())
 
 
 def available_to(reseller: Reseller, skus: list[Sku]) -> dict[int, int | None]:
@@ -40,7 +25,7 @@ def available_to(reseller: Reseller, skus: list[Sku]) -> dict[int, int | None]:
         sa.select(ChannelPool).where(ChannelPool.reseller_id == reseller.id,
                                      ChannelPool.sku_id.in_([s.id for s in bulk])))} if bulk else {}
     levels = inventory.pool_levels([p.id for p in pools.values()])
-    shared = _shared_plain([s.id for s in bulk if s.id not in pools or pools[s.id].allow_shared])
+    shared = inventory.shared_plain_counts([s.id for s in bulk if s.id not in pools or pools[s.id].allow_shared])
     out: dict[int, int | None] = fulfilment.availability([s for s in skus if not wholesale.bulk(s)])
     for s in bulk:
         pool = pools.get(s.id)

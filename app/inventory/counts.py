@@ -112,6 +112,17 @@ def by_sku() -> tuple[dict[int, dict[str, int]], dict[int, int], int]:
     return codes, units, read
 
 
+def shared_available(sku_ids: list[int] | None = None) -> dict[int, tuple[int, int]]:
+    """Per SKU, its un-pooled available codes and their unclaimed slots (expired ones included), from the delta
+    rows of those SKUs alone."""
+    c = CodeCount
+    q = (sa.select(c.sku_id, sa.func.sum(c.codes), sa.func.sum(c.units))
+         .where(c.status == "available", c.pooled.is_(False)).group_by(c.sku_id))
+    if sku_ids is not None:
+        q = q.where(c.sku_id.in_(sku_ids))
+    return {sku_id: (int(n), int(slots)) for sku_id, n, slots in db.session.execute(q).all()}
+
+
 def fold() -> int:
     """(Periodic job, every minute: jobs.maintenance.fold_stock_counts.) Replace the delta rows by one row per (SKU, status, pooled), in one statement; commits. Concurrent
     writers' uncommitted deltas are not seen and stay; a concurrent fold skips the rows this one took."""

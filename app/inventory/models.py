@@ -50,6 +50,16 @@ class Code(db.Model):
         sa.Index("ix_codes_sellable", "expires_at", "sku_id", postgresql_include=["max_uses", "uses"],
                  postgresql_where=sa.text("status = 'available' AND pool_id IS NULL"),
                  sqlite_where=sa.text("status = 'available' AND pool_id IS NULL")),
+        # Claims from the shared stock, soonest expiry first (claim()'s ORDER BY): the first rows of a SKU's range,
+        # not a sort of its million available codes.
+        sa.Index("ix_codes_claim", "sku_id", sa.text("(expires_at IS NULL)"), "expires_at", "id",
+                 postgresql_where=sa.text("status = 'available' AND pool_id IS NULL AND max_uses = 1"),
+                 sqlite_where=sa.text("status = 'available' AND pool_id IS NULL AND max_uses = 1")),
+        # The shared stock's loop codes (max_uses > 1, few): what a wholesale order may take from the shared stock
+        # is code_counts' codes less these (and the expired ones).
+        sa.Index("ix_codes_shared_loop", "sku_id",
+                 postgresql_where=sa.text("status = 'available' AND pool_id IS NULL AND max_uses > 1"),
+                 sqlite_where=sa.text("status = 'available' AND pool_id IS NULL AND max_uses > 1")),
     )
 
     id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)

@@ -129,16 +129,38 @@ def mark_delivered(order_id: int) -> list[Code]:
 
 
 def available_counts(sku_ids: list[int] | None = None) -> dict[int, int]:
-    """Shared (un-pooled) sellable units per SKU, counted from the rows themselves (no counter to drift or
-    contend): a plain code is one unit, a shared (loop) code its unclaimed slots."""
-    now = utcnow()
-    q = (sa.select(Code.sku_id, sa.cast(sa.func.sum(Code.max_uses - Code.uses), sa.BigInteger))
-         .where(Code.status == CodeStatus.available, Code.pool_id.is_(None),
-                sa.or_(Code.expires_at.is_(None), Code.expires_at > now))
-         .group_by(Code.sku_id))
-    if sku_ids is not None:
-        q = q.where(Code.sku_id.in_(sku_ids))
-    return {sku_id: int(n) for sku_id, n in db.session.execute(q).all()}
+    """Shared (un-pooled) sellable units per SKU: a plain code is one unit, a shared (loop) code its unclaimed
+    slots. code_counts' sums (exact: written in the transactions that change the codes) less the expired codes,
+    so no page view counts millions of rows. A SKU is listed when it has a sellable code."""
+    have = counts.shared_available(sku_ids)
+    expired = _expired(sku_ids)
+    out = {}
+    for sku_id, (codes, units) in have.items():
+        gone_codes, gone_units, _plain = expired.get(sku_id, (0, 0, 0))
+        if codes > gone_codes:
+            out[sku_id] = units - gone_units
+    return out
+
+
+def shared_plain_counts(sku_ids: list[int]) -> dict[int, int]:
+    """Un-pooled single-use codes sellable now per SKU (what a wholesale order may claim from the shared stock:
+    it never takes slots of shared loop codes): code_counts' codes less the loop codes (the small partial index
+    ix_codes_shared_loop) and the expired single-use ones. A SKU is listed when it has one."""
+    if not sku_ids:
+        return {}
+    have = counts.shared_available(sku_ids)
+    loops = dict(db.session.execute(
+        sa.select(Code.sku_id, sa.func.count())
+        .where(Code.status == CodeStatus.available, Code.pool_id.is_(None), Code.max_uses > 1,
+               Code.sku_id.in_(sku_ids))
+        .group_by(Code.sku_id)).all())
+    expired = _expired(sku_ids)
+    out = {}
+    for sku_id, (codes, _units) in have.items():
+        n = codes - loops.get(sku_id, 0) - expired.get(sku_id, (0, 0, 0))[2]
+        if n > 0:
+            out[sku_id] = n
+    return out
 
 
 def pool_levels(pool_ids: list[int]) -> dict[int, int]:
@@ -158,13 +180,17 @@ def stock_summary() -> dict[int, dict[str, int]]:
     return {sku_id: {**{s.value: 0 for s in CodeStatus}, **per} for sku_id, per in by_status.items()}
 
 
-def _expired_units() -> dict[int, int]:
-    """Per SKU, the slots of shared codes still marked available but past their expiry: the start of the partial
-    index ix_codes_sellable (expires_at, sku_id), read from the index alone on PostgreSQL."""
-    return {sku_id: int(n) for sku_id, n in db.session.execute(
-        sa.select(Code.sku_id, sa.cast(sa.func.sum(Code.max_uses - Code.uses), sa.BigInteger))
-        .where(Code.status == CodeStatus.available, Code.pool_id.is_(None), Code.expires_at <= utcnow())
-        .group_by(Code.sku_id)).all()}
+def _expired(sku_ids: list[int] | None = None) -> dict[int, tuple[int, int, int]]:
+    """Per SKU, the shared codes still marked available but past their expiry: (codes, their unclaimed slots,
+    the single-use ones among them). The start of the partial index ix_codes_sellable (expires_at, sku_id), read
+    from the index alone on PostgreSQL."""
+    q = (sa.select(Code.sku_id, sa.func.count(), sa.cast(sa.func.sum(Code.max_uses - Code.uses), sa.BigInteger),
+                   sa.func.count().filter(Code.max_uses == 1))
+         .where(Code.status == CodeStatus.available, Code.pool_id.is_(None), Code.expires_at <= utcnow())
+         .group_by(Code.sku_id))
+    if sku_ids is not None:
+        q = q.where(Code.sku_id.in_(sku_ids))
+    return {sku_id: (int(n), int(slots), int(plain)) for sku_id, n, slots, plain in db.session.execute(q).all()}
 
 
 def stock_table(low_stock: int) -> list[dict]:
@@ -172,7 +198,7 @@ def stock_table(low_stock: int) -> list[dict]:
     transactions that change the codes), less the expired codes, so no page view counts every code."""
     skus = catalog.list_skus()
     by_status, units, _read = counts.by_sku()
-    expired = _expired_units()
+    expired = {sku_id: slots for sku_id, (_n, slots, _plain) in _expired().items()}
     rows = []
     for sku in skus:
         per = {**{s.value: 0 for s in CodeStatus}, **by_status.get(sku.id, {})}

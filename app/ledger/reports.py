@@ -404,11 +404,18 @@ class Page:
 
 
 def accounts() -> list[dict]:
-    """The chart of accounts: every chart account with its balance and how many counterparty sub-accounts it has."""
+    """The chart of accounts: every chart account with its balance and how many counterparty sub-accounts it has.
+    The balances are the latest closed month's per-account sums plus the postings booked since (as the trial
+    balance reads them), not a sum of the whole ledger."""
+    closed = db.session.execute(sa.select(ClosedPeriod.id, ClosedPeriod.ends_at)
+                                .order_by(ClosedPeriod.ends_at.desc())).all()
+    ever = _before(None, closed, {}).subquery()
+    sums = (sa.select(ever.c.account_id, fen_sum(ever.c.debit - ever.c.credit).label("balance"))
+            .group_by(ever.c.account_id).subquery())
     rows = db.session.execute(
         sa.select(sa.func.coalesce(LedgerAccount.parent_code, LedgerAccount.code).label("chart"),
-                  fen_sum(Posting.amount_fen), sa.func.count(sa.distinct(LedgerAccount.counterparty_id)))
-        .select_from(LedgerAccount).outerjoin(Posting).group_by("chart")).all()
+                  fen_sum(sums.c.balance), sa.func.count(sa.distinct(LedgerAccount.counterparty_id)))
+        .select_from(LedgerAccount).outerjoin(sums, sums.c.account_id == LedgerAccount.id).group_by("chart")).all()
     found = {chart: (int(bal), subs) for chart, bal, subs in rows}
     return [{"code": code, "type": type_, "balance": found.get(code, (0, 0))[0],
              "sub_accounts": found.get(code, (0, 0))[1]} for code, (_name, type_) in sorted(CHART.items())]

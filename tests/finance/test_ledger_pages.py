@@ -119,3 +119,28 @@ def test_propose_an_adjustment_through_the_form(app, client, login_as, books):
     assert _count(app) == before
 
 
+
+
+def test_the_chart_of_accounts_reads_closed_months_plus_what_came_since(app, books, make_user):
+    """The chart's balances, read from the closed months' sums and the postings since, equal the whole ledger's
+    sums, before and after closing months."""
+    from app.accounts.models import User
+    from app.ledger import periods, reports
+    from app.ledger.models import LedgerAccount, Posting
+
+    def summed() -> dict:
+        chart = sa.func.coalesce(LedgerAccount.parent_code, LedgerAccount.code)
+        rows = db.session.execute(sa.select(chart, sa.func.sum(Posting.amount_fen)).join(Posting)
+                                  .group_by(chart)).all()
+        return {c: int(b) for c, b in rows}
+
+    with app.app_context():
+        expected = summed()
+        before = reports.accounts()
+        assert {a["code"]: a["balance"] for a in before if a["code"] in expected} == expected
+        finance = db.session.get(User, make_user("finance"))
+        n = 0
+        while (month := periods.next_to_close()) is not None:
+            periods.close(finance, month)
+            n += 1
+        assert n and reports.accounts() == before

@@ -92,3 +92,50 @@ def test_a_rebuild_counts_what_the_triggers_did_not_see(ctx, make_sku, stock):
     assert _kept() == _counted()
     db.session.execute(sa.update(Code).where(Code.sku_id == sku).values(status="available"))
     assert _kept() == _counted()
+
+
+def _counted_sellable(now: datetime) -> tuple[dict, dict]:
+    """The shop's and the reseller offer's stock as counting the rows gives it: un-pooled sellable slots, and
+    un-pooled sellable single-use codes, per SKU."""
+    live = sa.and_(Code.status == "available", Code.pool_id.is_(None),
+                   sa.or_(Code.expires_at.is_(None), Code.expires_at > now))
+    units = dict(db.session.execute(sa.select(Code.sku_id, sa.func.sum(Code.max_uses - Code.uses)).where(live)
+                                    .group_by(Code.sku_id)).all())
+    plain = dict(db.session.execute(sa.select(Code.sku_id, sa.func.count()).where(live, Code.max_uses == 1)
+                                    .group_by(Code.sku_id)).all())
+    return {k: int(v) for k, v in units.items()}, plain
+
+
+def test_available_counts_read_the_counts_with_the_same_meaning(ctx, make_sku, stock, make_reseller):
+    """Plain and loop codes in one SKU, used slots, expired codes of both kinds, ring-fenced codes, a SKU with only
+    expired codes and one with only loop codes: the same figures as counting the rows."""
+    from app.channels.models import ChannelPool
+    from app.core.ids import utcnow
+
+    mixed, dead, loops, pooled = make_sku(), make_sku(), make_sku(), make_sku()
+    stock(mixed, 5)
+    stock(mixed, 2, max_uses=4)
+    stock(mixed, 3, expires_at=datetime(2020, 1, 1))
+    stock(mixed, 1, max_uses=3, expires_at=datetime(2020, 1, 1))
+    stock(mixed, 2, expires_at=datetime(2099, 1, 1))
+    stock(dead, 2, expires_at=datetime(2020, 1, 1))
+    stock(loops, 2, max_uses=6)
+    stock(pooled, 4)
+    db.session.execute(sa.update(Code).where(Code.sku_id == mixed, Code.max_uses == 4).values(uses=1))
+    r = make_reseller()
+    pool = ChannelPool(reseller_id=r["id"], sku_id=pooled)
+    db.session.add(pool)
+    db.session.flush()
+    db.session.execute(sa.update(Code).where(Code.id.in_(sa.select(Code.id).where(Code.sku_id == pooled).limit(3)))
+                       .values(pool_id=pool.id))
+    skus = [mixed, dead, loops, pooled]
+    units, plain = _counted_sellable(utcnow())
+    assert units == {mixed: 5 + 2 * 3 + 2, loops: 12, pooled: 1}
+    assert plain == {mixed: 7, pooled: 1}
+    for _ in range(2):  # before and after a fold
+        assert inventory.available_counts(skus) == units
+        assert {k: v for k, v in inventory.available_counts().items() if k in skus} == units
+        assert inventory.available_counts([dead]) == {}
+        assert inventory.shared_plain_counts(skus) == plain
+        assert inventory.shared_plain_counts([]) == {}
+        counts.fold()

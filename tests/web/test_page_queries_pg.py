@@ -222,3 +222,51 @@ def test_no_page_holds_more_rows_than_its_size(seeded, app, client_as, monkeypat
         me = db.session.get(User, seeded["me"])
         assert 0 < len(orders.list_for_buyer(me, per_page=10_000).items) <= MAX_PER_PAGE
         assert len(wholesale.list_for(seeded["reseller"]["id"], per_page=10_000).items) == MAX_PER_PAGE
+
+
+#: The only ways a stock figure may read codes: the expired range at the start of the partial index of the shared
+#: stock, and the (few) shared loop codes. Everything else comes from code_counts.
+STOCK_INDEXES = {"ix_codes_sellable", "ix_codes_shared_loop"}
+
+
+def _code_reads(conn, statements) -> list[str]:
+    """Each read of codes by a captured SELECT other than through STOCK_INDEXES (EXPLAINed as sent)."""
+    found = []
+    for statement, params in statements:
+        if not statement.lstrip().upper().startswith(("SELECT", "WITH")) or not re.search(r"\bcodes\b", statement):
+            continue
+        plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, params).scalar()
+        plan = plan if isinstance(plan, list) else json.loads(plan)
+        for node in _scans(plan[0]["Plan"]):
+            if node.get("Relation Name") == "codes" and node.get("Index Name") not in STOCK_INDEXES:
+                found.append(f"{node['Node Type']} {node.get('Index Name')}: {statement[:300]}")
+    return found
+
+
+@pytest.mark.parametrize("page", ["shop", "product page", "ops dashboard"])
+def test_stock_figures_come_from_code_counts(page, conn, seeded, client_as):
+    """The shop, a product page and the ops dashboard count no code rows: code_counts' sums less the expired
+    codes (an index range), whatever the stock."""
+    role, url = {"shop": ("me", "/me/shop"), "product page": ("me", f"/me/shop/{seeded['sku']}"),
+                 "ops dashboard": ("ops", "/ops/")}[page]
+    resp, statements = _get(_client(client_as, seeded, role), url)
+    assert _seq_scans(conn, statements) == [], page
+    assert _code_reads(conn, statements) == [], page
+
+
+def test_api_products_count_no_code_rows(conn, seeded, client):
+    r = seeded["reseller"]
+    cap = Captured()
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", cap)
+    try:
+        resp = signed(client, "GET", "/api/v1/products", r["api_key"], r["api_secret"])
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", cap)
+    assert resp.status_code == 200
+    n = conn.execute(sa.text("SELECT count(*) FROM codes WHERE sku_id = :s AND status = 'available' AND "
+                             "pool_id IS NULL AND max_uses = 1 AND (expires_at IS NULL OR expires_at > now())"),
+                     {"s": seeded["sku"]}).scalar()
+    sku = conn.execute(sa.text("SELECT sku FROM skus WHERE id = :s"), {"s": seeded["sku"]}).scalar()
+    assert {p["sku"]: p["available"] for p in resp.get_json()["items"]}[sku] == n > 1000
+    assert _seq_scans(conn, cap.statements) == []
+    assert _code_reads(conn, cap.statements) == []
