@@ -292,7 +292,12 @@ class CapturedPosting:
 
     def post(self, conn, *, kind: str, key: str, memo: str, ref_id: int, debit_id: int, credit_id: int,
              amount: int, now) -> None:
-        entry_id = conn.execute(self.entry_sql, self._entry({}, key, memo, ref_id, now, kind)).fetchone()[0]
+        cur = conn.execute(self.entry_sql, self._entry({}, key, memo, ref_id, now, kind))
+        row = cur.fetchone()
+        names = [c.name for c in cur.description]
+        if row is None or "id" not in names:
+            raise RuntimeError(f"the journal entry INSERT returned no id: {self.entry_sql}")
+        entry_id = row[names.index("id")]
         params = self._postings(entry_id, debit_id, credit_id, amount)
         if self.posting_many:
             conn.cursor().executemany(self.posting_sql, params)
