@@ -109,7 +109,10 @@ def start(order: Order) -> list[int]:
             recognise(d)
     for d in queued:
         d.out_order_no = d.key
-    settle_order(order)
+    counts: dict[str, int] = {}
+    for d in made:  # the order's only units: its deliveries' keys are unique, so start runs once per order
+        counts[d.status] = counts.get(d.status, 0) + 1
+    settle_order(order, counts)
     enqueue([d.id for d in queued])
     return [d.id for d in queued]
 
@@ -158,12 +161,16 @@ def recognise(d: Delivery) -> None:
                     key=f"delivery:{d.id}:cost", memo=order_no, ref=("supplier", d.supplier_id))
 
 
-def settle_order(order: Order) -> None:
+def settle_order(order: Order, counts: dict[str, int] | None = None) -> None:
     """Close a paid order once none of its units is still in flight. The caller holds the order's row
-    lock (or SQLite's write lock), so two deliveries finishing at once cannot both miss it."""
+    lock (or SQLite's write lock), so two deliveries finishing at once cannot both miss it.
+
+    `counts`: units per delivery status, when the caller has just written every unit of the order (`start`);
+    otherwise they are counted in SQL."""
     if order.status != OrderStatus.paid:
         return
-    counts = _unit_counts(order.id)
+    if counts is None:
+        counts = _unit_counts(order.id)
     if not counts or any(counts.get(s) for s in IN_FLIGHT):
         return
     done = OrderStatus.refunded if set(counts) == {D.refunded} else OrderStatus.delivered

@@ -141,7 +141,10 @@ def post_many(entries: list[dict]) -> list[JournalEntry | None]:
     session = db.session()
     conn = session.connection()  # plain Core statements: no ORM objects are involved, none need flushing
     table = JournalEntry.__table__
-    ids = dict(conn.execute(_insert_new_key(session).values([e["values"] for e in entries])
+    # One entry (the usual case) as a single-row VALUES: SQLAlchemy caches its compiled form, whereas a
+    # multi-row VALUES list is compiled again on every call.
+    values = entries[0]["values"] if len(entries) == 1 else [e["values"] for e in entries]
+    ids = dict(conn.execute(_insert_new_key(session).values(values)
                             .returning(table.c.idempotency_key, table.c.id)).all())
     postings = [{"entry_id": ids[e["values"]["idempotency_key"]], "account_id": acc, "amount_fen": amount}
                 for e in entries if e["values"]["idempotency_key"] in ids for acc, amount in e["lines"]]

@@ -5,6 +5,7 @@ from flask_login import current_user, login_required
 
 from app.extensions import csrf, limiter
 from app.orders import services as orders
+from app.orders.models import OrderStatus
 from app.payments import services as payments
 from app.web.consumer.views import order_page
 
@@ -12,6 +13,9 @@ bp = Blueprint("payments", __name__, url_prefix="/payments")
 
 #: Outcomes after which the gateway should stop retrying.
 FINAL = {"applied", "duplicate", "refunding", "ignored_status"}
+#: Order states in which the payment has already been applied: the payer's return has nothing to settle.
+#: (An expired or cancelled order may still have been paid at the gateway, so those are still asked.)
+SETTLED = {OrderStatus.paid, OrderStatus.delivered, OrderStatus.refunded}
 
 
 @bp.post("/notify/sandbox")
@@ -28,5 +32,6 @@ def payer_return(order_no: str):
     """The payer is back from the gateway: settle what the gateway knows, then show the order page right
     here (a redirect to it would cost one more request per purchase)."""
     order = orders.get_for_buyer(current_user, order_no)
-    payments.sync_from_gateway(order)
+    if order.status not in SETTLED:  # the notice came first (the usual case): no payment read, no gateway call
+        payments.sync_from_gateway(order)
     return order_page(order)
