@@ -1,13 +1,12 @@
 """Where the payment gateway talks to us: the signed notification and the payer's return."""
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, current_app, redirect, request, url_for
 from flask_login import current_user, login_required
 
 from app.extensions import csrf, limiter
 from app.orders import services as orders
 from app.orders.models import OrderStatus
 from app.payments import services as payments
-from app.web.consumer.views import order_page
 
 bp = Blueprint("payments", __name__, url_prefix="/payments")
 
@@ -29,9 +28,9 @@ def notify():
 @bp.get("/return/<order_no>")
 @login_required
 def payer_return(order_no: str):
-    """The payer is back from the gateway: settle what the gateway knows, then show the order page right
-    here (a redirect to it would cost one more request per purchase)."""
+    """The payer is back from the gateway: settle what the gateway knows, then go to the order page (a
+    redirect, so the address bar, a reload or a bookmark never carries the gateway's signed parameters)."""
     order = orders.get_for_buyer(current_user, order_no)
     if order.status not in SETTLED:  # the notice came first (the usual case): no payment read, no gateway call
         payments.sync_from_gateway(order)
-    return order_page(order)
+    return redirect(url_for("consumer.order_detail", order_no=order.order_no), 303)
