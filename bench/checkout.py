@@ -135,13 +135,14 @@ def p95_ms(samples: list[float]) -> float | None:
 
 
 def route_times(access_log: Path) -> dict:
-    """Server-side time per route from gunicorn's access log (`METHOD PATH STATUS MICROSECONDS`)."""
+    """Server-side time per route from gunicorn's access log (`METHOD PATH STATUS MICROSECONDS`), order
+    numbers (Q…, W…) and ids folded."""
     times: dict[str, list[float]] = {}
     for line in access_log.read_text().splitlines():
         parts = line.split()
         if len(parts) != 4 or not parts[3].isdigit():
             continue
-        path = re.sub(r"/Q\d+", "/<order_no>", re.sub(r"/\d+", "/<id>", parts[1]))
+        path = re.sub(r"/\d+", "/<id>", re.sub(r"/[QW]\d{8,}", "/<order_no>", parts[1]))
         times.setdefault(f"{parts[0]} {path} {parts[2]}", []).append(int(parts[3]) / 1000)
     out = {}
     for route, ms in sorted(times.items(), key=lambda kv: -sum(kv[1])):

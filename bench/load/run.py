@@ -21,7 +21,6 @@ import argparse
 import csv
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -34,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 if str(ROOT) not in sys.path:  # run as a script: `python bench/load/run.py`
     sys.path.insert(0, str(ROOT))
 
-from bench.checkout import Stack, free_port, p95_ms, tail  # noqa: E402
+from bench.checkout import Stack, free_port, route_times, tail  # noqa: E402
 
 #: Every page the report must have figures for (request names in locustfile.py).
 PAGES = [
@@ -97,23 +96,6 @@ def read_failures(prefix: Path) -> list[dict]:
                 for r in csv.DictReader(f)]
 
 
-def server_times(access_log: Path) -> dict:
-    """Per route, from gunicorn's access log (`METHOD PATH STATUS MICROSECONDS`): order numbers and ids folded."""
-    times: dict[str, list[float]] = {}
-    for line in access_log.read_text().splitlines():
-        parts = line.split()
-        if len(parts) != 4 or not parts[3].isdigit():
-            continue
-        path = re.sub(r"/\d+", "/<id>", re.sub(r"/[QW]\d{8,}", "/<order_no>", parts[1]))
-        times.setdefault(f"{parts[0]} {path} {parts[2]}", []).append(int(parts[3]) / 1e6)
-    out = {}
-    for route, seconds in sorted(times.items(), key=lambda kv: -len(kv[1])):
-        seconds.sort()
-        out[route] = {"n": len(seconds), "p50_ms": round(seconds[len(seconds) // 2] * 1000, 1),
-                      "p95_ms": p95_ms(seconds), "total_s": round(sum(seconds), 1)}
-    return out
-
-
 def run(args, url: str, tmp: Path, stack: Stack) -> dict:
     logins = json.loads(Path(args.logins).read_text())
     app_port, gate_port = free_port(), free_port()
@@ -165,7 +147,7 @@ def run(args, url: str, tmp: Path, stack: Stack) -> dict:
         "p50_ms": total.get("p50_ms"), "p95_ms": total.get("p95_ms"),
         "gunicorn_cpu_s": cpu, "gunicorn_cpu_ms_per_request": round(cpu * 1000 / requests, 1) if cpu and requests else None,
         "pages": {name: {k: v for k, v in figures.items() if k != "method"} for name, figures in sorted(pages.items())},
-        "server": server_times(stack.logs / "access.log"),
+        "server": route_times(stack.logs / "access.log"),
         "failures": failures, "missing_pages": missing,
         "check": {"ok": ok, "locust_exit": done.returncode},
         "logs": str(stack.logs),
