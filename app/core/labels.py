@@ -72,6 +72,7 @@ LABELS = {
         "2204": _l("Reseller prepaid balances"), "2205": _l("Commissions payable to agents"),
         "6602": _l("Agent commissions"), "2206": _l("Enterprise prepaid balances"),
         "2207": _l("Revenue shares payable to partners"), "6402": _l("Revenue shares of joint memberships"),
+        "6003": _l("Sales discounts (marketing)"),
     },
     "journal": {"payment": _l("Payment received"), "revenue": _l("Revenue on delivery"), "refund": _l("Refund"),
                 "supplier_cost": _l("Supplier cost"), "stock_purchase": _l("Stock bought from a supplier"),

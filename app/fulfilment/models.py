@@ -105,6 +105,8 @@ class Delivery(db.Model):
     sku_id: Mapped[int] = mapped_column(sa.ForeignKey("skus.id"))
     #: This unit's share of the order amount: its revenue once delivered, its refund if it never is.
     amount_fen: Mapped[int] = mapped_column(sa.BigInteger)
+    #: This unit's share of the order's discount: its list value is amount_fen + discount_fen.
+    discount_fen: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
     account: Mapped[str | None] = mapped_column(sa.String(64))
     status: Mapped[str] = mapped_column(sa.String(20), default=DeliveryStatus.queued)
     supplier_id: Mapped[int | None] = mapped_column(sa.ForeignKey("suppliers.id"))

@@ -69,13 +69,15 @@ def start(order: Order) -> list[int]:
     given = order.accounts or {}
     queued: list[Delivery] = []
     made: list[Delivery] = []
-    for n, unit in enumerate(planning.units(order.sku, order.quantity, order.unit_price_fen), 1):
+    for n, unit in enumerate(planning.units(order.sku, order.quantity, order.unit_price_fen,
+                                                     order.discount_fen), 1):
         sku = unit.sku
         ent = Entitlement(owner_id=order.buyer_id, order_id=order.id, sku_id=sku.id,
                           bundle_sku_id=unit.bundle.id if unit.bundle else None, status=E.pending,
                           valid_until=now + timedelta(days=sku.validity_days))
         d = Delivery(key=f"{order.order_no}-{n:03d}", order_id=order.id, entitlement=ent, sku_id=sku.id,
-                     amount_fen=unit.amount_fen, status=D.queued, next_attempt_at=now)
+                     amount_fen=unit.amount_fen, discount_fen=unit.discount_fen, status=D.queued,
+                     next_attempt_at=now)
         db.session.add_all([ent, d])
         made.append(d)
         if sku.type == SkuType.direct_topup:
@@ -153,12 +155,20 @@ def recognise(d: Delivery) -> None:
     """Revenue of a delivered unit (prepayment → sales), a partner's share of it when it is part of a joint
     membership, and its supplier cost when it had one."""
     order_no = d.key.rsplit("-", 1)[0]
-    ledger.post("revenue", [("2203", d.amount_fen), ("6001", -d.amount_fen)], key=f"delivery:{d.id}:revenue",
-                memo=d.key, ref=("order", d.order_id))
+    ledger.post("revenue", revenue_postings(d), key=f"delivery:{d.id}:revenue", memo=d.key,
+                ref=("order", d.order_id))
     signals.unit_delivered.send(d)
     if d.cost_fen and d.supplier_id and not d.delivered_by:
         ledger.post("supplier_cost", [("6401", d.cost_fen), ("2202", -d.cost_fen)],
                     key=f"delivery:{d.id}:cost", memo=order_no, ref=("supplier", d.supplier_id))
+
+
+def revenue_postings(d: Delivery) -> list[tuple[str, int]]:
+    """A unit's prepayment becomes sales revenue at its list value, its discount shown apart in sales discounts,
+    so revenue net of discounts is what the buyer paid and finance sees what marketing cost."""
+    if not d.discount_fen:
+        return [("2203", d.amount_fen), ("6001", -d.amount_fen)]
+    return [("2203", d.amount_fen), ("6003", d.discount_fen), ("6001", -(d.amount_fen + d.discount_fen))]
 
 
 def settle_order(order: Order, counts: dict[str, int] | None = None) -> None:
@@ -418,7 +428,7 @@ def expire_entitlements(limit: int = 1000) -> int:
             d = delivery_of(ent)
             if d is not None and d.status == D.awaiting_account:
                 transition(d, D.expired, allowed=DELIVERY_TRANSITIONS, actor_id=None, reason="never redeemed")
-                ledger.post("breakage", [("2203", d.amount_fen), ("6001", -d.amount_fen)],
+                ledger.post("breakage", revenue_postings(d),
                             key=f"delivery:{d.id}:breakage", memo=d.key, ref=("order", d.order_id))
             db.session.commit()
             n += 1

@@ -26,6 +26,8 @@ CHART = {
     "2207": ("Revenue shares payable to partners", AccountType.liability),
     "2241": ("Refunds payable", AccountType.liability),
     "6001": ("Sales revenue", AccountType.revenue),
+    #: Contra-revenue: coupons, flash-sale and group prices, gifts; revenue net of it is what buyers paid.
+    "6003": ("Sales discounts (marketing)", AccountType.revenue),
     "6401": ("Cost of sales (supplier purchases)", AccountType.expense),
     "6402": ("Revenue shares of joint memberships", AccountType.expense),
     "6602": ("Agent commissions", AccountType.expense),

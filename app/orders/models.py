@@ -61,7 +61,10 @@ class Order(db.Model):
     sku_id: Mapped[int] = mapped_column(sa.ForeignKey("skus.id"))
     quantity: Mapped[int]
     unit_price_fen: Mapped[int] = mapped_column(sa.BigInteger)
+    #: What the buyer pays: unit_price_fen × quantity − discount_fen.
     amount_fen: Mapped[int] = mapped_column(sa.BigInteger)
+    #: What marketing took off the list price (coupons, a flash-sale or group price); booked to sales discounts.
+    discount_fen: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
     #: Top-up accounts given at checkout, by AccountFormat ({"mobile": "138…"}); units without one wait
     #: in the benefit center for their owner to redeem.
     accounts: Mapped[dict | None] = mapped_column(sa.JSON)

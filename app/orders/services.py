@@ -15,6 +15,7 @@ from app.core.pages import KeysetPage, keyset
 from app.core.states import transition
 from app.extensions import db
 from app.inventory import services as inventory
+from app.orders import signals
 from app.orders.models import ORDER_TRANSITIONS, Order, OrderStatus
 from app.payments.models import PAYMENT_TRANSITIONS, Payment, PaymentStatus
 from app.suppliers import services as suppliers
@@ -23,11 +24,13 @@ from app.suppliers import services as suppliers
 MAX_PENDING_PER_BUYER = 5
 
 
-def create_retail_order(buyer: User, sku_id: int, quantity: int, accounts: dict[str, str] | None = None) -> Order:
-    """Create an order with its stock reserved and its payment record, or raise and change nothing.
+def create_retail_order(buyer: User, sku_id: int, quantity: int, accounts: dict[str, str] | None = None,
+                        promo: dict | None = None) -> Order:
+    """Create an order with its stock reserved, priced, and its payment record, or raise and change nothing.
 
     `accounts` are top-up accounts by format; each given one is checked now, before anything is charged.
-    Top-up units without an account wait in the benefit center to be redeemed later.
+    Top-up units without an account wait in the benefit center to be redeemed later. `promo` is what the buyer
+    chose for a discount (a coupon, the flash sale or group buy they came from); marketing prices it.
     """
     max_qty = current_app.config["MAX_RETAIL_QUANTITY"]
     if not isinstance(quantity, int) or not 1 <= quantity <= max_qty:
@@ -65,12 +68,29 @@ def create_retail_order(buyer: User, sku_id: int, quantity: int, accounts: dict[
     except InsufficientStock:
         db.session.rollback()
         raise InsufficientStock(_l("Sorry, there is not enough stock left for this quantity.")) from None
+    _price(order, buyer, sku, promo or {})
     db.session.add(Payment(order_id=order.id, out_trade_no=order.order_no, amount_fen=order.amount_fen))
     number = order.order_no
     db.session.commit()
     # The caller goes on to the payment by the order's number: keep it loaded rather than read the row back.
     sa.orm.attributes.set_committed_value(order, "order_no", number)
     return order
+
+
+def _price(order: Order, buyer: User, sku: Sku, promo: dict) -> None:
+    """Let marketing take its discounts off the list amount (rolling the order back if one refuses). The buyer
+    always pays at least one fen: the gateway takes no free orders."""
+    if not signals.pricing.receivers:
+        return
+    checkout = signals.Checkout(order=order, buyer=buyer, sku=sku, promo=promo)
+    try:
+        signals.pricing.send(checkout)
+    except Exception:
+        db.session.rollback()
+        raise
+    discount = min(checkout.discount_fen, checkout.list_fen - 1)
+    if discount > 0:
+        order.discount_fen, order.amount_fen = discount, checkout.list_fen - discount
 
 
 def orderable(sku: Sku, mapped: set[int] | None = None) -> bool:
@@ -127,6 +147,7 @@ def list_for_buyer(buyer: User, after: str | None = None, before: str | None = N
 def _close(order: Order, to: OrderStatus, actor_id: int | None, reason: str) -> None:
     transition(order, to, allowed=ORDER_TRANSITIONS, actor_id=actor_id, reason=reason)
     inventory.release(order.id)
+    signals.order_closed.send(order, status=to)
     payment = db.session.scalars(sa.select(Payment).where(Payment.order_id == order.id)).first()
     if payment is not None and payment.status == PaymentStatus.created:
         transition(payment, PaymentStatus.closed, allowed=PAYMENT_TRANSITIONS, actor_id=actor_id, reason=reason)

@@ -1,0 +1,3 @@
+"""Marketing's tables, one module per feature; importing this package registers them all."""
+
+from app.marketing.models.campaigns import CAMPAIGN_TRANSITIONS, Campaign, CampaignStatus  # noqa: F401
