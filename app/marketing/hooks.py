@@ -3,6 +3,9 @@ connected once when the app starts. Each feature connects its own receivers here
 
 from flask import Flask
 
+from app.marketing import promotions
+from app.orders import signals as orders
+
 
 def init_app(app: Flask) -> None:
-    pass
+    orders.priced.connect(promotions.record, weak=False)

@@ -91,6 +91,7 @@ def _price(order: Order, buyer: User, sku: Sku, promo: dict) -> None:
     discount = min(checkout.discount_fen, checkout.list_fen - 1)
     if discount > 0:
         order.discount_fen, order.amount_fen = discount, checkout.list_fen - discount
+        signals.priced.send(checkout)
 
 
 def orderable(sku: Sku, mapped: set[int] | None = None) -> bool:

@@ -21,6 +21,8 @@ class Discount:
     amount_fen: int
     #: What the buyer reads on the order ("¥5 off from ¥50").
     label: str = ""
+    #: The campaign it belongs to, for the campaign's report.
+    campaign_id: int | None = None
 
 
 @dataclass
@@ -48,6 +50,10 @@ class Checkout:
 
 #: A retail order is being priced. sender: the Checkout; receivers append Discounts or raise ValidationError.
 pricing = _signals.signal("checkout-pricing")
+
+#: A retail order's discounts are final (`checkout.discounts`, already capped at the list amount less 1 fen on
+#: the order); marketing records them. sender: the Checkout.
+priced = _signals.signal("checkout-priced")
 
 #: An unpaid retail order was cancelled or expired; what it held goes back. sender: the Order; status=.
 order_closed = _signals.signal("order-closed")

@@ -31,12 +31,26 @@ def upgrade():
         sa.Column('created_at', sa.DateTime(), nullable=False),
         sa.CheckConstraint('ends_at > starts_at', name=op.f('ck_campaigns_window_ordered')),
     )
+    op.create_table(
+        'order_promotions',
+        sa.Column('id', sa.Integer(), primary_key=True),
+        sa.Column('order_id', sa.Integer(), sa.ForeignKey('orders.id'), nullable=False),
+        sa.Column('campaign_id', sa.Integer(), sa.ForeignKey('campaigns.id'), nullable=True),
+        sa.Column('source', sa.String(length=20), nullable=False),
+        sa.Column('ref_id', sa.Integer(), nullable=True),
+        sa.Column('discount_fen', sa.BigInteger(), nullable=False),
+        sa.Column('label', sa.String(length=200), nullable=False, server_default=''),
+        sa.Column('created_at', sa.DateTime(), nullable=False),
+    )
+    op.create_index('ix_order_promotions_order_id', 'order_promotions', ['order_id'])
+    op.create_index('ix_order_promotions_campaign', 'order_promotions', ['campaign_id', 'order_id'])
     for table in ('orders', 'deliveries'):
         with op.batch_alter_table(table) as batch:
             batch.add_column(sa.Column('discount_fen', sa.BigInteger(), nullable=False, server_default='0'))
 
 
 def downgrade():
+    op.drop_table('order_promotions')
     op.drop_table('campaigns')
     for table in ('orders', 'deliveries'):
         with op.batch_alter_table(table) as batch:

@@ -13,6 +13,7 @@ from app.extensions import db
 from app.fulfilment.models import Delivery
 from app.inventory import services as inventory
 from app.ledger import services as ledger
+from app.marketing import promotions
 from app.orders import services as orders
 from app.orders import signals
 from app.orders.models import Order
@@ -47,11 +48,13 @@ def test_a_discount_lowers_what_is_paid_and_is_booked_apart(buyer, make_sku, sto
     @receiver
     def five_off(checkout, **_):
         if checkout.promo.get("coupon") == "FIVE":
-            checkout.discounts.append(signals.Discount("coupon", None, 500, "¥5 off"))
+            checkout.discounts.append(signals.Discount("coupon", 42, 500, "¥5 off"))
 
     order = orders.create_retail_order(buyer, sku_id, 3, promo={"coupon": "FIVE"})
     assert (order.unit_price_fen, order.discount_fen, order.amount_fen) == (3000, 500, 8500)
     assert payments.payment_for(order).amount_fen == 8500
+    assert [(p.source, p.ref_id, p.discount_fen, p.label) for p in promotions.of_order(order.id)] == \
+        [("coupon", 42, 500, "¥5 off")]
     assert pay(order) == "applied"
     units = db.session.scalars(sa.select(Delivery).where(Delivery.order_id == order.id)).all()
     assert sum(d.amount_fen for d in units) == 8500 and sum(d.discount_fen for d in units) == 500
