@@ -24,6 +24,7 @@ from app.core.money import cny
 from app.extensions import db
 from app.fulfilment import services as fulfilment
 from app.inventory import services as inventory
+from app.marketing import promotions
 from app.marketing.models import Campaign, CampaignStatus
 from app.marketing.models.offers import (
     CrossSellPin,
@@ -111,7 +112,7 @@ def price_first_order(checkout: Checkout, **_kw) -> None:
         return
     amount = first_order_amount(offer, checkout.list_fen)
     checkout.discounts.append(Discount("first_order", offer.id, amount,
-                                       _("First-order discount: %(amount)s off", amount=cny(amount)),
+                                       _("First-order discount"),
                                        offer.campaign_id))
 
 
@@ -275,7 +276,7 @@ def recommendations(sku_id: int, limit: int = TOP_N) -> list[dict]:
             continue
         seen.add(sku.id)
         out.append({"sku": sku, "pin": pin, "price_fen": pin.price_fen if pin else None})
-    on_sale = {s.id for s in orders.on_sale([r["sku"] for r in out])}
+    on_sale = {s.id for s in orders.on_sale([r["sku"] for r in out])} if out else set()
     return [r for r in out if r["sku"].id in on_sale][:limit]
 
 
@@ -305,11 +306,14 @@ def order_panel(order: Order, buyer: User) -> dict:
     recs = []
     if order.status in BOUGHT:
         recs = recommendations(order.sku_id)
-        eligible = bought_recently(buyer.id, order.sku_id)
-        used = used_pins(buyer.id, [r["pin"].id for r in recs if r["pin"] is not None])
+        priced = [r["pin"].id for r in recs if r["price_fen"] is not None]
+        eligible = bool(priced) and bought_recently(buyer.id, order.sku_id)
+        used = used_pins(buyer.id, priced) if eligible else set()
         for r in recs:
             r["offer"] = bool(r["price_fen"] is not None and eligible and r["pin"].id not in used)
-    return {"gifts": gifts_of(order.id), "recommendations": recs}
+    mine = [p for p in promotions.of_order(order.id) if p.source in ("first_order", "cross_sell")] \
+        if order.discount_fen else []
+    return {"discounts": mine, "gifts": gifts_of(order.id), "recommendations": recs}
 
 
 # --- ops ---------------------------------------------------------------------------------------------------------

@@ -66,7 +66,7 @@ def upgrade():
         sa.Column('status', sa.String(length=12), nullable=False),
         sa.Column('delivery_id', sa.Integer(), sa.ForeignKey('deliveries.id'), nullable=True),
         sa.Column('created_at', sa.DateTime(), nullable=False),
-        sa.UniqueConstraint('order_id', 'offer_id', name=op.f('uq_order_gifts_order_id')),
+        sa.UniqueConstraint('order_id', 'offer_id', name=op.f('uq_order_gifts_order_id_offer_id')),
     )
     op.create_index('ix_order_gifts_order_id', 'order_gifts', ['order_id'])
     op.create_table(
@@ -79,7 +79,7 @@ def upgrade():
         sa.Column('price_fen', sa.BigInteger(), nullable=True),
         sa.Column('active', sa.Boolean(), nullable=False, server_default=sa.true()),
         sa.Column('created_at', sa.DateTime(), nullable=False),
-        sa.UniqueConstraint('anchor_sku_id', 'recommended_sku_id', name=op.f('uq_cross_sell_pins_anchor_sku_id')),
+        sa.UniqueConstraint('anchor_sku_id', 'recommended_sku_id', name=op.f('uq_cross_sell_pins_anchor_sku_id_recommended_sku_id')),
         sa.CheckConstraint('anchor_sku_id <> recommended_sku_id', name=op.f('ck_cross_sell_pins_not_itself')),
     )
     op.create_index('ix_cross_sell_pins_campaign_id', 'cross_sell_pins', ['campaign_id'])
@@ -90,7 +90,7 @@ def upgrade():
         sa.Column('buyer_id', sa.Integer(), sa.ForeignKey('users.id'), nullable=False),
         sa.Column('order_id', sa.Integer(), sa.ForeignKey('orders.id'), nullable=False),
         sa.Column('created_at', sa.DateTime(), nullable=False),
-        sa.UniqueConstraint('pin_id', 'buyer_id', name=op.f('uq_cross_sell_uses_pin_id')),
+        sa.UniqueConstraint('pin_id', 'buyer_id', name=op.f('uq_cross_sell_uses_pin_id_buyer_id')),
     )
     op.create_index('ix_cross_sell_uses_order_id', 'cross_sell_uses', ['order_id'])
     op.create_table(
