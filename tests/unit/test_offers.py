@@ -299,3 +299,34 @@ def test_gift_rows_follow_the_order(buyer, make_sku, stock):
     stock(sku_id, 1)
     order = orders.create_retail_order(buyer, sku_id, 1)
     assert _count(OrderGift) == 0 and order.discount_fen == 0
+
+
+def test_refused_when_another_campaigns_discount_is_on_the_order(buyer, cross_sell):
+    """One promotion per order unless campaigns are stackable: the cross-sell price after another
+    non-stackable campaign's discount is refused."""
+    from app.orders import signals
+    from app.orders.signals import Discount
+
+    anchor, add_on, pin = cross_sell
+    _paid(buyer, anchor)
+    other = make_campaign(name="别的活动")
+
+    def coupon(checkout, **_kw):
+        checkout.discounts.append(Discount("coupon", None, 100, "¥1 off", other))
+
+    # The other receiver prices first, then ours (receivers run in the order they were connected).
+    signals.pricing.disconnect(offers.price_cross_sell)
+    signals.pricing.connect(coupon, weak=False)
+    signals.pricing.connect(offers.price_cross_sell, weak=False)
+    try:
+        assert "不能与" in _refused(buyer, add_on, pin.id, "NOT_STACKABLE")
+    finally:
+        signals.pricing.disconnect(coupon)
+    assert _count(CrossSellUse) == 0
+
+
+def test_the_cross_sell_job_is_periodic():
+    from jobs import marketing
+    from jobs.schedule import PERIODIC
+
+    assert (marketing.compute_cross_sell, "maintenance", 3600) in PERIODIC
