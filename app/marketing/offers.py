@@ -150,7 +150,10 @@ def reserve_gifts(checkout: Checkout, **_kw) -> None:
 
 
 def gift_units(order: Order, **_kw) -> list[tuple[Sku, int]]:
-    """fulfilment.signals.extra_units receiver: the reserved gifts of a just-paid order."""
+    """fulfilment.signals.extra_units receiver: the reserved gifts of a just-paid order (retail orders only have
+    them: a wholesale or enterprise order costs no query)."""
+    if order.channel != "retail":
+        return []
     gifts = db.session.scalars(sa.select(OrderGift).where(OrderGift.order_id == order.id,
                                                           OrderGift.status == GiftStatus.reserved)
                                .order_by(OrderGift.id)).all()
