@@ -117,3 +117,16 @@ def test_the_offers_pages_render_in_both_languages(client, login_as, shop, lang)
     resp = client.get(f"/ops/marketing/offers/?campaign={shop['campaign']}")
     assert resp.status_code == 200
     assert ("首单优惠" if lang == "zh_CN" else "First-order discount") in text(resp)
+
+
+def test_the_order_page_shows_a_delivered_gift_in_english(app, client, login_as, shop, stock):
+    stock(shop["gift"], 1)
+    login_as("consumer")
+    client.post("/lang/en")
+    page = text(client.get(f"/me/shop/{shop['anchor']}"))
+    assert "Free gift with this order: 星巴克 咖啡券" in page and "off your first order" in page
+    order = _buy(app, client, shop["anchor"])
+    _pay(client, order)
+    page = text(client.get(f"/me/orders/{order.order_no}"))
+    assert 'data-gift="delivered"' in page and "Free gift included: 星巴克 咖啡券" in page
+    assert page.count('class="box p-3 mb-2 order-unit"') == 2  # the gift is one of the order's items
