@@ -9,6 +9,7 @@ from jobs import (
     imports,
     issuance,
     maintenance,
+    marketing,
     notifications,
     payments,
     procurement,
@@ -37,4 +38,6 @@ PERIODIC = [
     (documents.settle_commissions, "documents", 86400),
     # daily: yesterday's settlement file and supplier bills against our records (a rerun duplicates nothing)
     (documents.reconcile, "documents", 86400),
+    # hourly: "often bought together" from paid retail orders (marketing offers)
+    (marketing.compute_cross_sell, "maintenance", 3600),
 ]

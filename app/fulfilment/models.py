@@ -26,6 +26,9 @@ ENTITLEMENT_TRANSITIONS = {
     E.pending: frozenset({E.unused, E.used, E.refunded}),
     # unused → pending: a top-up benefit is being redeemed to an account.
     E.unused: frozenset({E.pending, E.used, E.expired, E.refunded, E.reclaimed}),
+    # used/expired → refunded: only a unit given free with its order taken back (services.take_back).
+    E.used: frozenset({E.refunded}),
+    E.expired: frozenset({E.refunded}),
 }
 
 
@@ -83,6 +86,8 @@ DELIVERY_TRANSITIONS = {
     D.queued: frozenset({D.accepted, D.delivered, D.failed}),
     D.accepted: frozenset({D.delivered, D.failed, D.queued}),
     D.failed: frozenset({D.queued, D.delivered, D.refunded}),
+    # delivered → refunded: only a unit given free with its order (`extra`) taken back (services.take_back).
+    D.delivered: frozenset({D.refunded}),
 }
 #: Deliveries that still need work; an order with none of these is complete.
 IN_FLIGHT = (D.queued, D.accepted, D.failed)
@@ -107,6 +112,9 @@ class Delivery(db.Model):
     amount_fen: Mapped[int] = mapped_column(sa.BigInteger)
     #: This unit's share of the order's discount: its list value is amount_fen + discount_fen.
     discount_fen: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    #: A unit given free with the order (signals.extra_units: a gift): not part of what was paid, so it does not
+    #: count towards the order's settlement, and it is taken back (take_back) rather than refunded.
+    extra: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     account: Mapped[str | None] = mapped_column(sa.String(64))
     status: Mapped[str] = mapped_column(sa.String(20), default=DeliveryStatus.queued)
     supplier_id: Mapped[int | None] = mapped_column(sa.ForeignKey("suppliers.id"))

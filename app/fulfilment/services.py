@@ -69,15 +69,18 @@ def start(order: Order) -> list[int]:
     given = order.accounts or {}
     queued: list[Delivery] = []
     made: list[Delivery] = []
-    for n, unit in enumerate(planning.units(order.sku, order.quantity, order.unit_price_fen,
-                                                     order.discount_fen), 1):
+    plan = planning.units(order.sku, order.quantity, order.unit_price_fen, order.discount_fen)
+    paid_units = len(plan)
+    plan += [planning.Unit(sku, None, 0, value) for _, extra in signals.extra_units.send(order)
+             for sku, value in extra or ()]
+    for n, unit in enumerate(plan, 1):
         sku = unit.sku
         ent = Entitlement(owner_id=order.buyer_id, order_id=order.id, sku_id=sku.id,
                           bundle_sku_id=unit.bundle.id if unit.bundle else None, status=E.pending,
                           valid_until=now + timedelta(days=sku.validity_days))
         d = Delivery(key=f"{order.order_no}-{n:03d}", order_id=order.id, entitlement=ent, sku_id=sku.id,
                      amount_fen=unit.amount_fen, discount_fen=unit.discount_fen, status=D.queued,
-                     next_attempt_at=now)
+                     next_attempt_at=now, extra=n > paid_units)
         db.session.add_all([ent, d])
         made.append(d)
         if sku.type == SkuType.direct_topup:
@@ -112,7 +115,7 @@ def start(order: Order) -> list[int]:
     for d in queued:
         d.out_order_no = d.key
     counts: dict[str, int] = {}
-    for d in made:  # the order's only units: its deliveries' keys are unique, so start runs once per order
+    for d in made[:paid_units]:  # the order's only units: its deliveries' keys are unique, so start runs once
         counts[d.status] = counts.get(d.status, 0) + 1
     settle_order(order, counts)
     enqueue([d.id for d in queued])
@@ -190,9 +193,25 @@ def settle_order(order: Order, counts: dict[str, int] | None = None) -> None:
 
 
 def _unit_counts(order_id: int) -> dict[str, int]:
-    """How many of an order's units are in each delivery status."""
+    """How many of an order's paid units (not the extras given with it) are in each delivery status."""
     return dict(db.session.execute(sa.select(Delivery.status, sa.func.count())
-                                   .where(Delivery.order_id == order_id).group_by(Delivery.status)).all())
+                                   .where(Delivery.order_id == order_id, Delivery.extra.is_(False))
+                                   .group_by(Delivery.status)).all())
+
+
+def take_back(delivery_id: int, reason: str, actor_id: int | None = None) -> bool:
+    """Withdraw a delivered extra unit (given free with its order, signals.extra_units) in the caller's
+    transaction: its benefit is revoked (its code is no longer shown) and its booking reversed. Returns False
+    when it is not a delivered extra (already taken back, or never delivered)."""
+    d = db.session.get(Delivery, delivery_id, with_for_update=True, populate_existing=True)
+    if d is None or not d.extra or d.status != D.delivered:
+        return False
+    ent = db.session.get(Entitlement, d.entitlement_id, with_for_update=True, populate_existing=True)
+    transition(d, D.refunded, allowed=DELIVERY_TRANSITIONS, actor_id=actor_id, reason=reason)
+    transition(ent, E.refunded, allowed=ENTITLEMENT_TRANSITIONS, actor_id=actor_id, reason=reason)
+    ledger.post("unit_taken_back", [(acc, -amount) for acc, amount in revenue_postings(d)],
+                key=f"delivery:{d.id}:taken_back", memo=d.key, ref=("order", d.order_id), actor_id=actor_id)
+    return True
 
 
 def state_of(order: Order, units: list[Entitlement] | None = None) -> str:
@@ -206,7 +225,7 @@ def state_of(order: Order, units: list[Entitlement] | None = None) -> str:
     else:
         counts = {}
         for ent in units:
-            if ent.delivery is not None:
+            if ent.delivery is not None and not ent.delivery.extra:
                 counts[ent.delivery.status] = counts.get(ent.delivery.status, 0) + 1
     if not counts:
         return ""

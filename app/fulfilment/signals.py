@@ -27,3 +27,9 @@ order_settled = _signals.signal("order-settled")
 #: money (a reseller's wholesale order, an enterprise's order) moves it back to that prepaid balance and
 #: returns True; when no receiver takes it, the buyer's payment is refunded through the gateway.
 unit_refunded = _signals.signal("unit-refunded")
+
+#: A paid order is being turned into units (services.start). sender: the Order. A receiver returns a list of
+#: (Sku, list value in fen) extra units to deliver free with it (a gift), each a stocked card-code SKU whose code
+#: it has reserved for the order; they are booked at list value to revenue with the same amount to sales
+#: discounts, do not count towards the order's settlement, and services.take_back withdraws one.
+extra_units = _signals.signal("extra-units")

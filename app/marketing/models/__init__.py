@@ -1,4 +1,13 @@
 """Marketing's tables, one module per feature; importing this package registers them all."""
 
 from app.marketing.models.campaigns import CAMPAIGN_TRANSITIONS, Campaign, CampaignStatus  # noqa: F401
+from app.marketing.models.offers import (  # noqa: F401
+    CrossSellPin,
+    CrossSellUse,
+    FirstOrderClaim,
+    FirstOrderOffer,
+    GiftOffer,
+    OrderGift,
+    Recommendation,
+)
 from app.marketing.models.promotions import OrderPromotion  # noqa: F401

@@ -15,6 +15,7 @@ from app.core.labels import label
 from app.db_setup import read_only
 from app.fulfilment import services as benefits
 from app.fulfilment.models import DeliveryStatus, Entitlement, EntitlementStatus
+from app.marketing import offers
 from app.orders import services as orders
 from app.orders.models import OrderStatus
 from app.payments import services as payments
@@ -29,6 +30,9 @@ USER_ERRORS = (ValidationError, Conflict)
 
 #: The shop is public; everything else needs a consumer or employee.
 PUBLIC = {"consumer.shop", "consumer.sku_detail"}
+
+#: What a buy form may carry for marketing to price (promo={key: value}): the cross-sell price of an offer.
+PROMO_KEYS = ("cross_sell",)
 
 #: Deliveries still being worked on: their pages poll until these settle.
 IN_FLIGHT = (DeliveryStatus.queued, DeliveryStatus.accepted)
@@ -80,7 +84,8 @@ def _sku_page(sku: Sku, status_code: int = 200, values: dict | None = None, erro
                "value": values.get(fmt, ""), "error": errors.get(fmt)} for fmt in planning.topup_formats(sku)]
     return render("consumer/sku.html", status_code=status_code, sku=sku, fields=fields, quantity=quantity,
                   available=benefits.availability([sku])[sku.id], orderable=orders.orderable(sku),
-                  components=planning.parts(sku) if sku.type == SkuType.bundle else [])
+                  components=planning.parts(sku) if sku.type == SkuType.bundle else [],
+                  offers=offers.sku_panel(sku, current_user))
 
 
 @bp.post("/shop/<int:sku_id>/buy")
@@ -92,7 +97,8 @@ def buy(sku_id: int):
         quantity = 0
     given = {fmt: request.form.get(f"account_{fmt}", "").strip() for fmt in planning.topup_formats(sku)}
     try:
-        order = orders.create_retail_order(current_user, sku_id, quantity, accounts=given)
+        order = orders.create_retail_order(current_user, sku_id, quantity, accounts=given,
+                                           promo={k: request.form[k] for k in PROMO_KEYS if request.form.get(k)})
     except USER_ERRORS as e:
         if "fields" in e.details:  # wrong accounts: each message under its own input
             return _sku_page(sku, 422, values=given, errors=e.details["fields"], quantity=max(quantity, 1))
@@ -135,7 +141,8 @@ def order_page(order):
     return render("consumer/order.html", "order_status", order=order, units=units,
                   state=benefits.state_of(order, units),
                   with_support=DeliveryStatus.failed in statuses,
-                  polling=order.status == "paid" and (not units or bool(statuses & set(IN_FLIGHT))))
+                  polling=order.status == "paid" and (not units or bool(statuses & set(IN_FLIGHT))),
+                  offers=None if wants_fragment() else offers.order_panel(order, current_user))
 
 
 @bp.post("/orders/<order_no>/cancel")
