@@ -38,13 +38,13 @@ def of_many(reseller_ids: list[int]) -> dict[int, int]:
     it ever had; still exactly the sum of its postings. A reseller without postings has 0."""
     if not reseller_ids:
         return {}
-    accounts = sa.select(LedgerAccount.id).where(LedgerAccount.parent_code == "2204",
-                                                 LedgerAccount.counterparty_type == "reseller",
-                                                 LedgerAccount.counterparty_id.in_(reseller_ids))
-    sums = reports.balances(accounts)
-    rows = db.session.execute(sa.select(LedgerAccount.counterparty_id, sums.c.balance)
-                              .join(sums, sums.c.account_id == LedgerAccount.id)).all()
-    found = {rid: -int(total) for rid, total in rows}
+    accounts = dict(db.session.execute(sa.select(LedgerAccount.id, LedgerAccount.counterparty_id).where(
+        LedgerAccount.parent_code == "2204", LedgerAccount.counterparty_type == "reseller",
+        LedgerAccount.counterparty_id.in_(reseller_ids))).all())
+    if not accounts:
+        return dict.fromkeys(reseller_ids, 0)
+    sums = reports.balances(list(accounts))  # the ids themselves: each account's range of ix_postings_account_entry
+    found = {accounts[account_id]: -int(total) for account_id, total in db.session.execute(sa.select(sums))}
     return {rid: found.get(rid, 0) for rid in reseller_ids}
 
 

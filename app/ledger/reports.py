@@ -290,7 +290,7 @@ def _before(bound: datetime | None, closed: list, first_since: dict, accounts=No
                          PeriodBalance.credit_fen.label("credit")).where(
                              PeriodBalance.period_id == period.id,
                              *([PeriodBalance.account_id.in_(accounts)] if accounts is not None else []))
-    return sa.union_all(snapshot, since.where(booked >= period.ends_at, JournalEntry.id > after,
+    return sa.union_all(snapshot, since.where(booked >= period.ends_at,
                                               Posting.entry_id > after))
 
 

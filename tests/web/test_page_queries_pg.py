@@ -159,7 +159,7 @@ PAGES = {
     "journal of an account": ("finance", "/finance/journal?account=6001", 10, r'data-entry="\d+"', 50),
     "trial balance": ("finance", "/finance/", 11, None, None),
     "ops stock overview": ("ops", "/ops/", 9, None, None),
-    "ops resellers": ("ops", "/ops/resellers", 10, r'<tr data-reseller="', None),
+    "ops resellers": ("ops", "/ops/resellers", 11, r'<tr data-reseller="', None),
     "finance account": ("finance", "/finance/accounts/6001", 14, r'<tr data-entry="\d+"', 50),
 }
 
