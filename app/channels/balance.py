@@ -8,8 +8,9 @@ from app.core.errors import Conflict
 from app.core.ids import utcnow
 from app.core.money import cny
 from app.extensions import db
+from app.ledger import reports
 from app.ledger import services as ledger
-from app.ledger.models import LedgerAccount, Posting
+from app.ledger.models import LedgerAccount
 from app.notifications import services as notifications
 from app.notifications.links import link_to
 
@@ -32,13 +33,18 @@ def of(reseller_id: int) -> int:
 
 
 def of_many(reseller_ids: list[int]) -> dict[int, int]:
-    """Balances of many resellers in one query (for lists); a reseller without postings has 0."""
-    rows = db.session.execute(
-        sa.select(LedgerAccount.counterparty_id, ledger.fen_sum(Posting.amount_fen)).join(Posting)
-        .where(LedgerAccount.parent_code == "2204", LedgerAccount.counterparty_type == "reseller",
-               LedgerAccount.counterparty_id.in_(reseller_ids))
-        .group_by(LedgerAccount.counterparty_id)).all()
-    found = {rid: -total for rid, total in rows}
+    """Balances of many resellers (for lists) in one grouped query: each sub-account's latest closed month's sums
+    plus its postings booked since (ledger.reports.balances, as the trial balance reads them), not every posting
+    it ever had; still exactly the sum of its postings. A reseller without postings has 0."""
+    if not reseller_ids:
+        return {}
+    accounts = dict(db.session.execute(sa.select(LedgerAccount.id, LedgerAccount.counterparty_id).where(
+        LedgerAccount.parent_code == "2204", LedgerAccount.counterparty_type == "reseller",
+        LedgerAccount.counterparty_id.in_(reseller_ids))).all())
+    if not accounts:
+        return dict.fromkeys(reseller_ids, 0)
+    sums = reports.balances(list(accounts))  # the ids themselves: each account's range of ix_postings_account_entry
+    found = {accounts[account_id]: -int(total) for account_id, total in db.session.execute(sa.select(sums))}
     return {rid: found.get(rid, 0) for rid in reseller_ids}
 
 

@@ -12,6 +12,7 @@ from app.channels.models import ApiCredential, Reseller, ResellerStatus, Tier, T
 from app.core.audit import audit
 from app.core.errors import NotFound, ValidationError
 from app.core.ids import utcnow
+from app.core.pages import KeysetPage, keyset
 from app.extensions import db
 from app.ledger import proposals
 from app.ledger.adjustments import MAX_FEN
@@ -176,13 +177,16 @@ def for_user(user: User) -> Reseller | None:
 
 
 def _resellers() -> sa.Select:
-    return (sa.select(Reseller).options(sa.orm.joinedload(Reseller.organization), sa.orm.joinedload(Reseller.tier))
-            .order_by(Reseller.id))
+    return sa.select(Reseller).options(sa.orm.joinedload(Reseller.organization), sa.orm.joinedload(Reseller.tier))
 
 
 def all_resellers() -> list[Reseller]:
-    return list(db.session.scalars(_resellers()))
+    return list(db.session.scalars(_resellers().order_by(Reseller.id)))
 
 
-def resellers_page(page: int = 1):
-    return db.paginate(_resellers(), page=page, per_page=PER_PAGE, error_out=False)
+def resellers_page(after: str | None = None, before: str | None = None, per_page: int | None = None) -> KeysetPage:
+    """The console's list, oldest first, by keyset on the primary key (never counted, never OFFSET); each row's
+    tier, organization and parent (sub-agents) loaded with it."""
+    stmt = _resellers().options(sa.orm.joinedload(Reseller.parent).joinedload(Reseller.organization))
+    return keyset(stmt, (Reseller.id,), (int,), descending=False, after=after, before=before,
+                  per_page=per_page or PER_PAGE)

@@ -77,7 +77,8 @@ def keyset(stmt: sa.Select, key: tuple, types: tuple, *, descending: bool = True
            before: str | None = None, per_page: int = 20, row_key=None) -> KeysetPage:
     """A page of `stmt` (its filters, joins and loader options, no ORDER BY) in the order of `key` (columns,
     the last one unique and none NULL), newest first when `descending`. `after` gives the rows past a cursor,
-    `before` the rows ahead of one. `row_key(item)` gives an item's key (default: the key's columns by name).
+    `before` the rows ahead of one. `row_key(item)` gives an item's key (default: the key's columns by name). A
+    statement of one entity gives its objects; one of several columns gives its rows (tuples).
 
     The key is compared as a row value, `(a, b) < (x, y)`, so an index on the key's columns serves both the
     range and the order, backwards or forwards."""
@@ -93,7 +94,8 @@ def keyset(stmt: sa.Select, key: tuple, types: tuple, *, descending: bool = True
     else:
         q = stmt.where(cols < sa.tuple_(*fwd) if descending else cols > sa.tuple_(*fwd)) if fwd else stmt
         q = q.order_by(*(c.desc() if descending else c.asc() for c in key))
-    rows = list(db.session.scalars(q.limit(per_page + 1)).unique())
+    result = db.session.execute(q.limit(per_page + 1))
+    rows = list(result.scalars().unique()) if len(q.column_descriptions) == 1 else [tuple(r) for r in result]
     more = len(rows) > per_page
     rows = rows[:per_page]
     if back is not None:

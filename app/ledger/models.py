@@ -58,10 +58,11 @@ class JournalEntry(db.Model):
 class Posting(db.Model):
     __tablename__ = "postings"
     __table_args__ = (
-        # Covering: an entry's postings (the journal, the trial balance since the last closed month) and an
-        # account's sum (balances) are read from the index alone.
+        # Covering: an entry's postings (the journal, the trial balance since the last closed month), an account's
+        # sum (balances) and an account's postings since the last closed month (the balances of a page of
+        # resellers, an account's page) are read from the index alone.
         sa.Index("ix_postings_entry", "entry_id", "account_id", "amount_fen"),
-        sa.Index("ix_postings_account", "account_id", "amount_fen"),
+        sa.Index("ix_postings_account_entry", "account_id", "entry_id", "amount_fen"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

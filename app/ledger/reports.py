@@ -229,8 +229,7 @@ def trial_balance(f: Filters) -> TrialBalance:
     sums (ledger_period_balances) plus the postings booked since its end: the work grows with the open months,
     not with the whole ledger."""
     if not f.kind:
-        closed = db.session.execute(sa.select(ClosedPeriod.id, ClosedPeriod.ends_at)
-                                    .order_by(ClosedPeriod.ends_at.desc())).all()
+        closed = _closed()
         if closed:
             return _trial_balance_from_closed(f, closed)
     lo, hi = _bounds(f)
@@ -255,9 +254,16 @@ def trial_balance(f: Filters) -> TrialBalance:
 ENTERED_BEFORE = timedelta(days=1)
 
 
-def _before(bound: datetime | None, closed: list, first_since: dict) -> sa.Select:
+def _closed() -> list:
+    """The closed months (id, ends_at), latest first."""
+    return db.session.execute(sa.select(ClosedPeriod.id, ClosedPeriod.ends_at)
+                              .order_by(ClosedPeriod.ends_at.desc())).all()
+
+
+def _before(bound: datetime | None, closed: list, first_since: dict, accounts=None) -> sa.Select:
     """Per account (account_id, debit, credit): everything booked before `bound` (None: ever), as the latest
-    month closed by then summed it plus the postings booked after that month's end.
+    month closed by then summed it plus the postings booked after that month's end. `accounts` (ids, or a SELECT
+    of ledger_accounts.id) keeps only those accounts.
 
     Those postings are read as a range of entry ids. Nothing is booked more than minutes ahead of the moment it is
     entered (periods.ensure_open), so an entry booked after a month's end was entered after the last entry created
@@ -267,10 +273,12 @@ def _before(bound: datetime | None, closed: list, first_since: dict) -> sa.Selec
     period = next((p for p in closed if bound is None or p.ends_at <= bound), None)
     amount, booked = Posting.amount_fen, JournalEntry.booked_at
     since = (sa.select(Posting.account_id.label("account_id"),
-                       sa.case((amount > 0, amount), else_=0).label("debit"),
-                       sa.case((amount < 0, -amount), else_=0).label("credit"))
+                       fen_sum(sa.case((amount > 0, amount), else_=0)).label("debit"),
+                       fen_sum(sa.case((amount < 0, -amount), else_=0)).label("credit"))
              .join(JournalEntry, JournalEntry.id == Posting.entry_id)
-             .where(*([booked < bound] if bound else [])))
+             .where(*([booked < bound] if bound else []),
+                    *([Posting.account_id.in_(accounts)] if accounts is not None else []))
+             .group_by(Posting.account_id))  # one row per account to add to its closed sums
     if period is None:
         return since
     if period.ends_at not in first_since:
@@ -279,9 +287,20 @@ def _before(bound: datetime | None, closed: list, first_since: dict) -> sa.Selec
             .order_by(JournalEntry.created_at.desc()).limit(1)) or 0
     after = first_since[period.ends_at]
     snapshot = sa.select(PeriodBalance.account_id.label("account_id"), PeriodBalance.debit_fen.label("debit"),
-                         PeriodBalance.credit_fen.label("credit")).where(PeriodBalance.period_id == period.id)
-    return sa.union_all(snapshot, since.where(booked >= period.ends_at, JournalEntry.id > after,
+                         PeriodBalance.credit_fen.label("credit")).where(
+                             PeriodBalance.period_id == period.id,
+                             *([PeriodBalance.account_id.in_(accounts)] if accounts is not None else []))
+    return sa.union_all(snapshot, since.where(booked >= period.ends_at,
                                               Posting.entry_id > after))
+
+
+def balances(accounts) -> sa.Subquery:
+    """(account_id, balance: debits less credits, ever) of each account in `accounts` (ids, or a SELECT of
+    ledger_accounts.id) that has postings: the latest closed month's sums plus the postings booked since, one
+    grouped query (as the trial balance and the chart of accounts read them), to join to what lists them."""
+    ever = _before(None, _closed(), {}, accounts).subquery()
+    return (sa.select(ever.c.account_id, fen_sum(ever.c.debit - ever.c.credit).label("balance"))
+            .group_by(ever.c.account_id).subquery())
 
 
 def _trial_balance_from_closed(f: Filters, closed: list) -> TrialBalance:
@@ -329,16 +348,25 @@ class AccountLedger:
     opening: int
     debit: int
     credit: int
-    page: "Page"  # rows of (entry, amount, running balance)
+    page: KeysetPage  # rows of (entry, amount, running balance)
 
     @property
     def closing(self) -> int:
         return self.opening + self.debit - self.credit
 
 
-def account_ledger(code: str, f: Filters, page: int = 1, per_page: int = 50) -> AccountLedger:
-    """One account's postings in the period with the running balance. A chart account with counterparty
-    sub-accounts ("2204") includes all of them."""
+#: Postings per page of one account's ledger.
+ACCOUNT_PER_PAGE = 50
+
+
+def account_ledger(code: str, f: Filters, after: str | None = None, before: str | None = None,
+                   per_page: int | None = None) -> AccountLedger:
+    """One account's postings in the period, oldest booked first, with the running balance. A chart account with
+    counterparty sub-accounts ("2204") includes all of them.
+
+    The postings are read by keyset on (booked_at, posting id), never counted, never OFFSET. The opening balance,
+    debits and credits are the latest closed month's sums plus what was booked since (as the trial balance reads
+    them); so is the balance before a later page's first row, which its running balance starts from."""
     if not valid_account(code):
         raise NotFound(_l("Account not found."))
     found = list(db.session.scalars(sa.select(LedgerAccount).where(
@@ -348,70 +376,50 @@ def account_ledger(code: str, f: Filters, page: int = 1, per_page: int = 50) -> 
         raise NotFound(_l("Account not found."))
     ids = [a.id for a in found] or [-1]
     lo, hi = _bounds(f)
-    base = [Posting.account_id.in_(ids)]
-    opening = db.session.scalar(sa.select(fen_sum(Posting.amount_fen)).join(JournalEntry)
-                                .where(*base, JournalEntry.booked_at < lo)) if lo else 0
-    in_range = [*base, *([JournalEntry.booked_at >= lo] if lo else []), *([JournalEntry.booked_at < hi] if hi else [])]
-    debit, credit = db.session.execute(
-        sa.select(fen_sum(sa.case((Posting.amount_fen > 0, Posting.amount_fen), else_=0)),
-                  fen_sum(sa.case((Posting.amount_fen < 0, -Posting.amount_fen), else_=0)))
-        .join(JournalEntry).where(*in_range)).one()
-    order = (JournalEntry.booked_at, Posting.id)
-    running = (sa.func.sum(Posting.amount_fen).over(order_by=order) + opening).label("running")
-    inner = (sa.select(Posting.entry_id.label("entry_id"), Posting.amount_fen.label("amount"), running,
-                       JournalEntry.booked_at.label("booked_at"), Posting.id.label("posting_id"))
-             .join(JournalEntry).where(*in_range).subquery())
-    stmt = (sa.select(JournalEntry, inner.c.amount, inner.c.running).join(inner, inner.c.entry_id == JournalEntry.id)
-            .order_by(inner.c.booked_at, inner.c.posting_id))
+    closed, first_since = _closed(), {}
+
+    def booked_before(bound: datetime | None) -> tuple[int, int]:
+        part = _before(bound, closed, first_since, ids).subquery()
+        return tuple(db.session.execute(sa.select(fen_sum(part.c.debit), fen_sum(part.c.credit))).one())
+
+    debit_lo, credit_lo = booked_before(lo) if lo else (0, 0)
+    debit_hi, credit_hi = booked_before(hi)
+    opening = debit_lo - credit_lo
+    in_range = [Posting.account_id.in_(ids), *([JournalEntry.booked_at >= lo] if lo else []),
+                *([JournalEntry.booked_at < hi] if hi else [])]
+    key = (JournalEntry.booked_at, Posting.id)
+    page = keyset(sa.select(JournalEntry, Posting.amount_fen, Posting.id).join(Posting).where(*in_range), key,
+                  (datetime, int), descending=False, after=after, before=before,
+                  per_page=per_page or ACCOUNT_PER_PAGE,
+                  row_key=lambda row: (row[0].booked_at, row[2]))
+    running = opening
+    if page.items and page.prev_cursor is not None:
+        # Rows come before this page's first: the balance before it is everything booked before its moment (closed
+        # sums plus the postings since) and the postings of that same moment before it. Nothing before the period
+        # is left out: the period's opening balance is all of it.
+        first, _amount, posting_id = page.items[0]
+        debit, credit = booked_before(first.booked_at)
+        running = debit - credit + db.session.scalar(
+            sa.select(fen_sum(Posting.amount_fen)).join(JournalEntry).where(
+                Posting.account_id.in_(ids), JournalEntry.booked_at == first.booked_at, Posting.id < posting_id))
+    items = []
+    for e, amount, _posting_id in page.items:
+        running += amount
+        items.append((e, amount, running))
+    page.items = items
     if own is not None:
         name = account_label(own, names_of([(own.counterparty_type, own.counterparty_id)]))
     else:
         name = label(code, "account")
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(inner))
-    page = max(page, 1)
-    rows = db.session.execute(stmt.limit(per_page).offset((page - 1) * per_page)).all()
-    return AccountLedger(code, code.partition(".")[0] if "." in code else None, name, int(opening), int(debit),
-                         int(credit), Page([tuple(r) for r in rows], page, per_page, total))
-
-
-@dataclass
-class Page:
-    """The parts of Flask-SQLAlchemy's Pagination the pages use, for rows of several columns."""
-    items: list
-    page: int
-    per_page: int
-    total: int
-
-    @property
-    def pages(self) -> int:
-        return -(-self.total // self.per_page)
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-    @property
-    def prev_num(self) -> int:
-        return self.page - 1
-
-    @property
-    def next_num(self) -> int:
-        return self.page + 1
+    return AccountLedger(code, code.partition(".")[0] if "." in code else None, name, int(opening),
+                         int(debit_hi - debit_lo), int(credit_hi - credit_lo), page)
 
 
 def accounts() -> list[dict]:
     """The chart of accounts: every chart account with its balance and how many counterparty sub-accounts it has.
     The balances are the latest closed month's per-account sums plus the postings booked since (as the trial
     balance reads them), not a sum of the whole ledger."""
-    closed = db.session.execute(sa.select(ClosedPeriod.id, ClosedPeriod.ends_at)
-                                .order_by(ClosedPeriod.ends_at.desc())).all()
-    ever = _before(None, closed, {}).subquery()
-    sums = (sa.select(ever.c.account_id, fen_sum(ever.c.debit - ever.c.credit).label("balance"))
-            .group_by(ever.c.account_id).subquery())
+    sums = balances(None)
     rows = db.session.execute(
         sa.select(sa.func.coalesce(LedgerAccount.parent_code, LedgerAccount.code).label("chart"),
                   fen_sum(sums.c.balance), sa.func.count(sa.distinct(LedgerAccount.counterparty_id)))
@@ -422,9 +430,11 @@ def accounts() -> list[dict]:
 
 
 def sub_accounts(code: str) -> list[dict]:
+    """A chart account's counterparty sub-accounts with their balances (closed sums plus the postings since)."""
+    sums = balances(sa.select(LedgerAccount.id).where(LedgerAccount.parent_code == code))
     rows = db.session.execute(
-        sa.select(LedgerAccount, fen_sum(Posting.amount_fen)).outerjoin(Posting)
-        .where(LedgerAccount.parent_code == code).group_by(LedgerAccount.id).order_by(LedgerAccount.code)).all()
+        sa.select(LedgerAccount, sa.func.coalesce(sums.c.balance, 0)).outerjoin(sums, sums.c.account_id == LedgerAccount.id)
+        .where(LedgerAccount.parent_code == code).order_by(LedgerAccount.code)).all()
     names = names_of((a.counterparty_type, a.counterparty_id) for a, _b in rows)
     return [{"code": a.code, "name": account_label(a, names), "balance": int(b)} for a, b in rows]
 

@@ -62,6 +62,10 @@ BENCHES = {
                                 "requests_per_paid_order.app", "cpu_ms_per_paid_order.app",
                                 "cpu_ms_per_paid_order.web", "cpu_ms_per_paid_order.worker",
                                 "cpu_ms_per_paid_order.redis", "cpu_ms_per_paid_order.apart.gateway", "check.ok")),
+    "floor": Bench("floor.py", ("--requests", "60", "--clients", "2", "--workers", "1", "--threads", "2",
+                                "--warmup", "5"), frozenset({"none"}),
+                   ("hello.requests_per_s", "hello.cpu_ms_per_request.server", "hello.cpu_ms_per_request.driver",
+                    "paygate.requests_per_s", "paygate.cpu_ms_per_request.server")),
     "fulfilment": Bench("fulfilment.py", ("--orders", "5", "--workers", "1", "--latency-ms", "0", "--timeout",
                                           "120"), frozenset({"pg"}),
                         ("worker.topups_per_s", "worker.cpu_ms_per_topup", "simple_worker.topups_per_s",
@@ -72,7 +76,7 @@ BENCHES = {
 }
 
 
-LONGEST_FIRST = ["fulfilment", "statement_pdf", "checkout", "api_orders", "bulk_issue", "checkout_embedded"]
+LONGEST_FIRST = ["fulfilment", "statement_pdf", "checkout", "api_orders", "bulk_issue", "checkout_embedded", "floor"]
 
 
 def backend(bench: Bench) -> str | None:

@@ -8,6 +8,11 @@ import sqlalchemy as sa
 class Count:
     n = 0
 
+    def __init__(self):
+        #: The statements counted, in order (to check what they are, not only how many), and their parameters.
+        self.statements: list[str] = []
+        self.parameters: list = []
+
 
 @contextlib.contextmanager
 def count_queries(kind: str = ""):
@@ -15,9 +20,11 @@ def count_queries(kind: str = ""):
     with a `kind` ("SELECT"), only the statements of that kind."""
     counter = Count()
 
-    def count(_conn, _cursor, statement, *_args):
+    def count(_conn, _cursor, statement, parameters, *_args):
         if statement.lstrip().upper().startswith(kind):
             counter.n += 1
+            counter.statements.append(statement)
+            counter.parameters.append(parameters)
 
     sa.event.listen(sa.engine.Engine, "before_cursor_execute", count)
     try:

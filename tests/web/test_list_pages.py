@@ -37,11 +37,6 @@ def _suppliers(app, f):
                                     base_url="https://supplier.example", partner_id="quanyi", key="k" * 32)
 
 
-def _resellers(app, f):
-    for i in range(3):
-        f("make_reseller")(name=f"代理商{i}")
-
-
 def _tiers(app, f):
     from app.channels import resellers
 
@@ -163,8 +158,6 @@ CASES = {
     "ops skus": ("ops", "/ops/skus", "app.catalog.services.PER_PAGE", _skus, r'id="sku-(\d+)"'),
     "ops suppliers": ("ops", "/ops/suppliers", "app.suppliers.services.PER_PAGE", _suppliers,
                       r'data-supplier="([^"]+)"'),
-    "ops resellers": ("ops", "/ops/resellers", "app.channels.resellers.PER_PAGE", _resellers,
-                      r'data-reseller="(\d+)"'),
     "ops tiers": ("ops", "/ops/tiers", "app.channels.resellers.PER_PAGE", _tiers, r'data-tier="([^"]+)"'),
     "ops pools": ("ops", "/ops/pools", "app.channels.pools.PER_PAGE", _pools, r'data-pool="(\d+)"'),
     "ops enterprises": ("ops", "/ops/enterprises", "app.procurement.admin.PER_PAGE", _enterprises,
@@ -190,7 +183,8 @@ CASES = {
                           r'data-sku="([^"]+)"'),
 }
 
-#: The link to page 2: the pager's "Next" (the benefit center, read by keyset, is in test_keyset_pages.py).
+#: The link to page 2: the pager's "Next" (the benefit center, read by keyset, is in test_keyset_pages.py; the ops
+#: reseller list and an account's ledger in test_keyset_ledger_lists.py).
 NEXT: dict[str, str] = {}
 
 

@@ -159,6 +159,8 @@ PAGES = {
     "journal of an account": ("finance", "/finance/journal?account=6001", 10, r'data-entry="\d+"', 50),
     "trial balance": ("finance", "/finance/", 11, None, None),
     "ops stock overview": ("ops", "/ops/", 9, None, None),
+    "ops resellers": ("ops", "/ops/resellers", 11, r'<tr data-reseller="', None),
+    "finance account": ("finance", "/finance/accounts/6001", 14, r'<tr data-entry="\d+"', 50),
 }
 
 
@@ -270,3 +272,42 @@ def test_api_products_count_no_code_rows(conn, seeded, client):
     assert {p["sku"]: p["available"] for p in resp.get_json()["items"]}[sku] == n > 1000
     assert _seq_scans(conn, cap.statements) == []
     assert _code_reads(conn, cap.statements) == []
+
+
+def _rows_read(conn, statements, table: str) -> int:
+    """How many rows the captured SELECTs read from `table`, by EXPLAIN ANALYZE (each run with its parameters)."""
+    n = 0
+    for statement, params in statements:
+        if not statement.lstrip().upper().startswith(("SELECT", "WITH")) or table not in statement:
+            continue
+        plan = conn.exec_driver_sql("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, params).scalar()
+        plan = plan if isinstance(plan, list) else json.loads(plan)
+        n += sum(node["Actual Rows"] * node["Actual Loops"] for node in _scans(plan[0]["Plan"])
+                 if node.get("Relation Name") == table)
+    return n
+
+
+@pytest.mark.parametrize("url", ["/finance/", "/ops/resellers", "/finance/accounts/6001"])
+def test_ledger_sums_read_only_the_postings_since_the_last_closed_month(url, conn, seeded, closed_months, client_as):
+    """The trial balance, the reseller list's balances and an account's page read the closed months' sums and,
+    from postings, only the rows of the entries booked since (and a day before: the id bound), by index: not the
+    ledger."""
+    role = "ops" if url.startswith("/ops") else "finance"
+    _resp, statements = _get(_client(client_as, seeded, role), url)
+    assert _seq_scans(conn, statements) == []
+    assert any("ledger_period_balances" in s for s, _p in statements)
+    q = lambda sql: conn.execute(sa.text(sql)).scalar()  # noqa: E731
+    total = q("SELECT count(*) FROM postings")
+    recent = q("""SELECT count(*) FROM postings p JOIN journal_entries e ON e.id = p.entry_id
+                  WHERE e.created_at >= (SELECT max(ends_at) FROM ledger_closed_periods) - interval '1 day'""")
+    read = _rows_read(conn, statements, "postings")
+    assert read <= recent + 50 and read * 10 < total, (read, recent, total)
+
+
+def test_the_ledger_is_vacuumed_for_its_inserts(conn):
+    """Index-only scans of the postings since the last closed month fetch no heap page only once VACUUM marked
+    them all-visible; the journal is append-only, so autovacuum must come for inserts often (migration 0022)."""
+    for table in ("postings", "journal_entries"):
+        options = conn.execute(sa.text("SELECT reloptions FROM pg_class WHERE relname = :t"), {"t": table}).scalar()
+        assert "autovacuum_vacuum_insert_threshold=20000" in options, table
+        assert "autovacuum_vacuum_insert_scale_factor=0" in options, table

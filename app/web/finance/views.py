@@ -74,7 +74,7 @@ def accounts():
 @bp.get("/accounts/<code>")
 def account(code: str):
     f, error = _filters()
-    ledger_ = reports.account_ledger(code, f, page=request.args.get("page", 1, type=int))
+    ledger_ = reports.account_ledger(code, f, **cursor_args())
     subs = reports.sub_accounts(code) if "." not in code else []
     return render("finance/account.html", "postings", status_code=422 if error else 200, ledger=ledger_, f=f,
                   error=error, args=request.args, subs=subs,

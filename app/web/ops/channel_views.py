@@ -26,7 +26,7 @@ from app.web.ops.channel_forms import (
     TierForm,
     TierPriceForm,
 )
-from app.web.paging import page_number
+from app.web.paging import cursor_args, page_number
 from app.web.render import render
 
 #: Orders shown on a reseller's page (its full list is in its own console).
@@ -99,7 +99,7 @@ def tier_price_save(tier_id: int, sku_id: int):
 
 @bp.get("/resellers")
 def resellers_list():
-    page = resellers.resellers_page(page_number())
+    page = resellers.resellers_page(**cursor_args())
     ids = [r.id for r in page.items]
     return render("ops/resellers.html", page=page, balances=balance.of_many(ids),
                   pool_counts=pools.counts_by_reseller(ids))
