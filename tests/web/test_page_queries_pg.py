@@ -306,7 +306,7 @@ def test_ledger_sums_read_only_the_postings_since_the_last_closed_month(url, con
 
 def test_the_ledger_is_vacuumed_for_its_inserts(conn):
     """Index-only scans of the postings since the last closed month fetch no heap page only once VACUUM marked
-    them all-visible; the journal is append-only, so autovacuum must come for inserts often (migration 0022)."""
+    them all-visible; the journal is append-only, so autovacuum must come for inserts often (migration 0024)."""
     for table in ("postings", "journal_entries"):
         options = conn.execute(sa.text("SELECT reloptions FROM pg_class WHERE relname = :t"), {"t": table}).scalar()
         assert "autovacuum_vacuum_insert_threshold=20000" in options, table

@@ -15,8 +15,8 @@ pages not yet marked). The storage parameters are PostgreSQL's; nothing for them
 On a large live database, build the index beforehand, without blocking writes, under the same name:
 CREATE INDEX CONCURRENTLY ix_postings_account_entry ON postings (account_id, entry_id, amount_fen);
 
-Revision ID: 0022
-Revises: 0021
+Revision ID: 0024
+Revises: 0023_offers
 Create Date: 2026-12-07 01:10:00
 
 """
@@ -25,8 +25,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0022'
-down_revision = '0021'
+revision = '0024'
+down_revision = '0023_offers'
 branch_labels = None
 depends_on = None
 
