@@ -2,3 +2,10 @@
 
 from app.marketing.models.campaigns import CAMPAIGN_TRANSITIONS, Campaign, CampaignStatus  # noqa: F401
 from app.marketing.models.promotions import OrderPromotion  # noqa: F401
+from app.marketing.models.segments import (  # noqa: F401
+    RUN_TRANSITIONS,
+    RunStatus,
+    Segment,
+    SegmentRun,
+    SegmentRunMember,
+)
