@@ -125,8 +125,10 @@ def execute(run_id: int, progress: Callable[[int, int], None] | None = None,
             SegmentRunMember.run_id == run.id, SegmentRunMember.user_id.in_(ids))))
         todo = [i for i in ids if i not in done]
         if todo:
-            affected = action.run(todo, params, run.created_by_id)
+            # recorded first: should the action commit on its own, the members go with what it did
             db.session.add_all([SegmentRunMember(run_id=run.id, user_id=i) for i in todo])
+            db.session.flush()
+            affected = action.run(todo, params, run.created_by_id)
             run.affected = SegmentRun.affected + affected
         walked += len(ids)
         run.processed = walked

@@ -54,10 +54,12 @@ def order_figures(campaign: Campaign) -> list[Figure]:
         sa.func.coalesce(sa.func.sum(Order.refunded_fen).filter(paid), 0),
         sa.func.count(sa.distinct(Order.buyer_id)).filter(paid),
     ).where(Order.id.in_(ids))).one()
+    gmv, refunded = int(gmv), int(refunded)  # PostgreSQL sums bigints as numeric
     cost = db.session.scalar(
         sa.select(sa.func.coalesce(sa.func.sum(OrderPromotion.discount_fen), 0))
         .join(Order, Order.id == OrderPromotion.order_id)
         .where(OrderPromotion.campaign_id == campaign.id, paid))
+    cost = int(cost)
     return [
         Figure("orders", _l("Orders placed"), placed),
         Figure("paid_orders", _l("Paid orders"), paid_orders),

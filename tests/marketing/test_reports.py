@@ -45,6 +45,7 @@ def test_the_figures_equal_a_hand_count(ctx, make_user, make_sku, seed_order, ma
     c = _seed(make_user, make_sku, seed_order, make_campaign)
     report = reports.build(c)
     assert {f.key: f.value for f in report.figures} == HAND_COUNT
+    assert all(type(f.value) is int for f in report.figures)  # fen are integers on PostgreSQL too
     assert sum(d["orders"] for d in report.daily) == 5
     assert sum(d["gmv_fen"] for d in report.daily) == HAND_COUNT["gmv"]
     assert sum(d["discount_fen"] for d in report.daily) == HAND_COUNT["discount_cost"]

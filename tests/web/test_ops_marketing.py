@@ -103,7 +103,8 @@ def test_a_segment_is_sized_before_use_and_messaged(client, ops, make_user, peek
     assert "<html" not in text(preview)
     bad = client.post("/ops/marketing/segments/new", data={"name": "新人", "new_users": "y", "new_users__days": "0"})
     assert bad.status_code == 200 and "Between 1 and 3650 days." in text(bad) and peek.count(Segment) == 0
-    resp = client.post("/ops/marketing/segments/new", data={"name": "新人", "new_users": "y", "new_users__days": "7"})
+    resp = client.post("/ops/marketing/segments/new", data={"name": "新人", "new_users": "y", "new_users__days": "7",
+                                                             "spend_over__amount": ""})  # an unticked rule's field
     assert resp.status_code == 303
     seg = peek.first(sa.select(Segment))
     assert seg.rules == {"new_users": {"days": 7}}

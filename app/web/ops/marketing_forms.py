@@ -41,6 +41,13 @@ class CampaignForm(FlaskForm):
                 "stackable": self.stackable.data}
 
 
+class _OptionalYuan(YuanField):
+    """A rule's amount: left empty when its rule is not ticked (the service asks for it when it is)."""
+
+    def parse(self, text: str) -> int | None:
+        return super().parse(text) if text.strip() else None
+
+
 def _rule_fields() -> dict:
     fields = {}
     for rule in segments.RULES.values():
@@ -50,7 +57,7 @@ def _rule_fields() -> dict:
             if p.kind == "brand":
                 fields[key] = SelectField(p.label, coerce=int, validate_choice=False, validators=[Optional()])
             elif p.kind == "fen":
-                fields[key] = YuanField(p.label)
+                fields[key] = _OptionalYuan(p.label)
             else:
                 fields[key] = IntegerField(p.label, validators=[Optional()])
     return fields
