@@ -115,3 +115,25 @@ def test_a_bad_action_is_refused_before_anything_runs(segment, action, params, f
         bulk.start(segment.created_by_id, segment.id, action, params)
     assert field in {x.details.get("field") for x in e.value.details.get("errors") or [e.value]}
     assert db.session.scalar(sa.select(sa.func.count()).select_from(SegmentRun)) == 0
+
+
+def test_a_run_whose_job_was_lost_is_queued_again(segment, buyers):
+    from datetime import timedelta
+
+    from jobs import marketing as jobs
+    from jobs.schedule import PERIODIC
+
+    assert jobs.resume_stalled_runs in [fn for fn, _, _ in PERIODIC]
+    q = queue("default")
+    q.empty()
+    run = bulk.start(segment.created_by_id, segment.id, "message", MESSAGE)
+    lost_job = run.job_id
+    q.empty()  # Redis lost the job
+    assert bulk.resume_stalled() == 0  # too recent to call stalled
+    db.session.get(SegmentRun, run.id).created_at -= timedelta(minutes=11)
+    db.session.commit()
+    assert bulk.resume_stalled() == 1
+    run = db.session.get(SegmentRun, run.id)
+    assert run.job_id != lost_job and q.fetch_job(run.job_id).args == (run.id,)
+    assert bulk.resume_stalled() == 0  # its new job is there
+    q.empty()
