@@ -77,6 +77,12 @@ def update(actor_id: int | None, campaign_id: int, *, name: str, description: st
     if campaign.status_at(utcnow()) == S.ended:
         raise ValidationError(_l("This campaign has ended; it can no longer be changed."), code="CAMPAIGN_ENDED")
     name, description = _checked(name, description, starts_at, ends_at)
+    if campaign.status_at(utcnow()) == S.live:
+        # the form gives minutes: the same minute is the same start
+        if _minute(starts_at) != _minute(campaign.starts_at):
+            raise ValidationError(_l("The campaign is live: its start can no longer be moved."),
+                                  code="CAMPAIGN_LIVE", field="starts_at")
+        starts_at = campaign.starts_at
     before = {"starts_at": campaign.starts_at.isoformat(), "ends_at": campaign.ends_at.isoformat(),
               "stackable": campaign.stackable}
     campaign.name, campaign.description, campaign.stackable = name, description, bool(stackable)
@@ -84,6 +90,10 @@ def update(actor_id: int | None, campaign_id: int, *, name: str, description: st
     audit(actor_id, "campaign.update", "campaign", campaign.id, name=name, before=before)
     db.session.commit()
     return campaign
+
+
+def _minute(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)
 
 
 def publish(actor_id: int | None, campaign_id: int) -> Campaign:

@@ -114,3 +114,14 @@ def test_the_clock_job_is_periodic(ctx, make_campaign):
     c = make_campaign(status="scheduled")
     assert marketing.advance_campaigns() == 1
     assert db.session.get(Campaign, c.id).status == "live"
+
+
+def test_a_live_campaign_keeps_its_start(ctx, make_user, make_campaign):
+    ops, c = make_user("ops"), make_campaign(status="live")
+    start, end = c.starts_at, c.ends_at
+    with pytest.raises(ValidationError) as e:
+        campaigns.update(ops, c.id, name=c.name, starts_at=start + timedelta(days=1), ends_at=end + timedelta(days=2))
+    assert e.value.code == "CAMPAIGN_LIVE"
+    assert db.session.get(Campaign, c.id).starts_at == start
+    campaigns.update(ops, c.id, name=c.name, starts_at=start, ends_at=end + timedelta(days=2))  # extended
+    assert db.session.get(Campaign, c.id).ends_at == end + timedelta(days=2)
