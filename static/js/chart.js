@@ -18,7 +18,8 @@
           { name: data.labels.orders, type: "line", yAxisIndex: 1, data: data.orders },
         ],
       });
-      window.addEventListener("resize", () => chart.resize());
+      // follows its box: the page may still be laying out when it is drawn, and phones rotate
+      new ResizeObserver(() => chart.resize()).observe(el);
     });
   };
   draw();

@@ -1,5 +1,5 @@
-"""The ops console: dashboard, catalog, code imports, suppliers, the reseller channel, enterprises and the
-exception queue, one module each.
+"""The ops console: dashboard, catalog, code imports, suppliers, the reseller channel, enterprises, marketing
+(campaigns, segments) and the exception queue, one module each.
 
 The blueprint lives here; the page modules imported below add their routes to it."""
 
