@@ -51,7 +51,7 @@ lock:
 	.venv-tools/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url \
 	  --no-emit-find-links --extra test -o requirements-test.lock pyproject.toml
 
-# Front-end packages (htmx, Bulma) from package.json, copied into static/vendor (not committed).
+# Front-end packages (htmx, Bulma, ECharts) from package.json, copied into static/vendor (not committed).
 assets: static/vendor/.stamp-build
 
 node_modules/.stamp-npm: package.json package-lock.json

@@ -26,3 +26,17 @@ def connection() -> redis.Redis:
 
 def queue(name: str = "default") -> Queue:
     return Queue(name, connection=connection())
+
+
+def job_state(job_id: str, keys: tuple[str, ...]) -> tuple[dict, bool]:
+    """What a progress widget reads of a job: the `keys` of its meta, and whether it is lost (gone, failed,
+    stopped or cancelled: nothing will finish it)."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+
+    try:
+        job = Job.fetch(job_id, connection=connection())
+    except NoSuchJobError:
+        return {}, True
+    meta = job.get_meta(refresh=True)
+    return {k: meta[k] for k in keys if k in meta}, job.get_status(refresh=False) in ("failed", "stopped", "canceled")

@@ -24,6 +24,8 @@ PERIODIC = [
     (maintenance.expire_orders, "maintenance", 60),
     (maintenance.expire_entitlements, "maintenance", 3600),
     (maintenance.fold_stock_counts, "maintenance", 60),
+    (marketing.advance_campaigns, "maintenance", 60),
+    (marketing.resume_stalled_runs, "default", 300),
     (payments.process_refunds, "payments", 120),
     (imports.resume_stalled_imports, "imports", 300),
     (issuance.resume_stalled_issuance, "issuance", 60),

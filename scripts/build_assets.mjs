@@ -9,6 +9,7 @@ mkdirSync(out, { recursive: true });
 const files = [
   ["node_modules/htmx.org/dist/htmx.min.js", "htmx.min.js"],
   ["node_modules/bulma/css/bulma.min.css", "bulma.min.css"],
+  ["node_modules/echarts/dist/echarts.min.js", "echarts.min.js"],
 ];
 for (const [src, dst] of files) {
   cpSync(join(root, src), join(out, dst));

@@ -140,6 +140,8 @@ LABELS = {
         "pending": _l("Waiting"), "running": _l("Importing"), "done": _l("Done"), "rejected": _l("Rejected"),
         "failed": _l("Failed"),
     },
+    "campaign": {"draft": _l("Draft"), "scheduled": _l("Scheduled"), "live": _l("Live"), "ended": _l("Ended")},
+    "segment_run": {"queued": _l("Waiting"), "running": _l("Running"), "done": _l("Done"), "failed": _l("Failed")},
 }
 
 

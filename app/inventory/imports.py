@@ -33,7 +33,7 @@ from app.extensions import db
 from app.inventory.import_files import count_lines, read_lines, reason_text, rejection
 from app.inventory.models import Code, CodeStatus, ImportBatch
 from app.inventory.sealing import next_ids, sealed
-from app.queues import connection, queue
+from app.queues import job_state, queue
 
 INSERT_CHUNK = 2000
 #: Keyed hashes looked up per query (well under SQLite's and PostgreSQL's bound-parameter limits).
@@ -250,19 +250,10 @@ def get_batch(batch_id: int) -> ImportBatch:
 
 def job_progress(batch: ImportBatch) -> dict:
     """What the progress widget shows for a batch still pending or running (read from the job's meta)."""
-    from rq.exceptions import NoSuchJobError
-    from rq.job import Job
-
     out = {"phase": "queued", "processed": 0, "total": batch.total_lines, "lost": False}
-    if not batch.job_id:
-        return out
-    try:
-        job = Job.fetch(batch.job_id, connection=connection())
-    except NoSuchJobError:
-        out["lost"] = True
-        return out
-    out.update({k: v for k, v in job.get_meta(refresh=True).items() if k in ("phase", "processed", "total")})
-    out["lost"] = job.get_status(refresh=False) in ("failed", "stopped", "canceled")
+    if batch.job_id:
+        meta, out["lost"] = job_state(batch.job_id, ("phase", "processed", "total"))
+        out.update(meta)
     return out
 
 

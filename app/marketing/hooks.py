@@ -4,7 +4,7 @@ connected once when the app starts. Each feature connects its own receivers here
 from flask import Flask
 
 from app.fulfilment import signals as fulfilment
-from app.marketing import offers, promotions
+from app.marketing import bulk, offers, promotions, reports
 from app.orders import signals as orders
 
 
@@ -19,3 +19,5 @@ def init_app(app: Flask) -> None:
     fulfilment.extra_units.connect(offers.gift_units, weak=False)
     fulfilment.unit_delivered.connect(offers.gift_delivered, weak=False)
     fulfilment.order_settled.connect(offers.take_back_gifts, weak=False)
+    bulk.register_defaults()
+    reports.register_defaults()

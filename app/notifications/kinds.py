@@ -114,6 +114,8 @@ KINDS: dict[str, Kind] = {
     "account_locked": Kind(_l("Your account was locked after failed sign-ins"),
                            _l("Too many failed sign-ins (the last from %(ip)s): signing in is paused for "
                               "%(minutes)s minutes. If this was not you, change your password.")),
+    # params: title, body — a message ops wrote and sent to a marketing segment, shown as written
+    "marketing_message": Kind("%(title)s", "%(body)s"),
 }
 
 

@@ -39,6 +39,10 @@ STYLES = {
     "proposal": TagStyle({"approved": "success", "rejected": "danger", "withdrawn": "light"}, default="warning",
                          light=True, css="proposal-status"),
     "recon_run": TagStyle({"matched": "success", "failed": "danger"}, default="warning", light=True),
+    "campaign": TagStyle({"draft": "light", "scheduled": "info", "live": "success", "ended": "dark"}, light=True,
+                         css="campaign-status"),
+    "segment_run": TagStyle({"done": "success", "failed": "danger", "running": "info", "queued": "warning"},
+                            css="run-status"),
 }
 
 

@@ -36,3 +36,19 @@ document.addEventListener("submit", (event) => {
   const form = event.target.closest("form[data-confirm]");
   if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
 });
+
+// Charts: an element with data-chart-loader lists the scripts that draw it (ECharts, then static/js/chart.js);
+// they are loaded once, in order, when such a page is shown (also after a boosted navigation).
+const loadChartScripts = () => {
+  const el = document.querySelector("[data-chart-loader]");
+  if (!el) return;
+  for (const src of el.dataset.chartLoader.split(" ")) {
+    if (document.querySelector(`script[src="${src}"]`)) continue;
+    const script = document.createElement("script");
+    script.src = src;
+    script.async = false;
+    document.head.appendChild(script);
+  }
+};
+document.addEventListener("DOMContentLoaded", loadChartScripts);
+document.addEventListener("htmx:afterSettle", loadChartScripts);

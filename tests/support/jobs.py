@@ -1,5 +1,6 @@
 """Jobs performed in the test process: a thread that takes them off a real RQ queue, as a worker would."""
 
+import contextlib
 import threading
 
 from app.extensions import db
@@ -49,3 +50,15 @@ class IssuanceWorker:
                     db.session.remove()
             except Exception as e:  # reported at teardown: a thread's exception would go unnoticed
                 self.errors.append(f"{type(e).__name__}: {e}")
+
+
+@contextlib.contextmanager
+def worker_running(app, queue_name: str):
+    """An IssuanceWorker on `queue_name` for the length of the block; its failures fail the test."""
+    worker = IssuanceWorker(app, queue_name)
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+    assert not worker.errors, f"the {queue_name} worker failed: {worker.errors}"

@@ -98,3 +98,15 @@ def test_access_matrix(app, client, login_as, role):
         if not ok:
             failures.append(f"{method} {rule} as {role}: {resp.status_code} {location} (expected {expect})")
     assert not failures, "\n".join(failures)
+
+
+#: Marketing's ops pages (campaigns, segments, bulk runs): the matrix above visits them as every role; this
+#: says they are there to visit, and ops-only.
+MARKETING = {"ops.marketing_home", "ops.campaign_new", "ops.campaign", "ops.campaign_edit", "ops.campaign_publish",
+             "ops.campaign_end", "ops.campaign_report_xlsx", "ops.segments_list", "ops.segment_new",
+             "ops.segment_edit", "ops.segment_size", "ops.segment", "ops.segment_run_start", "ops.segment_run"}
+
+
+def test_marketing_pages_are_ops_only(app):
+    assert MARKETING <= {endpoint for endpoint, _, _ in routes(app)}
+    assert all(endpoint_roles(e) == {Role.ops} for e in MARKETING)

@@ -11,3 +11,10 @@ from app.marketing.models.offers import (  # noqa: F401
     Recommendation,
 )
 from app.marketing.models.promotions import OrderPromotion  # noqa: F401
+from app.marketing.models.segments import (  # noqa: F401
+    RUN_TRANSITIONS,
+    RunStatus,
+    Segment,
+    SegmentRun,
+    SegmentRunMember,
+)

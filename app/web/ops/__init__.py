@@ -1,5 +1,5 @@
-"""The ops console: dashboard, catalog, code imports, suppliers, the reseller channel, enterprises and the
-exception queue, one module each.
+"""The ops console: dashboard, catalog, code imports, suppliers, the reseller channel, enterprises, marketing
+(campaigns, segments) and the exception queue, one module each.
 
 The blueprint lives here; the page modules imported below add their routes to it."""
 
@@ -8,4 +8,5 @@ from app.web.access import portal_blueprint
 bp = portal_blueprint("ops", __name__, "/ops")
 
 from app.web.ops import (  # noqa: E402,F401,I001  (they add their routes to bp)
-    catalog_views, channel_views, enterprise_views, exception_views, import_views, offer_views, supplier_views, views)
+    catalog_views, channel_views, enterprise_views, exception_views, import_views, marketing_views, offer_views,
+    segment_views, supplier_views, views)
