@@ -86,7 +86,8 @@ def test_sections_link_only_to_pages_that_exist(client, ops):
     finally:
         marketing_views.SECTIONS.remove(("ops.coupons_not_built_yet", "Coupons"))
     links = re.findall(r'data-section="([\w.]+)"', page)
-    assert links == ["ops.marketing_home", "ops.segments_list"]
+    assert links[:2] == ["ops.marketing_home", "ops.segments_list"]
+    assert links == [e for e, _ in marketing_views.SECTIONS if e != "ops.coupons_not_built_yet"]
 
 
 def test_the_nav_says_marketing_in_chinese(client, login_as):
