@@ -58,7 +58,13 @@ def routes(app):
 
 def fill(rule: str) -> str:
     """Any value will do: the gate must answer before the object is even looked up."""
-    return re.sub(r"<(?:(\w+):)?(\w+)>", lambda m: "1" if m.group(1) == "int" else "X1", rule)
+    def value(m):
+        converter, args = m.group(1), m.group(2)
+        if converter == "any":  # any(a, b): one of its words
+            return args.split(",")[0].strip(" '\"")
+        return "1" if converter == "int" else "X1"
+
+    return re.sub(r"<(?:(\w+)(?:\(([^)]*)\))?:)?(\w+)>", value, rule)
 
 
 def test_every_route_is_classified(app):
