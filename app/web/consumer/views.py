@@ -15,12 +15,13 @@ from app.core.labels import label
 from app.db_setup import read_only
 from app.fulfilment import services as benefits
 from app.fulfilment.models import DeliveryStatus, Entitlement, EntitlementStatus
+from app.marketing import promotions
 from app.orders import services as orders
 from app.orders.models import OrderStatus
 from app.payments import services as payments
 from app.procurement import claims
 from app.web.access import PORTAL_ROLES
-from app.web.consumer import bp
+from app.web.consumer import bp, coupon_views
 from app.web.paging import cursor_args
 from app.web.render import render, wants_fragment
 
@@ -29,6 +30,9 @@ USER_ERRORS = (ValidationError, Conflict)
 
 #: The shop is public; everything else needs a consumer or employee.
 PUBLIC = {"consumer.shop", "consumer.sku_detail"}
+
+#: What the buy form may carry for marketing (promo key: form field); each feature's receiver checks its own.
+PROMO_FIELDS = {"coupon": "coupon"}
 
 #: Deliveries still being worked on: their pages poll until these settle.
 IN_FLIGHT = (DeliveryStatus.queued, DeliveryStatus.accepted)
@@ -80,7 +84,8 @@ def _sku_page(sku: Sku, status_code: int = 200, values: dict | None = None, erro
                "value": values.get(fmt, ""), "error": errors.get(fmt)} for fmt in planning.topup_formats(sku)]
     return render("consumer/sku.html", status_code=status_code, sku=sku, fields=fields, quantity=quantity,
                   available=benefits.availability([sku])[sku.id], orderable=orders.orderable(sku),
-                  components=planning.parts(sku) if sku.type == SkuType.bundle else [])
+                  components=planning.parts(sku) if sku.type == SkuType.bundle else [],
+                  **coupon_views.panel(sku, quantity, values.get("coupon")))
 
 
 @bp.post("/shop/<int:sku_id>/buy")
@@ -91,11 +96,13 @@ def buy(sku_id: int):
     except ValueError:
         quantity = 0
     given = {fmt: request.form.get(f"account_{fmt}", "").strip() for fmt in planning.topup_formats(sku)}
+    promo = {key: request.form[field] for key, field in PROMO_FIELDS.items() if request.form.get(field)}
     try:
-        order = orders.create_retail_order(current_user, sku_id, quantity, accounts=given)
+        order = orders.create_retail_order(current_user, sku_id, quantity, accounts=given, promo=promo)
     except USER_ERRORS as e:
         if "fields" in e.details:  # wrong accounts: each message under its own input
-            return _sku_page(sku, 422, values=given, errors=e.details["fields"], quantity=max(quantity, 1))
+            return _sku_page(sku, 422, values={**given, "coupon": request.form.get("coupon", "")},
+                             errors=e.details["fields"], quantity=max(quantity, 1))
         flash(str(e.message), "danger")
         return redirect(url_for("consumer.sku_detail", sku_id=sku_id), 303)
     return redirect(url_for("consumer.pay", order_no=order.order_no), 303)
@@ -133,6 +140,7 @@ def order_page(order):
     units = benefits.units_of(current_user, order)  # the buyer's: every unit of the order
     statuses = {e.delivery.status for e in units if e.delivery is not None}
     return render("consumer/order.html", "order_status", order=order, units=units,
+                  discounts=promotions.of_order(order.id),
                   state=benefits.state_of(order, units),
                   with_support=DeliveryStatus.failed in statuses,
                   polling=order.status == "paid" and (not units or bool(statuses & set(IN_FLIGHT))))
