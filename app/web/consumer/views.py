@@ -140,7 +140,7 @@ def order_page(order):
     units = benefits.units_of(current_user, order)  # the buyer's: every unit of the order
     statuses = {e.delivery.status for e in units if e.delivery is not None}
     return render("consumer/order.html", "order_status", order=order, units=units,
-                  discounts=promotions.of_order(order.id),
+                  discounts=promotions.of_order(order.id) if order.discount_fen and not wants_fragment() else [],
                   state=benefits.state_of(order, units),
                   with_support=DeliveryStatus.failed in statuses,
                   polling=order.status == "paid" and (not units or bool(statuses & set(IN_FLIGHT))))
