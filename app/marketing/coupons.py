@@ -16,7 +16,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
 from app.accounts.models import User
-from app.catalog.models import Product, Sku
+from app.catalog.models import Brand, Product, Sku
 from app.core import vault
 from app.core.audit import audit
 from app.core.errors import DomainError, NotFound, TransitionError, ValidationError
@@ -362,6 +362,14 @@ def templates(campaign_id: int | None = None) -> list[CouponTemplate]:
 def campaigns() -> list[Campaign]:
     return list(db.session.scalars(sa.select(Campaign).where(Campaign.status != "ended")
                                    .order_by(Campaign.starts_at.desc())))
+
+
+def scope_choices() -> dict[str, list[tuple[int, str]]]:
+    """What a template may be limited to, for the ops form's selects."""
+    return {"brands": [(b.id, b.name) for b in db.session.scalars(sa.select(Brand).order_by(Brand.name))],
+            "products": [(p.id, p.name) for p in db.session.scalars(sa.select(Product).order_by(Product.name))],
+            "skus": [(s.id, f"{s.sku} · {s.name}") for s in db.session.scalars(
+                sa.select(Sku).where(Sku.active.is_(True)).order_by(Sku.sku))]}
 
 
 def get_template(template_id: int) -> CouponTemplate:
