@@ -119,17 +119,32 @@ def _open_for(t: CouponTemplate, now: datetime, claiming: bool) -> bool:
             and (t.valid_until is None or t.valid_until > now))
 
 
+def _free_slot(template_id: int) -> int | None:
+    """The lowest free coupon, locked. Claims under way skip each other's rows; when every free one is locked,
+    wait for the first (its claim may fail: the buyer over the limit) rather than call them all gone."""
+    first_free = (sa.select(Coupon.id).where(Coupon.template_id == template_id, Coupon.status == S.free)
+                  .order_by(Coupon.serial).limit(1))
+    return (db.session.scalar(first_free.with_for_update(skip_locked=True))
+            or db.session.scalar(first_free.with_for_update()))
+
+
+def _any_free(template_id: int) -> bool:
+    return db.session.scalar(sa.select(sa.exists().where(Coupon.template_id == template_id,
+                                                         Coupon.status == S.free)))
+
+
 def _issue(t: CouponTemplate, user_id: int, source: str, now: datetime, granted: bool = False) -> Coupon:
     """Give the user the next free coupon of the template, or raise (nothing written). Does not commit."""
-    for _attempt in range(3):
+    for _attempt in range(10):
         held = db.session.scalar(sa.select(sa.func.count()).select_from(Coupon)
                                  .where(Coupon.template_id == t.id, Coupon.holder_id == user_id))
         if held >= t.per_user_limit:
             raise _refuse(_l("You already have as many of these coupons as one person may hold (%(n)s).",
                              n=t.per_user_limit), "COUPON_LIMIT")
-        slot = db.session.scalar(sa.select(Coupon.id).where(Coupon.template_id == t.id, Coupon.status == S.free)
-                                 .order_by(Coupon.serial).limit(1).with_for_update(skip_locked=True))
+        slot = _free_slot(t.id)
         if slot is None:
+            if _any_free(t.id):  # the free ones were all being claimed; one may have been given up: again
+                continue
             raise _refuse(_l("Sorry, all of these coupons have been claimed."), "COUPON_GONE")
         until = now + timedelta(days=t.valid_days) if t.valid_days else t.valid_until
         if t.valid_until is not None and until > t.valid_until:
