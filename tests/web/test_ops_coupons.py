@@ -55,9 +55,9 @@ def test_ops_creates_edits_and_stops_a_coupon(ops, campaign, peek, make_sku):
     assert peek.count(Coupon, Coupon.template_id == t.id) == 150
     resp = ops.post(f"/ops/marketing/coupons/{t.id}/edit", data={**edit, "total_quantity": "10"})
     assert "never shrink" in text(resp)
-    ops.post(f"/ops/marketing/coupons/{t.id}/stopped")
+    ops.post(f"/ops/marketing/coupons/{t.id}/status/stopped")
     assert peek.get(CouponTemplate, t.id).status == "stopped"
-    ops.post(f"/ops/marketing/coupons/{t.id}/active")
+    ops.post(f"/ops/marketing/coupons/{t.id}/status/active")
     assert peek.get(CouponTemplate, t.id).status == "active"
 
 
@@ -68,15 +68,15 @@ def test_exchange_codes_are_generated_and_exported(ops, campaign, peek):
     page = text(ops.get(resp.headers["Location"]))
     assert "Batch 1 generated." in page and 'data-batch="1"' in page
     assert peek.count(ExchangeCode) == 5
-    csv = text(ops.get(f"/ops/marketing/coupons/{t.id}/codes/1.csv"))
+    csv = text(ops.get(f"/ops/marketing/coupons/{t.id}/codes/1/csv"))
     codes = [line.split(",")[0] for line in csv.lstrip("\ufeff").splitlines()[1:]]
     assert len(codes) == 5 and all(len(c) == 19 for c in codes)
     stored = peek(lambda: [(r.code_hash, r.code_ct) for r in ExchangeCode.query.all()])
     assert not any(c.encode() in ct or c in h for c in codes for h, ct in stored)  # sealed, hashed
-    book = openpyxl.load_workbook(io.BytesIO(ops.get(f"/ops/marketing/coupons/{t.id}/codes/1.xlsx").data))
+    book = openpyxl.load_workbook(io.BytesIO(ops.get(f"/ops/marketing/coupons/{t.id}/codes/1/xlsx").data))
     assert sorted(row[0].value for row in book.active.iter_rows(min_row=2)) == sorted(codes)
     assert peek.count(AuditLog, AuditLog.action == "coupon_codes.export") == 2
-    assert ops.get(f"/ops/marketing/coupons/{t.id}/codes/9.csv").status_code == 404
+    assert ops.get(f"/ops/marketing/coupons/{t.id}/codes/9/csv").status_code == 404
 
 
 def test_a_consumer_cannot_open_the_coupon_console(client, login_as):

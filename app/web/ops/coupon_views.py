@@ -54,8 +54,10 @@ def coupon_template_edit(template_id: int):
                   codes=CodeBatchForm(prefix="codes"))
 
 
-@bp.post("/marketing/coupons/<int:template_id>/<any(stopped, active):status>")
+@bp.post("/marketing/coupons/<int:template_id>/status/<status>")
 def coupon_template_status(template_id: int, status: str):
+    if status not in ("stopped", "active"):
+        abort(404)
     try:
         coupons.set_status(current_user.id, template_id, status)
     except DomainError as e:
@@ -80,8 +82,10 @@ def coupon_codes_generate(template_id: int):
     return redirect(url_for("ops.coupon_template_edit", template_id=template_id), 303)
 
 
-@bp.get("/marketing/coupons/<int:template_id>/codes/<int:batch>.<any(csv, xlsx):fmt>")
+@bp.get("/marketing/coupons/<int:template_id>/codes/<int:batch>/<fmt>")
 def coupon_codes_export(template_id: int, batch: int, fmt: str):
+    if fmt not in downloads.MIMETYPES or fmt == "pdf":
+        abort(404)
     t = coupons.get_template(template_id)
     try:
         rows = coupons.export_codes(current_user.id, t.id, batch)
