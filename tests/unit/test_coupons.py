@@ -12,6 +12,7 @@ from app.catalog.models import Sku
 from app.core.errors import ValidationError
 from app.core.ids import utcnow
 from app.extensions import db
+from app.fulfilment import exception_queue
 from app.fulfilment import signals as fulfilment_signals
 from app.ledger import services as ledger
 from app.marketing import coupons, promotions
@@ -19,7 +20,7 @@ from app.marketing.models import Coupon
 from app.orders import services as orders
 from app.orders.models import Order
 from app.payments.models import Payment
-from tests.support.fulfilment import assert_ledger_balanced, pay
+from tests.support.fulfilment import assert_ledger_balanced, pay, run
 from tests.support.marketing import make_campaign, make_template
 
 
@@ -210,18 +211,27 @@ def test_a_coupon_past_its_end_does_not_come_back(buyer, sku):
     assert c.status == "expired"
 
 
-def test_a_fully_refunded_order_gives_its_coupon_back(buyer, sku):
-    c = coupons.claim(buyer, make_template())
-    order = orders.create_retail_order(buyer, sku.id, 1, promo={"coupon": c.id})
+def test_a_fully_refunded_order_gives_its_coupon_back(buyer, make_user, make_sku, make_supplier, map_sku,
+                                                     supplier_sandbox):
+    """Its only unit failed at the supplier and ops refunded it: the order is refunded (what was paid) and
+    the coupon is the buyer's again. A delivered order keeps it used."""
+    sku_id = make_sku(price="30.00", source="supplier")
+    map_sku(sku_id, make_supplier(), "card-10")
+    supplier_sandbox.faults(error_rate=1)
+    c = coupons.claim(buyer, make_template(per_user=2))
+    order = orders.create_retail_order(buyer, sku_id, 1, promo={"coupon": c.id})
     assert pay(order) == "applied"
-    db.session.refresh(order)
-    assert order.status == "delivered"
-    fulfilment_signals.order_settled.send(order)  # delivered: the coupon stays used
+    [d] = run(order.id)
+    assert d.status == "failed" and d.discount_fen == 500
+    fulfilment_signals.order_settled.send(order)  # not refunded: the coupon stays used
     assert db.session.get(Coupon, c.id).status == "used"
-    order.status = "refunded"
-    fulfilment_signals.order_settled.send(order)
-    db.session.refresh(c)
+    exception_queue.refund(make_user("ops"), d.id, reason="no stock anywhere", confirmed=True)
+    db.session.expire_all()
+    order = db.session.get(Order, order.id)
+    assert (order.status, order.refunded_fen) == ("refunded", 2500)
+    c = db.session.get(Coupon, c.id)
     assert (c.status, c.order_id) == ("available", None)
+    assert_ledger_balanced()
 
 
 def test_grant_is_bulk_idempotent_and_respects_limits(ctx, make_user):
