@@ -64,3 +64,4 @@ def test_claim_a_coupon_and_see_it_applied_at_checkout(app, page, device, live_s
     me.nav("/me/coupons/centre")
     me.press(page.locator("#to-my-coupons"))
     expect(page.locator("#coupon-tabs [data-tab=used]")).to_have_text("Used (1)")
+    me.assert_fits("my coupons")
