@@ -223,8 +223,8 @@ def claim_centre(user: User) -> list[dict]:
     """Templates listed in the claim centre now, each with how many the user holds and whether any is left."""
     now = utcnow()
     templates = [t for t in db.session.scalars(
-        sa.select(CouponTemplate).join(Campaign).where(CouponTemplate.claimable.is_(True),
-                                                       CouponTemplate.status == TemplateStatus.active)
+        sa.select(CouponTemplate).join(Campaign).options(sa.orm.contains_eager(CouponTemplate.campaign))
+        .where(CouponTemplate.claimable.is_(True), CouponTemplate.status == TemplateStatus.active)
         .order_by(CouponTemplate.id.desc())) if _open_for(t, now, claiming=True)]
     if not templates:
         return []
@@ -368,7 +368,8 @@ def template_stats(template_ids: list[int]) -> dict[int, dict]:
 
 
 def templates(campaign_id: int | None = None) -> list[CouponTemplate]:
-    stmt = sa.select(CouponTemplate).order_by(CouponTemplate.id.desc())
+    stmt = (sa.select(CouponTemplate).options(sa.orm.joinedload(CouponTemplate.campaign))
+            .order_by(CouponTemplate.id.desc()))
     if campaign_id:
         stmt = stmt.where(CouponTemplate.campaign_id == campaign_id)
     return list(db.session.scalars(stmt))
