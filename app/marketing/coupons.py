@@ -314,9 +314,8 @@ def price(checkout: Checkout, **_) -> None:
     now = utcnow()
     saving = check(c, checkout.sku, checkout.list_fen, now)
     campaign = c.template.campaign
-    others = {d.campaign_id for d in checkout.discounts if d.campaign_id != campaign.id}
-    if others and not (campaign.stackable and all(
-            db.session.get(Campaign, cid) is None or db.session.get(Campaign, cid).stackable for cid in others)):
+    others = {d.campaign_id for d in checkout.discounts if d.campaign_id not in (None, campaign.id)}
+    if others and not (campaign.stackable and all(db.session.get(Campaign, cid).stackable for cid in others)):
         raise _refuse(_l("This coupon cannot be combined with the other offer on this order."),
                       "COUPON_NOT_STACKABLE")
     try:
