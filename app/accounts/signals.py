@@ -7,3 +7,7 @@ _signals = Namespace()
 #: An account was locked after too many failed sign-ins. Receivers run in the sender's transaction:
 #: sender=User, minutes=int (how long the lock lasts), ip=str | None (where the last failure came from).
 account_locked = _signals.signal("account-locked")
+
+#: A consumer signed up (the confirmation link made the account). Receivers run in the sender's transaction,
+#: before it commits: sender=User (it has its id).
+consumer_created = _signals.signal("consumer-created")

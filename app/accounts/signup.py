@@ -10,6 +10,7 @@ from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.exc import IntegrityError
 
+from app.accounts import signals
 from app.accounts.models import Role, User
 from app.accounts.services import check_password, find_by_email, hash_password
 from app.core.errors import DomainError
@@ -70,6 +71,8 @@ def confirm(token: str) -> User:
                 password_hash=data["hash"], role=Role.consumer)
     db.session.add(user)
     try:
+        db.session.flush()
+        signals.consumer_created.send(user)
         db.session.commit()
     except IntegrityError:  # the same link opened twice at once: the other click made the account
         db.session.rollback()

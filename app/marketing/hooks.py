@@ -2,9 +2,11 @@
 connected once when the app starts. Each feature connects its own receivers here."""
 
 from flask import Flask
+from flask_babel import lazy_gettext as _l
 
+from app.accounts import signals as accounts
 from app.fulfilment import signals as fulfilment
-from app.marketing import bulk, offers, promotions, reports
+from app.marketing import bulk, coupons, offers, promotions, reports
 from app.orders import signals as orders
 
 
@@ -19,5 +21,24 @@ def init_app(app: Flask) -> None:
     fulfilment.extra_units.connect(offers.gift_units, weak=False)
     fulfilment.unit_delivered.connect(offers.gift_delivered, weak=False)
     fulfilment.order_settled.connect(offers.take_back_gifts, weak=False)
+    # coupons: the buyer's chosen coupon is used with the order, and comes back when it closes unpaid or is fully
+    # refunded while still valid; templates flagged for sign-up are given to each new consumer.
+    orders.pricing.connect(coupons.price, weak=False)
+    orders.order_closed.connect(coupons.give_back, weak=False)
+    fulfilment.order_settled.connect(coupons.on_settled, weak=False)
+    accounts.consumer_created.connect(coupons.grant_at_signup, weak=False)
     bulk.register_defaults()
+    bulk.register_action("grant_coupon", _l("Grant a coupon"), _grant_coupon, params=(
+        bulk.ActionParam("template", _l("Coupon"), "choice", choices=coupons.grantable),))
     reports.register_defaults()
+    reports.register_figures(_coupon_figures)
+
+
+def _grant_coupon(user_ids: list[int], params: dict, actor_id: int | None) -> int:
+    return coupons.grant(params["template"], user_ids, actor_id)
+
+
+def _coupon_figures(campaign) -> list:
+    got = coupons.campaign_figures(campaign.id)
+    return [reports.Figure("coupons_claimed", _l("Coupons claimed"), got["coupons_claimed"]),
+            reports.Figure("coupons_used", _l("Coupons used"), got["coupons_used"])]

@@ -47,10 +47,10 @@ def test_a_discount_lowers_what_is_paid_and_is_booked_apart(buyer, make_sku, sto
 
     @receiver
     def five_off(checkout, **_):
-        if checkout.promo.get("coupon") == "FIVE":
+        if checkout.promo.get("test_promo") == "FIVE":
             checkout.discounts.append(signals.Discount("coupon", 42, 500, "¥5 off"))
 
-    order = orders.create_retail_order(buyer, sku_id, 3, promo={"coupon": "FIVE"})
+    order = orders.create_retail_order(buyer, sku_id, 3, promo={"test_promo": "FIVE"})
     assert (order.unit_price_fen, order.discount_fen, order.amount_fen) == (3000, 500, 8500)
     assert payments.payment_for(order).amount_fen == 8500
     assert [(p.source, p.ref_id, p.discount_fen, p.label) for p in promotions.of_order(order.id)] == \
@@ -90,7 +90,7 @@ def test_a_refusing_receiver_leaves_nothing_behind(buyer, make_sku, stock, recei
         raise ValidationError("This coupon has expired.", code="COUPON_EXPIRED")
 
     with pytest.raises(ValidationError, match="expired"):
-        orders.create_retail_order(buyer, sku_id, 1, promo={"coupon": 1})
+        orders.create_retail_order(buyer, sku_id, 1, promo={"test_promo": 1})
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Order)) == 0
     assert inventory.available_counts([sku_id]) == {sku_id: 2}
 

@@ -1,6 +1,16 @@
 """Marketing's tables, one module per feature; importing this package registers them all."""
 
 from app.marketing.models.campaigns import CAMPAIGN_TRANSITIONS, Campaign, CampaignStatus  # noqa: F401
+from app.marketing.models.coupons import (  # noqa: F401
+    COUPON_TRANSITIONS,
+    Coupon,
+    CouponKind,
+    CouponScope,
+    CouponStatus,
+    CouponTemplate,
+    ExchangeCode,
+    TemplateStatus,
+)
 from app.marketing.models.offers import (  # noqa: F401
     CrossSellPin,
     CrossSellUse,

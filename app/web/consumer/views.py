@@ -15,13 +15,13 @@ from app.core.labels import label
 from app.db_setup import read_only
 from app.fulfilment import services as benefits
 from app.fulfilment.models import DeliveryStatus, Entitlement, EntitlementStatus
-from app.marketing import offers
+from app.marketing import offers, promotions
 from app.orders import services as orders
 from app.orders.models import OrderStatus
 from app.payments import services as payments
 from app.procurement import claims
 from app.web.access import PORTAL_ROLES
-from app.web.consumer import bp
+from app.web.consumer import bp, coupon_views
 from app.web.paging import cursor_args
 from app.web.render import render, wants_fragment
 
@@ -31,8 +31,9 @@ USER_ERRORS = (ValidationError, Conflict)
 #: The shop is public; everything else needs a consumer or employee.
 PUBLIC = {"consumer.shop", "consumer.sku_detail"}
 
-#: What a buy form may carry for marketing to price (promo={key: value}): the cross-sell price of an offer.
-PROMO_KEYS = ("cross_sell",)
+#: What the buy form may carry for marketing to price (promo key: form field): the buyer's coupon, the
+#: cross-sell price of an offer; each feature's receiver checks its own.
+PROMO_FIELDS = {"coupon": "coupon", "cross_sell": "cross_sell"}
 
 #: Deliveries still being worked on: their pages poll until these settle.
 IN_FLIGHT = (DeliveryStatus.queued, DeliveryStatus.accepted)
@@ -85,7 +86,8 @@ def _sku_page(sku: Sku, status_code: int = 200, values: dict | None = None, erro
     return render("consumer/sku.html", status_code=status_code, sku=sku, fields=fields, quantity=quantity,
                   available=benefits.availability([sku])[sku.id], orderable=orders.orderable(sku),
                   components=planning.parts(sku) if sku.type == SkuType.bundle else [],
-                  offers=offers.sku_panel(sku, current_user))
+                  offers=offers.sku_panel(sku, current_user),
+                  **coupon_views.panel(sku, quantity, values.get("coupon")))
 
 
 @bp.post("/shop/<int:sku_id>/buy")
@@ -96,12 +98,13 @@ def buy(sku_id: int):
     except ValueError:
         quantity = 0
     given = {fmt: request.form.get(f"account_{fmt}", "").strip() for fmt in planning.topup_formats(sku)}
+    promo = {key: request.form[field] for key, field in PROMO_FIELDS.items() if request.form.get(field)}
     try:
-        order = orders.create_retail_order(current_user, sku_id, quantity, accounts=given,
-                                           promo={k: request.form[k] for k in PROMO_KEYS if request.form.get(k)})
+        order = orders.create_retail_order(current_user, sku_id, quantity, accounts=given, promo=promo)
     except USER_ERRORS as e:
         if "fields" in e.details:  # wrong accounts: each message under its own input
-            return _sku_page(sku, 422, values=given, errors=e.details["fields"], quantity=max(quantity, 1))
+            return _sku_page(sku, 422, values={**given, "coupon": request.form.get("coupon", "")},
+                             errors=e.details["fields"], quantity=max(quantity, 1))
         flash(str(e.message), "danger")
         return redirect(url_for("consumer.sku_detail", sku_id=sku_id), 303)
     return redirect(url_for("consumer.pay", order_no=order.order_no), 303)
@@ -139,6 +142,7 @@ def order_page(order):
     units = benefits.units_of(current_user, order)  # the buyer's: every unit of the order
     statuses = {e.delivery.status for e in units if e.delivery is not None}
     return render("consumer/order.html", "order_status", order=order, units=units,
+                  discounts=promotions.of_order(order.id) if order.discount_fen and not wants_fragment() else [],
                   state=benefits.state_of(order, units),
                   with_support=DeliveryStatus.failed in statuses,
                   polling=order.status == "paid" and (not units or bool(statuses & set(IN_FLIGHT))),

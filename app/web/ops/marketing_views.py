@@ -32,6 +32,7 @@ def sections() -> list[tuple[str, object]]:
 
 register_section("ops.marketing_home", _l("Campaigns"))
 register_section("ops.segments_list", _l("Segments"))
+register_section("ops.coupon_templates", _l("Coupons"))
 register_section("ops.offers_page", _l("Offers"))
 
 
