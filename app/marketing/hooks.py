@@ -3,9 +3,11 @@ connected once when the app starts. Each feature connects its own receivers here
 
 from flask import Flask
 
-from app.marketing import promotions
+from app.marketing import flash, promotions
 from app.orders import signals as orders
 
 
 def init_app(app: Flask) -> None:
     orders.priced.connect(promotions.record, weak=False)
+    orders.pricing.connect(flash.price, weak=False)
+    orders.order_closed.connect(flash.on_order_closed, weak=False)
