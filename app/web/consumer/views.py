@@ -10,11 +10,12 @@ from app.catalog import account_formats as accounts
 from app.catalog import planning
 from app.catalog import services as catalog
 from app.catalog.models import Category, Sku, SkuType
-from app.core.errors import Conflict, ValidationError
+from app.core.errors import Conflict, NotFound, ValidationError
 from app.core.labels import label
 from app.db_setup import read_only
 from app.fulfilment import services as benefits
 from app.fulfilment.models import DeliveryStatus, Entitlement, EntitlementStatus
+from app.marketing import flash as flash_sales
 from app.orders import services as orders
 from app.orders.models import OrderStatus
 from app.payments import services as payments
@@ -26,6 +27,9 @@ from app.web.render import render, wants_fragment
 
 #: Errors the user can act on are flashed; NotFound is left to the 404 page.
 USER_ERRORS = (ValidationError, Conflict)
+
+#: Fields of the buy form naming a promotion, passed to checkout as `promo` (marketing reads its own key).
+PROMO_FIELDS = ("flash_sale",)
 
 #: The shop is public; everything else needs a consumer or employee.
 PUBLIC = {"consumer.shop", "consumer.sku_detail"}
@@ -91,11 +95,21 @@ def buy(sku_id: int):
     except ValueError:
         quantity = 0
     given = {fmt: request.form.get(f"account_{fmt}", "").strip() for fmt in planning.topup_formats(sku)}
+    promo = {key: request.form[key] for key in PROMO_FIELDS if request.form.get(key)}
+    # A flash sale's gate turns the rush away before an order is started (app/marketing/flash.py).
+    checkout = flash_sales.buy if flash_sales.PROMO_KEY in promo else orders.create_retail_order
     try:
-        order = orders.create_retail_order(current_user, sku_id, quantity, accounts=given)
+        order = checkout(current_user, sku_id, quantity, accounts=given, promo=promo)
     except USER_ERRORS as e:
         if "fields" in e.details:  # wrong accounts: each message under its own input
             return _sku_page(sku, 422, values=given, errors=e.details["fields"], quantity=max(quantity, 1))
+        flash(str(e.message), "danger")
+        if flash_sales.PROMO_KEY in promo:  # back to the sale's page, where the buyer clicked
+            return redirect(url_for("consumer.flash_sale", sale_id=flash_sales.sale_id_of(promo)), 303)
+        return redirect(url_for("consumer.sku_detail", sku_id=sku_id), 303)
+    except NotFound as e:
+        if e.code != "FLASH_NOT_FOUND":
+            raise
         flash(str(e.message), "danger")
         return redirect(url_for("consumer.sku_detail", sku_id=sku_id), 303)
     return redirect(url_for("consumer.pay", order_no=order.order_no), 303)
