@@ -144,13 +144,13 @@ def figures(sales: list[FlashSale]) -> dict[int, Figures]:
     if not sales:
         return {}
     rows = db.session.execute(
-        sa.select(FlashUnit.sale_id, Order.status == OrderStatus.pending_payment, sa.func.count())
+        sa.select(FlashUnit.sale_id, Order.status, sa.func.count())
         .join(Order, Order.id == FlashUnit.order_id).where(FlashUnit.sale_id.in_([s.id for s in sales]))
-        .group_by(FlashUnit.sale_id, Order.status == OrderStatus.pending_payment)).all()
+        .group_by(FlashUnit.sale_id, Order.status)).all()
     out = {s.id: Figures(0, 0, s.quota) for s in sales}
-    for sale_id, pending, n in rows:
+    for sale_id, status, n in rows:
         f = out[sale_id]
-        if pending:
+        if status == OrderStatus.pending_payment:
             f.held += n
         else:
             f.sold += n
