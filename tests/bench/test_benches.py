@@ -62,6 +62,10 @@ BENCHES = {
                                 "requests_per_paid_order.app", "cpu_ms_per_paid_order.app",
                                 "cpu_ms_per_paid_order.web", "cpu_ms_per_paid_order.worker",
                                 "cpu_ms_per_paid_order.redis", "cpu_ms_per_paid_order.apart.gateway", "check.ok")),
+    "flash_sale": Bench("flash_sale.py", ("--buyers", "40", "--quota", "12", "--clients", "4", "--workers", "1",
+                                          "--threads", "2", "--timeout", "120"), frozenset({"pg"}),
+                        ("accepted_orders_per_s", "p95_ms_accepted", "bare.units_per_s", "throughput_vs_bare",
+                         "cpu_ms_per_accepted_order.app", "oversold", "over_limit", "check.ok", "bare.ok")),
     "fulfilment": Bench("fulfilment.py", ("--orders", "5", "--workers", "1", "--latency-ms", "0", "--timeout",
                                           "120"), frozenset({"pg"}),
                         ("worker.topups_per_s", "worker.cpu_ms_per_topup", "simple_worker.topups_per_s",
@@ -72,7 +76,8 @@ BENCHES = {
 }
 
 
-LONGEST_FIRST = ["fulfilment", "statement_pdf", "checkout", "api_orders", "bulk_issue", "checkout_embedded"]
+LONGEST_FIRST = ["fulfilment", "statement_pdf", "checkout", "flash_sale", "api_orders", "bulk_issue",
+                 "checkout_embedded"]
 
 
 def backend(bench: Bench) -> str | None:
@@ -213,6 +218,12 @@ def test_any_failed_check_error_or_missing_figure_exits_1(change, expected):
     found = verdict.problems(report, _api_required(report))
     assert any(p.startswith(expected) for p in found), found
     assert verdict.exit_code(report, _api_required(report)) == 1
+
+
+def test_an_oversold_unit_or_a_buyer_over_the_limit_exits_1():
+    """bench/flash_sale.py prints both; any non-zero one, at any depth, fails the run."""
+    found = verdict.problems({"oversold": 0, "over_limit": 1, "bare": {"oversold": 2, "over_limit": 0}})
+    assert found == ["over_limit: 1", "bare.oversold: 2"]
 
 
 def test_failures_deep_in_a_report_count():
