@@ -1,7 +1,8 @@
 // Flash sale countdowns (templates/consumer/flash_sale.html). An element with data-flash-starts-in (ms until
 // the start, as the server counted it when it rendered the page) counts down; at zero it fires "flash-start"
-// (bubbling: the polled status block asks the server at once, and gets the buy button) and the document
-// event "flash:started". Listens on document, so it works after HTMX swaps too (no inline script: CSP).
+// (bubbling: the polled status block asks the server at once, and gets the buy button), the document event
+// "flash:started", and marks <html data-flash-started> for whoever looks later. Listens on document, so it
+// works after HTMX swaps too (no inline script: CSP).
 (() => {
   const two = (n) => String(n).padStart(2, "0");
   const format = (ms) => {
@@ -20,6 +21,7 @@
       el.textContent = format(left);
       if (left > 0) return;
       clearInterval(timer);
+      document.documentElement.dataset.flashStarted = el.dataset.sale || "";
       el.dispatchEvent(new CustomEvent("flash-start", { bubbles: true }));
       document.dispatchEvent(new CustomEvent("flash:started", { detail: { sale: el.dataset.sale } }));
     };
