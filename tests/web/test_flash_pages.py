@@ -99,6 +99,7 @@ def test_the_product_page_and_the_list_lead_to_the_sale(app, client, sku):
     product = client.get(f"/me/shop/{sku}").get_data(as_text=True)
     assert f'href="/me/flash/{sale_id}"' in product and 'id="flash-banner"' in product
     listing = en(client).get("/me/flash").get_data(as_text=True)
+    assert 'id="flash-sales-nav" href="/me/flash"' in listing
     assert f'href="/me/flash/{sale_id}"' in listing and f'href="/me/flash/{upcoming}"' in listing
     assert "On now" in listing and "Upcoming" in listing
 
