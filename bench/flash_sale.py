@@ -358,7 +358,7 @@ def run(args, url: str, tmp: Path, stack: Stack) -> dict:
                              str(args.threads), "-b", f"127.0.0.1:{port}", "--timeout", "60",
                              "--access-logfile", str(stack.logs / "access.log"),
                              "--access-logformat", '%(m)s %(U)s %(s)s %(D)s', "wsgi:app"],
-                env, env["PUBLIC_URL"] + "/login")
+                env, env["PUBLIC_URL"] + "/login", timeout=180)  # four workers importing the app on a busy machine
     redis_pid = None if os.environ.get("REDIS_URL") else redis_server_pid(env["REDIS_URL"])
 
     def readings() -> dict:
