@@ -12,6 +12,7 @@ from app.catalog.models import Sku
 from app.core.audit import audit
 from app.core.errors import NotFound, ValidationError, raise_all
 from app.core.ids import utcnow
+from app.core.money import cny
 from app.extensions import db
 from app.marketing import flash
 from app.marketing.flash_gate import GateUnavailable, gate
@@ -61,7 +62,7 @@ def _check(campaign_id: int, sku_id: int, price_fen: int, quota: int, per_user_l
         errors.append(ValidationError(_l("Choose a SKU that is on sale."), field="sku_id"))
     elif not 1 <= price_fen < sku.price_fen:
         errors.append(ValidationError(_l("The sale price must be below the list price (%(price)s).",
-                                         price=_money(sku.price_fen)), field="price"))
+                                         price=cny(sku.price_fen)), field="price"))
     if not 1 <= quota <= MAX_QUOTA:
         errors.append(ValidationError(_l("The quota must be between 1 and %(max)s.", max=MAX_QUOTA), field="quota"))
     if not 1 <= per_user_limit <= MAX_PER_USER:
@@ -75,12 +76,6 @@ def _check(campaign_id: int, sku_id: int, price_fen: int, quota: int, per_user_l
         errors.append(ValidationError(_l("The sale must run within its campaign's dates."), field="starts_at"))
     raise_all(errors)
     return campaign, sku
-
-
-def _money(fen: int) -> str:
-    from app.core.money import cny
-
-    return cny(fen)
 
 
 def create(actor_id: int | None, *, campaign_id: int, sku_id: int, price_fen: int, quota: int, per_user_limit: int,
