@@ -197,3 +197,41 @@ def test_the_database_itself_refuses_a_unit_past_the_quota_or_the_limit(shop):
             with db.session.begin_nested():
                 db.session.add(FlashUnit(sale_id=sale_id, serial=serial, buyer_id=alice.id, n=n, quota=quota,
                                          per_user_limit=1 if quota == 2 else 2, order_id=order.id))
+
+
+def _gate_of(sale_id):
+    from app.marketing.flash_gate import gate
+
+    return gate(), db.session.get(FlashSale, sale_id)
+
+
+def test_a_serial_redis_wrongly_thinks_free_is_refused_by_the_database_and_dropped(shop, make_user):
+    """As after a rebuild that read the database before a unit's order committed: the serial is free in Redis
+    but held in the database. The next taker's INSERT is refused, that serial is dropped from Redis and another
+    is taken; nothing is sold twice."""
+    from app.marketing.flash_gate import Ticket
+
+    sku_id, (alice, bob) = shop
+    carol = db.session.get(User, make_user("consumer"))
+    sale_id = make_flash_sale(sku_id, quota=2, limit=1)
+    order = buy(alice, sku_id, sale_id)
+    held = db.session.scalars(sa.select(FlashUnit).where(FlashUnit.order_id == order.id)).one()
+    g, sale = _gate_of(sale_id)
+    g.give_back(Ticket(sale_id, sale.gate_key, alice.id, held.serial, 0), slot=False)  # a phantom free serial
+    assert remaining(sale_id) == 2
+    assert buy(bob, sku_id, sale_id).amount_fen == 990
+    assert refused(carol, sku_id, sale_id).code == "FLASH_SOLD_OUT"
+    serials = db.session.scalars(sa.select(FlashUnit.serial).where(FlashUnit.sale_id == sale_id)).all()
+    assert sorted(serials) == [1, 2] and remaining(sale_id) == 0
+
+
+def test_a_slot_redis_wrongly_thinks_free_is_refused_by_the_database(shop):
+    from app.marketing.flash_gate import Ticket
+
+    sku_id, (alice, _) = shop
+    sale_id = make_flash_sale(sku_id, quota=3, limit=1)
+    buy(alice, sku_id, sale_id)
+    g, sale = _gate_of(sale_id)
+    g.give_back(Ticket(sale_id, sale.gate_key, alice.id, 0, 1), serial=False)  # alice's slot, wrongly freed
+    assert refused(alice, sku_id, sale_id).code == "FLASH_LIMIT"
+    assert remaining(sale_id) == 2  # the serial the refused attempt took went back
