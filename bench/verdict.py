@@ -8,7 +8,8 @@ the report as one JSON object on stdout and exits 0 only if `problems()` finds n
 - any `errors` anywhere holds something: a non-empty list, a non-zero number, or a dict whose `count` is
   not zero (errors counted during the run, in the app's run or in a baseline's);
 - any `failures`, `failed`, `lost_updates` or `exit` anywhere is a non-zero number (a baseline, a job or
-  an order that failed).
+  an order that failed), and so is any `oversold` or `over_limit` (units sold beyond a quota, buyers beyond
+  their limit).
 
 A baseline that cannot run here says so with a `skipped` key holding the reason; the figures it would have
 printed are then simply not required by the bench (each bench decides, and its README entry says when).
@@ -20,7 +21,7 @@ import sys
 from collections.abc import Iterable
 
 #: Keys holding a count of things that went wrong: any non-zero value fails the run.
-COUNTED = ("failures", "failed", "lost_updates", "exit")
+COUNTED = ("failures", "failed", "lost_updates", "exit", "oversold", "over_limit")
 #: Keys holding the outcome of a check: anything but True fails the run.
 CHECKS = ("ok", "pass")
 

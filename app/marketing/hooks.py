@@ -6,7 +6,7 @@ from flask_babel import lazy_gettext as _l
 
 from app.accounts import signals as accounts
 from app.fulfilment import signals as fulfilment
-from app.marketing import bulk, coupons, offers, promotions, reports
+from app.marketing import bulk, coupons, flash, offers, promotions, reports
 from app.orders import signals as orders
 
 
@@ -42,3 +42,5 @@ def _coupon_figures(campaign) -> list:
     got = coupons.campaign_figures(campaign.id)
     return [reports.Figure("coupons_claimed", _l("Coupons claimed"), got["coupons_claimed"]),
             reports.Figure("coupons_used", _l("Coupons used"), got["coupons_used"])]
+    orders.pricing.connect(flash.price, weak=False)
+    orders.order_closed.connect(flash.on_order_closed, weak=False)

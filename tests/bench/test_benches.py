@@ -66,6 +66,10 @@ BENCHES = {
                                 "--warmup", "5"), frozenset({"none"}),
                    ("hello.requests_per_s", "hello.cpu_ms_per_request.server", "hello.cpu_ms_per_request.driver",
                     "paygate.requests_per_s", "paygate.cpu_ms_per_request.server")),
+    "flash_sale": Bench("flash_sale.py", ("--buyers", "40", "--quota", "12", "--clients", "4", "--workers", "1",
+                                          "--threads", "2", "--timeout", "120"), frozenset({"pg"}),
+                        ("accepted_orders_per_s", "p95_ms_accepted", "bare.units_per_s", "throughput_vs_bare",
+                         "cpu_ms_per_accepted_order.app", "oversold", "over_limit", "check.ok", "bare.ok")),
     "fulfilment": Bench("fulfilment.py", ("--orders", "5", "--workers", "1", "--latency-ms", "0", "--timeout",
                                           "120"), frozenset({"pg"}),
                         ("worker.topups_per_s", "worker.cpu_ms_per_topup", "simple_worker.topups_per_s",
@@ -76,7 +80,8 @@ BENCHES = {
 }
 
 
-LONGEST_FIRST = ["fulfilment", "statement_pdf", "checkout", "api_orders", "bulk_issue", "checkout_embedded", "floor"]
+LONGEST_FIRST = ["fulfilment", "statement_pdf", "checkout", "flash_sale", "api_orders", "bulk_issue",
+                 "checkout_embedded", "floor"]
 
 
 def backend(bench: Bench) -> str | None:
@@ -217,6 +222,12 @@ def test_any_failed_check_error_or_missing_figure_exits_1(change, expected):
     found = verdict.problems(report, _api_required(report))
     assert any(p.startswith(expected) for p in found), found
     assert verdict.exit_code(report, _api_required(report)) == 1
+
+
+def test_an_oversold_unit_or_a_buyer_over_the_limit_exits_1():
+    """bench/flash_sale.py prints both; any non-zero one, at any depth, fails the run."""
+    found = verdict.problems({"oversold": 0, "over_limit": 1, "bare": {"oversold": 2, "over_limit": 0}})
+    assert found == ["over_limit: 1", "bare.oversold: 2"]
 
 
 def test_failures_deep_in_a_report_count():

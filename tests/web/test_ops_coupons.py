@@ -35,7 +35,7 @@ FORM = {"name": "满50减10", "kind": "threshold", "amount": "10.00", "threshold
 
 def test_ops_creates_edits_and_stops_a_coupon(ops, campaign, peek, make_sku):
     page = text(ops.get("/ops/marketing/coupons/"))
-    assert 'id="nav-coupons"' in page and "No coupons yet." in page
+    assert 'data-section="ops.coupon_templates"' in page and "No coupons yet." in page
     resp = ops.post("/ops/marketing/coupons/new", data={**FORM, "campaign_id": campaign, "threshold": "5.00"})
     assert resp.status_code == 200 and "The threshold must be more than the amount off." in text(resp)
     assert peek.count(CouponTemplate) == 0

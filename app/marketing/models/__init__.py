@@ -11,6 +11,7 @@ from app.marketing.models.coupons import (  # noqa: F401
     ExchangeCode,
     TemplateStatus,
 )
+from app.marketing.models.flash import FlashSale, FlashUnit  # noqa: F401
 from app.marketing.models.offers import (  # noqa: F401
     CrossSellPin,
     CrossSellUse,

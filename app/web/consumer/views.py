@@ -10,11 +10,12 @@ from app.catalog import account_formats as accounts
 from app.catalog import planning
 from app.catalog import services as catalog
 from app.catalog.models import Category, Sku, SkuType
-from app.core.errors import Conflict, ValidationError
+from app.core.errors import Conflict, NotFound, ValidationError
 from app.core.labels import label
 from app.db_setup import read_only
 from app.fulfilment import services as benefits
 from app.fulfilment.models import DeliveryStatus, Entitlement, EntitlementStatus
+from app.marketing import flash as flash_sales
 from app.marketing import offers, promotions
 from app.orders import services as orders
 from app.orders.models import OrderStatus
@@ -32,8 +33,8 @@ USER_ERRORS = (ValidationError, Conflict)
 PUBLIC = {"consumer.shop", "consumer.sku_detail"}
 
 #: What the buy form may carry for marketing to price (promo key: form field): the buyer's coupon, the
-#: cross-sell price of an offer; each feature's receiver checks its own.
-PROMO_FIELDS = {"coupon": "coupon", "cross_sell": "cross_sell"}
+#: cross-sell price of an offer, the flash sale; each feature's receiver checks its own.
+PROMO_FIELDS = {"coupon": "coupon", "cross_sell": "cross_sell", "flash_sale": "flash_sale"}
 
 #: Deliveries still being worked on: their pages poll until these settle.
 IN_FLIGHT = (DeliveryStatus.queued, DeliveryStatus.accepted)
@@ -99,12 +100,21 @@ def buy(sku_id: int):
         quantity = 0
     given = {fmt: request.form.get(f"account_{fmt}", "").strip() for fmt in planning.topup_formats(sku)}
     promo = {key: request.form[field] for key, field in PROMO_FIELDS.items() if request.form.get(field)}
+    # A flash sale's gate turns the rush away before an order is started (app/marketing/flash.py).
+    checkout = flash_sales.buy if flash_sales.PROMO_KEY in promo else orders.create_retail_order
     try:
-        order = orders.create_retail_order(current_user, sku_id, quantity, accounts=given, promo=promo)
+        order = checkout(current_user, sku_id, quantity, accounts=given, promo=promo)
     except USER_ERRORS as e:
         if "fields" in e.details:  # wrong accounts: each message under its own input
             return _sku_page(sku, 422, values={**given, "coupon": request.form.get("coupon", "")},
                              errors=e.details["fields"], quantity=max(quantity, 1))
+        flash(str(e.message), "danger")
+        if flash_sales.PROMO_KEY in promo:  # back to the sale's page, where the buyer clicked
+            return redirect(url_for("consumer.flash_sale", sale_id=flash_sales.sale_id_of(promo)), 303)
+        return redirect(url_for("consumer.sku_detail", sku_id=sku_id), 303)
+    except NotFound as e:
+        if e.code != "FLASH_NOT_FOUND":
+            raise
         flash(str(e.message), "danger")
         return redirect(url_for("consumer.sku_detail", sku_id=sku_id), 303)
     return redirect(url_for("consumer.pay", order_no=order.order_no), 303)

@@ -30,9 +30,15 @@ def sections() -> list[tuple[str, object]]:
     return [(e, label) for e, label in SECTIONS if e in current_app.view_functions]
 
 
+@bp.app_template_global("marketing_sections")
+def _sections_global() -> list[tuple[str, object]]:
+    return sections()
+
+
 register_section("ops.marketing_home", _l("Campaigns"))
 register_section("ops.segments_list", _l("Segments"))
 register_section("ops.coupon_templates", _l("Coupons"))
+register_section("ops.flash_sales", _l("Flash sales"))
 register_section("ops.offers_page", _l("Offers"))
 
 
