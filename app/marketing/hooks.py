@@ -27,6 +27,9 @@ def init_app(app: Flask) -> None:
     orders.order_closed.connect(coupons.give_back, weak=False)
     fulfilment.order_settled.connect(coupons.on_settled, weak=False)
     accounts.consumer_created.connect(coupons.grant_at_signup, weak=False)
+    # flash sales: the unit the gate let through is written with the order; an unpaid order gives it back.
+    orders.pricing.connect(flash.price, weak=False)
+    orders.order_closed.connect(flash.on_order_closed, weak=False)
     bulk.register_defaults()
     bulk.register_action("grant_coupon", _l("Grant a coupon"), _grant_coupon, params=(
         bulk.ActionParam("template", _l("Coupon"), "choice", choices=coupons.grantable),))
@@ -42,5 +45,3 @@ def _coupon_figures(campaign) -> list:
     got = coupons.campaign_figures(campaign.id)
     return [reports.Figure("coupons_claimed", _l("Coupons claimed"), got["coupons_claimed"]),
             reports.Figure("coupons_used", _l("Coupons used"), got["coupons_used"])]
-    orders.pricing.connect(flash.price, weak=False)
-    orders.order_closed.connect(flash.on_order_closed, weak=False)

@@ -59,16 +59,16 @@ def test_the_figures_equal_a_hand_count(ctx, make_user, make_sku, seed_order, ma
 def test_features_register_their_figures(ctx, make_campaign):
     c = make_campaign()
 
-    def coupons(campaign):
-        return [reports.Figure("coupons_claimed", "Coupons claimed", 7)]
+    def lucky_draws(campaign):
+        return [reports.Figure("lucky_draws", "Lucky draws", 7)]
 
-    reports.register_figures(coupons)
-    reports.register_figures(coupons)  # once only
+    reports.register_figures(lucky_draws)
+    reports.register_figures(lucky_draws)  # once only
     try:
         keys = [f.key for f in reports.build(c).figures]
     finally:
-        reports.FIGURES.remove(coupons)
-    assert keys.count("coupons_claimed") == 1 and keys[0] == "orders"
+        reports.FIGURES.remove(lucky_draws)
+    assert keys.count("lucky_draws") == 1 and keys[0] == "orders"
 
 
 def test_the_xlsx_holds_the_figures(ctx, make_user, make_sku, seed_order, make_campaign):
@@ -80,6 +80,6 @@ def test_the_xlsx_holds_the_figures(ctx, make_user, make_sku, seed_order, make_c
     figures, days = book.worksheets
     rows = list(figures.iter_rows(min_row=2, values_only=True))
     values = [count if count is not None else round(amount * 100) for _, count, amount in rows]
-    assert values == list(HAND_COUNT.values())
+    assert values == list(HAND_COUNT.values()) + [0, 0]  # and the coupons' figures: none claimed, none used
     assert sum(r[1] for r in days.iter_rows(min_row=2, values_only=True)) == 5
     assert db.session.scalar(sa.select(AuditLog.actor_id).where(AuditLog.action == "campaign.report_export")) == ops

@@ -85,7 +85,7 @@ def test_a_refunded_buyer_is_not_new_and_a_chosen_promotion_wins(buyer, make_sku
     stock(sku_id, 3)
     offers.create_first_order_offer(None, make_campaign(), "amount", amount_fen=800)
     # The buyer chose another promotion (e.g. a coupon of a non-stackable campaign): no automatic discount.
-    order = orders.create_retail_order(buyer, sku_id, 1, promo={"coupon": "x"})
+    order = orders.create_retail_order(buyer, sku_id, 1, promo={"test_promo": "x"})
     assert order.discount_fen == 0 and _count(FirstOrderClaim) == 0
     db.session.execute(sa.update(Order).where(Order.id == order.id).values(status="refunded", paid_at=utcnow()))
     assert not offers.is_new_buyer(buyer.id)

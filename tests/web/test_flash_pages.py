@@ -111,7 +111,7 @@ def test_ops_create_a_sale_in_their_time_zone(app, client, login_as, sku):
     with app.app_context():
         campaign_id = make_campaign("年终大促")
     form = client.get("/ops/marketing/flash/new").get_data(as_text=True)
-    assert "年终大促" in form and 'id="flash-sales-link"' in form
+    assert "年终大促" in form and 'id="marketing-link"' in form
     start = utcnow().replace(microsecond=0) + timedelta(hours=1)
     local = start + timedelta(hours=8)  # Asia/Shanghai
     data = {"campaign_id": campaign_id, "sku_id": sku, "price": "9.90", "quota": "100", "per_user_limit": "2",
