@@ -27,3 +27,8 @@ order_settled = _signals.signal("order-settled")
 #: money (a reseller's wholesale order, an enterprise's order) moves it back to that prepaid balance and
 #: returns True; when no receiver takes it, the buyer's payment is refunded through the gateway.
 unit_refunded = _signals.signal("unit-refunded")
+
+#: A paid order is about to be delivered. A receiver that returns True holds it: no entitlement or delivery is
+#: made now, and the receiver's domain starts it later with `services.start` (a group buy waits for its group
+#: to fill). Asked inside the capturing transaction. sender: the Order.
+hold = _signals.signal("hold-delivery")

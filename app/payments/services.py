@@ -140,6 +140,12 @@ def apply_success(notice: Notice) -> str:
     return "applied"
 
 
+def refund_in_full(order: Order, reason: str) -> None:
+    """Refund the whole of a paid order's payment, in the caller's transaction: the gateway is asked after
+    commit, and the refund sweep retries until it has answered. A second call raises TransitionError."""
+    _start_refund(payment_for(order), order, reason)
+
+
 def _start_refund(payment: Payment, order: Order, reason: str) -> None:
     transition(payment, PaymentStatus.refund_pending, allowed=PAYMENT_TRANSITIONS, actor_id=None,
                reason=reason, refund_reason=reason[:200])
