@@ -21,7 +21,7 @@ from app.orders.models import Order
 from app.payments import services as payments
 from app.payments.models import Payment
 from tests.support.fulfilment import assert_ledger_balanced, pay, pay_on_gateway
-from tests.support.marketing_groups import make_campaign, make_offer, run_out_of_time
+from tests.support.marketing_groups import make_offer, run_out_of_time
 
 
 @pytest.fixture
