@@ -65,7 +65,7 @@ def price(checkout: Checkout, **_) -> None:
     elif "group" in promo:
         group = _lock(_as_id(promo["group"]))
         if group is None:
-            raise NotFound(_l("This group does not exist."), code="GROUP_NOT_FOUND")
+            raise ValidationError(_l("This group does not exist."), code="GROUP_NOT_FOUND")
         offer = _offer_for(checkout, group.offer_id)
         seat = _free_seat(group, checkout.buyer.id)
     else:
@@ -83,7 +83,7 @@ def _as_id(value) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise NotFound(_l("This group does not exist."), code="GROUP_NOT_FOUND") from None
+        raise ValidationError(_l("This group does not exist."), code="GROUP_NOT_FOUND") from None
 
 
 def _lock(group_id: int) -> Group | None:
@@ -93,7 +93,7 @@ def _lock(group_id: int) -> Group | None:
 def _offer_for(checkout: Checkout, offer_id) -> GroupOffer:
     offer = db.session.get(GroupOffer, _as_id(offer_id))
     if offer is None or offer.sku_id != checkout.sku.id:
-        raise NotFound(_l("This group buy is not available for this product."), code="GROUP_NOT_FOUND")
+        raise ValidationError(_l("This group buy is not available for this product."), code="GROUP_NOT_FOUND")
     if not offer.live_at(utcnow()):
         raise ValidationError(_l("This group buy has ended."), code="GROUP_OFFER_ENDED")
     if not offer.campaign.stackable:
@@ -255,6 +255,16 @@ def live_offer(sku_id: int) -> GroupOffer | None:
     return None
 
 
+def open_groups(offer_id: int, limit: int = 3) -> list[tuple[Group, int]]:
+    """Open groups of an offer a buyer could join, soonest deadline first, each with its seats taken."""
+    taken = sa.func.count(GroupMember.id)
+    rows = db.session.execute(sa.select(Group, taken).join(GroupMember, GroupMember.group_id == Group.id)
+                              .where(Group.offer_id == offer_id, Group.status == GroupStatus.open,
+                                     Group.deadline > utcnow())
+                              .group_by(Group.id).having(taken < Group.size).order_by(Group.deadline).limit(limit))
+    return [(g, n) for g, n in rows]
+
+
 def get_group(group_id: int) -> Group:
     group = db.session.get(Group, group_id)
     if group is None:
@@ -272,6 +282,10 @@ def member_of(group: Group, user: User | None) -> GroupMember | None:
         return None
     return db.session.scalars(sa.select(GroupMember).where(GroupMember.group_id == group.id,
                                                            GroupMember.buyer_id == user.id)).first()
+
+
+def order_no_of(member: GroupMember) -> str:
+    return db.session.scalar(sa.select(Order.order_no).where(Order.id == member.order_id))
 
 
 def offers_of(campaign_id: int | None = None) -> list[GroupOffer]:

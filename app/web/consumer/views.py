@@ -15,6 +15,7 @@ from app.core.labels import label
 from app.db_setup import read_only
 from app.fulfilment import services as benefits
 from app.fulfilment.models import DeliveryStatus, Entitlement, EntitlementStatus
+from app.marketing import groups as group_buys
 from app.orders import services as orders
 from app.orders.models import OrderStatus
 from app.payments import services as payments
@@ -28,7 +29,9 @@ from app.web.render import render, wants_fragment
 USER_ERRORS = (ValidationError, Conflict)
 
 #: The shop is public; everything else needs a consumer or employee.
-PUBLIC = {"consumer.shop", "consumer.sku_detail"}
+PUBLIC = {"consumer.shop", "consumer.sku_detail", "consumer.group"}
+#: What the buy form may carry for marketing to price (the group buy a buyer opens, the group they join).
+PROMO_KEYS = ("group_buy", "group")
 
 #: Deliveries still being worked on: their pages poll until these settle.
 IN_FLIGHT = (DeliveryStatus.queued, DeliveryStatus.accepted)
@@ -80,7 +83,8 @@ def _sku_page(sku: Sku, status_code: int = 200, values: dict | None = None, erro
                "value": values.get(fmt, ""), "error": errors.get(fmt)} for fmt in planning.topup_formats(sku)]
     return render("consumer/sku.html", status_code=status_code, sku=sku, fields=fields, quantity=quantity,
                   available=benefits.availability([sku])[sku.id], orderable=orders.orderable(sku),
-                  components=planning.parts(sku) if sku.type == SkuType.bundle else [])
+                  components=planning.parts(sku) if sku.type == SkuType.bundle else [],
+                  group_offer=group_buys.live_offer(sku.id))
 
 
 @bp.post("/shop/<int:sku_id>/buy")
@@ -91,12 +95,15 @@ def buy(sku_id: int):
     except ValueError:
         quantity = 0
     given = {fmt: request.form.get(f"account_{fmt}", "").strip() for fmt in planning.topup_formats(sku)}
+    promo = {key: request.form[key] for key in PROMO_KEYS if request.form.get(key)}
     try:
-        order = orders.create_retail_order(current_user, sku_id, quantity, accounts=given)
+        order = orders.create_retail_order(current_user, sku_id, quantity, accounts=given, promo=promo)
     except USER_ERRORS as e:
         if "fields" in e.details:  # wrong accounts: each message under its own input
             return _sku_page(sku, 422, values=given, errors=e.details["fields"], quantity=max(quantity, 1))
         flash(str(e.message), "danger")
+        if promo.get("group", "").isdigit():  # refused a seat: back to the group, which says why too
+            return redirect(url_for("consumer.group", group_id=int(promo["group"])), 303)
         return redirect(url_for("consumer.sku_detail", sku_id=sku_id), 303)
     return redirect(url_for("consumer.pay", order_no=order.order_no), 303)
 
@@ -132,10 +139,13 @@ def order_page(order):
     from the gateway, which saves the browser a redirect."""
     units = benefits.units_of(current_user, order)  # the buyer's: every unit of the order
     statuses = {e.delivery.status for e in units if e.delivery is not None}
+    group = group_buys.group_of_order(order.id)
+    held = group is not None and group_buys.is_held(order)
     return render("consumer/order.html", "order_status", order=order, units=units,
                   state=benefits.state_of(order, units),
-                  with_support=DeliveryStatus.failed in statuses,
-                  polling=order.status == "paid" and (not units or bool(statuses & set(IN_FLIGHT))))
+                  with_support=DeliveryStatus.failed in statuses, group=group, held=held,
+                  # a held order waits for its group (hours, maybe): the group page tells how it goes
+                  polling=order.status == "paid" and not held and (not units or bool(statuses & set(IN_FLIGHT))))
 
 
 @bp.post("/orders/<order_no>/cancel")
