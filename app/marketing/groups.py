@@ -255,16 +255,6 @@ def live_offer(sku_id: int) -> GroupOffer | None:
     return None
 
 
-def open_groups(offer_id: int, limit: int = 3) -> list[tuple[Group, int]]:
-    """Open groups of an offer a buyer could join, soonest deadline first, each with its seats taken."""
-    taken = sa.func.count(GroupMember.id)
-    rows = db.session.execute(sa.select(Group, taken).join(GroupMember, GroupMember.group_id == Group.id)
-                              .where(Group.offer_id == offer_id, Group.status == GroupStatus.open,
-                                     Group.deadline > utcnow())
-                              .group_by(Group.id).having(taken < Group.size).order_by(Group.deadline).limit(limit))
-    return [(g, n) for g, n in rows]
-
-
 def get_group(group_id: int) -> Group:
     group = db.session.get(Group, group_id)
     if group is None:

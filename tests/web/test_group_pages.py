@@ -40,7 +40,7 @@ def test_two_buyers_complete_a_group_buy_through_the_pages(app, client, login_as
 
     client.post("/logout")
     public = client.get(f"/me/groups/{group_id}").get_data(as_text=True)  # a shared link opens logged out
-    assert "还差 1 人" in public and 'id="join-login"' in public
+    assert "还差 1 人" in public and 'id="join-group-login"' in public
     assert "<svg" in public and f"/me/groups/{group_id}" in public and 'id="share-url"' in public
 
     friend = login_as("consumer")
