@@ -22,7 +22,7 @@ from app.catalog.models import Sku
 from app.core.audit import audit
 from app.core.errors import NotFound, ValidationError, raise_all
 from app.core.ids import utcnow
-from app.core.money import yuan
+from app.core.money import cny, yuan
 from app.core.states import transition
 from app.extensions import db
 from app.fulfilment import services as fulfilment
@@ -75,7 +75,7 @@ def price(checkout: Checkout, **_) -> None:
     db.session.flush()
     per_unit = max(0, checkout.order.unit_price_fen - group.group_price_fen)
     checkout.discounts.append(Discount(SOURCE, group.id, per_unit * checkout.order.quantity,
-                                       gettext("Group price %(price)s", price=yuan(group.group_price_fen)),
+                                       gettext("Group price %(price)s", price=cny(group.group_price_fen)),
                                        offer.campaign_id))
 
 
@@ -309,7 +309,7 @@ def create_offer(actor: User, campaign_id: int, sku_id: int, group_price_fen: in
         errors.append(ValidationError(_l("Choose a product on sale."), field="sku_id"))
     elif not 1 <= group_price_fen < sku.price_fen:
         errors.append(ValidationError(_l("The group price must be below the list price (%(price)s).",
-                                         price=yuan(sku.price_fen)), field="group_price"))
+                                         price=cny(sku.price_fen)), field="group_price"))
     if not 2 <= group_size <= 50:
         errors.append(ValidationError(_l("A group has 2 to 50 members."), field="group_size"))
     if not 1 <= hours <= 24 * 14:
@@ -322,11 +322,20 @@ def create_offer(actor: User, campaign_id: int, sku_id: int, group_price_fen: in
     return offer
 
 
-def stop_offer(actor: User, offer_id: int) -> GroupOffer:
-    """No group opens or takes a member any more; open groups run to their deadline (and fail, refunded)."""
+def get_offer(offer_id: int) -> GroupOffer:
     offer = db.session.get(GroupOffer, offer_id)
     if offer is None:
         raise NotFound(_l("Group buy not found."))
+    return offer
+
+
+def sku_choices() -> list[Sku]:
+    return list(db.session.scalars(sa.select(Sku).where(Sku.active.is_(True)).order_by(Sku.name)))
+
+
+def stop_offer(actor: User, offer_id: int) -> GroupOffer:
+    """No group opens or takes a member any more; open groups run to their deadline (and fail, refunded)."""
+    offer = get_offer(offer_id)
     if offer.stopped_at is None:
         db.session.execute(sa.update(GroupOffer).where(GroupOffer.id == offer.id, GroupOffer.stopped_at.is_(None))
                            .values(stopped_at=utcnow()))
