@@ -7,7 +7,6 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from app.extensions import db  # noqa: F401  (the factories below commit through it)
 from tests.e2e.conftest import VIEWPORTS
 from tests.support.browser import Person
 from tests.support.marketing_groups import make_offer
