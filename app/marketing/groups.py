@@ -70,10 +70,12 @@ def price(checkout: Checkout, **_) -> None:
         seat = _free_seat(group, checkout.buyer.id)
     else:
         return
+    per_unit = checkout.order.unit_price_fen - group.group_price_fen
+    if per_unit <= 0:  # the list price came down to the group price or below: no deal left to group for
+        raise ValidationError(_l("This group buy has ended."), code="GROUP_OFFER_ENDED")
     db.session.add(GroupMember(group_id=group.id, group_size=group.size, seat=seat, buyer_id=checkout.buyer.id,
                                order_id=checkout.order.id))
     db.session.flush()
-    per_unit = max(0, checkout.order.unit_price_fen - group.group_price_fen)
     checkout.discounts.append(Discount(SOURCE, group.id, per_unit * checkout.order.quantity,
                                        gettext("Group price %(price)s", price=cny(group.group_price_fen)),
                                        offer.campaign_id))
@@ -138,9 +140,11 @@ def order_closed(order: Order, status: str, **_) -> None:
 def hold(order: Order, **_) -> bool:
     """fulfilment.signals.hold: a member's paid order waits for its group. The payment that completes the
     group fills it and starts every other member's order (this one is started by fulfilment on return)."""
+    if order.channel != "retail" or not order.discount_fen:
+        return False  # every group order has a discount (price refuses a group price not below the list price)
     member = db.session.scalars(sa.select(GroupMember).where(GroupMember.order_id == order.id)).first()
     if member is None:
-        if _is_group_order(order.id):  # its seat went when it closed unpaid; the payment came after
+        if _is_group_order(order.id):  # its seat went when it closed unpaid, and the payment came after
             _refund(order, None, "group buy: paid after the seat was given back")
             return True
         return False
@@ -174,15 +178,21 @@ def _is_group_order(order_id: int) -> bool:
 
 def is_held(order: Order) -> bool:
     """Whether a paid order is waiting for its group to fill (what the order page says)."""
-    if order.status != OrderStatus.paid:
-        return False
-    return db.session.scalar(sa.select(Group.id).join(GroupMember, GroupMember.group_id == Group.id)
-                             .where(GroupMember.order_id == order.id, Group.status == GroupStatus.open)) is not None
+    group = group_of_order(order) if order.status == OrderStatus.paid else None
+    return waits(order, group)
 
 
-def group_of_order(order_id: int) -> Group | None:
+def waits(order: Order, group: Group | None) -> bool:
+    """is_held, given the order's group (group_of_order) already read."""
+    return group is not None and order.status == OrderStatus.paid and group.status == GroupStatus.open
+
+
+def group_of_order(order: Order) -> Group | None:
+    """The group an order took a seat in (only a discounted order can have)."""
+    if not order.discount_fen:
+        return None
     return db.session.scalars(sa.select(Group).join(GroupMember, GroupMember.group_id == Group.id)
-                              .where(GroupMember.order_id == order_id)).first()
+                              .where(GroupMember.order_id == order.id)).first()
 
 
 # --- time out: fail and refund ---------------------------------------------------------------------------------

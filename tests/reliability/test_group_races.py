@@ -31,7 +31,7 @@ def setup_group(make_user, make_sku, stock, size: int, members: int) -> tuple[in
     offer_id = make_offer(sku_id, price_fen=1990, size=size)
     buyers = [db.session.get(User, make_user("consumer")) for _ in range(members)]
     first = orders.create_retail_order(buyers[0], sku_id, 1, promo={"group_buy": offer_id})
-    group_id = groups.group_of_order(first.id).id
+    group_id = groups.group_of_order(first).id
     numbers = [first.order_no] + [orders.create_retail_order(b, sku_id, 1, promo={"group": group_id}).order_no
                                   for b in buyers[1:]]
     return group_id, sku_id, numbers

@@ -38,7 +38,7 @@ def offer(ctx, make_sku, stock):
 
 def open_group(buyer, offer) -> tuple[Order, Group]:
     order = orders.create_retail_order(buyer, offer.sku_id, 1, promo={"group_buy": offer.id})
-    return order, groups.group_of_order(order.id)
+    return order, groups.group_of_order(order)
 
 
 def join(buyer, group, qty=1) -> Order:
@@ -191,3 +191,11 @@ def test_a_payment_landing_after_the_group_failed_is_refunded(buyers, offer):
     assert first.status == "cancelled"
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Delivery)) == 0
     assert_ledger_balanced()
+
+
+def test_refused_when_the_list_price_came_down_to_the_group_price(buyers, offer):
+    from app.catalog.models import Sku
+
+    db.session.execute(sa.update(Sku).where(Sku.id == offer.sku_id).values(price_fen=1990))
+    db.session.commit()
+    refused(lambda: open_group(buyers[0], offer), "GROUP_OFFER_ENDED", "这个拼团活动已结束。")

@@ -139,8 +139,8 @@ def order_page(order):
     from the gateway, which saves the browser a redirect."""
     units = benefits.units_of(current_user, order)  # the buyer's: every unit of the order
     statuses = {e.delivery.status for e in units if e.delivery is not None}
-    group = group_buys.group_of_order(order.id)
-    held = group is not None and group_buys.is_held(order)
+    group = group_buys.group_of_order(order)
+    held = group_buys.waits(order, group)
     return render("consumer/order.html", "order_status", order=order, units=units,
                   state=benefits.state_of(order, units),
                   with_support=DeliveryStatus.failed in statuses, group=group, held=held,
