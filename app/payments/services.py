@@ -124,7 +124,17 @@ def apply_success(notice: Notice) -> str:
         transition(payment, PaymentStatus.succeeded, allowed=PAYMENT_TRANSITIONS, actor_id=None,
                    reason="gateway notification", gateway_trade_no=notice.trade_no, paid_at=utcnow())
     except TransitionError:
-        return "duplicate"  # a concurrent copy of this notice won
+        # Either a concurrent copy of this notice won, or the order's closing (expiry, cancellation, a failed
+        # group buy), which held the order's lock we waited for, closed the payment: the money was paid all
+        # the same, so it is applied from there (and honoured or refunded below), never lost as a duplicate.
+        db.session.refresh(payment)
+        if payment.status != PaymentStatus.closed:
+            return "duplicate"
+        try:
+            transition(payment, PaymentStatus.succeeded, allowed=PAYMENT_TRANSITIONS, actor_id=None,
+                       reason="gateway notification", gateway_trade_no=notice.trade_no, paid_at=utcnow())
+        except TransitionError:
+            return "duplicate"
     ledger.post("payment", [("1122", payment.amount_fen), ("2203", -payment.amount_fen)],
                 key=f"payment:{payment.id}:captured", memo=payment.out_trade_no, ref=("payment", payment.id))
     if order.status in (OrderStatus.expired, OrderStatus.cancelled):

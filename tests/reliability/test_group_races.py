@@ -115,7 +115,7 @@ def test_a_group_that_expires_refunds_everyone_exactly_once(app, make_user, make
         {no: ("REFUNDED", 1) for no in paid}
 
 
-@pytest.mark.parametrize("round_", range(3))
+@pytest.mark.parametrize("round_", range(6))
 def test_the_expiry_racing_the_last_payment_ends_one_way_for_everyone(app, make_user, make_sku, stock, round_):
     with app.app_context():
         group_id, sku_id, numbers = setup_group(make_user, make_sku, stock, size=3, members=3)
@@ -123,7 +123,8 @@ def test_the_expiry_racing_the_last_payment_ends_one_way_for_everyone(app, make_
             assert pay_no(no) == "applied"
         run_out_of_time(group_id)
     tasks = [lambda: groups.expire_groups(), lambda: pay_no(numbers[2])]
-    run_all(app, lambda f: f(), [(t,) for t in tasks])
+    _, paid = run_all(app, lambda f: f(), [(t,) for t in tasks])
+    assert paid == "applied"  # never lost as a "duplicate" when the expiry closed the order meanwhile
     with app.app_context():
         groups.expire_groups()  # a run that backed off from the landing payment
         group = db.session.get(Group, group_id)
