@@ -15,6 +15,8 @@ def compute_cross_sell() -> int:
         n = offers.compute_recommendations()
     log.info("wrote %s cross-sell recommendations", n)
     return n
+
+
 def advance_campaigns() -> int:
     from app.marketing import campaigns
 
@@ -54,3 +56,13 @@ def resume_stalled_runs() -> int:
     if n:
         log.warning("re-enqueued %s stalled segment runs", n)
     return n
+
+
+def expire_groups() -> int:
+    """Fail the group buys whose time ran out unfilled: refund their paid members, close the unpaid orders."""
+    from app.marketing import groups
+
+    with app_context():
+        failed = groups.expire_groups()
+    log.info("group buys failed: %s", failed)
+    return failed

@@ -22,6 +22,7 @@ PERIODIC = [
     (fulfilment.sweep, "fulfilment", SWEEP_SECONDS),
     (fulfilment.replenish, "fulfilment", 300),
     (maintenance.expire_orders, "maintenance", 60),
+    (marketing.expire_groups, "maintenance", 60),
     (maintenance.expire_entitlements, "maintenance", 3600),
     (maintenance.fold_stock_counts, "maintenance", 60),
     (marketing.advance_campaigns, "maintenance", 60),

@@ -10,6 +10,8 @@ LABELS = {
         "pending_payment": _l("Awaiting payment"), "paid": _l("Paid"), "delivered": _l("Delivered"),
         "cancelled": _l("Cancelled"), "expired": _l("Closed (unpaid)"), "refunded": _l("Refunded"),
     },
+    #: A group buy's group (marketing).
+    "group": {"open": _l("Filling"), "filled": _l("Filled"), "failed": _l("Failed (refunded)")},
     "benefit": {"unused": _l("Unused"), "used": _l("Used"), "expired": _l("Expired"),
                 "pending": _l("Being delivered"), "refunded": _l("Refunded"), "reclaimed": _l("Taken back by the employer")},
     #: An order's delivery, derived from its units (a bundle's components).

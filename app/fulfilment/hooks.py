@@ -2,7 +2,7 @@
 
 from flask import Flask
 
-from app.fulfilment import services
+from app.fulfilment import services, signals
 from app.payments import signals as payments
 
 
@@ -11,5 +11,8 @@ def init_app(app: Flask) -> None:
 
 
 def _paid(order, **_) -> None:
-    """A captured payment turns the order into entitlements and deliveries in the same transaction."""
+    """A captured payment turns the order into entitlements and deliveries in the same transaction, unless a
+    receiver of `signals.hold` keeps it waiting (it starts the order itself when the wait is over)."""
+    if any(held for _, held in signals.hold.send(order)):
+        return
     services.start(order)

@@ -33,3 +33,7 @@ unit_refunded = _signals.signal("unit-refunded")
 #: it has reserved for the order; they are booked at list value to revenue with the same amount to sales
 #: discounts, do not count towards the order's settlement, and services.take_back withdraws one.
 extra_units = _signals.signal("extra-units")
+#: A paid order is about to be delivered. A receiver that returns True holds it: no entitlement or delivery is
+#: made now, and the receiver's domain starts it later with `services.start` (a group buy waits for its group
+#: to fill). Asked inside the capturing transaction. sender: the Order.
+hold = _signals.signal("hold-delivery")

@@ -6,7 +6,7 @@ from flask_babel import lazy_gettext as _l
 
 from app.accounts import signals as accounts
 from app.fulfilment import signals as fulfilment
-from app.marketing import bulk, coupons, flash, offers, promotions, reports
+from app.marketing import bulk, coupons, flash, groups, offers, promotions, reports
 from app.orders import signals as orders
 
 
@@ -30,6 +30,11 @@ def init_app(app: Flask) -> None:
     # flash sales: the unit the gate let through is written with the order; an unpaid order gives it back.
     orders.pricing.connect(flash.price, weak=False)
     orders.order_closed.connect(flash.on_order_closed, weak=False)
+    # group buys: a seat is taken with the order and freed if it closes unpaid; a paid member's delivery waits
+    # until the group fills.
+    orders.pricing.connect(groups.price, weak=False)
+    orders.order_closed.connect(groups.order_closed, weak=False)
+    fulfilment.hold.connect(groups.hold, weak=False)
     bulk.register_defaults()
     bulk.register_action("grant_coupon", _l("Grant a coupon"), _grant_coupon, params=(
         bulk.ActionParam("template", _l("Coupon"), "choice", choices=coupons.grantable),))

@@ -31,6 +31,10 @@ KINDS: dict[str, Kind] = {
     # params: order_no, amount (formatted, e.g. "¥28.00")
     "order_refunded": Kind(_l("Order %(order_no)s refunded"),
                            _l("%(amount)s was refunded for order %(order_no)s.")),
+    # params: sku_name, order_no, amount (formatted) — a group buy that did not fill in time
+    "group_failed": Kind(_l("Group buy did not fill: %(sku_name)s"),
+                         _l("Your group for %(sku_name)s did not fill in time. %(amount)s was refunded for order "
+                            "%(order_no)s.")),
     # params: company — to the owner of an existing account an HR admin added to the company's directory
     "employee_invitation": Kind(_l("%(company)s invites you to join as an employee"),
                                 _l("%(company)s added your address to its employee directory. Your account "

@@ -154,6 +154,12 @@ def _close(order: Order, to: OrderStatus, actor_id: int | None, reason: str) -> 
         transition(payment, PaymentStatus.closed, allowed=PAYMENT_TRANSITIONS, actor_id=actor_id, reason=reason)
 
 
+def close_unpaid(order: Order, actor_id: int | None, reason: str) -> None:
+    """Cancel an unpaid order for the domain whose rule ends it (a group buy that failed), in the caller's
+    transaction: its stock goes back and order_closed is announced. TransitionError if it is no longer unpaid."""
+    _close(order, OrderStatus.cancelled, actor_id, reason)
+
+
 def cancel(buyer: User, order_no_: str) -> Order:
     order = get_for_buyer(buyer, order_no_)
     if order.status != OrderStatus.pending_payment:

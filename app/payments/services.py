@@ -124,7 +124,17 @@ def apply_success(notice: Notice) -> str:
         transition(payment, PaymentStatus.succeeded, allowed=PAYMENT_TRANSITIONS, actor_id=None,
                    reason="gateway notification", gateway_trade_no=notice.trade_no, paid_at=utcnow())
     except TransitionError:
-        return "duplicate"  # a concurrent copy of this notice won
+        # Either a concurrent copy of this notice won, or the order's closing (expiry, cancellation, a failed
+        # group buy), which held the order's lock we waited for, closed the payment: the money was paid all
+        # the same, so it is applied from there (and honoured or refunded below), never lost as a duplicate.
+        db.session.refresh(payment)
+        if payment.status != PaymentStatus.closed:
+            return "duplicate"
+        try:
+            transition(payment, PaymentStatus.succeeded, allowed=PAYMENT_TRANSITIONS, actor_id=None,
+                       reason="gateway notification", gateway_trade_no=notice.trade_no, paid_at=utcnow())
+        except TransitionError:
+            return "duplicate"
     ledger.post("payment", [("1122", payment.amount_fen), ("2203", -payment.amount_fen)],
                 key=f"payment:{payment.id}:captured", memo=payment.out_trade_no, ref=("payment", payment.id))
     if order.status in (OrderStatus.expired, OrderStatus.cancelled):
@@ -138,6 +148,12 @@ def apply_success(notice: Notice) -> str:
                paid_at=utcnow())
     signals.order_paid.send(order)
     return "applied"
+
+
+def refund_in_full(order: Order, reason: str) -> None:
+    """Refund the whole of a paid order's payment, in the caller's transaction: the gateway is asked after
+    commit, and the refund sweep retries until it has answered. A second call raises TransitionError."""
+    _start_refund(payment_for(order), order, reason)
 
 
 def _start_refund(payment: Payment, order: Order, reason: str) -> None:

@@ -38,6 +38,7 @@ STYLES = {
                            css="settlement-status"),
     "proposal": TagStyle({"approved": "success", "rejected": "danger", "withdrawn": "light"}, default="warning",
                          light=True, css="proposal-status"),
+    "group": TagStyle({"open": "info", "filled": "success", "failed": "dark"}, light=True, css="group-status"),
     "recon_run": TagStyle({"matched": "success", "failed": "danger"}, default="warning", light=True),
     "campaign": TagStyle({"draft": "light", "scheduled": "info", "live": "success", "ended": "dark"}, light=True,
                          css="campaign-status"),

@@ -12,6 +12,7 @@ from app.marketing.models.coupons import (  # noqa: F401
     TemplateStatus,
 )
 from app.marketing.models.flash import FlashSale, FlashUnit  # noqa: F401
+from app.marketing.models.groups import GROUP_TRANSITIONS, Group, GroupMember, GroupOffer, GroupStatus  # noqa: F401
 from app.marketing.models.offers import (  # noqa: F401
     CrossSellPin,
     CrossSellUse,

@@ -16,6 +16,7 @@ from app.db_setup import read_only
 from app.fulfilment import services as benefits
 from app.fulfilment.models import DeliveryStatus, Entitlement, EntitlementStatus
 from app.marketing import flash as flash_sales
+from app.marketing import groups as group_buys
 from app.marketing import offers, promotions
 from app.orders import services as orders
 from app.orders.models import OrderStatus
@@ -30,11 +31,13 @@ from app.web.render import render, wants_fragment
 USER_ERRORS = (ValidationError, Conflict)
 
 #: The shop is public; everything else needs a consumer or employee.
-PUBLIC = {"consumer.shop", "consumer.sku_detail"}
+PUBLIC = {"consumer.shop", "consumer.sku_detail", "consumer.group"}
 
 #: What the buy form may carry for marketing to price (promo key: form field): the buyer's coupon, the
-#: cross-sell price of an offer, the flash sale; each feature's receiver checks its own.
-PROMO_FIELDS = {"coupon": "coupon", "cross_sell": "cross_sell", "flash_sale": "flash_sale"}
+#: cross-sell price of an offer, the flash sale, the group buy a buyer opens or the group they join; each
+#: feature's receiver checks its own.
+PROMO_FIELDS = {"coupon": "coupon", "cross_sell": "cross_sell", "flash_sale": "flash_sale",
+                "group_buy": "group_buy", "group": "group"}
 
 #: Deliveries still being worked on: their pages poll until these settle.
 IN_FLIGHT = (DeliveryStatus.queued, DeliveryStatus.accepted)
@@ -88,6 +91,7 @@ def _sku_page(sku: Sku, status_code: int = 200, values: dict | None = None, erro
                   available=benefits.availability([sku])[sku.id], orderable=orders.orderable(sku),
                   components=planning.parts(sku) if sku.type == SkuType.bundle else [],
                   offers=offers.sku_panel(sku, current_user),
+                  group_offer=group_buys.live_offer(sku.id),
                   **coupon_views.panel(sku, quantity, values.get("coupon")))
 
 
@@ -111,6 +115,8 @@ def buy(sku_id: int):
         flash(str(e.message), "danger")
         if flash_sales.PROMO_KEY in promo:  # back to the sale's page, where the buyer clicked
             return redirect(url_for("consumer.flash_sale", sale_id=flash_sales.sale_id_of(promo)), 303)
+        if promo.get("group", "").isdigit():  # refused a seat: back to the group, which says why too
+            return redirect(url_for("consumer.group", group_id=int(promo["group"])), 303)
         return redirect(url_for("consumer.sku_detail", sku_id=sku_id), 303)
     except NotFound as e:
         if e.code != "FLASH_NOT_FOUND":
@@ -151,11 +157,14 @@ def order_page(order):
     from the gateway, which saves the browser a redirect."""
     units = benefits.units_of(current_user, order)  # the buyer's: every unit of the order
     statuses = {e.delivery.status for e in units if e.delivery is not None}
+    group = group_buys.group_of_order(order)
+    held = group_buys.waits(order, group)
     return render("consumer/order.html", "order_status", order=order, units=units,
                   discounts=promotions.of_order(order.id) if order.discount_fen and not wants_fragment() else [],
                   state=benefits.state_of(order, units),
-                  with_support=DeliveryStatus.failed in statuses,
-                  polling=order.status == "paid" and (not units or bool(statuses & set(IN_FLIGHT))),
+                  with_support=DeliveryStatus.failed in statuses, group=group, held=held,
+                  # a held order waits for its group (hours, maybe): the group page tells how it goes
+                  polling=order.status == "paid" and not held and (not units or bool(statuses & set(IN_FLIGHT))),
                   offers=None if wants_fragment() else offers.order_panel(order, current_user))
 
 

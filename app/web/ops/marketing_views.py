@@ -39,6 +39,7 @@ register_section("ops.marketing_home", _l("Campaigns"))
 register_section("ops.segments_list", _l("Segments"))
 register_section("ops.coupon_templates", _l("Coupons"))
 register_section("ops.flash_sales", _l("Flash sales"))
+register_section("ops.group_offers", _l("Group buys"))
 register_section("ops.offers_page", _l("Offers"))
 
 
