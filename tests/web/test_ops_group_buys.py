@@ -36,7 +36,7 @@ def test_ops_creates_lists_and_stops_a_group_buy(app, client, login_as, make_sku
         offer_id = offer.id
     listing = text(client.get(f"/ops/marketing/groups/?campaign={campaign_id}"))
     assert f'data-offer="{offer_id}"' in listing and "¥19.90" in listing and 'data-state="live"' in listing
-    assert "拼团" in text(client.get("/ops/"))  # the nav item
+    assert 'data-section="ops.group_offers">拼团' in text(client.get("/ops/marketing/"))  # a marketing section
     detail = text(client.get(f"/ops/marketing/groups/{offer_id}"))
     assert "1 / 3" in detail and "group-status" in detail and "拼团中" in detail
     assert client.post(f"/ops/marketing/groups/{offer_id}/stop").status_code == 303
