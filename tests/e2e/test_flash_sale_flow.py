@@ -30,7 +30,9 @@ def test_ops_create_a_flash_sale(page, device, app, live_server, make_user, make
 
     page.goto(live_server + "/login")
     me.log_in(email, "/ops/")
-    me.nav("/ops/marketing/flash/")
+    me.nav("/ops/marketing/")  # Marketing, then its Flash sales tab
+    me.press(page.locator("#marketing-sections a[data-section='ops.flash_sales']"))
+    expect(page).to_have_url(re.compile(r"/ops/marketing/flash/$"))
     me.press(page.locator("#new-flash-sale"))
     expect(page).to_have_url(re.compile(r"/ops/marketing/flash/new"))
     page.locator("#campaign_id").select_option(label="双十二 秒杀节")
