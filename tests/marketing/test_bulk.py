@@ -9,7 +9,7 @@ from app.core.errors import ValidationError
 from app.core.models import AuditLog
 from app.extensions import db
 from app.marketing import bulk, segments
-from app.marketing.models import SegmentRun, SegmentRunMember
+from app.marketing.models import Coupon, SegmentRun, SegmentRunMember
 from app.notifications.models import Notification
 from app.queues import queue
 
@@ -137,3 +137,27 @@ def test_a_run_whose_job_was_lost_is_queued_again(segment, buyers):
     assert run.job_id != lost_job and q.fetch_job(run.job_id).args == (run.id,)
     assert bulk.resume_stalled() == 0  # its new job is there
     q.empty()
+
+
+def test_a_segment_is_granted_a_coupon_in_a_job(segment, buyers):
+    """The coupons feature's action: each member gets one coupon of the template, only as many as it has, and a
+    rerun gives nothing twice."""
+    from jobs import marketing as jobs
+    from tests.support.marketing import make_template
+
+    template = make_template(total=4)
+    assert template in {t for t, _ in bulk.ACTIONS["grant_coupon"].params[0].choices()}
+    run = bulk.start(segment.created_by_id, segment.id, "grant_coupon", {"template": str(template)})
+    assert jobs.run_segment_action(run.id) == "done"
+    held = dict(db.session.execute(sa.select(Coupon.holder_id, sa.func.count()).where(
+        Coupon.template_id == template, Coupon.holder_id.is_not(None)).group_by(Coupon.holder_id)).all())
+    assert len(held) == 4 and set(held) <= set(buyers) and set(held.values()) == {1}  # the fifth: none left
+    assert db.session.get(SegmentRun, run.id).affected == 4
+    again = bulk.start(segment.created_by_id, segment.id, "grant_coupon", {"template": str(template)})
+    assert jobs.run_segment_action(again.id) == "done"
+    assert db.session.get(SegmentRun, again.id).affected == 0
+
+
+def test_a_coupon_grant_needs_a_coupon_that_can_be_granted(segment):
+    with pytest.raises(ValidationError):
+        bulk.start(segment.created_by_id, segment.id, "grant_coupon", {"template": "999999"})
