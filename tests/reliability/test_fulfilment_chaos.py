@@ -116,10 +116,16 @@ def _counts(app) -> Counter:
 
 @pytest.mark.slow
 @pytest.mark.committed
+@pytest.mark.pg
 @pytest.mark.timeout(1200)
 @pytest.mark.parametrize("chaos", ["none", "sigkill", "redis_restart"])
 def test_500_mixed_orders_all_end_delivered_or_in_the_exception_queue(app, make_user, make_sku, make_supplier,
                                                                       map_sku, stock, chaos):
+    # The slowest proof of the suite (about 7 minutes a case on the 2-core CI machine) runs on PostgreSQL only, so
+    # that both passes fit CI's time (README, "Tests"): production runs on PostgreSQL.
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("the chaos run is proved on PostgreSQL (set DATABASE_URL)")
     private = PrivateRedis()
     supplier_proc, supplier_url = start_supplier("--timeout-seconds", "2", "--seed", "7")
     sandbox = SupplierSandbox(supplier_url)
