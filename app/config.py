@@ -70,6 +70,12 @@ class Config:
     PAYGATE_KEY = os.environ.get("PAYGATE_KEY", PUBLISHED_DEFAULTS["PAYGATE_KEY"])
     ORDER_PAYMENT_MINUTES = int(os.environ.get("ORDER_PAYMENT_MINUTES", "15"))
     MAX_RETAIL_QUANTITY = 10
+    #: Redis key prefix of risk control's counters (velocity windows, rule hits, challenge passes).
+    RISK_PREFIX = os.environ.get("RISK_PREFIX", "quanyi:risk:")
+    #: A device that passed a challenge is not asked again for this long.
+    RISK_CHALLENGE_REMEMBER_MINUTES = int(os.environ.get("RISK_CHALLENGE_REMEMBER_MINUTES", "30"))
+    #: A held order nobody reviewed within this many minutes escalates.
+    RISK_REVIEW_ESCALATE_MINUTES = int(os.environ.get("RISK_REVIEW_ESCALATE_MINUTES", "60"))
     #: Seconds between delivery attempts: the n-th retry waits the n-th figure; after the last, the
     #: delivery goes to the ops exception queue.
     FULFILMENT_RETRY_DELAYS = [float(x) for x in os.environ.get("FULFILMENT_RETRY_DELAYS",

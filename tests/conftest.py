@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -166,6 +167,11 @@ def _db_isolation(request, app):
 
     vault._cache.clear()
     ledger.forget_account_ids()  # every test's rolled-back accounts (SQLite may reuse their ids)
+    # Risk control's Redis counters start empty for each test (a new key prefix), its rules are read afresh.
+    from app.risk import rules as risk_rules
+
+    app.config["RISK_PREFIX"] = f"test-{os.getpid()}:risk:{uuid.uuid4().hex[:12]}:"
+    risk_rules.forget()
     if request.node.get_closest_marker("committed") or "app" not in request.fixturenames:
         yield
         if request.node.get_closest_marker("committed"):

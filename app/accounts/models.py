@@ -31,6 +31,9 @@ class Organization(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(120), unique=True)
     kind: Mapped[str] = mapped_column(sa.String(20))
+    #: Frozen by ops (risk control): its members can sign in and look, but not buy or redeem.
+    frozen_at: Mapped[datetime | None]
+    frozen_reason: Mapped[str | None] = mapped_column(sa.String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     members: Mapped[list["User"]] = relationship(back_populates="organization", order_by="User.id")
@@ -54,6 +57,9 @@ class User(UserMixin, db.Model):
     active: Mapped[bool] = mapped_column(default=True)
     #: Every session carries the version it was opened under; bumping it ends all of the user's sessions.
     session_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    #: Frozen by ops (risk control): can sign in and see what it owns, cannot buy, claim, reveal or redeem.
+    frozen_at: Mapped[datetime | None]
+    frozen_reason: Mapped[str | None] = mapped_column(sa.String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     organization: Mapped[Organization | None] = relationship(back_populates="members")

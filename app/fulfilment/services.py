@@ -32,7 +32,7 @@ from app.inventory import services as inventory
 from app.inventory.models import Code, CodeStatus
 from app.ledger import services as ledger
 from app.orders.models import ORDER_TRANSITIONS, Order, OrderStatus
-from app.orders.services import create_retail_order
+from app.orders.services import create_retail_order, under_review
 from app.queues import queue
 
 D, E = DeliveryStatus, EntitlementStatus
@@ -60,8 +60,11 @@ def start(order: Order) -> list[int]:
     """Turn a just-paid order into entitlements and delivery rows, in the caller's transaction.
 
     Reserved stock codes and shared-code slots are delivered at once; supplier units are queued for the
-    worker (enqueued after commit). Returns the ids of the queued deliveries.
+    worker (enqueued after commit). Returns the ids of the queued deliveries. An order risk control holds
+    for review is not started (approving it starts it).
     """
+    if under_review(order):
+        return []
     now = utcnow()
     codes: dict[int, list[Code]] = {}
     for code in inventory.mark_delivered(order.id):

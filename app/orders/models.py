@@ -80,3 +80,39 @@ class Order(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     sku: Mapped[Sku] = relationship()
+
+
+class ReviewStatus(StrEnum):
+    pending = "pending"
+    approved = "approved"
+    rejected = "rejected"
+
+
+REVIEW_TRANSITIONS = {
+    ReviewStatus.pending: frozenset({ReviewStatus.approved, ReviewStatus.rejected}),
+}
+
+
+class OrderReview(db.Model):
+    """An order risk control held for a person to look at: it may be paid, but nothing is delivered until ops
+    approve it (delivered then) or reject it (refunded, the account optionally frozen)."""
+
+    __tablename__ = "order_reviews"
+    __table_args__ = (sa.Index("ix_order_reviews_status_due", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(sa.ForeignKey("orders.id"), unique=True)
+    #: The risk decision that held it (its features, rules and score are the reviewer's evidence).
+    decision_id: Mapped[int | None] = mapped_column(sa.ForeignKey("risk_decisions.id"))
+    status: Mapped[str] = mapped_column(sa.String(10), default=ReviewStatus.pending)
+    #: Escalated when nobody decided by then (RISK_REVIEW_ESCALATE_MINUTES after the hold).
+    due_at: Mapped[datetime]
+    escalated_at: Mapped[datetime | None]
+    decided_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None]
+    #: The reviewer's note; with a rejection, whether the account was frozen too.
+    note: Mapped[str] = mapped_column(sa.String(500), default="")
+    froze_account: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    order: Mapped[Order] = relationship()

@@ -16,8 +16,10 @@ from app.core.states import transition
 from app.extensions import db
 from app.inventory import services as inventory
 from app.orders import signals
-from app.orders.models import ORDER_TRANSITIONS, Order, OrderStatus
+from app.orders.models import ORDER_TRANSITIONS, Order, OrderReview, OrderStatus, ReviewStatus
 from app.payments.models import PAYMENT_TRANSITIONS, Payment, PaymentStatus
+from app.risk import engine as risk
+from app.risk.models import Point
 from app.suppliers import services as suppliers
 
 #: A buyer cannot hold more unpaid orders than this: stops one account from sitting on the stock.
@@ -56,6 +58,8 @@ def create_retail_order(buyer: User, sku_id: int, quantity: int, accounts: dict[
     if pending >= MAX_PENDING_PER_BUYER:
         raise ValidationError(_l("You have too many unpaid orders. Pay or cancel one first."),
                               code="TOO_MANY_PENDING")
+    verdict = risk.check(Point.checkout, buyer, sku_id=sku.id, amount_fen=sku.price_fen * quantity,
+                         quantity=quantity, topup=next(iter(given.values()), None), defer=True)
     now = utcnow()
     order = Order(order_no=order_no(), buyer_id=buyer.id, channel="retail", sku_id=sku.id, quantity=quantity,
                   unit_price_fen=sku.price_fen, amount_fen=sku.price_fen * quantity,
@@ -63,6 +67,7 @@ def create_retail_order(buyer: User, sku_id: int, quantity: int, accounts: dict[
                   expires_at=now + timedelta(minutes=current_app.config["ORDER_PAYMENT_MINUTES"]))
     db.session.add(order)
     db.session.flush()
+    hold_for_review(verdict, order)
     try:
         reserve_stock(order)
     except InsufficientStock:
@@ -75,6 +80,23 @@ def create_retail_order(buyer: User, sku_id: int, quantity: int, accounts: dict[
     # The caller goes on to the payment by the order's number: keep it loaded rather than read the row back.
     sa.orm.attributes.set_committed_value(order, "order_no", number)
     return order
+
+
+def hold_for_review(verdict: risk.Verdict, order: Order) -> None:
+    """Log the risk decision with the order; one risk control wants looked at waits in the review queue (it can
+    be paid, and nothing is delivered until ops approve it)."""
+    risk.placed(verdict, order)
+    if verdict.held:
+        db.session.flush()
+        minutes = current_app.config["RISK_REVIEW_ESCALATE_MINUTES"]
+        db.session.add(OrderReview(order_id=order.id, decision_id=verdict.decision.id,
+                                   due_at=utcnow() + timedelta(minutes=minutes)))
+
+
+def under_review(order: Order) -> OrderReview | None:
+    """The order's review while it is still pending (delivery waits for it)."""
+    return db.session.scalars(sa.select(OrderReview).where(OrderReview.order_id == order.id,
+                                                           OrderReview.status == ReviewStatus.pending)).first()
 
 
 def _price(order: Order, buyer: User, sku: Sku, promo: dict) -> None:

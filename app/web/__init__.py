@@ -54,6 +54,9 @@ def init_app(app: Flask) -> None:
         return {"current_locale": "zh_CN" if get_locale().language == "zh" else "en", "languages": app.config["LANGUAGES"],
                 "now": datetime.utcnow, "current_user": current_user}
 
+    from app.risk import client as risk_client
+
+    app.after_request(risk_client.issue_cookie)  # the device id risk control reads (app/risk/client.py)
     headers.init_app(app)  # CSP, HSTS over HTTPS, nosniff, Referrer-Policy, frame options
 
     @app.after_request
