@@ -156,6 +156,10 @@ def truncate_all(app) -> None:
                     conn.exec_driver_sql(f"DELETE FROM {t}")
                 conn.exec_driver_sql("DELETE FROM code_counts")  # the codes' DELETE triggers counted them out
                 audit_chain.protect(conn)
+        # The shipped risk rules come with the schema (migration 0029), as on a new deployment: put them back.
+        from app.risk import defaults
+
+        defaults.install()
 
 
 @pytest.fixture(autouse=True)
