@@ -20,6 +20,7 @@ from app.payments import signals
 from app.payments.gateway import GatewayError, Notice, gateway
 from app.payments.models import PAYMENT_TRANSITIONS, Payment, PaymentNotification, PaymentStatus
 from app.queues import queue
+from app.risk import engine as risk
 
 log = logging.getLogger(__name__)
 #: Where rejected gateway notices are counted (app.core.rejections).
@@ -205,6 +206,8 @@ def sync_from_gateway(order: Order) -> str:
         log.warning("gateway query for %s failed: %s", out_trade_no, e)
         return PaymentStatus.created
     if data.get("trade_status") != "SUCCESS":
+        if data.get("trade_status") == "CLOSED":  # the payer gave up or the payment failed: risk counts it
+            risk.failed_payment(order.buyer_id, out_trade_no)
         return PaymentStatus.created
     notice = Notice(notify_id=f"query:{data['trade_no']}", out_trade_no=out_trade_no,
                     trade_no=data["trade_no"], amount_fen=data["amount_fen"], currency=data["currency"],

@@ -249,9 +249,12 @@ def placed(verdict: Verdict, order) -> None:
     after_commit(db.session(), lambda: velocity.record_order(*args))
 
 
-def failed_payment(user_id: int | None, ip: str | None, device: str | None) -> None:
-    """A payment failed (the gateway said so): counted for the buyer, and the IP and device that ordered."""
-    velocity.record("failed_payments", {"user": user_id, "ip": ip, "device": device})
+def failed_payment(user_id: int | None, ref: str) -> None:
+    """A payment failed or was abandoned at the gateway (`ref`: its trade number; counted once however often
+    the payer comes back): counted for the buyer, and the IP and device asking now."""
+    who = clients.current()
+    if connection().set(f"{current_app.config['RISK_PREFIX']}failed:{ref}", 1, nx=True, ex=86400):
+        velocity.record("failed_payments", {"user": user_id, "ip": who.ip, "device": who.device})
 
 
 def passed_challenge(device: str | None) -> None:
