@@ -107,3 +107,13 @@ def describe(cond: dict) -> str:
     if isinstance(value, list):
         value = ", ".join(value)
     return f"{label} {cond['op']} {value}"
+
+
+def groups() -> list[tuple[object, list[Feature]]]:
+    """The catalog as the console's feature select shows it: the account, device, lists and order first, then
+    the velocity counters, one group per event."""
+    counters = {event: [FEATURES[f"{event}_{dim}_{window}"] for dim in velocity.DIMS for window in velocity.WINDOWS]
+                for event in velocity.EVENTS}
+    counted = {f.name for group in counters.values() for f in group}
+    return [(_l("Account, device, lists and order"), [f for f in FEATURES.values() if f.name not in counted]),
+            *((_l("Velocity: %(what)s", what=_EVENT_LABELS[event]), group) for event, group in counters.items())]
