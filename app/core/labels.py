@@ -148,7 +148,7 @@ LABELS = {
                    "coupon_claim": _l("Coupon claim"), "flash_entry": _l("Flash-sale entry"),
                    "group_join": _l("Group-buy join"), "topup_redeem": _l("Top-up redemption"),
                    "code_reveal": _l("Code reveal"), "api_order": _l("Reseller API order")},
-    "risk_action": {"allow": _l("Allow"), "challenge": _l("Challenge"), "review": _l("Review"), "block": _l("Block")},
+    "risk_action": {"allow": _l("Let through"), "challenge": _l("Challenge"), "review": _l("Review"), "block": _l("Block")},
     "risk_list": {"black": _l("Black list"), "white": _l("White list")},
 }
 

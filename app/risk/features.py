@@ -3,6 +3,7 @@ console and a kind (number, yes/no, text); the engine works out only those its r
 
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from app.risk import velocity
@@ -104,7 +105,9 @@ def describe(cond: dict) -> str:
     feature = FEATURES.get(cond["feature"])
     label = str(feature.label) if feature else cond["feature"]
     value = cond["value"]
-    if isinstance(value, list):
+    if isinstance(value, bool):
+        value = _("Yes") if value else _("No")
+    elif isinstance(value, list):
         value = ", ".join(value)
     return f"{label} {cond['op']} {value}"
 
