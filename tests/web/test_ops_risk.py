@@ -105,17 +105,23 @@ def test_the_condition_builder_adds_and_removes_rows_and_shows_every_error(clien
                     "Condition 3: choose a feature."):
         assert message in page, message
     assert peek.count(RiskRule, RiskRule.name == "") == 0
+    resp = client.post("/ops/risk/rules/new", data={**RULE, "campaign_id": "999999"})
+    assert resp.status_code == 422 and peek.count(RiskRule, RiskRule.name == RULE["name"]) == 0
     resp = client.post("/ops/risk/rules/new", data={**RULE, "feature": [], "op": [], "value": []})
     assert resp.status_code == 422 and "A rule needs at least one condition." in text(resp)
 
 
 def test_editing_a_rule_keeps_its_conditions_in_the_builder(client, ops, peek):
+    from tests.support.marketing import make_campaign
+    campaign_id = peek(lambda: make_campaign("双十二"))
     client.post("/ops/risk/rules/new", data={**RULE, "feature": ["email_domain"], "op": ["in"],
-                                             "value": ["a.com, B.com"]})
+                                             "value": ["a.com, B.com"], "campaign_id": str(campaign_id)})
     rule = peek.first(sa.select(RiskRule).where(RiskRule.name == "Two or more"))
     assert rule.conditions[0]["value"] == ["a.com", "b.com"]
     page = text(client.get(f"/ops/risk/rules/{rule.id}/edit"))
     assert 'value="a.com, b.com"' in page and '<option value="in" selected>' in page
+    assert f'<option selected value="{campaign_id}">双十二' in page
+    assert "双十二" in text(client.get("/ops/risk/"))
     resp = client.post(f"/ops/risk/rules/{rule.id}/edit", data={**RULE, "name": "Renamed", "weight": "30"})
     assert resp.status_code == 303
     assert (peek.get(RiskRule, rule.id).name, peek.get(RiskRule, rule.id).weight) == ("Renamed", 30)

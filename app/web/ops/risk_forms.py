@@ -30,7 +30,7 @@ class RuleForm(FlaskForm):
                                         "may ask for more."))
     point = SelectField(_l("Decision point"), validate_choice=False,
                         choices=[SelectChoice("", _l("Every point")), *choices(LABELS["risk_point"])])
-    campaign_id = SelectField(_l("Campaign"), validate_choice=False)
+    campaign_id = SelectField(_l("Campaign"))
     observe = BooleanField(_l("Observe only: log and count matches, enforce nothing"), default=True)
     enabled = BooleanField(_l("Enabled"), default=True)
 

@@ -54,10 +54,18 @@ def _risk_helpers():
 
 # --- rules ---------------------------------------------------------------------------------------------------
 
+def _campaigns(*keep: int | None) -> list:
+    """The campaigns a rule can be scoped to, and those named in `keep` (a rule's own, even once ended)."""
+    found = campaigns.choices()
+    have = {c.id for c in found}
+    return found + [campaigns.get(cid) for cid in sorted({k for k in keep if k} - have)]
+
+
 @bp.get("/risk/")
 def risk_rules():
-    return render("ops/risk/rules.html", rules=rules.all_rules(), hits=hits.by_rule(),
-                  campaign_names={c.id: c.name for c in campaigns.choices()})
+    all_rules = rules.all_rules()
+    return render("ops/risk/rules.html", rules=all_rules, hits=hits.by_rule(),
+                  campaign_names={c.id: c.name for c in _campaigns(*(r.campaign_id for r in all_rules))})
 
 
 def _rule_form_page(form: RuleForm, rule, save):
@@ -79,14 +87,14 @@ def _rule_form_page(form: RuleForm, rule, save):
 
 @bp.route("/risk/rules/new", methods=["GET", "POST"])
 def risk_rule_new():
-    form = RuleForm(campaigns=campaigns.choices())
+    form = RuleForm(campaigns=_campaigns())
     return _rule_form_page(form, None, lambda values: rules.create(current_user, values))
 
 
 @bp.route("/risk/rules/<int:rule_id>/edit", methods=["GET", "POST"])
 def risk_rule_edit(rule_id: int):
     rule = rules.get(rule_id)
-    form = RuleForm.of(rule, campaigns.choices())
+    form = RuleForm.of(rule, _campaigns(rule.campaign_id))
     return _rule_form_page(form, rule, lambda values: rules.update(current_user, rule.id, values))
 
 
