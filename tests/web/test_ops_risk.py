@@ -64,6 +64,7 @@ def test_ops_writes_an_observed_rule_sees_its_hits_and_enforces_it(client, ops, 
     assert '<td class="hits-today">1</td>' in row and '<td class="hits-7d">1</td>' in row
     detail = text(client.get(f"/ops/risk/rules/{rule.id}"))
     assert '<td id="hits-today">1</td>' in detail and 'data-decision="' in detail and "observe" in detail
+    assert '<li class="is-active"><a href="/ops/risk/" data-section="ops.risk_rules">' in detail
 
     assert client.post(f"/ops/risk/rules/{rule.id}/enforce").status_code == 303
     assert peek.get(RiskRule, rule.id).observe is False
