@@ -144,6 +144,12 @@ LABELS = {
     },
     "campaign": {"draft": _l("Draft"), "scheduled": _l("Scheduled"), "live": _l("Live"), "ended": _l("Ended")},
     "segment_run": {"queued": _l("Waiting"), "running": _l("Running"), "done": _l("Done"), "failed": _l("Failed")},
+    "risk_point": {"signup": _l("Sign-up"), "login": _l("Sign-in"), "checkout": _l("Checkout"),
+                   "coupon_claim": _l("Coupon claim"), "flash_entry": _l("Flash-sale entry"),
+                   "group_join": _l("Group-buy join"), "topup_redeem": _l("Top-up redemption"),
+                   "code_reveal": _l("Code reveal"), "api_order": _l("Reseller API order")},
+    "risk_action": {"allow": _l("Let through"), "challenge": _l("Challenge"), "review": _l("Review"), "block": _l("Block")},
+    "risk_list": {"black": _l("Black list"), "white": _l("White list")},
 }
 
 

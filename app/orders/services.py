@@ -161,6 +161,19 @@ def get_for_buyer(buyer: User, order_no_: str) -> Order:
     return order
 
 
+def id_of(order_no_: str) -> int | None:
+    """The id of the order with this number, whoever bought it (staff pages search by it), or None."""
+    return db.session.scalar(sa.select(Order.id).where(Order.order_no == (order_no_ or "").strip()))
+
+
+def numbers(ids) -> dict[int, str]:
+    """{order id: order number} for the ids that are not None (staff pages name orders by number)."""
+    ids = {i for i in ids if i}
+    if not ids:
+        return {}
+    return dict(db.session.execute(sa.select(Order.id, Order.order_no).where(Order.id.in_(ids))).all())
+
+
 def list_for_buyer(buyer: User, after: str | None = None, before: str | None = None, per_page: int = 20) -> KeysetPage:
     """The buyer's orders, newest first, by keyset on ix_orders_buyer (buyer_id, id)."""
     return keyset(sa.select(Order).options(sa.orm.joinedload(Order.sku)).where(Order.buyer_id == buyer.id),

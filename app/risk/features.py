@@ -3,6 +3,7 @@ console and a kind (number, yes/no, text); the engine works out only those its r
 
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from app.risk import velocity
@@ -104,6 +105,18 @@ def describe(cond: dict) -> str:
     feature = FEATURES.get(cond["feature"])
     label = str(feature.label) if feature else cond["feature"]
     value = cond["value"]
-    if isinstance(value, list):
+    if isinstance(value, bool):
+        value = _("Yes") if value else _("No")
+    elif isinstance(value, list):
         value = ", ".join(value)
     return f"{label} {cond['op']} {value}"
+
+
+def groups() -> list[tuple[object, list[Feature]]]:
+    """The catalog as the console's feature select shows it: the account, device, lists and order first, then
+    the velocity counters, one group per event."""
+    counters = {event: [FEATURES[f"{event}_{dim}_{window}"] for dim in velocity.DIMS for window in velocity.WINDOWS]
+                for event in velocity.EVENTS}
+    counted = {f.name for group in counters.values() for f in group}
+    return [(_l("Account, device, lists and order"), [f for f in FEATURES.values() if f.name not in counted]),
+            *((_l("Velocity: %(what)s", what=_EVENT_LABELS[event]), group) for event, group in counters.items())]

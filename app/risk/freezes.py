@@ -86,3 +86,36 @@ def is_frozen(user: User | None) -> bool:
         return True
     return user.organization_id is not None and user.organization is not None \
         and user.organization.frozen_at is not None
+
+
+def find(q: str, limit: int = 20) -> tuple[list[User], list[Organization]]:
+    """Accounts by id, email or mobile number (an email or number in part, too) and organizations by id or
+    name, for the console's freeze search."""
+    q = (q or "").strip()
+    if not q:
+        return [], []
+    users = sa.select(User).order_by(User.id).limit(limit)
+    orgs = sa.select(Organization).order_by(Organization.id).limit(limit)
+    if q.isdigit() and len(q) < 11:
+        users, orgs = users.where(User.id == int(q)), orgs.where(Organization.id == int(q))
+    else:
+        like = q.lower()
+        users = users.where(sa.or_(User.email.contains(like, autoescape=True), User.phone.contains(q, autoescape=True)))
+        orgs = orgs.where(Organization.name.contains(q, autoescape=True))
+    return list(db.session.scalars(users)), list(db.session.scalars(orgs))
+
+
+def frozen(limit: int = 200) -> tuple[list[User], list[Organization]]:
+    """The accounts and organizations frozen now, the latest first."""
+    return (list(db.session.scalars(sa.select(User).where(User.frozen_at.is_not(None))
+                                    .order_by(User.frozen_at.desc(), User.id).limit(limit))),
+            list(db.session.scalars(sa.select(Organization).where(Organization.frozen_at.is_not(None))
+                                    .order_by(Organization.frozen_at.desc(), Organization.id).limit(limit))))
+
+
+def account(user_id: int) -> User:
+    return _user(user_id)
+
+
+def organization(org_id: int) -> Organization:
+    return _org(org_id)

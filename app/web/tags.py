@@ -44,6 +44,8 @@ STYLES = {
                          css="campaign-status"),
     "segment_run": TagStyle({"done": "success", "failed": "danger", "running": "info", "queued": "warning"},
                             css="run-status"),
+    "risk_action": TagStyle({"allow": "success", "challenge": "warning", "review": "info", "block": "danger"},
+                            light=True, css="risk-action"),
 }
 
 

@@ -117,3 +117,15 @@ MARKETING = {"ops.marketing_home", "ops.campaign_new", "ops.campaign", "ops.camp
 def test_marketing_pages_are_ops_only(app):
     assert MARKETING <= {endpoint for endpoint, _, _ in routes(app)}
     assert all(endpoint_roles(e) == {Role.ops} for e in MARKETING)
+
+
+#: Risk control's ops pages (rules, thresholds, lists, decisions, freezes): ops-only, like the rest of ops.
+RISK = {"ops.risk_rules", "ops.risk_rule_new", "ops.risk_rule_edit", "ops.risk_rule", "ops.risk_rule_mode",
+        "ops.risk_thresholds", "ops.risk_threshold_save", "ops.risk_lists", "ops.risk_list_add",
+        "ops.risk_list_remove", "ops.risk_list_import", "ops.risk_list_template", "ops.risk_decisions",
+        "ops.risk_decision", "ops.risk_freezes", "ops.risk_account", "ops.risk_organization", "ops.risk_freeze"}
+
+
+def test_risk_pages_are_ops_only(app):
+    assert RISK <= {endpoint for endpoint, _, _ in routes(app)}
+    assert all(endpoint_roles(e) == {Role.ops} for e in RISK)

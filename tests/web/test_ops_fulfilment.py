@@ -503,3 +503,11 @@ def test_new_pages_render_in_both_languages(client, login_as, failed, make_sku, 
         assert resp.status_code == 200, url
         assert ('lang="zh-CN"' if lang == "zh_CN" else 'lang="en"') in text(resp)
 
+
+
+def test_the_exception_view_shows_the_order_s_risk_decisions(client, ops, failed):
+    """Risk control's panel on the one staff view of an order: the checkout decision logged with it."""
+    f = failed()
+    page = text(client.get(f"/ops/exceptions/{f['delivery_id']}"))
+    panel = page[page.index('id="order-risk"'):]
+    assert 'data-decision="' in panel and 'data-status="allow"' in panel

@@ -12,6 +12,7 @@ from app.catalog.models import SkuType
 from app.core.errors import Conflict, ValidationError
 from app.fulfilment import exception_queue as exceptions
 from app.fulfilment.models import DeliveryStatus
+from app.risk import log as risk_log
 from app.suppliers import services as suppliers
 from app.web.ops import bp
 from app.web.ops.forms import ManualDeliveryForm, RefundForm, RetryForm, SwitchSupplierForm
@@ -63,7 +64,8 @@ def exception_detail(delivery_id: int):
                "refund_form": RefundForm(formdata=None, prefix="refund")}
     return render("ops/exception.html", d=d, history=history,
                   supplier_names={s.id: s.name for s in suppliers.list_suppliers()},
-                  is_topup=d.sku.type == SkuType.direct_topup, **exceptions.context(d, history), **ctx)
+                  is_topup=d.sku.type == SkuType.direct_topup, risk_decisions=risk_log.for_order(d.order_id),
+                  **exceptions.context(d, history), **ctx)
 
 
 def _act(delivery_id: int, form: FlaskForm, run, done: str):

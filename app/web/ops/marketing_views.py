@@ -4,7 +4,7 @@ campaign's create / edit / publish / end, and its report (figures, a chart, an X
 Each feature links its pages from the landing page with `register_section(endpoint, label)`; a link is shown
 only when its endpoint exists, so none is ever broken."""
 
-from flask import Response, current_app, flash, redirect, url_for
+from flask import Response, flash, redirect, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -14,20 +14,14 @@ from app.core.ids import utcnow
 from app.marketing import campaigns, reports
 from app.web.ops import bp
 from app.web.ops.marketing_forms import CampaignForm, show_errors
+from app.web.ops.tabs import Tabs
 from app.web.paging import page_number
 from app.web.render import render
 
 #: (endpoint, label) of each feature's pages, in the order they were registered.
-SECTIONS: list[tuple[str, object]] = []
-
-
-def register_section(endpoint: str, label) -> None:
-    if endpoint not in {e for e, _ in SECTIONS}:
-        SECTIONS.append((endpoint, label))
-
-
-def sections() -> list[tuple[str, object]]:
-    return [(e, label) for e, label in SECTIONS if e in current_app.view_functions]
+SECTIONS = Tabs()
+register_section = SECTIONS.register
+sections = SECTIONS.visible
 
 
 @bp.app_template_global("marketing_sections")
