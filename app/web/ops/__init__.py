@@ -10,4 +10,4 @@ bp = portal_blueprint("ops", __name__, "/ops")
 from app.web.ops import (  # noqa: E402,F401,I001  (they add their routes to bp)
     catalog_views, channel_views, coupon_views, enterprise_views, exception_views, import_views, marketing_views,
     offer_views, segment_views, supplier_views, views)
-from app.web.ops import flash_views, group_views  # noqa: E402,F401,I001
+from app.web.ops import flash_views, group_views, review_views  # noqa: E402,F401,I001
