@@ -77,11 +77,11 @@ def sku_surges(now: datetime) -> list[Alert]:
     if not recent:
         return []
     usual = dict(db.session.execute(
-        sa.select(Order.sku_id, sa.func.count()).where(Order.sku_id.in_(recent), Order.created_at >= now - WEEK,
+        sa.select(Order.sku_id, sa.func.count()).where(Order.sku_id.in_(list(recent)), Order.created_at >= now - WEEK,
                                                        Order.created_at < now - window)
         .group_by(Order.sku_id)).all())
     windows = (WEEK - window) / window
-    names = dict(db.session.execute(sa.select(Sku.id, Sku.name).where(Sku.id.in_(recent))).all())
+    names = dict(db.session.execute(sa.select(Sku.id, Sku.name).where(Sku.id.in_(list(recent)))).all())
     alerts = []
     for sku_id, n in sorted(recent.items()):
         average = usual.get(sku_id, 0) / windows
@@ -126,7 +126,7 @@ def supplier_failures(now: datetime) -> list[Alert]:
     if not recent:
         return []
     usual = rates(now - WEEK, hour)
-    names = dict(db.session.execute(sa.select(Supplier.id, Supplier.name).where(Supplier.id.in_(recent))).all())
+    names = dict(db.session.execute(sa.select(Supplier.id, Supplier.name).where(Supplier.id.in_(list(recent)))).all())
     alerts = []
     for supplier_id, (f, n) in sorted(recent.items()):
         rate = f / n
