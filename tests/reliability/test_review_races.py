@@ -54,7 +54,7 @@ def decide(what: str, actor_id: int, review_id: int) -> str:
         else:
             reviews.reject(actor, review_id, "race", freeze=True)
     except Conflict as e:
-        assert e.code == "REVIEW_DECIDED" and "already" in str(e.message)
+        assert e.code == "REVIEW_DECIDED" and "已由其他审核人" in str(e.message)
         return "decided"
     return what
 

@@ -128,9 +128,9 @@ def test_the_second_decision_is_told_it_was_decided_and_changes_nothing(held, pe
     ops, buyer, order, review = held
     other = people("ops")
     reviews.approve(ops, review.id)
-    with pytest.raises(Conflict, match="already approved"):
+    with pytest.raises(Conflict, match="已由其他审核人通过"):
         reviews.reject(other, review.id, freeze=True)
-    with pytest.raises(Conflict, match="already approved"):
+    with pytest.raises(Conflict, match="已由其他审核人通过"):
         reviews.approve(other, review.id)
     db.session.expire_all()
     assert review.status == "approved" and review.decided_by_id == ops.id
