@@ -76,6 +76,24 @@ class Config:
     RISK_CHALLENGE_REMEMBER_MINUTES = int(os.environ.get("RISK_CHALLENGE_REMEMBER_MINUTES", "30"))
     #: A held order nobody reviewed within this many minutes escalates.
     RISK_REVIEW_ESCALATE_MINUTES = int(os.environ.get("RISK_REVIEW_ESCALATE_MINUTES", "60"))
+    #: Risk alerts to the ops inbox (app/fulfilment/risk_alerts.py). The same alert is said again at most once
+    #: per this many minutes.
+    RISK_ALERT_REPEAT_MINUTES = int(os.environ.get("RISK_ALERT_REPEAT_MINUTES", "60"))
+    #: A SKU surges when its orders in the last window are at least the minimum and more than the factor times
+    #: its average window over the week before.
+    RISK_ALERT_SKU_WINDOW_MINUTES = int(os.environ.get("RISK_ALERT_SKU_WINDOW_MINUTES", "10"))
+    RISK_ALERT_SKU_MIN_ORDERS = int(os.environ.get("RISK_ALERT_SKU_MIN_ORDERS", "30"))
+    RISK_ALERT_SKU_FACTOR = float(os.environ.get("RISK_ALERT_SKU_FACTOR", "5"))
+    #: Distinct accounts one device / one IP reached in the decision log of the last hour.
+    RISK_ALERT_ACCOUNTS_PER_DEVICE = int(os.environ.get("RISK_ALERT_ACCOUNTS_PER_DEVICE", "5"))
+    RISK_ALERT_ACCOUNTS_PER_IP = int(os.environ.get("RISK_ALERT_ACCOUNTS_PER_IP", "20"))
+    #: A supplier's failure rate over the last hour (of at least this many attempts) at or above the rate and
+    #: the factor times its rate over the week before.
+    RISK_ALERT_SUPPLIER_MIN_ATTEMPTS = int(os.environ.get("RISK_ALERT_SUPPLIER_MIN_ATTEMPTS", "10"))
+    RISK_ALERT_SUPPLIER_FAILURE_RATE = float(os.environ.get("RISK_ALERT_SUPPLIER_FAILURE_RATE", "0.3"))
+    RISK_ALERT_SUPPLIER_FACTOR = float(os.environ.get("RISK_ALERT_SUPPLIER_FACTOR", "2"))
+    #: Pending review holds that make an alert (any escalated one does too).
+    RISK_ALERT_PENDING_REVIEWS = int(os.environ.get("RISK_ALERT_PENDING_REVIEWS", "20"))
     #: Seconds between delivery attempts: the n-th retry waits the n-th figure; after the last, the
     #: delivery goes to the ops exception queue.
     FULFILMENT_RETRY_DELAYS = [float(x) for x in os.environ.get("FULFILMENT_RETRY_DELAYS",

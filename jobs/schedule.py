@@ -13,6 +13,7 @@ from jobs import (
     notifications,
     payments,
     procurement,
+    risk,
 )
 
 #: The delivery sweep's interval (seconds); tests that kill workers run it every second.
@@ -43,4 +44,7 @@ PERIODIC = [
     (documents.reconcile, "documents", 86400),
     # hourly: "often bought together" from paid retail orders (marketing offers)
     (marketing.compute_cross_sell, "maintenance", 3600),
+    # risk control: overdue review holds escalate; alerts to the ops inbox (each said once an hour at most)
+    (risk.escalate_reviews, "notifications", 60),
+    (risk.risk_alerts, "notifications", 300),
 ]

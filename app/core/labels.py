@@ -10,6 +10,8 @@ LABELS = {
         "pending_payment": _l("Awaiting payment"), "paid": _l("Paid"), "delivered": _l("Delivered"),
         "cancelled": _l("Cancelled"), "expired": _l("Closed (unpaid)"), "refunded": _l("Refunded"),
     },
+    #: A held order's review (risk control).
+    "review": {"pending": _l("Waiting for review"), "approved": _l("Approved"), "rejected": _l("Rejected")},
     #: A group buy's group (marketing).
     "group": {"open": _l("Filling"), "filled": _l("Filled"), "failed": _l("Failed (refunded)")},
     "benefit": {"unused": _l("Unused"), "used": _l("Used"), "expired": _l("Expired"),

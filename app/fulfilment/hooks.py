@@ -2,7 +2,7 @@
 
 from flask import Flask
 
-from app.fulfilment import services, signals
+from app.fulfilment import reviews, services
 from app.payments import signals as payments
 
 
@@ -12,7 +12,8 @@ def init_app(app: Flask) -> None:
 
 def _paid(order, **_) -> None:
     """A captured payment turns the order into entitlements and deliveries in the same transaction, unless a
-    receiver of `signals.hold` keeps it waiting (it starts the order itself when the wait is over)."""
-    if any(held for _, held in signals.hold.send(order)):
+    receiver of `signals.hold` keeps it waiting (it starts the order itself when the wait is over), or ops
+    rejected the order in review before it was paid (then the late payment is refunded)."""
+    if reviews.refund_if_rejected(order):
         return
-    services.start(order)
+    services.begin(order)

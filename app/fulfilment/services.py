@@ -56,6 +56,15 @@ def enqueue(delivery_ids: list[int], delay: float = 0) -> None:
     after_commit(db.session(), send)
 
 
+def begin(order: Order) -> list[int]:
+    """Start a paid order the way its payment starts it: a receiver of `signals.hold` may keep it waiting (a
+    group buy until its group fills), and starts it itself when the wait is over. Approving a held order's
+    review begins it this way too."""
+    if any(held for _, held in signals.hold.send(order)):
+        return []
+    return start(order)
+
+
 def start(order: Order) -> list[int]:
     """Turn a just-paid order into entitlements and delivery rows, in the caller's transaction.
 

@@ -118,6 +118,39 @@ KINDS: dict[str, Kind] = {
     "account_locked": Kind(_l("Your account was locked after failed sign-ins"),
                            _l("Too many failed sign-ins (the last from %(ip)s): signing in is paused for "
                               "%(minutes)s minutes. If this was not you, change your password.")),
+    # params: sku_name, order_no, amount (formatted) — a paid order risk control held and ops rejected
+    "review_refunded": Kind(_l("Order %(order_no)s was not accepted"),
+                            _l("After a review we could not accept your order %(order_no)s (%(sku_name)s). "
+                               "%(amount)s is refunded to the way you paid.")),
+    # params: sku_name, order_no, amount — an unpaid held order ops rejected
+    "review_cancelled": Kind(_l("Order %(order_no)s was cancelled"),
+                             _l("After a review we could not accept your order %(order_no)s (%(sku_name)s). It is "
+                                "cancelled and nothing was charged.")),
+    # params: order_no, sku_name, amount, hours — to ops and admins: a held order nobody reviewed in time
+    "review_escalated": Kind(_l("Review overdue: order %(order_no)s"),
+                             _l("Order %(order_no)s (%(sku_name)s, %(amount)s) has waited for a review for "
+                                "%(hours)s hours. Approve or reject it in the review queue.")),
+    # params: sku_name, orders, minutes, usual — risk alert: a SKU's order rate far above its usual
+    "risk_sku_surge": Kind(_l("Risk alert: orders of %(sku_name)s surging"),
+                           _l("%(orders)s orders of %(sku_name)s in the last %(minutes)s minutes, against about "
+                              "%(usual)s usually. Check for scalpers or a leaked price.")),
+    # params: device, accounts — risk alert: one device id seen with many accounts in the last hour
+    "risk_shared_device": Kind(_l("Risk alert: one device, %(accounts)s accounts"),
+                               _l("Device %(device)s was used by %(accounts)s accounts in the last hour. Look it up "
+                                  "in the decision log; black-list it if it is a ring.")),
+    # params: ip, accounts — risk alert: one IP seen with many accounts in the last hour
+    "risk_shared_ip": Kind(_l("Risk alert: one IP, %(accounts)s accounts"),
+                           _l("IP %(ip)s was used by %(accounts)s accounts in the last hour. Look it up in the "
+                              "decision log; black-list it if it is a ring.")),
+    # params: supplier, rate, failed, attempts, usual — risk alert: a supplier's failure rate rising
+    "risk_supplier_failing": Kind(_l("Risk alert: supplier %(supplier)s failing"),
+                                  _l("%(failed)s of %(attempts)s attempts at %(supplier)s failed in the last hour "
+                                     "(%(rate)s, usually %(usual)s). Consider switching its products to another "
+                                     "supplier.")),
+    # params: pending, escalated — risk alert: review holds piling up
+    "risk_reviews_piling": Kind(_l("Risk alert: %(pending)s orders wait for review"),
+                                _l("%(pending)s held orders wait in the review queue, %(escalated)s of them past "
+                                   "their due time. Paid buyers are waiting for their goods.")),
     # params: title, body — a message ops wrote and sent to a marketing segment, shown as written
     "marketing_message": Kind("%(title)s", "%(body)s"),
 }

@@ -42,6 +42,7 @@ STYLES = {
     "recon_run": TagStyle({"matched": "success", "failed": "danger"}, default="warning", light=True),
     "campaign": TagStyle({"draft": "light", "scheduled": "info", "live": "success", "ended": "dark"}, light=True,
                          css="campaign-status"),
+    "review": TagStyle({"pending": "warning", "approved": "success", "rejected": "danger"}, css="review-status"),
     "segment_run": TagStyle({"done": "success", "failed": "danger", "running": "info", "queued": "warning"},
                             css="run-status"),
     "risk_action": TagStyle({"allow": "success", "challenge": "warning", "review": "info", "block": "danger"},

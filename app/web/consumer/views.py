@@ -159,12 +159,15 @@ def order_page(order):
     statuses = {e.delivery.status for e in units if e.delivery is not None}
     group = group_buys.group_of_order(order)
     held = group_buys.waits(order, group)
-    return render("consumer/order.html", "order_status", order=order, units=units,
+    # a held order waits for a person (risk control's review): it says so rather than "delivering"
+    in_review = order.status in ("pending_payment", "paid") and orders.under_review(order) is not None
+    return render("consumer/order.html", "order_status", order=order, units=units, in_review=in_review,
                   discounts=promotions.of_order(order.id) if order.discount_fen and not wants_fragment() else [],
                   state=benefits.state_of(order, units),
                   with_support=DeliveryStatus.failed in statuses, group=group, held=held,
                   # a held order waits for its group (hours, maybe): the group page tells how it goes
-                  polling=order.status == "paid" and not held and (not units or bool(statuses & set(IN_FLIGHT))),
+                  polling=order.status == "paid" and not held and not in_review
+                  and (not units or bool(statuses & set(IN_FLIGHT))),
                   offers=None if wants_fragment() else offers.order_panel(order, current_user))
 
 

@@ -11,4 +11,4 @@ from app.web.ops import (  # noqa: E402,F401,I001  (they add their routes to bp)
     catalog_views, channel_views, coupon_views, enterprise_views, exception_views, import_views, marketing_views,
     offer_views, segment_views, supplier_views, views)
 from app.web.ops import flash_views, group_views  # noqa: E402,F401,I001
-from app.web.ops import risk_views  # noqa: E402,F401,I001
+from app.web.ops import risk_views, review_views  # noqa: E402,F401,I001
