@@ -102,12 +102,23 @@ def decide(point: str, user: User | None = None, *, organization: Organization |
         row.action, row.note, row.score = Action.block, "frozen", 0
         return Verdict(row, Action.block)
 
-    conn = connection()
-    version = int(conn.get(rules.version_key()) or 0)
-    all_rules, thresholds = rules.loaded(version)
-    applicable = [r for r in all_rules if r.point in (None, point) and r.campaign_id in (None, campaign_id)]
-    needed = {c["feature"] for r in applicable for c in r.conditions}
-    seen = _features(needed, point, user, who, email, sku_id, amount_fen, quantity, topup, campaign_id)
+    args = (point, user, who, email, sku_id, amount_fen, quantity, topup, campaign_id)
+    held = rules.cached()
+    if held is None:
+        version = int(connection().get(rules.version_key()) or 0)
+        all_rules, thresholds = rules.loaded(version)
+        applicable, needed = _applicable(all_rules, point, campaign_id)
+        seen, _ = _features(needed, *args, version=version)
+    else:
+        # The rules this process holds, their version checked in the same round trip as the reads; in the
+        # rare case they changed, loaded again and the features read again (the attempt counted once).
+        version, all_rules, thresholds = held
+        applicable, needed = _applicable(all_rules, point, campaign_id)
+        seen, now_version = _features(needed, *args, version=version, probe=True)
+        if now_version != version:
+            all_rules, thresholds = rules.loaded(now_version)
+            applicable, needed = _applicable(all_rules, point, campaign_id)
+            seen, _ = _features(needed, *args, version=now_version, count=False)
 
     score, strongest, fired, allowed_by = 0, Action.allow, [], None
     for rule in applicable:
@@ -134,7 +145,7 @@ def decide(point: str, user: User | None = None, *, organization: Organization |
         action, note = Action.allow, "challenge passed"
     row.score, row.action, row.note, row.rules = score, action, note, fired
     row.features = {k: v for k, v in seen.items() if k in needed or k == "list_hits"}
-    _count(point, user, who, sku_id, topup, fired)
+    _count(point, fired)
     return Verdict(row, action, seen)
 
 
@@ -147,8 +158,18 @@ def frozen_user(user: User | None) -> bool:
     return user.organization_id is not None and user.organization.frozen_at is not None
 
 
+def _applicable(all_rules, point: str, campaign_id) -> tuple[list, set[str]]:
+    applicable = [r for r in all_rules if r.point in (None, point) and r.campaign_id in (None, campaign_id)]
+    return applicable, {c["feature"] for r in applicable for c in r.conditions}
+
+
 def _features(needed: set[str], point: str, user: User | None, who: clients.Client, email: str | None,
-              sku_id, amount_fen, quantity, topup, campaign_id) -> dict:
+              sku_id, amount_fen, quantity, topup, campaign_id, *, version: int, probe: bool = False,
+              count: bool = True) -> tuple[dict, int | None]:
+    """The features the rules need, in one Redis round trip that also counts this request's attempt (queued
+    after the reads, so they see the counts before it; `count=False`: it was counted already, by a first pass),
+    and the lists as of the rules `version`. With `probe` the round trip also reads the rules version, returned;
+    if it is not `version` the features are not finished (the caller asks again)."""
     seen: dict = {}
     now = time.time()
     if amount_fen is not None:
@@ -172,6 +193,8 @@ def _features(needed: set[str], point: str, user: User | None, who: clients.Clie
         seen["no_device_cookie"] = who.device.startswith("h")
 
     pipe = connection().pipeline(transaction=False)
+    if probe:
+        pipe.get(rules.version_key())
     reads = []
     dims = {"user": user.id if user is not None else None, "ip": who.ip, "device": who.device, "topup": topup,
             "sku": sku_id}
@@ -198,9 +221,19 @@ def _features(needed: set[str], point: str, user: User | None, who: clients.Clie
     if who.device:
         pipe.exists(velocity.passed_key(who.device))
         reads.append("challenge_passed")
-    answers = pipe.execute() if reads else []
+    if count:
+        velocity.record("attempts", dims, 1, now, pipe)
+    answers = pipe.execute()
+    probed = None
+    if probe:
+        probed, answers = int(answers[0] or 0), answers[1:]
+        if probed != version:
+            return seen, probed
+    answers = answers[:len(reads)]
     velocity_answers = velocity.sums(answers[:len(wanted)])
     for name, total in zip(reads[:len(wanted)], velocity_answers, strict=True):
+        if not count and name.startswith("attempts_"):
+            total -= 1  # read again after this attempt was counted: what it was before it
         seen[name] = total / 100 if name.startswith("amount_") else total
     for name, answer in zip(reads[len(wanted):], answers[len(wanted):], strict=True):
         if name is None:
@@ -213,24 +246,24 @@ def _features(needed: set[str], point: str, user: User | None, who: clients.Clie
         else:
             seen[name] = int(answer)
     if needed & {"black_listed", "white_listed"}:
-        found = lists.lookup(user, who.ip, who.device, email=email, topup=topup)
+        found = lists.lookup_at(version, user, who.ip, who.device, email=email, topup=topup)
         seen["black_listed"], seen["white_listed"] = found.black, found.white
         if found.hits:
             seen["list_hits"] = list(found.hits)
-    return seen
+    return seen, probed
 
 
-def _count(point: str, user: User | None, who: clients.Client, sku_id, topup, fired: list) -> None:
-    """Count the request in the velocity windows, and each rule that matched (by day, observed or enforced)."""
+def _count(point: str, fired: list) -> None:
+    """Count each rule that matched (by day, observed or enforced); the attempt itself was counted by
+    `_features`."""
+    if not fired:
+        return
     now = time.time()
     pipe = connection().pipeline(transaction=False)
-    velocity.record("attempts", {"user": user.id if user is not None else None, "ip": who.ip,
-                                 "device": who.device, "topup": topup, "sku": sku_id}, 1, now, pipe)
-    if fired:
-        key = hits_key(time.strftime("%Y%m%d", time.gmtime(now)))
-        for hit in fired:
-            pipe.hincrby(key, f"{hit['id']}:{point}", 1)
-        pipe.expire(key, 40 * 86400)
+    key = hits_key(time.strftime("%Y%m%d", time.gmtime(now)))
+    for hit in fired:
+        pipe.hincrby(key, f"{hit['id']}:{point}", 1)
+    pipe.expire(key, 40 * 86400)
     pipe.execute()
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from app.accounts.models import User
@@ -70,6 +71,64 @@ def lookup(user: User | None, ip: str | None, device: str | None, email: str | N
            topup: str | None = None, now: datetime | None = None) -> Listed:
     """Whether anything about this request is on a list, in one query."""
     now = now or utcnow()
+    candidates = _candidates(user, ip, device, email, topup)
+    if not candidates:
+        return Listed(False, False, ())
+    match = sa.tuple_(ListEntry.type, ListEntry.value).in_(candidates)
+    if ip:
+        match = sa.or_(match, ListEntry.type == ListType.cidr)
+    rows = db.session.execute(sa.select(ListEntry.kind, ListEntry.type, ListEntry.value, ListEntry.reason)
+                              .where(match, sa.or_(ListEntry.expires_at.is_(None), ListEntry.expires_at > now))).all()
+    return _listed(rows, ip)
+
+
+#: Up to this many entries the lists are held in memory, per rules version, for `lookup_at`.
+HELD_ENTRIES = 5000
+
+
+@dataclass
+class _Held:
+    version: int
+    #: (type, value) -> [(kind, type, value, reason, expires_at)]; None: too many entries to hold
+    index: dict | None
+    cidrs: list
+
+
+_held: dict[str, _Held] = {}
+
+
+def lookup_at(version: int, user: User | None, ip: str | None, device: str | None, email: str | None = None,
+              topup: str | None = None, now: datetime | None = None) -> Listed:
+    """`lookup`, answered from memory: the entries are read once per rules version (every change to the lists
+    bumps it, see `rules.changed`), while there are at most HELD_ENTRIES of them; else `lookup`'s query."""
+    key = current_app.config["RISK_PREFIX"]
+    held = _held.get(key)
+    if held is None or held.version != version:
+        rows = db.session.execute(sa.select(ListEntry.kind, ListEntry.type, ListEntry.value, ListEntry.reason,
+                                            ListEntry.expires_at).limit(HELD_ENTRIES + 1)).all()
+        index: dict | None = {}
+        for row in rows:
+            index.setdefault((row.type, row.value), []).append(tuple(row))
+        cidrs = [tuple(r) for r in rows if r.type == ListType.cidr]
+        if len(rows) > HELD_ENTRIES:
+            index, cidrs = None, []
+        held = _held[key] = _Held(version, index, cidrs)
+    if held.index is None:
+        return lookup(user, ip, device, email=email, topup=topup, now=now)
+    if not held.index:
+        return Listed(False, False, ())
+    now = now or utcnow()
+    candidates = _candidates(user, ip, device, email, topup)
+    if not candidates:
+        return Listed(False, False, ())
+    rows = [r for c in candidates for r in held.index.get(c, ())]
+    if ip:
+        rows += held.cidrs
+    return _listed([r[:4] for r in rows if r[4] is None or r[4] > now], ip)
+
+
+def _candidates(user: User | None, ip: str | None, device: str | None, email: str | None,
+                topup: str | None) -> list[tuple[str, str]]:
     candidates = []
     if user is not None:
         candidates.append((ListType.account, str(user.id)))
@@ -86,13 +145,11 @@ def lookup(user: User | None, ip: str | None, device: str | None, email: str | N
         candidates.append((ListType.device, device))
     if topup:
         candidates.append((ListType.topup, topup))
-    if not candidates:
-        return Listed(False, False, ())
-    match = sa.tuple_(ListEntry.type, ListEntry.value).in_(candidates)
-    if ip:
-        match = sa.or_(match, ListEntry.type == ListType.cidr)
-    rows = db.session.execute(sa.select(ListEntry.kind, ListEntry.type, ListEntry.value, ListEntry.reason)
-                              .where(match, sa.or_(ListEntry.expires_at.is_(None), ListEntry.expires_at > now))).all()
+    return candidates
+
+
+def _listed(rows, ip: str | None) -> Listed:
+    """The hits among the (kind, type, value, reason) rows found for a request from `ip`."""
     hits = []
     addr = _address(ip)
     for kind, type_, value, reason in rows:

@@ -96,6 +96,16 @@ def loaded(version: int) -> tuple[tuple[CachedRule, ...], dict]:
     return cache.rules, cache.thresholds
 
 
+def cached() -> tuple[int, tuple[CachedRule, ...], dict] | None:
+    """The rules and thresholds this process holds, with their version (None: none yet); the caller checks the
+    version is still current before it relies on them."""
+    cache = _cache.get(current_app.config["RISK_PREFIX"])
+    if cache is None:
+        return None
+    version, held, thresholds = cache.version, cache.rules, cache.thresholds
+    return None if thresholds is None or version < 0 else (version, held, thresholds)
+
+
 def forget() -> None:
     _cache.clear()
 

@@ -74,6 +74,9 @@ BENCHES = {
                                           "120"), frozenset({"pg"}),
                         ("worker.topups_per_s", "worker.cpu_ms_per_topup", "simple_worker.topups_per_s",
                          "bare_loop_1.calls_per_s", "overhead_vs_bare_W", "worker.ok")),
+    "risk": Bench("risk.py", ("--decisions", "200", "--checkouts", "20", "--buyers", "20"), frozenset({"pg", "sqlite"}),
+                  ("rules", "decision.p50_ms", "decision.p99_ms", "decision.cpu_ms", "checkout.p99_ms",
+                   "bare.p99_ms", "decision_vs_checkout", "check.ok")),
     "statement_pdf": Bench("statement_pdf.py", ("--lines", "120"), frozenset({"pg", "sqlite"}),
                            ("app.total_s", "app.pdf_s", "app.peak_rss_mb", "baseline_weasyprint_cli.total_s",
                             "app_vs_cli.time", "check.ok")),
@@ -81,7 +84,7 @@ BENCHES = {
 
 
 LONGEST_FIRST = ["fulfilment", "statement_pdf", "checkout", "flash_sale", "api_orders", "bulk_issue",
-                 "checkout_embedded", "floor"]
+                 "checkout_embedded", "risk", "floor"]
 
 
 def backend(bench: Bench) -> str | None:
