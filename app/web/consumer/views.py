@@ -22,6 +22,7 @@ from app.orders import services as orders
 from app.orders.models import OrderStatus
 from app.payments import services as payments
 from app.procurement import claims
+from app.risk import freezes
 from app.web.access import PORTAL_ROLES
 from app.web.consumer import bp, coupon_views
 from app.web.paging import cursor_args
@@ -44,6 +45,12 @@ IN_FLIGHT = (DeliveryStatus.queued, DeliveryStatus.accepted)
 #: Pages that only read: on SQLite their transactions don't queue behind the writers (app/db_setup.py).
 for _endpoint in ("shop", "sku_detail", "pay", "orders", "order_detail"):
     read_only(f"consumer.{_endpoint}")
+
+
+@bp.context_processor
+def _frozen_banner() -> dict:
+    """The consumer layout says so when the signed-in account (or its organization) is frozen."""
+    return {"account_frozen": freezes.is_frozen(current_user)}
 
 
 @bp.before_request
