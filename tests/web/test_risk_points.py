@@ -197,9 +197,11 @@ def test_a_rule_blocks_code_reveal_and_nothing_is_counted_or_audited(app, client
     rule("code_reveal")
     page = flashed(c, c.post(f"/me/benefits/{ent_id}/reveal"))
     assert BLOCKED in page and 'id="code-value"' not in page
+    frag = text(c.post(f"/me/benefits/{ent_id}/reveal", headers={"HX-Request": "true"}))  # the button (htmx)
+    assert "<html" not in frag and 'id="reveal-error"' in frag and BLOCKED in frag and 'id="code-value"' not in frag
     assert peek.get(Entitlement, ent_id).reveal_count == 0
     assert count(peek, AuditLog, AuditLog.action == "code.reveal") == 0
-    assert [d.action for d in decisions(peek, "code_reveal", uid)] == ["block"]
+    assert [d.action for d in decisions(peek, "code_reveal", uid)] == ["block", "block"]
 
 
 # --- observe-only: no outcome changes, every hit is logged --------------------------------------------------

@@ -229,7 +229,9 @@ def reveal(ent_id: int):
     ent = benefits.get_for_owner(current_user, ent_id)
     try:
         revealed = benefits.reveal(current_user, ent_id, ip=request.remote_addr)
-    except USER_ERRORS as e:  # e.g. taken back by the employer since the page was shown
+    except USER_ERRORS as e:  # e.g. taken back by the employer since the page was shown, or refused by risk control
+        if wants_fragment() and ent.code_id:  # the button's block comes back saying why (htmx swaps it in place)
+            return render("consumer/benefit.html", "code_block", reveal_error=e.message, **_benefit(ent))
         flash(str(e.message), "danger")
         return redirect(url_for("consumer.benefit", ent_id=ent_id), 303)
     qr_svg = segno.make(revealed["code"], error="m").svg_inline(scale=4, border=2, omitsize=True)
