@@ -12,6 +12,7 @@ it back. If Redis loses a sale's keys, they are rebuilt from the database before
 import time
 from contextvars import ContextVar
 
+import redis
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import event
@@ -102,11 +103,15 @@ def buy(buyer: User, sku_id: int, quantity: int, accounts: dict[str, str] | None
     if quantity != 1:
         raise ValidationError(_l("A flash sale order is for one unit; order again for another."),
                               code="FLASH_QUANTITY")
-    risk.check(Point.flash_entry, buyer, sku_id=sku_id, quantity=quantity, campaign_id=campaign_id)
+    _enter(buyer, sku_id, quantity, campaign_id)
     ticket = _take(sale_id, gate_key, buyer.id, limit)
     token = _pending.set(ticket)
     try:
         return orders.create_retail_order(buyer, sku_id, quantity, accounts=accounts, promo=promo)
+    except redis.RedisError:  # risk control's checkout counters share the gate's Redis: it went away mid-order
+        db.session.rollback()
+        gate().give_back(ticket)
+        raise _busy() from None
     except BaseException:
         gate().give_back(ticket)  # no-op if the receiver already did, or the unit was committed
         raise
@@ -122,7 +127,16 @@ def screen(buyer: User, sku, quantity: int, promo: dict, **_) -> None:
         return
     campaign_id = db.session.scalar(sa.select(FlashSale.campaign_id).where(FlashSale.id == sale_id))
     if campaign_id is not None:  # an unknown sale is refused by the pricing receiver
-        risk.check(Point.flash_entry, buyer, sku_id=sku.id, quantity=quantity, campaign_id=campaign_id)
+        _enter(buyer, sku.id, quantity, campaign_id)
+
+
+def _enter(buyer: User, sku_id: int, quantity: int, campaign_id: int) -> None:
+    """Risk control's flash_entry decision. Its counters live in the gate's Redis: while that is down the sale
+    is busy for everyone ("try again in a moment"), as the gate itself would say."""
+    try:
+        risk.check(Point.flash_entry, buyer, sku_id=sku_id, quantity=quantity, campaign_id=campaign_id)
+    except redis.RedisError:
+        raise _busy() from None
 
 
 def _take(sale_id: int, gate_key: str, buyer_id: int, limit: int) -> Ticket:

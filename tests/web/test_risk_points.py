@@ -3,14 +3,18 @@ user does (the web forms): a rule ops write blocks it and nothing changes, an ob
 nothing and is logged, and a frozen consumer is refused at every door yet signs in and sees what it owns."""
 
 import re
+from unittest import mock
 
 import pytest
+import redis
 import sqlalchemy as sa
 
 from app.accounts.models import User
+from app.core.errors import ValidationError
 from app.core.models import AuditLog
 from app.extensions import db
 from app.fulfilment.models import Delivery, Entitlement
+from app.marketing import flash
 from app.marketing.models import Coupon, CouponTemplate, Group, GroupMember
 from app.marketing.models.flash import FlashSale, FlashUnit
 from app.notifications.models import OutboundEmail
@@ -320,3 +324,14 @@ def test_a_challenge_rule_reaches_the_caller_as_challenge_needed(ctx, make_user,
             signin.sign_in("asked@example.com", "secret-pass-1", "10.9.9.9")
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Decision)
                              .where(Decision.action == "challenge")) == 2
+
+
+def test_flash_entry_is_busy_not_an_error_while_the_redis_of_risk_control_is_down(ctx, make_user, card):
+    sale_id = make_flash_sale(card, quota=3, limit=1)
+    buyer = db.session.get(User, make_user())
+    with mock.patch("app.risk.engine.connection", side_effect=redis.ConnectionError("down")), \
+            pytest.raises(ValidationError) as refused:
+        flash.buy(buyer, card, 1, promo={"flash_sale": sale_id})
+    assert refused.value.code == "FLASH_BUSY"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(FlashUnit)) == 0
+    assert flash.buy(buyer, card, 1, promo={"flash_sale": sale_id}).status == "pending_payment"
