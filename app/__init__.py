@@ -92,8 +92,9 @@ def _connect_domains(app: Flask) -> None:
     from app.marketing import hooks as marketing
     from app.notifications import hooks as notifications
     from app.procurement import hooks as procurement
+    from app.risk import hooks as risk
 
-    for domain in (notifications, inventory, fulfilment, finance, channels, procurement, marketing):
+    for domain in (notifications, inventory, risk, fulfilment, finance, channels, procurement, marketing):
         domain.init_app(app)
 
 

@@ -6,7 +6,7 @@ from flask import current_app
 
 from app.accounts import services, throttle
 from app.accounts.models import User
-from app.accounts.signals import account_locked
+from app.accounts.signals import account_locked, signing_in
 from app.core.audit import audit
 from app.extensions import db
 
@@ -20,8 +20,12 @@ class Refused(Exception):
 
 
 def sign_in(login: str, password: str, ip: str | None) -> User:
-    """The user with this login and password, or Refused (wrong, unknown, inactive or locked: all alike)."""
+    """The user with this login and password, or Refused (wrong, unknown, inactive or locked: all alike).
+
+    Before the password is checked, whoever listens to `signing_in` (risk control) may refuse the attempt by
+    raising; its answer is the same whether the password was right, so it tells a guesser nothing."""
     user = services.find_by_login(login)
+    signing_in.send(user, ip=ip)
     account = throttle.account_key(login, user)
     if throttle.locked(account, ip):
         audit(user.id if user else None, "auth.login_refused_locked", "user", user.id if user else None,

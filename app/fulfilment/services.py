@@ -34,6 +34,8 @@ from app.ledger import services as ledger
 from app.orders.models import ORDER_TRANSITIONS, Order, OrderStatus
 from app.orders.services import create_retail_order, under_review
 from app.queues import queue
+from app.risk import engine as risk
+from app.risk.models import Point
 
 D, E = DeliveryStatus, EntitlementStatus
 
@@ -358,6 +360,7 @@ def reveal(owner: User, ent_id: int, ip: str | None = None) -> dict:
     ent = get_for_owner(owner, ent_id)
     if ent.code_id is None or ent.status in (E.pending, E.refunded):
         raise ValidationError(_l("This benefit has no code to reveal."))
+    risk.check(Point.code_reveal, owner, sku_id=ent.sku_id)  # refuses (a frozen owner too) before anything is counted
     code = db.session.get(Code, ent.code_id)
     # Compare-and-set: the count goes up only while the entitlement still holds this code, so a reveal racing
     # an employer's reclaim (which puts the code back in stock) either counts first, and the reclaim keeps
@@ -403,6 +406,7 @@ def redeem_topup(owner: User, ent_id: int, account: str) -> Delivery:
     d = delivery_of(ent)
     if status_of(ent) != E.unused or d is None or d.status != D.awaiting_account:
         raise ValidationError(_l("This benefit can no longer be redeemed."))
+    risk.check(Point.topup_redeem, owner, sku_id=sku.id, topup=account)  # before the benefit moves
     try:
         transition(ent, E.pending, allowed=ENTITLEMENT_TRANSITIONS, actor_id=owner.id,
                    reason="redeemed to an account", account=account)

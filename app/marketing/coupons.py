@@ -38,6 +38,8 @@ from app.marketing.models import (
 from app.marketing.models.coupons import TEMPLATE_TRANSITIONS
 from app.orders.models import Order
 from app.orders.signals import Checkout, Discount
+from app.risk import engine as risk
+from app.risk.models import Point
 
 S = CouponStatus
 #: Coupons a template may issue at most (each is a row made when the template is saved).
@@ -174,6 +176,7 @@ def claim(user: User, template_id: int) -> Coupon:
         raise _refuse(_l("This coupon cannot be claimed now."), "COUPON_NOT_CLAIMABLE")
     if t.new_user_only and not is_new_user(user.id):
         raise _refuse(_l("This coupon is for new users only: it works on the first order."), "COUPON_NEW_USERS")
+    risk.check(Point.coupon_claim, user, coupon_id=t.id, campaign_id=t.campaign_id)  # refuses before any write
     try:
         coupon = _issue(t, user.id, "claim", now)
     except DomainError:
@@ -549,6 +552,7 @@ def redeem(user: User, text: str) -> Coupon:
     t = db.session.get(CouponTemplate, row.template_id)
     if not _open_for(t, now, claiming=False):
         raise _refuse(_l("This coupon cannot be claimed now."), "COUPON_NOT_CLAIMABLE")
+    risk.check(Point.coupon_claim, user, coupon_id=t.id, campaign_id=t.campaign_id)  # an exchange code claims too
     try:
         coupon = _issue(t, user.id, "code", now)
         taken = db.session.execute(

@@ -12,6 +12,7 @@ it back. If Redis loses a sale's keys, they are rebuilt from the database before
 import time
 from contextvars import ContextVar
 
+import redis
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import event
@@ -30,6 +31,8 @@ from app.marketing.models.flash import FlashSale, FlashUnit
 from app.orders import services as orders
 from app.orders.models import Order
 from app.orders.signals import Checkout, Discount
+from app.risk import engine as risk
+from app.risk.models import Point
 
 #: The key of `promo` this feature reads: the sale's id.
 PROMO_KEY = "flash_sale"
@@ -60,15 +63,16 @@ def _busy() -> ValidationError:
 
 #: A unit the gate gave `buy` before the order was created, for the pricing receiver to write.
 _pending: ContextVar[Ticket | None] = ContextVar("flash_pending", default=None)
-_sales: dict[int, tuple[float, str, int, int]] = {}
+_sales: dict[int, tuple[float, str, int, int, int]] = {}
 
 
-def _gate_facts(sale_id: int) -> tuple[str, int, int]:
-    """(gate_key, sku_id, per_user_limit) of a sale, from a short per-process cache."""
+def _gate_facts(sale_id: int) -> tuple[str, int, int, int]:
+    """(gate_key, sku_id, per_user_limit, campaign_id) of a sale, from a short per-process cache."""
     hit = _sales.get(sale_id)
     if hit is not None and hit[0] > time.monotonic():
         return hit[1:]
-    row = db.session.execute(sa.select(FlashSale.gate_key, FlashSale.sku_id, FlashSale.per_user_limit)
+    row = db.session.execute(sa.select(FlashSale.gate_key, FlashSale.sku_id, FlashSale.per_user_limit,
+                                       FlashSale.campaign_id)
                              .where(FlashSale.id == sale_id)).first()
     if row is None:
         raise NotFound(_l("This flash sale does not exist."), code="FLASH_NOT_FOUND")
@@ -90,23 +94,49 @@ def buy(buyer: User, sku_id: int, quantity: int, accounts: dict[str, str] | None
         promo: dict | None = None) -> Order:
     """A retail order at the flash price: the gate first (a refusal costs the database nothing), then the
     order as create_retail_order makes it, the unit written by the pricing receiver; if the order is not
-    made, the unit goes back to the gate."""
+    made, the unit goes back to the gate. Risk control decides the entry before the gate is asked: a refused
+    buyer never holds a unit, even for a moment."""
     sale_id = sale_id_of(promo)
-    gate_key, sale_sku, limit = _gate_facts(sale_id)
+    gate_key, sale_sku, limit, campaign_id = _gate_facts(sale_id)
     if sale_sku != sku_id:
         raise NotFound(_l("This flash sale does not exist."), code="FLASH_NOT_FOUND")
     if quantity != 1:
         raise ValidationError(_l("A flash sale order is for one unit; order again for another."),
                               code="FLASH_QUANTITY")
+    _enter(buyer, sku_id, quantity, campaign_id)
     ticket = _take(sale_id, gate_key, buyer.id, limit)
     token = _pending.set(ticket)
     try:
         return orders.create_retail_order(buyer, sku_id, quantity, accounts=accounts, promo=promo)
+    except redis.RedisError:  # risk control's checkout counters share the gate's Redis: it went away mid-order
+        db.session.rollback()
+        gate().give_back(ticket)
+        raise _busy() from None
     except BaseException:
         gate().give_back(ticket)  # no-op if the receiver already did, or the unit was committed
         raise
     finally:
         _pending.reset(token)
+
+
+def screen(buyer: User, sku, quantity: int, promo: dict, **_) -> None:
+    """orders.signals.screening: an order naming a sale that did not come through `buy` (whose gate ticket is
+    pending) asks risk control for the entry here, before the order is written."""
+    sale_id = sale_id_of(promo)
+    if sale_id is None or _pending.get() is not None:
+        return
+    campaign_id = db.session.scalar(sa.select(FlashSale.campaign_id).where(FlashSale.id == sale_id))
+    if campaign_id is not None:  # an unknown sale is refused by the pricing receiver
+        _enter(buyer, sku.id, quantity, campaign_id)
+
+
+def _enter(buyer: User, sku_id: int, quantity: int, campaign_id: int) -> None:
+    """Risk control's flash_entry decision. Its counters live in the gate's Redis: while that is down the sale
+    is busy for everyone ("try again in a moment"), as the gate itself would say."""
+    try:
+        risk.check(Point.flash_entry, buyer, sku_id=sku_id, quantity=quantity, campaign_id=campaign_id)
+    except redis.RedisError:
+        raise _busy() from None
 
 
 def _take(sale_id: int, gate_key: str, buyer_id: int, limit: int) -> Ticket:

@@ -42,6 +42,8 @@ from app.orders import services as orders
 from app.orders.models import ORDER_TRANSITIONS, Order, OrderStatus
 from app.orders.signals import Checkout, Discount
 from app.payments import services as payments
+from app.risk import engine as risk
+from app.risk.models import Point
 
 log = logging.getLogger(__name__)
 SOURCE = "group_buy"
@@ -79,6 +81,21 @@ def price(checkout: Checkout, **_) -> None:
     checkout.discounts.append(Discount(SOURCE, group.id, per_unit * checkout.order.quantity,
                                        gettext("Group price %(price)s", price=cny(group.group_price_fen)),
                                        offer.campaign_id))
+
+
+def screen(buyer: User, sku: Sku, quantity: int, promo: dict, **_) -> None:
+    """orders.signals.screening: opening or joining a group asks risk control first (group_join, with the
+    offer's campaign), before the order is written. An unknown group or offer is left to `price` to refuse."""
+    if "group_buy" in promo:
+        offer_id = promo["group_buy"]
+    elif "group" in promo:
+        group = db.session.get(Group, _as_id(promo["group"]))
+        offer_id = group.offer_id if group is not None else None
+    else:
+        return
+    offer = db.session.get(GroupOffer, _as_id(offer_id)) if offer_id is not None else None
+    if offer is not None:
+        risk.check(Point.group_join, buyer, sku_id=sku.id, quantity=quantity, campaign_id=offer.campaign_id)
 
 
 def _as_id(value) -> int:

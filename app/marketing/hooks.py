@@ -28,10 +28,14 @@ def init_app(app: Flask) -> None:
     fulfilment.order_settled.connect(coupons.on_settled, weak=False)
     accounts.consumer_created.connect(coupons.grant_at_signup, weak=False)
     # flash sales: the unit the gate let through is written with the order; an unpaid order gives it back.
+    # Risk control decides the entry (flash_entry) before an order naming a sale is written; `flash.buy` asks it
+    # before the gate.
+    orders.screening.connect(flash.screen, weak=False)
     orders.pricing.connect(flash.price, weak=False)
     orders.order_closed.connect(flash.on_order_closed, weak=False)
     # group buys: a seat is taken with the order and freed if it closes unpaid; a paid member's delivery waits
     # until the group fills.
+    orders.screening.connect(groups.screen, weak=False)  # risk control: may this buyer open or join (group_join)
     orders.pricing.connect(groups.price, weak=False)
     orders.order_closed.connect(groups.order_closed, weak=False)
     fulfilment.hold.connect(groups.hold, weak=False)

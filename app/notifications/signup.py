@@ -11,6 +11,7 @@ from flask import current_app
 
 from app.accounts import signup
 from app.accounts.services import find_by_email
+from app.accounts.signals import signup_requested
 from app.extensions import db
 from app.notifications import mail
 from app.notifications.links import link_to
@@ -21,6 +22,7 @@ def request_signup(email: str, name: str, password: str, *, locale: str | None) 
     """Send the sign-up email for `email` and commit. `locale`: the visitor's language, for a new address."""
     token = signup.make_token(email, name, password)  # validates and hashes the password in both cases
     address = signup.normalize(email)
+    signup_requested.send(address)  # risk control may refuse it, before anything is sent or written
     owner = find_by_email(address)
     nonce = uuid.uuid4().hex
     if owner is not None:

@@ -58,6 +58,8 @@ def create_retail_order(buyer: User, sku_id: int, quantity: int, accounts: dict[
     if pending >= MAX_PENDING_PER_BUYER:
         raise ValidationError(_l("You have too many unpaid orders. Pay or cancel one first."),
                               code="TOO_MANY_PENDING")
+    if promo:
+        signals.screening.send(buyer, sku=sku, quantity=quantity, promo=promo)
     verdict = risk.check(Point.checkout, buyer, sku_id=sku.id, amount_fen=sku.price_fen * quantity,
                          quantity=quantity, topup=next(iter(given.values()), None), defer=True)
     now = utcnow()

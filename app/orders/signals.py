@@ -48,6 +48,11 @@ class Checkout:
         return sum(d.amount_fen for d in self.discounts)
 
 
+#: A retail order is about to be made: its facts are checked, nothing is written yet. sender: the buyer;
+#: sku=, quantity=, promo= (as given). Receivers may refuse by raising (marketing asks risk control whether the
+#: buyer may enter the flash sale or join the group buy the promo names).
+screening = _signals.signal("checkout-screening")
+
 #: A retail order is being priced. sender: the Checkout; receivers append Discounts or raise ValidationError.
 pricing = _signals.signal("checkout-pricing")
 

@@ -11,9 +11,10 @@ from app.accounts import services as accounts
 from app.accounts import signin
 from app.accounts import signup as signup_links
 from app.accounts.models import Role
-from app.core.errors import DomainError
+from app.core.errors import DomainError, ValidationError
 from app.extensions import limiter
 from app.notifications import signup as signup_mail
+from app.risk.engine import ChallengeNeeded
 from app.web.auth import bp
 from app.web.auth.forms import LoginForm, SignupForm
 from app.web.render import render
@@ -54,6 +55,8 @@ def login():
         except signin.Refused as e:
             flash(_("Too many failed sign-ins. Try again in a few minutes.") if e.locked
                   else _("Wrong email, mobile number or password."), "danger")
+        except ValidationError as e:  # risk control refused the attempt (ChallengeNeeded goes to its page)
+            flash(str(e.message), "danger")
         else:
             forget()  # a password sign-in always owes the second factor again
             login_user(user)
@@ -81,6 +84,8 @@ def signup():
         try:
             signup_mail.request_signup(form.email.data, form.name.data or "", form.password.data,
                                        locale=str(get_locale()))
+        except ChallengeNeeded:  # risk control asks for a check first: its page (the app's error handler)
+            raise
         except DomainError as e:
             flash(str(e.message), "danger")
         else:

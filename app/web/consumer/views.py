@@ -22,6 +22,7 @@ from app.orders import services as orders
 from app.orders.models import OrderStatus
 from app.payments import services as payments
 from app.procurement import claims
+from app.risk import freezes
 from app.web.access import PORTAL_ROLES
 from app.web.consumer import bp, coupon_views
 from app.web.paging import cursor_args
@@ -44,6 +45,12 @@ IN_FLIGHT = (DeliveryStatus.queued, DeliveryStatus.accepted)
 #: Pages that only read: on SQLite their transactions don't queue behind the writers (app/db_setup.py).
 for _endpoint in ("shop", "sku_detail", "pay", "orders", "order_detail"):
     read_only(f"consumer.{_endpoint}")
+
+
+@bp.context_processor
+def _frozen_banner() -> dict:
+    """The consumer layout says so when the signed-in account (or its organization) is frozen."""
+    return {"account_frozen": freezes.is_frozen(current_user)}
 
 
 @bp.before_request
@@ -225,7 +232,9 @@ def reveal(ent_id: int):
     ent = benefits.get_for_owner(current_user, ent_id)
     try:
         revealed = benefits.reveal(current_user, ent_id, ip=request.remote_addr)
-    except USER_ERRORS as e:  # e.g. taken back by the employer since the page was shown
+    except USER_ERRORS as e:  # e.g. taken back by the employer since the page was shown, or refused by risk control
+        if wants_fragment() and ent.code_id:  # the button's block comes back saying why (htmx swaps it in place)
+            return render("consumer/benefit.html", "code_block", reveal_error=e.message, **_benefit(ent))
         flash(str(e.message), "danger")
         return redirect(url_for("consumer.benefit", ent_id=ent_id), 303)
     qr_svg = segno.make(revealed["code"], error="m").svg_inline(scale=4, border=2, omitsize=True)
