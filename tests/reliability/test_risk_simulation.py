@@ -15,7 +15,6 @@ printed (`pytest -s`). Once sequentially in one process (both backends), once wi
 PostgreSQL (the ring's velocity counters and distinct-account sets are Redis-atomic). Both are `slow`: about
 10-15 s of CPU each, but over 20 s of wall time on a busy 2-core machine."""
 
-import inspect
 import random
 import threading
 from collections import Counter
@@ -34,7 +33,6 @@ from app.extensions import db
 from app.marketing import flash
 from app.marketing.models import FlashSale, FlashUnit
 from app.risk import client, defaults, engine
-from app.risk.models import Point
 from tests.support.marketing_flash import make_flash_sale
 from tests.support.threads import in_threads
 
@@ -50,15 +48,8 @@ SEED = 20261207
 #: The proof: the ring's share of the units, and the share of ordinary buyers risk control stood in the way of.
 RING_MAX, WRONG_MAX = 0.05, 0.02
 
-#: The flash-sale service asks the engine at its own door (Point.flash_entry) once branch risk-points is in;
-#: until then `press` asks it here, just as the service will, and never both (no decision counted twice).
-SERVICE_ASKS = "Point.flash_entry" in inspect.getsource(flash)
-
-
 def buy(buyer: User, sku_id: int, sale_id: int, campaign_id: int):
-    """The buy button: the flash_entry decision, then the service (flash.buy, what the consumer view calls)."""
-    if not SERVICE_ASKS:  # delete this line and the next once flash.buy consults Point.flash_entry itself
-        engine.check(Point.flash_entry, buyer, campaign_id=campaign_id, sku_id=sku_id, quantity=1)
+    """The buy button: flash.buy, what the consumer view calls (it asks risk control at Point.flash_entry)."""
     return flash.buy(buyer, sku_id, 1, promo={"flash_sale": sale_id})
 
 
@@ -173,7 +164,7 @@ def seed(make_sku, stock) -> Crowd:
 def report(crowd: Crowd, how: str) -> dict:
     f = crowd.figures()
     normal = sum(1 for b in crowd.buyers.values() if not b.ring)
-    print(f"\n[risk simulation, {how}, {'service' if SERVICE_ASKS else 'test'} asks flash_entry] "
+    print(f"\n[risk simulation, {how}, flash_entry] "
           f"ring got {f['ring_units']} of {QUOTA} units ({f['ring_share']:.1%}); ordinary buyers wrongly "
           f"challenged {f['normal_wrongly_challenged']}, blocked {f['normal_wrongly_blocked']}: "
           f"{f['normal_wrong']} of {normal} ({f['normal_wrong_share']:.1%}); ordinary buyers got "
