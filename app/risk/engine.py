@@ -5,6 +5,7 @@ it: `Blocked` and `ChallengeNeeded` are raised, a review comes back for the call
 
 Observe-only rules are evaluated, logged and counted like the others, and change nothing."""
 
+import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -12,6 +13,7 @@ from datetime import datetime
 from disposable_email_domains import blocklist as DISPOSABLE
 from flask import current_app
 from flask_babel import lazy_gettext as _l
+from redis.exceptions import RedisError
 
 from app.accounts.models import Organization, User
 from app.core.errors import DomainError, ValidationError
@@ -23,6 +25,8 @@ from app.risk import client as clients
 from app.risk import lists, rules, velocity
 from app.risk.features import holds
 from app.risk.models import STRENGTH, Action, Decision, Point
+
+log = logging.getLogger(__name__)
 
 #: Points where a held order can wait for review; elsewhere a review outcome asks for a challenge instead.
 ORDER_POINTS = frozenset({Point.checkout, Point.api_order})
@@ -103,22 +107,37 @@ def decide(point: str, user: User | None = None, *, organization: Organization |
         return Verdict(row, Action.block)
 
     args = (point, user, who, email, sku_id, amount_fen, quantity, topup, campaign_id)
-    held = rules.cached()
-    if held is None:
-        version = int(connection().get(rules.version_key()) or 0)
-        all_rules, thresholds = rules.loaded(version)
-        applicable, needed = _applicable(all_rules, point, campaign_id)
-        seen, _ = _features(needed, *args, version=version)
-    else:
-        # The rules this process holds, their version checked in the same round trip as the reads; in the
-        # rare case they changed, loaded again and the features read again (the attempt counted once).
-        version, all_rules, thresholds = held
-        applicable, needed = _applicable(all_rules, point, campaign_id)
-        seen, now_version = _features(needed, *args, version=version, probe=True)
-        if now_version != version:
-            all_rules, thresholds = rules.loaded(now_version)
+    degraded = False
+    try:
+        held = rules.cached()
+        if held is None:
+            version = int(connection().get(rules.version_key()) or 0)
+            all_rules, thresholds = rules.loaded(version)
             applicable, needed = _applicable(all_rules, point, campaign_id)
-            seen, _ = _features(needed, *args, version=now_version, count=False)
+            seen, _ = _features(needed, *args, version=version)
+        else:
+            # The rules this process holds, their version checked in the same round trip as the reads; in the
+            # rare case they changed, loaded again and the features read again (the attempt counted once).
+            version, all_rules, thresholds = held
+            applicable, needed = _applicable(all_rules, point, campaign_id)
+            seen, now_version = _features(needed, *args, version=version, probe=True)
+            if now_version != version:
+                all_rules, thresholds = rules.loaded(now_version)
+                applicable, needed = _applicable(all_rules, point, campaign_id)
+                seen, _ = _features(needed, *args, version=now_version, count=False)
+    except RedisError:
+        # Redis is down: decide on what needs no counters (the facts, the account, the lists, the rules held or
+        # read from the database); a rule over a counter cannot match. Logged as such, never an error page.
+        log.warning("risk control without Redis at %s: counters unavailable", point)
+        degraded = True
+        held = rules.cached()
+        all_rules, thresholds = held[1:] if held else rules.loaded(-1)
+        applicable, needed = _applicable(all_rules, point, campaign_id)
+        seen = _facts(point, user, who, email, sku_id, amount_fen, quantity, campaign_id)
+        if needed & {"black_listed", "white_listed"}:
+            found = lists.lookup(user, who.ip, who.device, email=seen.get("email"), topup=topup)
+            seen["black_listed"], seen["white_listed"] = found.black, found.white
+        seen.pop("email", None)
 
     score, strongest, fired, allowed_by = 0, Action.allow, [], None
     for rule in applicable:
@@ -143,9 +162,13 @@ def decide(point: str, user: User | None = None, *, organization: Organization |
         action = Action.review
     if action == Action.challenge and seen.get("challenge_passed"):
         action, note = Action.allow, "challenge passed"
-    row.score, row.action, row.note, row.rules = score, action, note, fired
+    row.score, row.action, row.note, row.rules = score, action, note or ("no counters" if degraded else ""), fired
     row.features = {k: v for k, v in seen.items() if k in needed or k == "list_hits"}
-    _count(point, fired)
+    if not degraded:
+        try:
+            _count(point, fired)
+        except RedisError:
+            log.warning("risk control: rule hits at %s not counted (Redis unavailable)", point)
     return Verdict(row, action, seen)
 
 
@@ -163,15 +186,10 @@ def _applicable(all_rules, point: str, campaign_id) -> tuple[list, set[str]]:
     return applicable, {c["feature"] for r in applicable for c in r.conditions}
 
 
-def _features(needed: set[str], point: str, user: User | None, who: clients.Client, email: str | None,
-              sku_id, amount_fen, quantity, topup, campaign_id, *, version: int, probe: bool = False,
-              count: bool = True) -> tuple[dict, int | None]:
-    """The features the rules need, in one Redis round trip that also counts this request's attempt (queued
-    after the reads, so they see the counts before it; `count=False`: it was counted already, by a first pass),
-    and the lists as of the rules `version`. With `probe` the round trip also reads the rules version, returned;
-    if it is not `version` the features are not finished (the caller asks again)."""
+def _facts(point: str, user: User | None, who: clients.Client, email: str | None, sku_id, amount_fen, quantity,
+           campaign_id) -> dict:
+    """The features that need no counters (and the email they were read from, under "email")."""
     seen: dict = {}
-    now = time.time()
     if amount_fen is not None:
         seen["amount"] = amount_fen / 100
     if quantity is not None:
@@ -192,6 +210,20 @@ def _features(needed: set[str], point: str, user: User | None, who: clients.Clie
     if who.device:
         seen["no_device_cookie"] = who.device.startswith("h")
 
+    seen["email"] = email
+    return seen
+
+
+def _features(needed: set[str], point: str, user: User | None, who: clients.Client, email: str | None,
+              sku_id, amount_fen, quantity, topup, campaign_id, *, version: int, probe: bool = False,
+              count: bool = True) -> tuple[dict, int | None]:
+    """The features the rules need, in one Redis round trip that also counts this request's attempt (queued
+    after the reads, so they see the counts before it; `count=False`: it was counted already, by a first pass),
+    and the lists as of the rules `version`. With `probe` the round trip also reads the rules version, returned;
+    if it is not `version` the features are not finished (the caller asks again)."""
+    seen = _facts(point, user, who, email, sku_id, amount_fen, quantity, campaign_id)
+    email = seen.pop("email", None)
+    now = time.time()
     pipe = connection().pipeline(transaction=False)
     if probe:
         pipe.get(rules.version_key())

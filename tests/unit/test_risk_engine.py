@@ -112,3 +112,19 @@ def test_rule_validation_reports_every_problem(people):
             {"feature": "nope", "op": ">", "value": 1}, {"feature": "quantity", "op": ">", "value": "abc"}]})
     assert len(e.value.details["errors"]) == 5
     assert db.session.query(RiskRule).filter_by(name="").count() == 0
+
+
+def test_without_redis_the_engine_decides_on_what_needs_no_counters(people, sku, monkeypatch):
+    import redis
+
+    ops, buyer = people("ops"), people()
+    lists.add(ops, "black", "ip", "192.0.2.9", "fraud")
+    _rule(ops, conditions=[{"feature": "attempts_user_10m", "op": ">=", "value": "0"}])  # needs Redis: can't match
+    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    monkeypatch.setattr(engine, "connection", lambda: dead)
+    with client.use(ip="192.0.2.9"), pytest.raises(engine.Blocked):
+        orders.create_retail_order(buyer, sku, 1)
+    with client.use(ip="192.0.2.10"):
+        order = orders.create_retail_order(buyer, sku, 1)
+    row = db.session.query(Decision).filter_by(order_id=order.id).one()
+    assert row.action == "allow" and row.note == "no counters"
