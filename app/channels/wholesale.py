@@ -155,7 +155,7 @@ def _place(reseller: Reseller, actor: User | None, *, sku: str, quantity: int, c
                          amount_fen=amount, quantity=quantity,
                          topup=next(iter(accounts.values())) if accounts else None, defer=True)
     if verdict.held:
-        verdict.decision.note = "refused: a wholesale order cannot wait for review"
+        verdict.decision.note = "refused: cannot wait for review"
         db.session.add(verdict.decision)
         db.session.commit()
         raise ReviewRefused(_l("This order needs a manual risk review and was not placed; nothing was charged. "

@@ -135,7 +135,7 @@ def test_every_kind_renders_with_its_documented_params(ctx):
               "comment": "预算不足", "invoice_no": "INV1", "pack": "新年礼包", "deadline": "2026-12-31",
               "count": 3, "statement_no": "ST1", "start": "2026-11-01", "end": "2026-11-30",
               "batch_no": "CS1", "minutes": 60, "email": "a@example.com", "ip": "10.0.0.1",
-              "title": "双十一", "body": "领券"}
+              "title": "双十一", "body": "领券", "code": "123456"}
     for kind in KINDS:
         title, body = Notification(kind=kind, params=params).title, Notification(kind=kind, params=params).body
         assert title and body and "%(" not in title + body

@@ -7,30 +7,18 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import sqlalchemy as sa
-from flask import Blueprint
 
 from app.accounts.models import User
 from app.extensions import db
 from app.notifications.models import OutboundEmail
+from app.orders import services as orders
 from app.orders.models import Order
 from app.risk import challenges, rules
 from app.risk.engine import ChallengeNeeded
 from app.risk.models import Decision
+from app.web import challenge
 
 ANSWER = "K7WM"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _challenging_route(app):
-    """A page whose service asks for a challenge (GET and POST), as any decision point would."""
-    if "challenging" not in app.blueprints:
-        bp = Blueprint("challenging", __name__)
-
-        @bp.route("/test-challenge/page", methods=["GET", "POST"])
-        def page():
-            raise ChallengeNeeded("check")
-
-        app.register_blueprint(bp)
 
 
 @pytest.fixture
@@ -65,27 +53,44 @@ def _challenge_key(app, client) -> str:
 
 # --- the redirect ----------------------------------------------------------------------------------------------
 
-def test_a_challenged_get_comes_back_to_itself(client):
-    resp = client.get("/test-challenge/page?tab=2&x=a%20b")
+@pytest.fixture
+def challenged_orders(monkeypatch):
+    """The consumer's order list asks for a challenge, as any decision point's service would."""
+    def ask(*_a, **_kw):
+        raise ChallengeNeeded("check")
+
+    monkeypatch.setattr(orders, "list_for_buyer", ask)
+
+
+def _handled(app, path, method="POST", headers=None):
+    """The app's ChallengeNeeded handler for a request (a form POST: the redirect cannot keep its body)."""
+    with app.test_request_context(path, method=method, headers=headers or {}, base_url="http://localhost"):
+        return challenge.challenged(ChallengeNeeded("check"))
+
+
+def test_a_challenged_get_comes_back_to_itself(client, login_as, challenged_orders):
+    login_as("consumer")
+    resp = client.get("/me/orders?status=paid&x=a%20b")
     assert resp.status_code == 303
-    assert _next(resp) == "/test-challenge/page?tab=2&x=a%20b"
+    assert _next(resp) == "/me/orders?status=paid&x=a%20b"
 
 
-def test_a_challenged_post_comes_back_to_the_form_it_came_from(client):
-    resp = client.post("/test-challenge/page", headers={"Referer": "http://localhost/me/shop/7?q=1"})
+def test_a_challenged_post_comes_back_to_the_form_it_came_from(app):
+    resp = _handled(app, "/me/shop/7/buy", headers={"Referer": "http://localhost/me/shop/7?q=1"})
     assert resp.status_code == 303 and _next(resp) == "/me/shop/7?q=1"
-    for referer in ("https://evil.example/me/shop", "", "javascript:alert(1)", "http://localhost//evil.example/x"):
-        resp = client.post("/test-challenge/page", headers={"Referer": referer} if referer else {})
+    for referer in ("https://evil.example/me/shop", "", "javascript:alert(1)", "http://localhost//evil.example/x",
+                    "http://localhost/verify?next=/x"):
+        resp = _handled(app, "/me/shop/7/buy", headers={"Referer": referer} if referer else {})
         assert _next(resp) == "/", referer
 
 
-def test_a_challenged_htmx_request_gets_hx_redirect(client):
-    resp = client.post("/test-challenge/page", headers={"HX-Request": "true",
-                                                        "HX-Current-URL": "http://localhost/me/orders"})
+def test_a_challenged_htmx_request_gets_hx_redirect(app, client, login_as, challenged_orders):
+    resp = _handled(app, "/me/x", headers={"HX-Request": "true", "HX-Current-URL": "http://localhost/me/orders"})
     assert resp.status_code == 200 and "Location" not in resp.headers
     assert _next(resp) == "/me/orders"
-    resp = client.get("/test-challenge/page?frag=1", headers={"HX-Request": "true"})
-    assert _next(resp) == "/test-challenge/page?frag=1"
+    login_as("consumer")
+    resp = client.get("/me/orders?frag=1", headers={"HX-Request": "true"})
+    assert resp.status_code == 200 and _next(resp) == "/me/orders?frag=1"
 
 
 @pytest.mark.parametrize("bad", ["https://evil.example/", "//evil.example/", "/\\evil.example", "javascript:x",
@@ -208,3 +213,22 @@ def test_the_challenged_purchase_goes_through_after_verifying(app, client, login
     assert passed.status_code == 303 and passed.headers["Location"] == f"/me/shop/{sku_id}"
     assert "/pay" in buy().headers["Location"]
     assert peek.count(Order, Order.buyer_id == uid) == 1
+
+
+def test_answers_new_pictures_and_emailed_codes_are_rate_limited(app, client, known, monkeypatch):
+    monkeypatch.setitem(app.config, "RISK_CHALLENGE_RATE_LIMIT", "2 per minute")
+    monkeypatch.setitem(app.config, "RISK_CHALLENGE_NEW_RATE_LIMIT", "3 per minute")
+    env = {"REMOTE_ADDR": "10.7.7.17"}
+    client.get("/verify", environ_base=env)
+    answers = [client.post("/verify", data={"answer": "XXXX"}, environ_base=env).status_code for _ in range(3)]
+    assert answers == [422, 422, 429]
+    pictures = [client.post("/verify/new", environ_base=env).status_code for _ in range(4)]
+    assert pictures == [303, 303, 303, 429]
+
+
+def test_a_form_view_does_not_swallow_a_challenge():
+    """Views that show any DomainError next to the form (app/web/forms.py) let a challenge go on to /verify."""
+    from app.web.forms import show_error
+
+    with pytest.raises(ChallengeNeeded):
+        show_error(None, ChallengeNeeded("check"))
