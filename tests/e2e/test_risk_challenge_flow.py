@@ -47,6 +47,7 @@ def test_a_challenged_purchase_is_verified_then_goes_through(app, page, device, 
     expect(page.locator("h1.title")).to_have_text("安全验证")
     image = page.locator("#captcha-image")
     expect(image).to_be_visible()
+    page.wait_for_function("() => document.getElementById('captcha-image').complete")
     assert page.evaluate("el => el.naturalWidth", image.element_handle()) == 200  # the PNG loaded
     expect(page.locator("#verify-email")).to_be_visible()  # signed in: the emailed code is offered
     me.assert_fits("the security check")
