@@ -74,6 +74,10 @@ class Config:
     RISK_PREFIX = os.environ.get("RISK_PREFIX", "quanyi:risk:")
     #: A device that passed a challenge is not asked again for this long.
     RISK_CHALLENGE_REMEMBER_MINUTES = int(os.environ.get("RISK_CHALLENGE_REMEMBER_MINUTES", "30"))
+    #: Per client address: answers to the challenge page, and new images or emailed codes asked for.
+    RISK_CHALLENGE_RATE_LIMIT = os.environ.get("RISK_CHALLENGE_RATE_LIMIT", "30 per 10 minutes")
+    RISK_CHALLENGE_NEW_RATE_LIMIT = os.environ.get("RISK_CHALLENGE_NEW_RATE_LIMIT", "30 per 10 minutes")
+    RISK_CHALLENGE_EMAIL_RATE_LIMIT = os.environ.get("RISK_CHALLENGE_EMAIL_RATE_LIMIT", "3 per 10 minutes")
     #: A held order nobody reviewed within this many minutes escalates.
     RISK_REVIEW_ESCALATE_MINUTES = int(os.environ.get("RISK_REVIEW_ESCALATE_MINUTES", "60"))
     #: Risk alerts to the ops inbox (app/fulfilment/risk_alerts.py). The same alert is said again at most once
@@ -191,6 +195,9 @@ class TestConfig(Config):
     LOGIN_IP_LOCKOUT_FAILURES = 100_000
     NOTIFY_RATE_LIMIT = "10000 per minute"
     CALLBACK_RATE_LIMIT = "10000 per minute"
+    RISK_CHALLENGE_RATE_LIMIT = "10000 per minute"
+    RISK_CHALLENGE_NEW_RATE_LIMIT = "10000 per minute"
+    RISK_CHALLENGE_EMAIL_RATE_LIMIT = "10000 per minute"
     QUANYI_MASTER_KEY = "test:" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
     SERVER_NAME = None
     #: The cheapest argon2id (one pass over 8 KiB): the suite creates thousands of users, and ~0.1 s of

@@ -21,6 +21,10 @@ CODES = {
     "INSUFFICIENT_BALANCE": 409,
     "IDEMPOTENCY_CONFLICT": 409,
     "RATE_LIMITED": 429,
+    # Additive extensions of the contract (docs/reseller-api.md, "Risk control"): refused by risk control.
+    "RISK_BLOCKED": 403,
+    "ACCOUNT_FROZEN": 403,
+    "RISK_REVIEW": 403,
 }
 
 #: HTTP errors outside the contract's statuses (405, 413) keep their status; their code is the nearest

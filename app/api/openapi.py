@@ -302,6 +302,11 @@ def document() -> dict:
                                                "with a different body.",
                                                ["INSUFFICIENT_STOCK", "INSUFFICIENT_BALANCE",
                                                 "IDEMPOTENCY_CONFLICT"]),
+                        "403": _error_response("Refused by risk control, nothing charged or reserved: a "
+                                               "blocking rule (RISK_BLOCKED), your account is frozen "
+                                               "(ACCOUNT_FROZEN), or the order would need a manual review, "
+                                               "which an API order cannot wait for (RISK_REVIEW).",
+                                               ["RISK_BLOCKED", "ACCOUNT_FROZEN", "RISK_REVIEW"]),
                         "422": _error_response("The body is not valid: not a JSON object, a field missing or "
                                                "of the wrong type, an unknown SKU, a bad quantity, a missing "
                                                "or malformed account, a bad notify_url.",

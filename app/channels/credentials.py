@@ -5,6 +5,7 @@ import secrets
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import orm
 
 from app.channels.models import ApiCredential, Reseller
 from app.core import vault
@@ -104,8 +105,11 @@ def by_key(api_key: str) -> ApiCredential | None:
 
 
 def with_reseller(api_key: str) -> tuple[ApiCredential, Reseller] | None:
-    """The key and its reseller in one query (the signed API's first step), or None for an unknown key."""
-    row = db.session.execute(sa.select(ApiCredential, Reseller).join(Reseller, Reseller.id == ApiCredential.reseller_id)
+    """The key and its reseller in one query (the signed API's first step), or None for an unknown key. The
+    reseller's organization comes along (risk control reads its freeze on every order)."""
+    row = db.session.execute(sa.select(ApiCredential, Reseller)
+                             .join(Reseller, Reseller.id == ApiCredential.reseller_id)
+                             .join(Reseller.organization).options(orm.contains_eager(Reseller.organization))
                              .where(ApiCredential.api_key == api_key)).first()
     return (row[0], row[1]) if row else None
 

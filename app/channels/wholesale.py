@@ -33,6 +33,16 @@ from app.ledger import services as ledger
 from app.orders.models import ORDER_TRANSITIONS, Order, OrderStatus
 from app.orders.services import orderable, reserve_stock
 from app.queues import queue
+from app.risk import engine as risk
+from app.risk.models import Point
+
+
+class ReviewRefused(risk.Blocked):
+    """Risk control wants a person to look at this order first. A wholesale order is paid from the balance and
+    its codes are issued in the same transaction (or right after), so it cannot wait: it is refused, nothing
+    charged, with its own code, and the reseller can ask its account manager."""
+
+    code = "RISK_REVIEW"
 
 
 def bulk(sku: Sku) -> bool:
@@ -124,6 +134,7 @@ def _place(reseller: Reseller, actor: User | None, *, sku: str, quantity: int, c
     sku_obj, accounts, notify = _validate(reseller, sku, quantity, client_order_no, account, notify_url)
     client_order_no = client_order_no.strip()
     digest = _request_hash(sku, quantity, next(iter(accounts.values())) if accounts else None, notify)
+    organization = reseller.organization  # the API loaded it with its key (credentials.with_reseller)
     reseller = balance.lock(reseller.id)
     if reseller.status != ResellerStatus.active:
         db.session.rollback()
@@ -138,6 +149,17 @@ def _place(reseller: Reseller, actor: User | None, *, sku: str, quantity: int, c
         return existing, False, view
     price = pricing.unit_price(reseller, sku_obj)
     amount = price * quantity
+    # Risk control (point api_order, for the API and the console's order form alike) before anything is
+    # written: Frozen/Blocked commit their decision and raise; a review refuses (ReviewRefused).
+    verdict = risk.check(Point.api_order, actor, organization=organization, sku_id=sku_obj.id,
+                         amount_fen=amount, quantity=quantity,
+                         topup=next(iter(accounts.values())) if accounts else None, defer=True)
+    if verdict.held:
+        verdict.decision.note = "refused: cannot wait for review"
+        db.session.add(verdict.decision)
+        db.session.commit()
+        raise ReviewRefused(_l("This order needs a manual risk review and was not placed; nothing was charged. "
+                               "Contact your account manager."))
     have = balance.of(reseller.id)  # under the lock: nobody else spends it before we commit
     if have < amount:
         db.session.rollback()
@@ -155,6 +177,7 @@ def _place(reseller: Reseller, actor: User | None, *, sku: str, quantity: int, c
                   commission_unit_fen=max(price - cost, 0) if cost is not None else 0)
     db.session.add(order)
     db.session.flush()
+    risk.placed(verdict, order)
     issued: list[int] = []
     try:
         if issue_now:

@@ -110,6 +110,11 @@ KINDS: dict[str, Kind] = {
                            _l("Open the link below within %(hours)s hours to create your account for %(email)s. "
                               "If you did not sign up, ignore this email: nothing is created without it.")),
     # params: email — to the owner of an address someone tried to sign up with, linking to the login page
+    # params: code, minutes — a risk challenge's one-time code, to the signed-in account's own address (email only)
+    "risk_code": Kind(_l("Your Quanyi verification code: %(code)s"),
+                      _l("Enter %(code)s on the security check page to go on. It works once, for %(minutes)s "
+                         "minutes. If you did not ask for it, someone may be using your account: change your "
+                         "password.")),
     "signup_taken": Kind(_l("Someone tried to sign up with your address"),
                          _l("Someone tried to create a Quanyi account with %(email)s, which already has one. If it "
                             "was you, sign in, or reset your password from the login page. If not, you can ignore "

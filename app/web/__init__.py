@@ -34,9 +34,10 @@ def init_app(app: Flask) -> None:
         app.register_blueprint(bp)
     app.register_blueprint(csrf.exempt(api_bp))  # signed JSON API: no session, no CSRF token
 
-    from app.web import sessions
+    from app.web import challenge, sessions
 
     sessions.init_app(app)
+    challenge.init_app(app)  # risk control's ChallengeNeeded → the challenge page
 
     # cny is the one way money reads on pages and in PDFs; yuan only fills form inputs (machine form).
     app.jinja_env.filters["cny"] = cny

@@ -11,6 +11,7 @@ from wtforms import SelectChoice, StringField
 from app.channels import resellers
 from app.core.errors import DomainError
 from app.core.money import MoneyError, parse_yuan, yuan
+from app.risk.engine import ChallengeNeeded
 
 REQUIRED = _l("This field is required.")
 
@@ -72,7 +73,10 @@ FIELD_OF = {"face_value_fen": "face_value", "price_fen": "price"}
 
 
 def show_error(form: FlaskForm, error: DomainError) -> None:
-    """Put a service's validation error next to the field it is about (or above the form)."""
+    """Put a service's validation error next to the field it is about (or above the form). A risk challenge is
+    no form error: it goes on to the challenge page (app/web/challenge.py)."""
+    if isinstance(error, ChallengeNeeded):
+        raise error
     name = FIELD_OF.get(error.details.get("field"), error.details.get("field"))
     field = getattr(form, name, None) if name else None
     if field is not None and hasattr(field, "errors"):

@@ -14,7 +14,7 @@ from app.web.access import PORTAL_ROLES
 #: Reachable without logging in.
 PUBLIC = {"static", "auth.index", "auth.login", "auth.signup", "auth.logout", "auth.set_language", "auth.invite",
           "auth.activate", "auth.forgot_password", "auth.forgot_password_sent", "auth.password_reset",
-          "auth.signup_confirm",
+          "auth.signup_confirm", "auth.verify", "auth.verify_image", "auth.verify_new",
           "consumer.shop", "consumer.sku_detail", "consumer.group", "payments.notify",
           "consumer.flash_sales", "consumer.flash_sale", "consumer.flash_status",
           "supplier_callbacks.callback", "api.openapi_json"}
@@ -28,7 +28,7 @@ HR_ONLY = {f"enterprise.{name}" for name in (
     "employee_activation", "employees_import", "pool_assign", "invoice_request", "statements_page", "statement_file")}
 #: Any logged-in user.
 OPEN_TO_ALL = {"payments.payer_return", "auth.password_change", "auth.mfa_verify", "auth.mfa_enrol",
-               "auth.security"}
+               "auth.security", "auth.verify_email"}
 ROLES = [r.value for r in Role]
 
 
