@@ -12,8 +12,9 @@ def init_app(app: Flask) -> None:
 
 def _paid(order, **_) -> None:
     """A captured payment turns the order into entitlements and deliveries in the same transaction, unless a
-    receiver of `signals.hold` keeps it waiting (it starts the order itself when the wait is over), or ops
-    rejected the order in review before it was paid (then the late payment is refunded)."""
-    if reviews.refund_if_rejected(order):
+    receiver of `signals.hold` keeps it waiting (it starts the order itself when the wait is over), or risk
+    control holds it for review (approving it starts it), or ops rejected it in review before it was paid (then
+    the late payment is refunded)."""
+    if reviews.on_paid(order):
         return
-    services.begin(order)
+    services.begin(order, reviewed=True)

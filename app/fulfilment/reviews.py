@@ -7,7 +7,7 @@ escalates to every ops and admin user.
 Locks: a decision locks the order first, as the payment notice does (payments.apply_success), then moves the
 review by compare-and-set, so of two reviewers exactly one wins, and a payment landing at the same moment sees
 either the pending review (nothing delivered; approval then starts it, rejection refunds it) or the decided one
-(delivered, or refunded by `refund_if_rejected`)."""
+(delivered, or refunded by `on_paid`)."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -154,15 +154,14 @@ def _tell_buyer(order: Order, kind: str, key: str) -> None:
                          link=link_to("consumer.order_detail", order_no=order.order_no), dedupe_key=key)
 
 
-def refund_if_rejected(order: Order) -> bool:
-    """payments.order_paid, before delivery: an order ops rejected while it was unpaid (so it was cancelled) and
-    whose payment landed anyway is refunded, never delivered. True if it was."""
-    rejected = db.session.scalar(sa.select(OrderReview.id).where(OrderReview.order_id == order.id,
-                                                                 OrderReview.status == ReviewStatus.rejected))
-    if rejected is None:
-        return False
-    _refund(order, "paid after it was rejected in review", None)
-    return True
+def on_paid(order: Order) -> bool:
+    """payments.order_paid, before delivery, in one query: True if the order's review keeps it from starting now.
+    A pending review holds it (approving it starts it); an order ops rejected while it was unpaid (so it was
+    cancelled) and whose payment landed anyway is refunded, never delivered."""
+    status = db.session.scalar(sa.select(OrderReview.status).where(OrderReview.order_id == order.id))
+    if status == ReviewStatus.rejected:
+        _refund(order, "paid after it was rejected in review", None)
+    return status in (ReviewStatus.pending, ReviewStatus.rejected)
 
 
 # --- escalation -------------------------------------------------------------------------------------------------

@@ -58,23 +58,23 @@ def enqueue(delivery_ids: list[int], delay: float = 0) -> None:
     after_commit(db.session(), send)
 
 
-def begin(order: Order) -> list[int]:
+def begin(order: Order, reviewed: bool = False) -> list[int]:
     """Start a paid order the way its payment starts it: a receiver of `signals.hold` may keep it waiting (a
     group buy until its group fills), and starts it itself when the wait is over. Approving a held order's
-    review begins it this way too."""
+    review begins it this way too. `reviewed`: the caller knows no review holds it."""
     if any(held for _, held in signals.hold.send(order)):
         return []
-    return start(order)
+    return start(order, reviewed=reviewed)
 
 
-def start(order: Order) -> list[int]:
+def start(order: Order, reviewed: bool = False) -> list[int]:
     """Turn a just-paid order into entitlements and delivery rows, in the caller's transaction.
 
     Reserved stock codes and shared-code slots are delivered at once; supplier units are queued for the
     worker (enqueued after commit). Returns the ids of the queued deliveries. An order risk control holds
-    for review is not started (approving it starts it).
+    for review is not started (approving it starts it); `reviewed`: the caller knows none does.
     """
-    if under_review(order):
+    if not reviewed and under_review(order):
         return []
     now = utcnow()
     codes: dict[int, list[Code]] = {}

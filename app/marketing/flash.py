@@ -108,7 +108,7 @@ def buy(buyer: User, sku_id: int, quantity: int, accounts: dict[str, str] | None
     token = _pending.set(ticket)
     try:
         return orders.create_retail_order(buyer, sku_id, quantity, accounts=accounts, promo=promo)
-    except redis.RedisError:  # risk control's checkout counters share the gate's Redis: it went away mid-order
+    except redis.RedisError:  # the gate's Redis went away mid-order (a pricing receiver or the give-back needs it)
         db.session.rollback()
         gate().give_back(ticket)
         raise _busy() from None
@@ -131,12 +131,9 @@ def screen(buyer: User, sku, quantity: int, promo: dict, **_) -> None:
 
 
 def _enter(buyer: User, sku_id: int, quantity: int, campaign_id: int) -> None:
-    """Risk control's flash_entry decision. Its counters live in the gate's Redis: while that is down the sale
-    is busy for everyone ("try again in a moment"), as the gate itself would say."""
-    try:
-        risk.check(Point.flash_entry, buyer, sku_id=sku_id, quantity=quantity, campaign_id=campaign_id)
-    except redis.RedisError:
-        raise _busy() from None
+    """Risk control's flash_entry decision (without Redis it decides on what needs no counters; the gate, which
+    does need Redis, then says the sale is busy)."""
+    risk.check(Point.flash_entry, buyer, sku_id=sku_id, quantity=quantity, campaign_id=campaign_id)
 
 
 def _take(sale_id: int, gate_key: str, buyer_id: int, limit: int) -> Ticket:
