@@ -19,63 +19,37 @@ def _reason(reason: str) -> str:
     return reason
 
 
-def _user(user_id: int) -> User:
-    user = db.session.get(User, user_id)
-    if user is None:
-        raise NotFound(_l("Account not found."))
-    return user
-
-
-def _org(org_id: int) -> Organization:
-    org = db.session.get(Organization, org_id)
-    if org is None:
-        raise NotFound(_l("Account not found."))
-    return org
+def _set(model, target_id: int, actor: User, reason: str, freeze: bool, commit: bool = True):
+    """Freeze (or unfreeze) one user or organization, audited; NotFound for an id that is none."""
+    reason = _reason(reason)
+    target = _get(model, target_id)
+    if freeze and model is User and target.id == actor.id:
+        raise ValidationError(_l("You cannot freeze your own account."))
+    db.session.execute(sa.update(model).where(model.id == target.id)
+                       .values(frozen_at=utcnow() if freeze else None, frozen_reason=reason if freeze else None))
+    audit(actor.id, "risk.freeze" if freeze else "risk.unfreeze", {"users": "user", "organizations": "organization"}[model.__tablename__], target.id,
+          reason=reason)
+    if commit:
+        db.session.commit()
+    db.session.refresh(target)
+    return target
 
 
 def freeze_user(actor: User, user_id: int, reason: str, commit: bool = True) -> User:
-    reason = _reason(reason)
-    user = _user(user_id)
-    if user.id == actor.id:
-        raise ValidationError(_l("You cannot freeze your own account."))
-    db.session.execute(sa.update(User).where(User.id == user.id).values(frozen_at=utcnow(), frozen_reason=reason))
-    audit(actor.id, "risk.freeze", "user", user.id, reason=reason)
-    if commit:
-        db.session.commit()
-    db.session.refresh(user)
-    return user
+    """`commit=False`: in the caller's transaction (a review's rejection freezes with its refund)."""
+    return _set(User, user_id, actor, reason, True, commit)
 
 
 def unfreeze_user(actor: User, user_id: int, reason: str) -> User:
-    reason = _reason(reason)
-    user = _user(user_id)
-    db.session.execute(sa.update(User).where(User.id == user.id).values(frozen_at=None, frozen_reason=None))
-    audit(actor.id, "risk.unfreeze", "user", user.id, reason=reason)
-    db.session.commit()
-    db.session.refresh(user)
-    return user
+    return _set(User, user_id, actor, reason, False)
 
 
 def freeze_organization(actor: User, org_id: int, reason: str) -> Organization:
-    reason = _reason(reason)
-    org = _org(org_id)
-    db.session.execute(sa.update(Organization).where(Organization.id == org.id)
-                       .values(frozen_at=utcnow(), frozen_reason=reason))
-    audit(actor.id, "risk.freeze", "organization", org.id, reason=reason)
-    db.session.commit()
-    db.session.refresh(org)
-    return org
+    return _set(Organization, org_id, actor, reason, True)
 
 
 def unfreeze_organization(actor: User, org_id: int, reason: str) -> Organization:
-    reason = _reason(reason)
-    org = _org(org_id)
-    db.session.execute(sa.update(Organization).where(Organization.id == org.id)
-                       .values(frozen_at=None, frozen_reason=None))
-    audit(actor.id, "risk.unfreeze", "organization", org.id, reason=reason)
-    db.session.commit()
-    db.session.refresh(org)
-    return org
+    return _set(Organization, org_id, actor, reason, False)
 
 
 def is_frozen(user: User | None) -> bool:
@@ -113,9 +87,16 @@ def frozen(limit: int = 200) -> tuple[list[User], list[Organization]]:
                                     .order_by(Organization.frozen_at.desc(), Organization.id).limit(limit))))
 
 
+def _get(model, target_id: int):
+    target = db.session.get(model, target_id)
+    if target is None:
+        raise NotFound(_l("Account not found."))
+    return target
+
+
 def account(user_id: int) -> User:
-    return _user(user_id)
+    return _get(User, user_id)
 
 
 def organization(org_id: int) -> Organization:
-    return _org(org_id)
+    return _get(Organization, org_id)
