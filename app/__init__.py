@@ -89,12 +89,14 @@ def _connect_domains(app: Flask) -> None:
     from app.finance import hooks as finance
     from app.fulfilment import hooks as fulfilment
     from app.inventory import hooks as inventory
+    from app.loyalty import hooks as loyalty
     from app.marketing import hooks as marketing
     from app.notifications import hooks as notifications
     from app.procurement import hooks as procurement
     from app.risk import hooks as risk
 
-    for domain in (notifications, inventory, risk, fulfilment, finance, channels, procurement, marketing):
+    for domain in (notifications, inventory, risk, fulfilment, finance, channels, procurement, marketing,
+                   loyalty):
         domain.init_app(app)
 
 
@@ -109,6 +111,7 @@ def _import_models() -> None:
     from app.fulfilment import models as _f  # noqa: F401
     from app.inventory import models as _i  # noqa: F401
     from app.ledger import models as _l  # noqa: F401
+    from app.loyalty import models as _lo  # noqa: F401
     from app.marketing import models as _m  # noqa: F401
     from app.notifications import models as _n  # noqa: F401
     from app.orders import models as _o  # noqa: F401
