@@ -46,13 +46,17 @@ class InProcessWorker(SimpleWorker):
 
 
 def _warm_up() -> None:
-    """Import what jobs use before RQ forks a work-horse per job, so no job pays for the imports again."""
+    """Import what jobs use, and configure the ORM's mappers, before RQ forks a work-horse per job, so no job
+    pays for either again (SQLAlchemy configures the mappers on first use, in each work-horse otherwise)."""
     import importlib
+
+    import sqlalchemy as sa
 
     for name in ("app.fulfilment.engine", "app.fulfilment.exception_queue", "app.suppliers.replenish",
                  "app.payments.services", "app.payments.refunds", "app.inventory.imports",
                  "app.notifications.mail", "app.fulfilment.reminders", "app.orders.services", "jobs.schedule"):
         importlib.import_module(name)
+    sa.orm.configure_mappers()
 
 
 @click.command("worker", help="Start an RQ worker (with scheduler and the periodic jobs) on all queues.")

@@ -29,11 +29,10 @@ from app.fulfilment.models import (
     DeliveryStatus,
     EntitlementStatus,
 )
-from app.fulfilment.services import enqueue, recognise, settle_order
+from app.fulfilment.services import enqueue, recognise, send, settle_order, waiting_jobs
 from app.inventory import sealing
 from app.inventory.models import Code, CodeStatus
 from app.orders.models import Order, OrderStatus
-from app.queues import queue
 from app.suppliers import services as suppliers
 from app.suppliers.adapters import Card, Outcome, SupplierError, Verdict
 from app.suppliers.models import Supplier
@@ -276,15 +275,22 @@ def _rejected(source: str, reason: str) -> None:
 
 
 def sweep(limit: int = 1000) -> int:
-    """Re-enqueue deliveries that are overdue (their job was lost: Redis restarted, a worker was killed)
-    and close paid orders that nothing is left to deliver for. Runs every few seconds; cheap when idle."""
+    """Re-enqueue deliveries that are overdue and have no job waiting in Redis (their job was lost: Redis
+    restarted, a worker was killed), and close paid orders that nothing is left to deliver for. Runs every few
+    seconds; cheap when idle."""
     grace = timedelta(seconds=current_app.config["FULFILMENT_SWEEP_GRACE"])
+    # A backlog longer than the grace is not a lost job: re-enqueueing it would fill the queue with duplicates
+    # that each cost a worker a turn (a duplicate is only skipped). Only a delivery with no job waiting is sent
+    # again; or one whose job a worker took between the two reads and has not leased yet, a rare duplicate.
     now = utcnow()
     ids = db.session.scalars(
         sa.select(Delivery.id).where(Delivery.status.in_(ACTIVE), Delivery.next_attempt_at < now - grace,
                                      sa.or_(Delivery.lease_until.is_(None), Delivery.lease_until < now))
         .order_by(Delivery.next_attempt_at).limit(limit)
     ).all()
+    if ids:  # asked only when something is overdue: nothing to read in Redis when idle
+        waiting = waiting_jobs(grace)
+        ids = [i for i in ids if i not in waiting]
     stuck = db.session.scalars(
         sa.select(Order.id).where(Order.status == OrderStatus.paid,
                                   ~sa.exists().where(Delivery.order_id == Order.id,
@@ -292,14 +298,11 @@ def sweep(limit: int = 1000) -> int:
         .where(sa.exists().where(Delivery.order_id == Order.id)).limit(limit)
     ).all()
     if ids:
-        # Re-arm what we re-enqueue: the next sweeps leave it alone for a grace period, so a backlog never
-        # turns into a pile of duplicate jobs (a duplicate would only be skipped, but costs a worker a turn).
+        # Re-arm what we re-enqueue: the next sweeps leave it alone for a grace period.
         db.session.execute(sa.update(Delivery).where(Delivery.id.in_(ids), Delivery.status.in_(ACTIVE))
                            .values(next_attempt_at=now).execution_options(synchronize_session=False))
     db.session.commit()
-    q = queue("fulfilment")
-    for delivery_id in ids:
-        q.enqueue("jobs.fulfilment.deliver", delivery_id)
+    send(ids)
     for order_id in stuck:
         settle_order(db.session.get(Order, order_id, with_for_update=True))
         db.session.commit()

@@ -1,9 +1,12 @@
 """Delivery of paid orders into entitlements, and what owners do with their benefits."""
 
-from datetime import datetime, timedelta
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
+from rq.registry import ScheduledJobRegistry
 
 from app.accounts.models import User
 from app.catalog import account_formats as accounts
@@ -40,22 +43,56 @@ from app.risk.models import Point
 D, E = DeliveryStatus, EntitlementStatus
 
 
+#: A delivery job's id: `delivery-<delivery id>-<random hex>`. Unique, so a new job never replaces one that is
+#: waiting or running; and it names its delivery, so the sweep can tell which deliveries have a job waiting.
+JOB_ID = re.compile(r"^delivery-(\d+)-[0-9a-f]+$")
+
+
+def job_id(delivery_id: int) -> str:
+    return f"delivery-{delivery_id}-{uuid.uuid4().hex[:16]}"
+
+
 def enqueue(delivery_ids: list[int], delay: float = 0) -> None:
     """Queue delivery jobs once the transaction that made them due commits. The delivery rows are the
     outbox: if Redis is down now, the sweep finds them later."""
     if not delivery_ids:
         return
     ids = list(delivery_ids)
+    after_commit(db.session(), lambda: send(ids, delay))
 
-    def send():
-        q = queue("fulfilment")
-        for delivery_id in ids:
-            if delay > 0:
-                q.enqueue_in(timedelta(seconds=delay), "jobs.fulfilment.deliver", delivery_id)
-            else:
-                q.enqueue("jobs.fulfilment.deliver", delivery_id)
 
-    after_commit(db.session(), send)
+def send(delivery_ids: list[int], delay: float = 0) -> None:
+    """Put one delivery job per id on the fulfilment queue now (`delay` seconds: in RQ's scheduled registry)."""
+    q = queue("fulfilment")
+    for delivery_id in delivery_ids:
+        if delay > 0:
+            q.enqueue_in(timedelta(seconds=delay), "jobs.fulfilment.deliver", delivery_id,
+                         job_id=job_id(delivery_id))
+        else:
+            q.enqueue("jobs.fulfilment.deliver", delivery_id, job_id=job_id(delivery_id))
+
+
+def waiting_jobs(grace: timedelta) -> set[int]:
+    """The deliveries whose job is waiting in Redis: on the fulfilment queue, or in its scheduled registry and
+    due less than `grace` ago. A scheduled job overdue by more than that is not counted: RQ's scheduler runs in
+    a worker, and when that worker is killed its lock keeps the others from taking over for a minute or more.
+    A job a worker has taken is not counted either: the delivery's lease covers it while the worker lives,
+    and the sweep picks the delivery up again if the worker dies."""
+    q = queue("fulfilment")
+    scheduled = ScheduledJobRegistry(queue=q)
+    # RQ scores a scheduled job by its due time in whole seconds (UTC epoch).
+    since = int(datetime.now(UTC).timestamp() - grace.total_seconds())
+    # One MULTI, so a job the scheduler moves from the registry to the queue in between is seen in one of them.
+    with q.connection.pipeline(transaction=True) as pipe:
+        pipe.zrangebyscore(scheduled.key, since, "+inf")
+        pipe.lrange(q.key, 0, -1)
+        due_later, queued = pipe.execute()
+    ids = set()
+    for raw in (*due_later, *queued):
+        m = JOB_ID.match(raw.decode() if isinstance(raw, bytes) else raw)
+        if m:
+            ids.add(int(m.group(1)))
+    return ids
 
 
 def begin(order: Order, reviewed: bool = False) -> list[int]:

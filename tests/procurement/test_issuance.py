@@ -1,8 +1,6 @@
 """Issuing a paid request's grants (employees, a department, the pool), safely rerun and resumed after a
 crash; handing out from the company pool; the issuance job in a real RQ worker."""
 
-import subprocess
-import sys
 from datetime import timedelta
 from urllib.parse import parse_qs
 
@@ -26,7 +24,7 @@ from app.procurement.models import (
     RequestEvent,
     RequestRecipient,
 )
-from tests.support.processes import ROOT, worker_env
+from tests.support.jobs import run_burst_worker
 
 
 def _ent(c):
@@ -408,11 +406,7 @@ def test_the_issuance_job_in_a_real_worker_after_a_crash(app, make_company, make
         db.session.rollback()
         assert len(_grants(rid)) == 4
         again = q.enqueue("jobs.procurement.issue_request", rid)
-    env = worker_env(app)
-    env["GRANT_BATCH"] = "4"
-    proc = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--burst"], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    run_burst_worker(app, GRANT_BATCH="4")
     with app.app_context():
         req = db.session.get(ProcurementRequest, rid)
         assert req.status == "issued" and req.issued_count == 6

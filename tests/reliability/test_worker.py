@@ -1,7 +1,5 @@
 """The real worker process: `quanyi worker --burst` runs queued jobs against the same database."""
 
-import subprocess
-import sys
 from datetime import timedelta
 
 import pytest
@@ -13,7 +11,7 @@ from app.extensions import db
 from app.orders import services as orders
 from app.orders.models import Order
 from app.queues import queue
-from tests.support.processes import ROOT, worker_env
+from tests.support.jobs import run_burst_worker
 
 
 @pytest.mark.slow
@@ -31,9 +29,7 @@ def test_worker_process_expires_unpaid_orders(app, make_user, make_sku, stock, f
         q.empty()
         q.enqueue("jobs.maintenance.expire_orders")
         order_id = order.id
-    proc = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--burst", *flags], cwd=ROOT,
-                          env=worker_env(app), capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    run_burst_worker(app, *flags)
     with app.app_context():
         assert db.session.get(Order, order_id).status == "expired"
         assert queue("maintenance").count == 0

@@ -1,9 +1,13 @@
-"""Jobs performed in the test process: a thread that takes them off a real RQ queue, as a worker would."""
+"""Jobs performed in the test process (a thread that takes them off a real RQ queue, as a worker would), or by a
+real `quanyi worker --burst` process."""
 
 import contextlib
+import subprocess
+import sys
 import threading
 
 from app.extensions import db
+from tests.support.processes import ROOT, worker_env
 
 
 class IssuanceWorker:
@@ -62,3 +66,12 @@ def worker_running(app, queue_name: str):
     finally:
         worker.stop()
     assert not worker.errors, f"the {queue_name} worker failed: {worker.errors}"
+
+
+def run_burst_worker(app, *flags: str, **env: str) -> subprocess.CompletedProcess:
+    """`quanyi worker --burst` on the test app's database and Redis (with `env` added), until the queues are
+    empty; the test fails if it does not exit cleanly."""
+    proc = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--burst", *flags], cwd=ROOT,
+                          env=worker_env(app) | env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc
