@@ -5,7 +5,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.loyalty.models.wallet import GiftCard, StoredValueProduct, WalletPurchase
+from app.loyalty.models.wallet import StoredValueProduct, WalletPurchase
 from app.orders.models import Order
 from app.payments import wallet
 from tests.loyalty.wallet_support import fund, gift, pay, product
