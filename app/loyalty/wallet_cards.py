@@ -35,6 +35,7 @@ from app.payments import services as payments
 from app.payments import wallet
 from app.payments.gateway import Notice, gateway
 from app.risk import engine as risk
+from app.risk import freezes
 from app.risk.models import Point
 
 #: Trade numbers of wallet purchases (never like an order's "Q…"/"W…"): payments hands their notices to us.
@@ -283,9 +284,11 @@ def reveal(user: User, card_id: int, ip: str | None = None) -> str:
 
 def redeem(user: User, code: str, ip: str | None = None) -> GiftCard:
     """Redeem a gift code into the user's own wallet, once. Refusals say why (the issue asks it): an unknown
-    code (GIFT_UNKNOWN) or one already used (GIFT_USED); guessing is stopped by the rate limit on the door
+    code (GIFT_UNKNOWN) or one already used (GIFT_USED), a frozen account (ACCOUNT_FROZEN); guessing is stopped by the rate limit on the door
     (WALLET_REDEEM_RATE_LIMIT per user and per IP) and by the code's entropy. The card's row is locked and
     its redemption is a compare-and-set: of racing redeemers exactly one gets the money."""
+    if freezes.is_frozen(user):
+        raise risk.Frozen(_l("Your account is frozen. Contact customer service."))
     code = normalize_code(code)
     card = None
     if len(code) == CODE_LENGTH:

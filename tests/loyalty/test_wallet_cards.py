@@ -146,3 +146,15 @@ def test_another_users_purchase_is_not_found(ctx, make_user):
     with pytest.raises(NotFound):
         wallet_cards.get_purchase(db.session.get(User, b), p.id)
     fund(b, 100)
+
+
+def test_a_frozen_account_cannot_redeem(ctx, make_user):
+    from app.risk import freezes
+
+    uid = make_user()
+    card, code = gift(make_user())
+    freezes.freeze_user(db.session.get(User, make_user("ops")), uid, "test")
+    with pytest.raises(ValidationError) as e:
+        wallet_cards.redeem(db.session.get(User, uid), code)
+    assert e.value.code == "ACCOUNT_FROZEN"
+    assert wallet.balance(uid) == 0 and db.session.get(GiftCard, card.id).redeemed_by_id is None

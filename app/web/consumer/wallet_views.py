@@ -12,6 +12,7 @@ from app.loyalty import wallet_cards
 from app.orders import services as orders
 from app.payments import services as payments
 from app.payments import wallet
+from app.risk.engine import Blocked
 from app.web.consumer import bp
 from app.web.render import render
 
@@ -41,7 +42,7 @@ def wallet_topup():
     try:
         purchase = wallet_cards.start_topup(current_user, request.form.get("product", type=int) or 0,
                                             request.form.get("amount"))
-    except (*USER_ERRORS, NotFound) as e:
+    except (*USER_ERRORS, NotFound, Blocked) as e:
         flash(str(e.message), "danger")
         return redirect(url_for("consumer.wallet_home"), 303)
     return _to_gateway(purchase)
@@ -51,7 +52,7 @@ def wallet_topup():
 def wallet_buy_gift():
     try:
         purchase = wallet_cards.start_gift(current_user, request.form.get("amount", ""))
-    except USER_ERRORS as e:
+    except (*USER_ERRORS, Blocked) as e:
         flash(str(e.message), "danger")
         return redirect(url_for("consumer.wallet_gifts"), 303)
     return _to_gateway(purchase)
@@ -92,7 +93,7 @@ def _redeem_limit() -> str:
 def wallet_redeem():
     try:
         card = wallet_cards.redeem(current_user, request.form.get("code", ""), ip=request.remote_addr)
-    except ValidationError as e:
+    except (ValidationError, Blocked) as e:
         flash(str(e.message), "danger")
     else:
         flash(_("Redeemed: %(amount)s added to your wallet.", amount=cny(card.amount_fen)), "success")
