@@ -44,7 +44,8 @@ def test_top_up_with_a_bonus_then_pay_with_wallet_plus_gateway(app, page, device
     me.assert_fits("the wallet after a top-up")
     shoot(page, "wallet-02-topped-up")
 
-    me.nav(f"/me/shop/{sku_id}")
+    me.nav("/me/shop")
+    me.press(page.locator(".product-card").filter(has_text=wanted))
     expect(page.locator("h1.title")).to_have_text(wanted)
     expect(page.locator("#wallet-option")).to_contain_text("Use wallet balance (¥110.00)")
     expect(page.locator("#use-wallet")).to_be_checked()
