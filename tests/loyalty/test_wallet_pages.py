@@ -176,3 +176,23 @@ def test_ops_create_a_card_see_gift_cards_masked_and_look_up_a_wallet(client_as,
     found = c.get("/ops/members/wallet/lookup?email=giver@t.example").get_data(as_text=True)
     assert 'id="lookup-balance">¥7.00' in found
     assert 'id="lookup-none"' in c.get("/ops/members/wallet/lookup?email=nobody@t.example").get_data(as_text=True)
+
+
+def test_ops_edit_a_card_and_take_it_off_sale(client_as, app, peek):
+    c, _ = client_as("ops")
+    with app.app_context():
+        pid = product(name="充50", fixed="50", step="", bonus="")
+    form = c.get(f"/ops/members/wallet/cards/{pid}").get_data(as_text=True)
+    assert 'value="50.00"' in form and "充50" in form
+    bad = c.post(f"/ops/members/wallet/cards/{pid}", data={"name": "充50", "fixed": "", "minimum": "300",
+                                                         "maximum": "200"})
+    assert bad.status_code == 422 and 'id="card-minimum-error"' in bad.get_data(as_text=True)
+    assert peek.get(StoredValueProduct, pid).amount_fen == 5000
+    ok = c.post(f"/ops/members/wallet/cards/{pid}", data={"name": "自选", "fixed": "", "minimum": "50",
+                                                        "maximum": "500", "bonus_step": "", "bonus": ""})
+    assert ok.status_code == 303
+    p = peek.get(StoredValueProduct, pid)
+    assert (p.name, p.amount_fen, p.min_fen, p.max_fen, p.active) == ("自选", None, 5000, 50000, False)
+    consumer, _ = client_as()
+    assert "自选" not in consumer.get("/me/wallet").get_data(as_text=True)  # off sale
+    assert c.get("/ops/members/wallet/cards/99999").status_code == 404
