@@ -68,8 +68,9 @@ def test_gift_cards_are_shown_masked_and_revealed_to_the_buyer_only(client_as, a
         card_id, masked = card.id, card.masked
     page = c.get("/me/wallet/gifts").get_data(as_text=True)
     assert masked in page and code not in page
-    shown = c.post(f"/me/wallet/gifts/{card_id}/reveal", headers={"HX-Request": "true"}).get_data(as_text=True)
-    assert code in shown and "<html" not in shown
+    resp = c.post(f"/me/wallet/gifts/{card_id}/reveal", headers={"HX-Request": "true"})
+    shown = resp.get_data(as_text=True)
+    assert code in shown and "<html" not in shown and resp.headers["Cache-Control"] == "no-store"
     assert code in c.post(f"/me/wallet/gifts/{card_id}/reveal").get_data(as_text=True)  # without htmx: the page
     assert other.post(f"/me/wallet/gifts/{card_id}/reveal").status_code == 404
 

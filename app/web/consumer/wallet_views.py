@@ -78,9 +78,11 @@ def wallet_gifts():
 @bp.post("/wallet/gifts/<int:card_id>/reveal")
 def wallet_reveal_gift(card_id: int):
     code = wallet_cards.reveal(current_user, card_id, ip=request.remote_addr)
-    return render("consumer/wallet_gifts.html", "revealed", revealed={"card_id": card_id, "code": code},
+    resp = render("consumer/wallet_gifts.html", "revealed", revealed={"card_id": card_id, "code": code},
                   cards=wallet_cards.gift_cards_of(current_user), gift_min=current_app.config["WALLET_GIFT_MIN_FEN"],
                   gift_max=current_app.config["WALLET_GIFT_MAX_FEN"])
+    resp.headers["Cache-Control"] = "no-store"  # a secret: never kept by a browser or a proxy
+    return resp
 
 
 def _redeem_limit() -> str:
