@@ -197,3 +197,14 @@ def test_ops_edit_a_card_and_take_it_off_sale(client_as, app, peek):
     consumer, _ = client_as()
     assert "自选" not in consumer.get("/me/wallet").get_data(as_text=True)  # off sale
     assert c.get("/ops/members/wallet/cards/99999").status_code == 404
+
+
+def test_a_cancelled_part_wallet_order_says_the_wallet_part_came_back(client_as, app, peek, sku):
+    c, uid = client_as()
+    with app.app_context():
+        fund(uid, 1000)
+    c.post(f"/me/shop/{sku}/buy", data={"quantity": "1", "use_wallet": "1"})
+    order = peek.first(sa.select(Order).where(Order.buyer_id == uid))
+    page = c.post(f"/me/orders/{order.order_no}/cancel", follow_redirects=True).get_data(as_text=True)
+    assert "What your wallet paid went back to your wallet." in page
+    assert peek(lambda: wallet.balance(uid)) == 1000
