@@ -66,3 +66,44 @@ def test_top_up_with_a_bonus_then_pay_with_wallet_plus_gateway(app, page, device
     me.nav("/me/wallet")
     expect(page.locator("#wallet-balance")).to_have_text("¥0.00")
     expect(page.locator(".wallet-line[data-kind=wallet_pay]")).to_contain_text("-¥110.00")
+
+
+def test_buy_a_gift_card_reveal_its_code_and_redeem_it(app, page, device, live_server, paygate, make_user, shoot,
+                                                       settle_payments):
+    me = Person(page, device)
+    email = f"gift-{device}@t.example"
+    make_user("consumer", email=email)
+
+    page.goto(live_server + "/login")
+    me.log_in(email)
+    me.switch_language("en")
+    me.nav("/me/wallet")
+    me.press(page.locator("#to-gift-cards"))
+    page.locator("#gift-amount").fill("66")
+    me.press(page.locator("#buy-gift"))
+
+    expect(page).to_have_url(re.compile("^" + re.escape(paygate) + "/checkout"))
+    expect(page.locator("#amount")).to_have_text("CNY 66.00")
+    settle_payments.append(page.locator("#out-trade-no").inner_text().strip())
+    me.press(page.locator("#pay"))
+    expect(page).to_have_url(re.compile(re.escape(f"{live_server}/me/wallet/gifts") + "$"))
+    card = page.locator(".gift-card")
+    expect(card).to_have_count(1)
+    expect(card).to_contain_text("****-****-****-")
+    me.press(card.locator(".reveal-gift"))
+    code = card.locator(".gift-code")
+    expect(code).to_have_text(re.compile(r"^[2-9A-Z]{4}-[2-9A-Z]{4}-[2-9A-Z]{4}-[2-9A-Z]{4}$"))
+    me.assert_fits("my gift cards")
+    shoot(page, "wallet-04-gift")
+    text = code.inner_text()
+
+    me.nav("/me/wallet")
+    page.locator("#gift-code").fill(text.lower())
+    me.press(page.locator("#redeem"))
+    expect(page.locator(".notification").filter(has_text="Redeemed: ¥66.00 added to your wallet.")).to_be_visible()
+    expect(page.locator("#wallet-balance")).to_have_text("¥66.00")
+    page.locator("#gift-code").fill(text)
+    me.press(page.locator("#redeem"))
+    expect(page.locator(".notification").filter(has_text="This gift code was already used.")).to_be_visible()
+    expect(page.locator("#wallet-balance")).to_have_text("¥66.00")
+    me.assert_fits("the wallet after redeeming")
