@@ -170,6 +170,11 @@ class Config:
     #: argon2id cost of a new password hash: argon2-cffi's defaults, RFC 9106's low-memory profile (3 passes
     #: over 64 MiB, 4 lanes). A hash made with other parameters still verifies and is redone at sign-in.
     PASSWORD_HASH = {"time_cost": 3, "memory_cost": 64 * 1024, "parallelism": 4}
+    #: Wallet (docs/loyalty-wallet.md): the amounts a gift card may be bought for (fen).
+    WALLET_GIFT_MIN_FEN = int(os.environ.get("WALLET_GIFT_MIN_FEN", "1000"))
+    WALLET_GIFT_MAX_FEN = int(os.environ.get("WALLET_GIFT_MAX_FEN", "200000"))
+    #: Gift-code redemption attempts per user and per client IP (stops guessing codes).
+    WALLET_REDEEM_RATE_LIMIT = os.environ.get("WALLET_REDEEM_RATE_LIMIT", "10 per hour")
     TESTING = False
 
     @classmethod
@@ -198,6 +203,7 @@ class TestConfig(Config):
     RISK_CHALLENGE_RATE_LIMIT = "10000 per minute"
     RISK_CHALLENGE_NEW_RATE_LIMIT = "10000 per minute"
     RISK_CHALLENGE_EMAIL_RATE_LIMIT = "10000 per minute"
+    WALLET_REDEEM_RATE_LIMIT = "10000 per minute"
     QUANYI_MASTER_KEY = "test:" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
     SERVER_NAME = None
     #: The cheapest argon2id (one pass over 8 KiB): the suite creates thousands of users, and ~0.1 s of

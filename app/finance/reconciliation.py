@@ -38,6 +38,7 @@ from app.finance.models import (
 from app.fulfilment.models import Delivery, DeliveryStatus
 from app.ledger import periods
 from app.ledger import services as ledger
+from app.loyalty.models.wallet import PurchaseStatus, WalletPurchase
 from app.payments.gateway import GatewayError, gateway
 from app.payments.models import Payment, PaymentStatus, Refund, RefundStatus
 from app.suppliers import services as suppliers
@@ -192,8 +193,13 @@ def _our_payments(day: date) -> Records:
     """Payments captured and refunds paid out on `day`, by the reference the gateway knows them by."""
     lo, hi = periods.day_bounds(day, day)
     out: Records = {}
+    # Orders wholly paid from the wallet (provider "internal", amount 0) never went through the gateway.
     for ref, amount in db.session.execute(sa.select(Payment.out_trade_no, Payment.amount_fen).where(
-            Payment.status.in_(PAID), Payment.paid_at >= lo, Payment.paid_at < hi)):
+            Payment.status.in_(PAID), Payment.paid_at >= lo, Payment.paid_at < hi, Payment.provider != "internal")):
+        out[ref] = ("payment", amount)
+    # Stored-value top-ups and gift cards are paid through the gateway too, under their own numbers ("V…").
+    for ref, amount in db.session.execute(sa.select(WalletPurchase.out_trade_no, WalletPurchase.amount_fen).where(
+            WalletPurchase.status == PurchaseStatus.paid, WalletPurchase.paid_at >= lo, WalletPurchase.paid_at < hi)):
         out[ref] = ("payment", amount)
     for ref, amount in db.session.execute(sa.select(Refund.out_refund_no, Refund.amount_fen).where(
             Refund.status == RefundStatus.done, Refund.done_at >= lo, Refund.done_at < hi)):
@@ -205,7 +211,7 @@ def _our_payments(day: date) -> Records:
             .join(StateChange, sa.and_(StateChange.aggregate == Payment.__tablename__,
                                        StateChange.aggregate_id == Payment.id))
             .where(StateChange.to_status == PaymentStatus.refunded, StateChange.created_at >= lo,
-                   StateChange.created_at < hi)):
+                   StateChange.created_at < hi, Payment.provider != "internal")):
         out[f"R{ref}"] = ("refund", amount)
     return out
 
@@ -213,6 +219,9 @@ def _our_payments(day: date) -> Records:
 def _payment_anyday(ref: str) -> tuple[str, int] | None:
     amount = db.session.scalar(sa.select(Payment.amount_fen).where(Payment.out_trade_no == ref,
                                                                     Payment.status.in_(PAID)))
+    if amount is None:
+        amount = db.session.scalar(sa.select(WalletPurchase.amount_fen).where(
+            WalletPurchase.out_trade_no == ref, WalletPurchase.status == PurchaseStatus.paid))
     if amount is not None:
         return "payment", amount
     amount = db.session.scalar(sa.select(Refund.amount_fen).where(Refund.out_refund_no == ref,

@@ -1,8 +1,21 @@
 """How loyalty hooks into the domains below it (paid orders, refunds, settled orders, checkout pricing),
 connected once when the app starts. Each feature connects its own receivers here."""
 
+import sqlalchemy as sa
 from flask import Flask
+
+from app.accounts.models import User
+from app.ledger import counterparties
+from app.loyalty import wallet_cards
+from app.orders import signals as orders_signals
+from app.payments import services as payments
+from app.payments import wallet_orders
 
 
 def init_app(app: Flask) -> None:
-    pass
+    # Wallets: the journal names a wallet sub-account ("2208.U7") by its user; too many to list in forms.
+    counterparties.register("user", counterparties.Kind(
+        id_column=User.id, select=lambda: sa.select(User.id, sa.func.coalesce(User.email, User.phone, User.name)), listed=False))
+    # Wallet: an order closed unpaid gives its wallet part back; wallet purchases' gateway notices are ours.
+    orders_signals.order_closed.connect(wallet_orders.give_back, weak=False)
+    payments.register_payable(wallet_cards.PREFIX, wallet_cards.apply_notice)

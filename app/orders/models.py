@@ -65,6 +65,9 @@ class Order(db.Model):
     unit_price_fen: Mapped[int] = mapped_column(sa.BigInteger)
     #: What the buyer pays: unit_price_fen × quantity − discount_fen.
     amount_fen: Mapped[int] = mapped_column(sa.BigInteger)
+    #: The part of amount_fen paid from the buyer's wallet (taken into 2203 when applied; the Payment's amount is
+    #: the rest, for the gateway). app/payments/wallet_orders.py.
+    wallet_fen: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
     #: What marketing took off the list price (coupons, a flash-sale or group price); booked to sales discounts.
     discount_fen: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
     #: Top-up accounts given at checkout, by AccountFormat ({"mobile": "138…"}); units without one wait

@@ -14,6 +14,7 @@ from app.ledger import services as ledger
 from app.notifications import services as notifications
 from app.notifications.links import link_to
 from app.orders.models import Order
+from app.payments import wallet_orders
 from app.payments.gateway import gateway
 from app.payments.models import REFUND_TRANSITIONS, Payment, Refund, RefundStatus
 from app.queues import queue
@@ -29,15 +30,23 @@ class Unit(Protocol):
     amount_fen: int
 
 
-def refund_unit(order: Order, d: Unit, *, actor_id: int | None, reason: str) -> Refund:
-    """In the caller's transaction: the unit's amount leaves prepayments for refunds payable, and a pending
-    Refund row (the outbox entry) is written; the gateway call happens after commit."""
+def refund_unit(order: Order, d: Unit, *, actor_id: int | None, reason: str) -> Refund | None:
+    """In the caller's transaction: the unit's amount goes back, the wallet part first (what the order's wallet
+    part has not yet given back returns to the wallet at once, app/payments/wallet_orders.py), the rest leaves
+    prepayments for refunds payable with a pending Refund row (the outbox entry; the gateway call happens after
+    commit). Returns that Refund, or None when the wallet took the whole unit back."""
     payment = db.session.scalars(sa.select(Payment).where(Payment.order_id == order.id)).one()
-    ledger.post("refund", [("2203", d.amount_fen), ("2241", -d.amount_fen)], key=f"delivery:{d.id}:refund_due",
-                memo=d.key, ref=("order", order.id), actor_id=actor_id)
-    refund = Refund(payment_id=payment.id, out_refund_no=f"R{d.key}", amount_fen=d.amount_fen, reason=reason,
-                    actor_id=actor_id)
-    db.session.add(refund)
+    refunded_before = db.session.scalar(sa.select(Order.refunded_fen).where(Order.id == order.id)) \
+        if order.wallet_fen else 0
+    to_wallet = wallet_orders.refund_unit(order, d.id, d.amount_fen, refunded_before) if order.wallet_fen else 0
+    to_gateway = d.amount_fen - to_wallet
+    refund = None
+    if to_gateway:
+        ledger.post("refund", [("2203", to_gateway), ("2241", -to_gateway)], key=f"delivery:{d.id}:refund_due",
+                    memo=d.key, ref=("order", order.id), actor_id=actor_id)
+        refund = Refund(payment_id=payment.id, out_refund_no=f"R{d.key}", amount_fen=to_gateway, reason=reason,
+                        actor_id=actor_id)
+        db.session.add(refund)
     db.session.execute(sa.update(Order).where(Order.id == order.id)
                        .values(refunded_fen=Order.refunded_fen + d.amount_fen)
                        .execution_options(synchronize_session=False))
@@ -46,9 +55,10 @@ def refund_unit(order: Order, d: Unit, *, actor_id: int | None, reason: str) -> 
         notifications.notify(order.buyer_id, "order_refunded", {"order_no": order.order_no,
                                                                 "amount": yuan(d.amount_fen)},
                              link=link_to("consumer.order_detail", order_no=order.order_no),
-                             dedupe_key=f"refund:{refund.out_refund_no}")
-    refund_id = refund.id
-    after_commit(db.session(), lambda: queue("payments").enqueue("jobs.payments.send_refund", refund_id))
+                             dedupe_key=f"refund:R{d.key}")
+    if refund is not None:
+        refund_id = refund.id
+        after_commit(db.session(), lambda: queue("payments").enqueue("jobs.payments.send_refund", refund_id))
     return refund
 
 

@@ -2,12 +2,14 @@
 
 import json
 import logging
+from collections.abc import Callable
 
 import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from app.core.errors import InsufficientStock, NotFound, TransitionError
+from app.core.errors import InsufficientStock, NotFound, TransitionError, ValidationError
 from app.core.hooks import after_commit
 from app.core.ids import utcnow
 from app.core.rejections import count_rejected
@@ -16,7 +18,7 @@ from app.extensions import db
 from app.ledger import services as ledger
 from app.orders.models import ORDER_TRANSITIONS, Order, OrderStatus
 from app.orders.services import reserve_stock
-from app.payments import signals
+from app.payments import signals, wallet, wallet_orders
 from app.payments.gateway import GatewayError, Notice, gateway
 from app.payments.models import PAYMENT_TRANSITIONS, Payment, PaymentNotification, PaymentStatus
 from app.queues import queue
@@ -25,6 +27,35 @@ from app.risk import engine as risk
 log = logging.getLogger(__name__)
 #: Where rejected gateway notices are counted (app.core.rejections).
 NOTICE_SOURCE = "paygate:sandbox"
+
+
+#: Gateway payments that are not an order's, by the prefix of their out_trade_no: prefix → fn(notice) → outcome,
+#: applied in the notice's transaction like apply_success (stored-value top-ups and gift cards register theirs,
+#: app/loyalty/hooks.py). Their numbers never start like an order number ("Q…", "W…").
+OTHER_PAYABLES: dict[str, Callable[[Notice], str]] = {}
+
+
+def register_payable(prefix: str, apply: Callable[[Notice], str]) -> None:
+    OTHER_PAYABLES[prefix] = apply
+
+
+def _other_payable(out_trade_no: str) -> Callable[[Notice], str] | None:
+    return next((fn for prefix, fn in OTHER_PAYABLES.items() if out_trade_no.startswith(prefix)), None)
+
+
+def notice_from_query(out_trade_no: str) -> Notice | None:
+    """Ask the gateway about a trade (the payer came back before the notification did): the Notice to apply if
+    it is paid, else None (the caller commits before: on SQLite a transaction holds the write lock)."""
+    try:
+        data = gateway().query(out_trade_no)
+    except GatewayError as e:
+        log.warning("gateway query for %s failed: %s", out_trade_no, e)
+        return None
+    if data.get("trade_status") != "SUCCESS":
+        return None
+    return Notice(notify_id=f"query:{data['trade_no']}", out_trade_no=out_trade_no, trade_no=data["trade_no"],
+                  amount_fen=data["amount_fen"], currency=data["currency"], trade_status="SUCCESS",
+                  timestamp=int(data["timestamp"]))
 
 
 def payment_for(order: Order) -> Payment:
@@ -104,6 +135,9 @@ def apply_success(notice: Notice) -> str:
     payment = db.session.scalars(sa.select(Payment).where(Payment.out_trade_no == notice.out_trade_no)
                                  .execution_options(populate_existing=True)).first()
     if payment is None:
+        other = _other_payable(notice.out_trade_no)
+        if other is not None:
+            return other(notice)
         log.warning("payment notification for unknown order %s", notice.out_trade_no)
         return "unknown_order"
     if notice.trade_status != "SUCCESS":
@@ -139,7 +173,11 @@ def apply_success(notice: Notice) -> str:
     ledger.post("payment", [("1122", payment.amount_fen), ("2203", -payment.amount_fen)],
                 key=f"payment:{payment.id}:captured", memo=payment.out_trade_no, ref=("payment", payment.id))
     if order.status in (OrderStatus.expired, OrderStatus.cancelled):
-        # Paid after the window closed: honour it if the stock is still there, else refund.
+        # Paid after the window closed: honour it if the stock is still there, else refund. Its wallet part
+        # went back to the wallet when it closed: the order cannot be whole again, so the gateway part is refunded.
+        if order.wallet_fen:
+            _start_refund(payment, order, "paid after the order closed; wallet part already returned")
+            return "refunding"
         try:
             reserve_stock(order)
         except InsufficientStock:
@@ -151,15 +189,80 @@ def apply_success(notice: Notice) -> str:
     return "applied"
 
 
+def capture_without_gateway(order: Order, *, reason: str, actor_id: int | None = None) -> Payment:
+    """Mark paid an unpaid order whose remaining amount is 0 (wholly covered by the wallet, or by points in the
+    points mall), in the caller's transaction (the caller commits), exactly as apply_success does for a
+    gateway notice: the order's lock first, then its Payment created → succeeded (amount 0, provider
+    "internal"; the row is written if the order has none yet), the order pending_payment → paid, and
+    `signals.order_paid` sent (delivery starts in this transaction). Whatever covered the order was posted by
+    the caller (e.g. wallet.debit into 2203); nothing goes through 1122 here.
+
+    Raises ValidationError (code "PAYMENT_NOT_ZERO") if the order still has a gateway amount to pay, and
+    TransitionError if the order is no longer unpaid or its payment no longer open (a concurrent capture or
+    the order's expiry won)."""
+    order = db.session.get(Order, order.id, with_for_update=True, populate_existing=True)
+    payment = db.session.scalars(sa.select(Payment).where(Payment.order_id == order.id)
+                                 .execution_options(populate_existing=True)).first()
+    if payment is None:
+        payment = Payment(order_id=order.id, out_trade_no=order.order_no, amount_fen=0, provider="internal")
+        db.session.add(payment)
+        db.session.flush()
+    if payment.amount_fen != 0:
+        raise ValidationError(_l("This order still has an amount to pay."), code="PAYMENT_NOT_ZERO")
+    if order.status != OrderStatus.pending_payment:
+        raise TransitionError(f"orders {order.id} is {order.status}, not pending_payment")
+    now = utcnow()
+    transition(payment, PaymentStatus.succeeded, allowed=PAYMENT_TRANSITIONS, actor_id=actor_id, reason=reason,
+               provider="internal", paid_at=now)
+    transition(order, OrderStatus.paid, allowed=ORDER_TRANSITIONS, actor_id=actor_id, reason=reason, paid_at=now)
+    signals.order_paid.send(order)
+    return payment
+
+
+def pay_with_wallet(order: Order, *, actor_id: int | None = None) -> int:
+    """Apply the buyer's wallet to their unpaid order, in the caller's transaction (the caller commits): as much
+    as the balance covers of what is left for the gateway is debited into 2203, recorded on the order
+    (wallet_fen) and taken off the Payment; an order wholly covered is paid at once (capture_without_gateway).
+    Returns the amount taken. Refuses (ValidationError) an order no longer unpaid, one the wallet was already
+    applied to, and an empty wallet (WALLET_INSUFFICIENT)."""
+    order = db.session.get(Order, order.id, with_for_update=True, populate_existing=True)
+    payment = db.session.scalars(sa.select(Payment).where(Payment.order_id == order.id)
+                                 .execution_options(populate_existing=True)).first()
+    if order.status != OrderStatus.pending_payment or payment is None or payment.status != PaymentStatus.created:
+        raise ValidationError(_l("This order is no longer waiting for payment."), code="ORDER_NOT_UNPAID")
+    if order.wallet_fen:
+        raise ValidationError(_l("Your wallet was already applied to this order."), code="WALLET_ALREADY_APPLIED")
+    wallet.lock(order.buyer_id)
+    amount = min(wallet.balance(order.buyer_id), payment.amount_fen)
+    if amount <= 0:
+        raise wallet.WalletInsufficient(_l("Your wallet balance is not enough."))
+    wallet_orders.take(order, amount)
+    db.session.execute(sa.update(Payment).where(Payment.id == payment.id)
+                       .values(amount_fen=Payment.amount_fen - amount).execution_options(synchronize_session=False))
+    db.session.execute(sa.update(Order).where(Order.id == order.id).values(wallet_fen=amount)
+                       .execution_options(synchronize_session=False))
+    sa.orm.attributes.set_committed_value(order, "wallet_fen", amount)
+    sa.orm.attributes.set_committed_value(payment, "amount_fen", payment.amount_fen - amount)
+    if payment.amount_fen == 0:
+        capture_without_gateway(order, reason="paid from the wallet", actor_id=actor_id)
+    return amount
+
+
 def refund_in_full(order: Order, reason: str) -> None:
     """Refund the whole of a paid order's payment, in the caller's transaction: the gateway is asked after
-    commit, and the refund sweep retries until it has answered. A second call raises TransitionError."""
+    commit, and the refund sweep retries until it has answered. A second call raises TransitionError. The
+    order's wallet part, if any, goes back to the wallet at once (app/payments/wallet_orders.py)."""
     _start_refund(payment_for(order), order, reason)
 
 
 def _start_refund(payment: Payment, order: Order, reason: str) -> None:
     transition(payment, PaymentStatus.refund_pending, allowed=PAYMENT_TRANSITIONS, actor_id=None,
                reason=reason, refund_reason=reason[:200])
+    wallet_orders.refund_in_full(order)
+    if payment.amount_fen == 0:  # nothing went through the gateway: nothing to ask it
+        transition(payment, PaymentStatus.refunded, allowed=PAYMENT_TRANSITIONS, actor_id=None,
+                   reason="nothing paid through the gateway")
+        return
     ledger.post("refund", [("2203", payment.amount_fen), ("2241", -payment.amount_fen)],
                 key=f"payment:{payment.id}:refund_due", memo=payment.out_trade_no, ref=("payment", payment.id))
     # The payment row in refund_pending is the outbox entry: `process_refunds` sends (and retries) it;

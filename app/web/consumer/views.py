@@ -24,7 +24,7 @@ from app.payments import services as payments
 from app.procurement import claims
 from app.risk import freezes
 from app.web.access import PORTAL_ROLES
-from app.web.consumer import bp, coupon_views
+from app.web.consumer import bp, coupon_views, wallet_views
 from app.web.paging import cursor_args
 from app.web.render import render, wants_fragment
 
@@ -130,6 +130,8 @@ def buy(sku_id: int):
             raise
         flash(str(e.message), "danger")
         return redirect(url_for("consumer.sku_detail", sku_id=sku_id), 303)
+    if request.form.get("use_wallet") and wallet_views.apply_at_checkout(order):  # paid whole by the wallet
+        return redirect(url_for("consumer.order_detail", order_no=order.order_no), 303)
     return redirect(url_for("consumer.pay", order_no=order.order_no), 303)
 
 
