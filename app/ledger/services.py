@@ -24,18 +24,24 @@ CHART = {
     "2205": ("Commissions payable to agents", AccountType.liability),
     "2206": ("Enterprise prepaid balances", AccountType.liability),
     "2207": ("Revenue shares payable to partners", AccountType.liability),
+    #: What customers hold in their wallets (app/payments/wallet.py): one sub-account per user, "2208.U7".
+    "2208": ("Customer wallet balances", AccountType.liability),
     "2241": ("Refunds payable", AccountType.liability),
+    #: Referral commission a promoter asked to withdraw, out of the wallet until finance pays or rejects it.
+    "2243": ("Promoter withdrawals payable", AccountType.liability),
     "6001": ("Sales revenue", AccountType.revenue),
     #: Contra-revenue: coupons, flash-sale and group prices, gifts; revenue net of it is what buyers paid.
     "6003": ("Sales discounts (marketing)", AccountType.revenue),
     "6401": ("Cost of sales (supplier purchases)", AccountType.expense),
     "6402": ("Revenue shares of joint memberships", AccountType.expense),
     "6602": ("Agent commissions", AccountType.expense),
+    #: Consumer referral (推广员): commission paid into a promoter's wallet once the refund window passed.
+    "6603": ("Promoter commissions", AccountType.expense),
 }
 
 #: Sub-account prefixes by counterparty type: "2204.R12" is reseller 12's prepaid balance, "2206.E3" enterprise 3's,
-#: "2207.P5" what we owe partner 5 (app/ledger/counterparties.py names them).
-COUNTERPARTIES = {"R": "reseller", "E": "enterprise", "P": "partner"}
+#: "2207.P5" what we owe partner 5, "2208.U7" user 7's wallet (app/ledger/counterparties.py names them).
+COUNTERPARTIES = {"R": "reseller", "E": "enterprise", "P": "partner", "U": "user"}
 
 
 def sub_account(code: str, counterparty_type: str, counterparty_id: int) -> str:

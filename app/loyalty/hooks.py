@@ -3,6 +3,14 @@ connected once when the app starts. Each feature connects its own receivers here
 
 from flask import Flask
 
+from app.fulfilment import signals as fulfilment
+from app.loyalty.referral import attribution, commissions
+from app.orders import signals as orders
+from app.payments import signals as payments
+
 
 def init_app(app: Flask) -> None:
-    pass
+    # referral: who referred a retail order (at checkout), its commission (when paid), cancelled by a refund
+    orders.pricing.connect(attribution.at_checkout, weak=False)
+    payments.order_paid.connect(commissions.on_paid, weak=False)
+    fulfilment.order_settled.connect(commissions.on_settled, weak=False)
