@@ -28,7 +28,7 @@ from app.orders.models import Order, OrderStatus
 
 log = logging.getLogger(__name__)
 
-STATUS_LABELS = {CommissionStatus.pending: _l("Pending"), CommissionStatus.available: _l("Available"),
+STATUS_LABELS = {CommissionStatus.pending: _l("Pending settlement"), CommissionStatus.available: _l("In your wallet"),
                  CommissionStatus.cancelled: _l("Cancelled")}
 
 

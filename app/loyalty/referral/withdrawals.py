@@ -24,7 +24,7 @@ from app.loyalty.models.referral import (
 from app.loyalty.referral import money
 from app.notifications import services as notifications
 
-STATUS_LABELS = {WithdrawalStatus.requested: _l("Waiting for finance"), WithdrawalStatus.paid: _l("Paid"),
+STATUS_LABELS = {WithdrawalStatus.requested: _l("Waiting for finance"), WithdrawalStatus.paid: _l("Paid out"),
                  WithdrawalStatus.rejected: _l("Rejected")}
 
 
