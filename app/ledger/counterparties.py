@@ -1,5 +1,5 @@
 """Who a counterparty sub-account belongs to: a reseller ("2204.R12": reseller 12), an enterprise ("2206.E3":
-organization 3) or a revenue-share partner ("2207.P5": partner 5). One place for their names, for the
+organization 3), a revenue-share partner ("2207.P5": partner 5) or a customer's wallet ("2208.U7": user 7). One place for their names, for the
 journal, the statements and the adjustment form.
 
 The ledger knows the kinds but not the domains that own them: channels, procurement and finance each
@@ -15,8 +15,8 @@ from app.extensions import db
 
 #: The chart account that holds each kind of counterparty's money with us (or ours with them), in the
 #: order forms list them.
-ACCOUNTS = {"reseller": "2204", "enterprise": "2206", "partner": "2207"}
-PREFIXES = {"reseller": "R", "enterprise": "E", "partner": "P"}
+ACCOUNTS = {"reseller": "2204", "enterprise": "2206", "partner": "2207", "user": "2208"}
+PREFIXES = {"reseller": "R", "enterprise": "E", "partner": "P", "user": "U"}
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,8 @@ class Kind:
     select: Callable[[], sa.Select]
     #: the ids of the users who download this counterparty's statements in a portal (none: finance sends them)
     recipients: Callable[[int], list[int]] | None = None
+    #: offered in forms' lists by every(); False for kinds too many to list (every customer with a wallet)
+    listed: bool = True
 
 
 _KINDS: dict[str, Kind] = {}
@@ -59,10 +61,17 @@ def name(type_: str, id_: int) -> str | None:
     return names([(type_, id_)]).get((type_, id_))
 
 
+def unlisted() -> set[str]:
+    """The kinds not offered in lists (Kind.listed False)."""
+    return {t for t, kind in _KINDS.items() if not kind.listed}
+
+
 def every() -> list[dict]:
     """Every reseller, enterprise and partner, for a form's list: {"value": "R12", "type": "reseller", "name": …}."""
     out = []
     for type_, kind in _registered():
+        if not kind.listed:
+            continue
         out += [{"value": f"{PREFIXES[type_]}{i}", "type": type_, "name": n}
                 for i, n in db.session.execute(kind.select().order_by(sa.text("2")))]
     return out

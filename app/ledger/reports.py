@@ -19,6 +19,7 @@ from app.core.tables import Sheet
 from app.extensions import db
 from app.ledger import periods
 from app.ledger.counterparties import names as names_of
+from app.ledger.counterparties import unlisted as unlisted_kinds
 from app.ledger.models import ClosedPeriod, JournalEntry, LedgerAccount, PeriodBalance, Posting
 from app.ledger.services import CHART, COUNTERPARTIES, fen_sum
 
@@ -122,9 +123,11 @@ def _entry_conditions(f: Filters) -> list:
 # --- names ------------------------------------------------------------------------------------------------------
 
 def counterparties() -> list[dict]:
-    """Every counterparty with a sub-account, for the filter's list."""
+    """Every counterparty with a sub-account, for the filter's list (not the kinds too many to list: wallets)."""
     pairs = db.session.execute(sa.select(LedgerAccount.counterparty_type, LedgerAccount.counterparty_id)
-                               .where(LedgerAccount.counterparty_type.is_not(None)).distinct()).all()
+                               .where(LedgerAccount.counterparty_type.is_not(None),
+                                      LedgerAccount.counterparty_type.not_in(sorted(unlisted_kinds())))
+                               .distinct()).all()
     names = names_of(pairs)
     prefix = {t: p for p, t in COUNTERPARTIES.items()}
     out = [{"value": f"{prefix[t]}{i}", "type": t, "name": names.get((t, i), f"#{i}")} for t, i in pairs]

@@ -83,3 +83,14 @@ class Refund(db.Model):
     actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     done_at: Mapped[datetime | None]
+
+
+class Wallet(db.Model):
+    """A user's wallet: the row locked (FOR UPDATE) to serialise that user's credits and debits, so a balance
+    read under the lock cannot be spent twice. It holds no balance: the ledger's sub-account of 2208 is the
+    balance (app/payments/wallet.py). One row per user who ever used it, created on first use."""
+
+    __tablename__ = "wallets"
+
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -4,10 +4,11 @@ import json
 import logging
 
 import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from app.core.errors import InsufficientStock, NotFound, TransitionError
+from app.core.errors import InsufficientStock, NotFound, TransitionError, ValidationError
 from app.core.hooks import after_commit
 from app.core.ids import utcnow
 from app.core.rejections import count_rejected
@@ -149,6 +150,36 @@ def apply_success(notice: Notice) -> str:
                paid_at=utcnow())
     signals.order_paid.send(order)
     return "applied"
+
+
+def capture_without_gateway(order: Order, *, reason: str, actor_id: int | None = None) -> Payment:
+    """Mark paid an unpaid order whose remaining amount is 0 (wholly covered by the wallet, or by points in the
+    points mall), in the caller's transaction (the caller commits), exactly as apply_success does for a
+    gateway notice: the order's lock first, then its Payment created → succeeded (amount 0, provider
+    "internal"; the row is written if the order has none yet), the order pending_payment → paid, and
+    `signals.order_paid` sent (delivery starts in this transaction). Whatever covered the order was posted by
+    the caller (e.g. wallet.debit into 2203); nothing goes through 1122 here.
+
+    Raises ValidationError (code "PAYMENT_NOT_ZERO") if the order still has a gateway amount to pay, and
+    TransitionError if the order is no longer unpaid or its payment no longer open (a concurrent capture or
+    the order's expiry won)."""
+    order = db.session.get(Order, order.id, with_for_update=True, populate_existing=True)
+    payment = db.session.scalars(sa.select(Payment).where(Payment.order_id == order.id)
+                                 .execution_options(populate_existing=True)).first()
+    if payment is None:
+        payment = Payment(order_id=order.id, out_trade_no=order.order_no, amount_fen=0, provider="internal")
+        db.session.add(payment)
+        db.session.flush()
+    if payment.amount_fen != 0:
+        raise ValidationError(_l("This order still has an amount to pay."), code="PAYMENT_NOT_ZERO")
+    if order.status != OrderStatus.pending_payment:
+        raise TransitionError(f"orders {order.id} is {order.status}, not pending_payment")
+    now = utcnow()
+    transition(payment, PaymentStatus.succeeded, allowed=PAYMENT_TRANSITIONS, actor_id=actor_id, reason=reason,
+               provider="internal", paid_at=now)
+    transition(order, OrderStatus.paid, allowed=ORDER_TRANSITIONS, actor_id=actor_id, reason=reason, paid_at=now)
+    signals.order_paid.send(order)
+    return payment
 
 
 def refund_in_full(order: Order, reason: str) -> None:

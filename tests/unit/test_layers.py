@@ -82,4 +82,4 @@ def test_the_upper_domains_are_connected_when_the_app_starts(app):
     assert receivers(fulfilment.unit_refunded) == {channels.__name__, procurement.__name__}
     assert receivers(procurement_signals.unit_reclaimed) == {finance.__name__}
     assert receivers(catalog.sku_type_locked) == {inventory.__name__}
-    assert [t for t, _ in counterparties._registered()] == ["reseller", "enterprise", "partner"]
+    assert [t for t, _ in counterparties._registered()] == ["reseller", "enterprise", "partner", "user"]

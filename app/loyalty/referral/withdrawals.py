@@ -51,17 +51,18 @@ def request(promoter: Promoter, amount: str, account: str) -> Withdrawal:
                               code="WITHDRAWAL_TOO_SMALL")
     if not 4 <= len(account) <= 100:
         raise ValidationError(_l("Enter the bank account to pay into."), code="ACCOUNT_REQUIRED")
-    # The promoter's row, locked: two requests at once are serialised and read the same totals in turn.
-    locked = db.session.scalars(sa.select(Promoter).where(Promoter.id == promoter.id).with_for_update()).one()
-    can = withdrawable(locked)
+    # The wallet's row, locked: two requests (or a request and a checkout paying from the wallet) are
+    # serialised, each reading the totals and the balance the other left.
+    money.lock(promoter.user_id)
+    can = withdrawable(promoter)
     if fen > can:
         db.session.rollback()
         raise ValidationError(_l("You can withdraw at most ¥%(max)s now.", max=yuan(can)),
                               code="WITHDRAWAL_TOO_LARGE")
-    w = Withdrawal(promoter_id=locked.id, amount_fen=fen, account=account)
+    w = Withdrawal(promoter_id=promoter.id, amount_fen=fen, account=account)
     db.session.add(w)
     db.session.flush()
-    money.hold_withdrawal(locked.user_id, fen, key=f"referral_withdrawal:{w.id}:held", memo=f"W{w.id}",
+    money.hold_withdrawal(promoter.user_id, fen, key=f"referral_withdrawal:{w.id}:held", memo=f"W{w.id}",
                           ref=("referral_withdrawal", w.id))
     db.session.commit()
     return w
