@@ -323,3 +323,36 @@ def test_ops_set_bounded_rates(app, client_as, shop, peek):
     ops.post("/ops/members/referral/rates", data={"sku_id": shop, "percent": "0"})
     assert peek.count(ReferralRate) == 0
     assert ops.get("/ops/members/referral/promoters").status_code == 200
+
+
+def test_ops_refunding_the_failed_unit_cancels_the_commission_at_once(ctx, make_user, make_sku, make_supplier,
+                                                                      map_sku, supplier_sandbox):
+    """The real refund path: the supplier fails the only unit, ops refund it from the exception queue; the order
+    is refunded and settled, and its pending commission is cancelled in that same transaction."""
+    from app.accounts.models import User
+    from app.fulfilment import exception_queue
+    from app.loyalty.referral import attribution
+    from app.orders import services as orders
+    from tests.support.fulfilment import pay, run
+
+    sku_id = make_sku(price="30.00", source="supplier")
+    map_sku(sku_id, make_supplier(), "card-10")
+    supplier_sandbox.faults(error_rate=1)
+    promoter_uid, buyer_uid = make_user(), make_user()
+    p = Promoter(user_id=promoter_uid, code="REFUND23", terms_version="t")
+    db.session.add_all([p, ReferralRate(sku_id=sku_id, rate_bp=1000)])
+    db.session.commit()
+    with attribution.carrying(attribution.token(p.id)):
+        order = orders.create_retail_order(db.session.get(User, buyer_uid), sku_id, 1)
+    assert pay(order) == "applied"
+    c = db.session.scalars(sa.select(Commission).where(Commission.order_id == order.id)).one()
+    assert (c.status, c.amount_fen) == ("pending", 300)
+    [d] = run(order.id)
+    assert d.status == "failed"
+    exception_queue.refund(make_user("ops"), d.id, reason="no stock anywhere", confirmed=True)
+    db.session.expire_all()
+    c = db.session.get(Commission, c.id)
+    assert (c.status, c.note) == ("cancelled", "refunded")
+    assert commissions.mature() == 0
+    assert money.balance(promoter_uid) == 0
+    assert_ledger_balanced()
