@@ -7,7 +7,7 @@ from flask import Flask
 from app.accounts.models import User
 from app.fulfilment import signals as fulfilment
 from app.ledger import counterparties
-from app.loyalty.referral import attribution, commissions
+from app.loyalty.referral import attribution, commissions, segment_rules
 from app.orders import signals as orders
 from app.payments import signals as payments
 
@@ -20,3 +20,4 @@ def init_app(app: Flask) -> None:
     orders.pricing.connect(attribution.at_checkout, weak=False)
     payments.order_paid.connect(commissions.on_paid, weak=False)
     fulfilment.order_settled.connect(commissions.on_settled, weak=False)
+    segment_rules.register()  # marketing's segments can pick promoters and the buyers they brought

@@ -356,3 +356,14 @@ def test_ops_refunding_the_failed_unit_cancels_the_commission_at_once(ctx, make_
     assert commissions.mature() == 0
     assert money.balance(promoter_uid) == 0
     assert_ledger_balanced()
+
+
+def test_segments_can_pick_promoters_and_the_buyers_they_brought(app, client_as, shop):
+    from app.marketing import segments
+
+    pc, puid, p, order_no = _friend_bought(app, client_as, shop)
+    with app.app_context():
+        assert segments.clean_rules({"is_promoter": {}}) == {"is_promoter": {}}
+        assert segments.size({"is_promoter": {}}) == 1
+        buyer = db.session.scalar(sa.select(Order.buyer_id).where(Order.order_no == order_no))
+        assert list(segments.members({"referred_buyer": {"days": 30}})) == [[buyer]]
