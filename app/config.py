@@ -133,6 +133,18 @@ class Config:
     EMAIL_RETRY_SECONDS = os.environ.get("EMAIL_RETRY_SECONDS", "60,300,900,3600")
     #: Days before expiry when owners are reminded of unused benefits.
     REMINDER_DAYS = os.environ.get("REMINDER_DAYS", "7,1")
+    #: Referral (推广员): a visitor is attributed to the last promoter link clicked this many days ago at most.
+    REFERRAL_ATTRIBUTION_DAYS = int(os.environ.get("REFERRAL_ATTRIBUTION_DAYS", "30"))
+    #: Referral: a commission stays pending this many days after the order is paid (a refund in it cancels it).
+    REFERRAL_REFUND_WINDOW_DAYS = int(os.environ.get("REFERRAL_REFUND_WINDOW_DAYS", "7"))
+    #: Referral: the highest per-SKU commission rate ops may set, in basis points (3000 = 30%).
+    REFERRAL_MAX_RATE_BP = int(os.environ.get("REFERRAL_MAX_RATE_BP", "3000"))
+    #: Referral: clicks counted per IP per day at most (one per promoter, SKU and device a day anyway).
+    REFERRAL_CLICKS_PER_IP_DAY = int(os.environ.get("REFERRAL_CLICKS_PER_IP_DAY", "50"))
+    #: Referral: the smallest withdrawal, in fen.
+    REFERRAL_MIN_WITHDRAWAL_FEN = int(os.environ.get("REFERRAL_MIN_WITHDRAWAL_FEN", "100"))
+    #: Referral: share links opened per client IP (Flask-Limiter syntax).
+    REFERRAL_LINK_RATE_LIMIT = os.environ.get("REFERRAL_LINK_RATE_LIMIT", "120 per minute")
     #: Wholesale orders: stocked codes up to this many per order; units bought per order from a supplier
     #: (top-ups, supplier cards, bundles, shared codes) up to RESELLER_MAX_UNIT_ORDER.
     RESELLER_MAX_QUANTITY = 100_000

@@ -8,6 +8,7 @@ from jobs import (
     fulfilment,
     imports,
     issuance,
+    loyalty_referral,
     maintenance,
     marketing,
     notifications,
@@ -47,4 +48,6 @@ PERIODIC = [
     # risk control: overdue review holds escalate; alerts to the ops inbox (each said once an hour at most)
     (risk.escalate_reviews, "notifications", 60),
     (risk.risk_alerts, "notifications", 300),
+    # referral: commissions past their refund window go into the promoters' wallets (hourly)
+    (loyalty_referral.mature_commissions, "maintenance", 3600),
 ]

@@ -70,6 +70,7 @@ LABELS = {
     #: Ledger account names by account code (the chart lives in app/ledger/services.py).
     "account": {
         "1122": _l("Payment gateway receivable"), "2203": _l("Customer prepayments (undelivered orders)"),
+        "2243": _l("Promoter withdrawals payable"), "6603": _l("Promoter commissions"),
         "2241": _l("Refunds payable"), "6001": _l("Sales revenue"),
         "1405": _l("Card-code inventory bought from suppliers"), "2202": _l("Accounts payable to suppliers"),
         "6401": _l("Cost of sales (supplier purchases)"), "1002": _l("Bank deposits"),
@@ -81,6 +82,8 @@ LABELS = {
         "6604": _l("Stored-value bonuses (marketing)"),
     },
     "journal": {"payment": _l("Payment received"), "revenue": _l("Revenue on delivery"), "refund": _l("Refund"),
+                "referral_commission": _l("Promoter commission"),
+                "referral_withdrawal": _l("Promoter withdrawal"),
                 "supplier_cost": _l("Supplier cost"), "stock_purchase": _l("Stock bought from a supplier"),
                 "breakage": _l("Unredeemed benefit expired"), "reseller_opening": _l("Opening balance"),
                 "reseller_topup": _l("Balance top-up"), "wholesale_order": _l("Wholesale order paid"),

@@ -29,12 +29,16 @@ CHART = {
     #: Gift cards sold and not yet redeemed (app/loyalty/wallet_cards.py).
     "2209": ("Gift cards outstanding", AccountType.liability),
     "2241": ("Refunds payable", AccountType.liability),
+    #: Referral commission a promoter asked to withdraw, out of the wallet until finance pays or rejects it.
+    "2243": ("Promoter withdrawals payable", AccountType.liability),
     "6001": ("Sales revenue", AccountType.revenue),
     #: Contra-revenue: coupons, flash-sale and group prices, gifts; revenue net of it is what buyers paid.
     "6003": ("Sales discounts (marketing)", AccountType.revenue),
     "6401": ("Cost of sales (supplier purchases)", AccountType.expense),
     "6402": ("Revenue shares of joint memberships", AccountType.expense),
     "6602": ("Agent commissions", AccountType.expense),
+    #: Consumer referral (推广员): commission paid into a promoter's wallet once the refund window passed.
+    "6603": ("Promoter commissions", AccountType.expense),
     #: The bonus of stored-value cards (充100送10): marketing's cost, credited to the wallet.
     "6604": ("Stored-value bonuses (marketing)", AccountType.expense),
 }

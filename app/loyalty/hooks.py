@@ -5,10 +5,13 @@ import sqlalchemy as sa
 from flask import Flask
 
 from app.accounts.models import User
+from app.fulfilment import signals as fulfilment
 from app.ledger import counterparties
 from app.loyalty import wallet_cards
-from app.orders import signals as orders_signals
+from app.loyalty.referral import attribution, commissions, segment_rules
+from app.orders import signals as orders
 from app.payments import services as payments
+from app.payments import signals as payment_signals
 from app.payments import wallet_orders
 
 
@@ -17,5 +20,10 @@ def init_app(app: Flask) -> None:
     counterparties.register("user", counterparties.Kind(
         id_column=User.id, select=lambda: sa.select(User.id, sa.func.coalesce(User.email, User.phone, User.name)), listed=False))
     # Wallet: an order closed unpaid gives its wallet part back; wallet purchases' gateway notices are ours.
-    orders_signals.order_closed.connect(wallet_orders.give_back, weak=False)
+    orders.order_closed.connect(wallet_orders.give_back, weak=False)
     payments.register_payable(wallet_cards.PREFIX, wallet_cards.apply_notice)
+    # referral: who referred a retail order (at checkout), its commission (when paid), cancelled by a refund
+    orders.pricing.connect(attribution.at_checkout, weak=False)
+    payment_signals.order_paid.connect(commissions.on_paid, weak=False)
+    fulfilment.order_settled.connect(commissions.on_settled, weak=False)
+    segment_rules.register()  # marketing's segments can pick promoters and the buyers they brought

@@ -31,6 +31,13 @@ KINDS: dict[str, Kind] = {
     # params: order_no, amount (formatted, e.g. "¥28.00")
     "order_refunded": Kind(_l("Order %(order_no)s refunded"),
                            _l("%(amount)s was refunded for order %(order_no)s.")),
+    # params: amount (formatted) — a promoter's withdrawal of referral commission, paid by finance
+    "referral_withdrawal_paid": Kind(_l("Withdrawal paid: %(amount)s"),
+                                     _l("Finance paid %(amount)s of your referral commission to your bank account.")),
+    # params: amount (formatted), reason (finance's)
+    "referral_withdrawal_rejected": Kind(_l("Withdrawal rejected: %(amount)s"),
+                                         _l("Your withdrawal of %(amount)s was rejected: %(reason)s The amount is "
+                                            "back in your wallet.")),
     # params: sku_name, order_no, amount (formatted) — a group buy that did not fill in time
     "group_failed": Kind(_l("Group buy did not fill: %(sku_name)s"),
                          _l("Your group for %(sku_name)s did not fill in time. %(amount)s was refunded for order "

@@ -70,13 +70,14 @@ def test_the_upper_domains_are_connected_when_the_app_starts(app):
     def receivers(signal):
         return {r.__module__ for r in signal.receivers.values()}
 
-    assert receivers(payments.order_paid) == {fulfilment_hooks.__name__}
+    # referral (loyalty): a referred order's commission is made when it is paid, cancelled when it is refunded
+    assert receivers(payments.order_paid) == {fulfilment_hooks.__name__, "app.loyalty.referral.commissions"}
     # marketing's offers: a gift delivered as an extra unit, taken back when its order is refunded; a coupon comes
     # back when its order is fully refunded
     assert receivers(fulfilment.unit_delivered) == {finance.__name__, "app.marketing.offers"}
     assert receivers(fulfilment.unit_failed) == {channels.__name__}
     assert receivers(fulfilment.order_settled) == {channels.__name__, "app.marketing.offers",
-                                                   "app.marketing.coupons"}
+                                                   "app.marketing.coupons", "app.loyalty.referral.commissions"}
     assert receivers(fulfilment.extra_units) == {"app.marketing.offers"}
     assert receivers(fulfilment.unit_refunded) == {channels.__name__, procurement.__name__}
     assert receivers(procurement_signals.unit_reclaimed) == {finance.__name__}

@@ -15,7 +15,7 @@ from app.web.access import PORTAL_ROLES
 PUBLIC = {"static", "auth.index", "auth.login", "auth.signup", "auth.logout", "auth.set_language", "auth.invite",
           "auth.activate", "auth.forgot_password", "auth.forgot_password_sent", "auth.password_reset",
           "auth.signup_confirm", "auth.verify", "auth.verify_image", "auth.verify_new",
-          "consumer.shop", "consumer.sku_detail", "consumer.group", "payments.notify",
+          "consumer.shop", "consumer.sku_detail", "consumer.group", "consumer.share_link", "payments.notify",
           "consumer.flash_sales", "consumer.flash_sale", "consumer.flash_status",
           "supplier_callbacks.callback", "api.openapi_json"}
 #: The signed reseller API: no session or role gets in, an unsigned request is 401 (tests/api sign theirs).

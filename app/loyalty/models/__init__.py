@@ -1,2 +1,3 @@
 """Loyalty's tables, one module per feature; importing this package registers them all."""
 from app.loyalty.models import wallet  # noqa: F401  stored-value and gift cards
+from app.loyalty.models import referral  # noqa: F401

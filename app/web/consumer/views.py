@@ -15,6 +15,7 @@ from app.core.labels import label
 from app.db_setup import read_only
 from app.fulfilment import services as benefits
 from app.fulfilment.models import DeliveryStatus, Entitlement, EntitlementStatus
+from app.loyalty.referral import attribution
 from app.marketing import flash as flash_sales
 from app.marketing import groups as group_buys
 from app.marketing import offers, promotions
@@ -32,7 +33,7 @@ from app.web.render import render, wants_fragment
 USER_ERRORS = (ValidationError, Conflict)
 
 #: The shop is public; everything else needs a consumer or employee.
-PUBLIC = {"consumer.shop", "consumer.sku_detail", "consumer.group"}
+PUBLIC = {"consumer.shop", "consumer.sku_detail", "consumer.group", "consumer.share_link"}
 
 #: What the buy form may carry for marketing to price (promo key: form field): the buyer's coupon, the
 #: cross-sell price of an offer, the flash sale, the group buy a buyer opens or the group they join; each
@@ -114,7 +115,9 @@ def buy(sku_id: int):
     # A flash sale's gate turns the rush away before an order is started (app/marketing/flash.py).
     checkout = flash_sales.buy if flash_sales.PROMO_KEY in promo else orders.create_retail_order
     try:
-        order = checkout(current_user, sku_id, quantity, accounts=given, promo=promo)
+        # the last share link this browser followed, if any: loyalty attributes the order to its promoter
+        with attribution.carrying(request.cookies.get(attribution.COOKIE)):
+            order = checkout(current_user, sku_id, quantity, accounts=given, promo=promo)
     except USER_ERRORS as e:
         if "fields" in e.details:  # wrong accounts: each message under its own input
             return _sku_page(sku, 422, values={**given, "coupon": request.form.get("coupon", "")},

@@ -95,8 +95,15 @@ class SegmentForm(FlaskForm):
                 for r in segments.RULES.values()]
 
 
-for _key, _field in _rule_fields().items():
-    setattr(SegmentForm, _key, _field)  # WTForms' FormMeta picks up fields set on the class
+def add_rule_fields() -> None:
+    """Give SegmentForm the fields of every rule in the registry it lacks yet: domains above marketing (loyalty)
+    register rules when the app starts, which may be after this module was first imported."""
+    for key, field in _rule_fields().items():
+        if not hasattr(SegmentForm, key):
+            setattr(SegmentForm, key, field)  # WTForms' FormMeta picks up fields set on the class
+
+
+add_rule_fields()
 
 
 def show_errors(form: FlaskForm, error: DomainError) -> None:
