@@ -8,6 +8,7 @@ from jobs import (
     fulfilment,
     imports,
     issuance,
+    loyalty_levels,
     maintenance,
     marketing,
     notifications,
@@ -47,4 +48,7 @@ PERIODIC = [
     # risk control: overdue review holds escalate; alerts to the ops inbox (each said once an hour at most)
     (risk.escalate_reviews, "notifications", 60),
     (risk.risk_alerts, "notifications", 300),
+    # member levels: hourly re-evaluation (downgrades announced ahead); the monthly coupon, once a member a month
+    (loyalty_levels.evaluate_levels, "maintenance", 3600),
+    (loyalty_levels.give_level_gifts, "maintenance", 3600),
 ]
