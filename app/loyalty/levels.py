@@ -84,7 +84,7 @@ def save_level(actor_id: int, *, name: str, badge: str = "", threshold: int | No
     elif current is None and len(others) >= MAX_LEVELS:
         errors.append(ValidationError(_l("At most %(n)s levels.", n=MAX_LEVELS), field="name"))
     if not isinstance(discount_pct, int) or not 1 <= discount_pct <= 100:
-        errors.append(ValidationError(_l("The member price is 1% to 100% of the list price."),
+        errors.append(ValidationError(_l("The member price is 1 to 100 percent of the list price."),
                                       field="discount_pct"))
     if gift_template_id and db.session.get(CouponTemplate, gift_template_id) is None:
         errors.append(ValidationError(_l("Choose a coupon."), field="gift_template_id"))

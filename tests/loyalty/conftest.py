@@ -1,12 +1,20 @@
 """Levels fixtures: a buyer, levels made through the service, paid retail orders."""
 
 import pytest
+from flask_babel import force_locale
 
 from app.accounts.models import User
 from app.extensions import db
 from app.loyalty import levels
 from app.orders import services as orders
 from tests.support.fulfilment import pay
+
+
+@pytest.fixture
+def english(ctx):
+    """Service messages in English (the default locale outside a request is zh_CN)."""
+    with force_locale("en"):
+        yield
 
 
 @pytest.fixture

@@ -25,6 +25,11 @@ from tests.support.fulfilment import pay
 from tests.support.marketing import make_template
 
 
+@pytest.fixture(autouse=True)
+def _english(english):
+    yield
+
+
 def _count(model, *where) -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(model).where(*where))
 
