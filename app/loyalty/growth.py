@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from app.accounts.models import Role, User
@@ -43,42 +44,55 @@ def settings() -> LevelSettings:
     return row
 
 
-def _add(entry: GrowthEntry) -> bool:
-    """Write the row unless its key is taken (a retry): False then, and nothing written."""
+def rate_and_version() -> tuple[int, int | None]:
+    """The growth rate and the levels' version, in one statement (defaults when the settings row is missing)."""
+    row = db.session.execute(sa.select(LevelSettings.growth_per_yuan_pct, LevelSettings.version)
+                             .where(LevelSettings.id == 1)).first()
+    return (row[0], row[1]) if row else (100, None)
+
+
+def _add(**values) -> bool:
+    """Write the row unless its key is taken (a retry): False then, and nothing written. One INSERT … ON
+    CONFLICT DO NOTHING where the database has it (it runs in the paying transaction: no savepoint)."""
+    values.setdefault("created_at", utcnow())
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(db.session.get_bind().dialect.name)
+    if insert is not None:
+        return db.session.execute(insert(GrowthEntry).values(**values)
+                                  .on_conflict_do_nothing(index_elements=["key"])).rowcount == 1
     try:
         with db.session.begin_nested():
-            db.session.add(entry)
+            db.session.add(GrowthEntry(**values))
     except IntegrityError:
         return False
     return True
 
 
-def earn(order: Order) -> GrowthEntry | None:
-    """payments.order_paid, in the paying transaction: a paid retail order earns its growth value."""
+def earn(order: Order, rate_pct: int | None = None) -> bool:
+    """payments.order_paid, in the paying transaction: a paid retail order earns its growth value (at the
+    ops-set rate per yuan). False when it earns nothing or earned already."""
     if order.channel != "retail" or order.buyer_id is None or order.amount_fen <= 0:
-        return None
-    amount = order.amount_fen * settings().growth_per_yuan_pct // 10000
+        return False
+    rate_pct = rate_and_version()[0] if rate_pct is None else rate_pct
+    amount = order.amount_fen * rate_pct // 10000
     if amount <= 0:
-        return None
-    entry = GrowthEntry(user_id=order.buyer_id, kind="earn", amount=amount, key=f"order:{order.id}:earn",
-                        order_id=order.id, counts_at=order.paid_at or utcnow())
-    return entry if _add(entry) else None
+        return False
+    return _add(user_id=order.buyer_id, kind="earn", amount=amount, key=f"order:{order.id}:earn",
+                order_id=order.id, counts_at=order.paid_at or utcnow(), note="")
 
 
-def reverse(order: Order, amount_fen: int, key: str) -> GrowthEntry | None:
+def reverse(order: Order, amount_fen: int, key: str) -> bool:
     """A refund of `amount_fen` of the order takes back that share of what it earned (never more than is left
     of it). The reversal counts when the earn did, so the two leave the window together."""
     earned = db.session.scalars(sa.select(GrowthEntry).where(GrowthEntry.key == f"order:{order.id}:earn")).first()
     if earned is None or amount_fen <= 0 or order.amount_fen <= 0:
-        return None
+        return False
     taken = -db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(GrowthEntry.amount), 0)).where(
         GrowthEntry.order_id == order.id, GrowthEntry.kind == "reversal"))
     amount = min(earned.amount * min(amount_fen, order.amount_fen) // order.amount_fen, earned.amount - taken)
     if amount <= 0:
-        return None
-    entry = GrowthEntry(user_id=earned.user_id, kind="reversal", amount=-amount, key=f"refund:{key}"[:120],
-                        order_id=order.id, counts_at=earned.counts_at)
-    return entry if _add(entry) else None
+        return False
+    return _add(user_id=earned.user_id, kind="reversal", amount=-amount, key=f"refund:{key}"[:120],
+                order_id=order.id, counts_at=earned.counts_at, note="")
 
 
 def adjust(actor_id: int, user_id: int, amount: int, note: str) -> GrowthEntry:

@@ -18,7 +18,7 @@ from app.core.audit import audit
 from app.core.errors import DomainError, NotFound, ValidationError, raise_all
 from app.core.ids import utcnow
 from app.extensions import db
-from app.loyalty import growth
+from app.loyalty import growth, prices
 from app.loyalty.models import GrowthEntry, LevelGift, LevelSkuRule, MemberLevel, MemberStatus
 from app.marketing import coupons
 from app.marketing.models import CouponTemplate
@@ -182,9 +182,10 @@ def _tell(user_id: int, kind: str, params: dict, key: str) -> None:
     notifications.notify(user_id, kind, params, link=link_to("consumer.levels"), dedupe_key=key)
 
 
-def raise_level(user_id: int, now: datetime | None = None, levels: list[MemberLevel] | None = None) -> bool:
+def raise_level(user_id: int, now: datetime | None = None, levels: list | None = None) -> bool:
     """Raise the member's level at once if their growth value reaches a higher one (and cancel an announced
-    downgrade it now keeps). In the caller's transaction; True when the level went up."""
+    downgrade it now keeps). `levels`: the levels lowest first (MemberLevel rows or prices.Level). In the
+    caller's transaction; True when the level went up."""
     now = now or utcnow()
     levels = all_levels() if levels is None else levels
     if not levels:
@@ -192,7 +193,7 @@ def raise_level(user_id: int, now: datetime | None = None, levels: list[MemberLe
     value = growth.value_of(user_id, now)
     target = level_for(value, levels)
     st = status_of(user_id)
-    current = db.session.get(MemberLevel, st.level_id) if st.level_id else None
+    current = next((lv for lv in levels if lv.id == st.level_id), None)
     if target is None or (current is not None and target.threshold <= current.threshold):
         if current is not None and st.downgrade_at is not None and value >= current.threshold \
                 and growth.value_of(user_id, st.downgrade_at) >= current.threshold:
@@ -204,9 +205,13 @@ def raise_level(user_id: int, now: datetime | None = None, levels: list[MemberLe
 
 
 def on_paid(order: Order, **_) -> None:
-    """payments.order_paid: the order earns growth value, and the buyer's level rises at once if it reaches."""
-    if growth.earn(order) is not None:
-        raise_level(order.buyer_id)
+    """payments.order_paid: the order earns growth value, and the buyer's level rises at once if it reaches.
+    Two statements when no level is defined (the levels come from the per-process cache)."""
+    rate, version = growth.rate_and_version()
+    if growth.earn(order, rate):
+        cached = list(prices.snapshot(version).levels.values())
+        if cached:
+            raise_level(order.buyer_id, levels=cached)
 
 
 def on_refunded(order: Order, amount_fen: int = 0, key: str = "", **_) -> None:

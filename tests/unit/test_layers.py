@@ -70,7 +70,9 @@ def test_the_upper_domains_are_connected_when_the_app_starts(app):
     def receivers(signal):
         return {r.__module__ for r in signal.receivers.values()}
 
-    assert receivers(payments.order_paid) == {fulfilment_hooks.__name__}
+    # member levels: a paid retail order earns growth value; a refund takes its share back (issue 18)
+    assert receivers(payments.order_paid) == {fulfilment_hooks.__name__, "app.loyalty.levels"}
+    assert receivers(payments.order_refunded) == {"app.loyalty.levels"}
     # marketing's offers: a gift delivered as an extra unit, taken back when its order is refunded; a coupon comes
     # back when its order is fully refunded
     assert receivers(fulfilment.unit_delivered) == {finance.__name__, "app.marketing.offers"}
