@@ -58,7 +58,8 @@ def _add(**values) -> bool:
     insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(db.session.get_bind().dialect.name)
     if insert is not None:
         return db.session.execute(insert(GrowthEntry).values(**values)
-                                  .on_conflict_do_nothing(index_elements=["key"])).rowcount == 1
+                                  .on_conflict_do_nothing(index_elements=["key"])
+                                  .returning(GrowthEntry.id)).scalar() is not None
     try:
         with db.session.begin_nested():
             db.session.add(GrowthEntry(**values))
