@@ -76,6 +76,19 @@ def test_refunds_take_growth_back_in_proportion_never_below_zero(buyer, make_sku
     assert sum(e.amount for e in growth.history(buyer.id)) == 0
 
 
+def test_a_unit_refund_takes_back_its_share(buyer, make_sku, buy):
+    from types import SimpleNamespace
+
+    from app.payments import refunds
+
+    order = buy(buyer, make_sku(price="30.00"), quantity=3)
+    unit = SimpleNamespace(id=order.id * 100, key=f"{order.order_no}-1", amount_fen=3000)
+    refunds.refund_unit(order, unit, actor_id=None, reason="test")
+    db.session.commit()
+    assert growth.value_of(buyer.id) == 60
+    assert [e.kind for e in growth.history(buyer.id)] == ["reversal", "earn"]
+
+
 def test_wholesale_and_unpaid_orders_earn_nothing(buyer, make_sku, stock):
     sku = make_sku()
     stock(sku, 1)
