@@ -7,13 +7,15 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from app.accounts.models import User
 from app.core.errors import ValidationError
 from app.core.ids import utcnow
 from app.core.models import AuditLog
 from app.extensions import db
 from app.loyalty import growth, levels
 from app.loyalty.models import GrowthEntry, MemberLevel, MemberStatus
-from app.marketing import segments
+from app.marketing import coupons, segments
+from tests.support.marketing import make_template
 
 
 def text(resp) -> str:
@@ -88,6 +90,18 @@ def test_shop_shows_member_price_and_exclusive_mark(app, client_as, setup_levels
     assert "Only members at 黄金 and above can buy this." in page
     resp = member.post(f"/me/shop/{gold_only}/buy", data={"quantity": "1"}, follow_redirects=True)
     assert "This product is for members at level 黄金 or above." in text(resp)
+
+
+def test_to_pay_counts_member_price_and_coupon(app, client_as, setup_levels, stock):
+    ops_id, sku, _ = setup_levels
+    stock(sku, 1)
+    member, uid = client_as("consumer")
+    with app.app_context():
+        levels.adjust(ops_id, uid, 100, "t")
+        template = make_template(amount=500)
+        coupons.claim(db.session.get(User, uid), template)
+    page = text(member.get(f"/me/shop/{sku}"))
+    assert 'id="to-pay">¥90.00<' in page  # ¥100 less ¥5 member price less a ¥5 coupon
 
 
 def test_ops_levels_crud_and_refusals(ops, peek, make_sku):
@@ -171,3 +185,5 @@ def test_segment_form_offers_the_level_rules(ops, app, make_user):
     resp = ops.post("/ops/marketing/segments/new", data={"name": "银卡会员", "member_level": "y",
                                                           "member_level__level_id": str(level_id)})
     assert resp.status_code == 303
+    page = text(ops.get(resp.headers["Location"]))
+    assert 'data-rule="member_level"' in page and "白银" in page
