@@ -304,3 +304,19 @@ def test_monthly_coupon_ran_out_is_recorded(ctx, make_user, make_level):
     db.session.commit()
     assert levels.give_monthly_gifts() == 1
     assert {g.skipped for g in db.session.scalars(sa.select(LevelGift))} == {"", "COUPON_GONE"}
+
+
+# --- the jobs --------------------------------------------------------------------------------------------------
+
+def test_jobs_are_scheduled_and_run(app, make_user, make_level):
+    from jobs import loyalty_levels
+    from jobs.schedule import PERIODIC
+
+    assert (loyalty_levels.evaluate_levels, "maintenance", 3600) in PERIODIC
+    assert (loyalty_levels.give_level_gifts, "maintenance", 3600) in PERIODIC
+    make_level("白银", 100)
+    uid = make_user("consumer")
+    db.session.add(GrowthEntry(user_id=uid, kind="adjust", amount=150, key="t-job"))
+    db.session.commit()
+    assert loyalty_levels.evaluate_levels() == {"up": 1}
+    assert loyalty_levels.give_level_gifts() == 0  # the level gives no coupon
