@@ -80,6 +80,10 @@ class Config:
     RISK_CHALLENGE_EMAIL_RATE_LIMIT = os.environ.get("RISK_CHALLENGE_EMAIL_RATE_LIMIT", "3 per 10 minutes")
     #: A held order nobody reviewed within this many minutes escalates.
     RISK_REVIEW_ESCALATE_MINUTES = int(os.environ.get("RISK_REVIEW_ESCALATE_MINUTES", "60"))
+    #: Member levels (app/loyalty/levels.py): growth value counts over this many days back (a rolling year).
+    LEVEL_WINDOW_DAYS = int(os.environ.get("LEVEL_WINDOW_DAYS", "365"))
+    #: A downgrade is announced this many days before it happens.
+    LEVEL_NOTICE_DAYS = int(os.environ.get("LEVEL_NOTICE_DAYS", "14"))
     #: Risk alerts to the ops inbox (app/fulfilment/risk_alerts.py). The same alert is said again at most once
     #: per this many minutes.
     RISK_ALERT_REPEAT_MINUTES = int(os.environ.get("RISK_ALERT_REPEAT_MINUTES", "60"))

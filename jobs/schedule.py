@@ -9,6 +9,7 @@ from jobs import (
     imports,
     issuance,
     loyalty_referral,
+    loyalty_levels,
     maintenance,
     marketing,
     notifications,
@@ -50,4 +51,7 @@ PERIODIC = [
     (risk.risk_alerts, "notifications", 300),
     # referral: commissions past their refund window go into the promoters' wallets (hourly)
     (loyalty_referral.mature_commissions, "maintenance", 3600),
+    # member levels: hourly re-evaluation (downgrades announced ahead); the monthly coupon, once a member a month
+    (loyalty_levels.evaluate_levels, "maintenance", 3600),
+    (loyalty_levels.give_level_gifts, "maintenance", 3600),
 ]

@@ -7,8 +7,11 @@ from flask import Flask
 from app.accounts.models import User
 from app.fulfilment import signals as fulfilment
 from app.ledger import counterparties
-from app.loyalty import wallet_cards
-from app.loyalty.referral import attribution, commissions, segment_rules
+from app.loyalty import levels, prices, wallet_cards
+from app.loyalty import segment_rules as level_rules
+from app.loyalty.referral import attribution, commissions
+from app.loyalty.referral import segment_rules as referral_rules
+from app.marketing import segments
 from app.orders import signals as orders
 from app.payments import services as payments
 from app.payments import signals as payment_signals
@@ -18,7 +21,8 @@ from app.payments import wallet_orders
 def init_app(app: Flask) -> None:
     # Wallets: the journal names a wallet sub-account ("2208.U7") by its user; too many to list in forms.
     counterparties.register("user", counterparties.Kind(
-        id_column=User.id, select=lambda: sa.select(User.id, sa.func.coalesce(User.email, User.phone, User.name)), listed=False))
+        id_column=User.id, select=lambda: sa.select(User.id, sa.func.coalesce(User.email, User.phone, User.name)),
+        listed=False))
     # Wallet: an order closed unpaid gives its wallet part back; wallet purchases' gateway notices are ours.
     orders.order_closed.connect(wallet_orders.give_back, weak=False)
     payments.register_payable(wallet_cards.PREFIX, wallet_cards.apply_notice)
@@ -26,4 +30,11 @@ def init_app(app: Flask) -> None:
     orders.pricing.connect(attribution.at_checkout, weak=False)
     payment_signals.order_paid.connect(commissions.on_paid, weak=False)
     fulfilment.order_settled.connect(commissions.on_settled, weak=False)
-    segment_rules.register()  # marketing's segments can pick promoters and the buyers they brought
+    referral_rules.register()  # marketing's segments can pick promoters and the buyers they brought
+    # levels: a paid retail order earns growth value (and raises the level at once), a refund takes its share
+    # back; checkout refuses an exclusive SKU below its level and takes the member price off.
+    payment_signals.order_paid.connect(levels.on_paid, weak=False)
+    payment_signals.order_refunded.connect(levels.on_refunded, weak=False)
+    orders.pricing.connect(prices.price, weak=False)
+    for rule in level_rules.RULES:
+        segments.register_rule(rule)

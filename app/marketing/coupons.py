@@ -209,6 +209,16 @@ def grant(template_id: int, user_ids: list[int], actor_id: int | None) -> int:
     return given
 
 
+def give(template_id: int, user_id: int, source: str) -> Coupon:
+    """Give the user one more coupon of the template in the caller's transaction, the per-user limit holding
+    (a member level's monthly gift: loyalty keeps it to once a month). Raises ValidationError why not."""
+    now = utcnow()
+    t = db.session.get(CouponTemplate, template_id)
+    if t is None or not _open_for(t, now, claiming=False):
+        raise _refuse(_l("This coupon cannot be claimed now."), "COUPON_NOT_CLAIMABLE")
+    return _issue(t, user_id, source, now)
+
+
 def grant_at_signup(user: User, **_) -> None:
     """accounts.signals.consumer_created: the templates marked "grant at sign-up", in the sign-up's
     transaction; one that ran out is skipped."""

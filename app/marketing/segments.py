@@ -32,8 +32,10 @@ BUYER_ROLES = (Role.consumer, Role.employee)
 class Param:
     key: str
     label: object
-    #: "days", "fen" (typed in yuan) or "brand".
+    #: "days", "fen" (typed in yuan), "brand", "count" (a whole number ≥ 0) or "choice" (one of `choices`).
     kind: str
+    #: For "choice": () -> [(id, label)], the values allowed (a domain above gives them: its levels, ...).
+    choices: Callable[[], list] | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,11 @@ RULES: dict[str, Rule] = {r.name: r for r in (
 )}
 
 
+def register_rule(rule: Rule) -> None:
+    """Add a rule from a domain above marketing (loyalty's level and points facts), at start-up."""
+    RULES[rule.name] = rule
+
+
 def clean_rules(raw: dict) -> dict:
     """The rules as stored, every parameter checked; raises ValidationError (field "<rule>.<param>")."""
     rules, errors = {}, []
@@ -108,6 +115,10 @@ def clean_rules(raw: dict) -> dict:
                 errors.append(ValidationError(_l("Enter an amount of at least ¥0.00."), field=field))
             elif p.kind == "brand" and db.session.get(Brand, value) is None:
                 errors.append(ValidationError(_l("Choose a brand."), field=field))
+            elif p.kind == "count" and not 0 <= value <= MAX_FEN:
+                errors.append(ValidationError(_l("Enter a whole number of at least 0."), field=field))
+            elif p.kind == "choice" and value not in {v for v, _ in p.choices()}:
+                errors.append(ValidationError(_l("Choose one."), field=field))
             else:
                 clean[p.key] = value
         rules[name] = clean

@@ -16,6 +16,15 @@ class Kind:
 
 
 KINDS: dict[str, Kind] = {
+    # member levels — params: level, value (growth value)
+    "level_up": Kind(_l("You are now %(level)s"),
+                     _l("Your growth value reached %(value)s. Enjoy what %(level)s unlocks.")),
+    # params: level, shortfall (growth value still needed), date ("yyyy-MM-dd")
+    "level_warning": Kind(_l("Keep your level %(level)s"),
+                          _l("Earn %(shortfall)s more growth value by %(date)s to keep %(level)s.")),
+    # params: level (the new one, or "no level"), value
+    "level_down": Kind(_l("Your member level is now %(level)s"),
+                       _l("Your growth value over the last 12 months is %(value)s.")),
     # params: sku_name, valid_until ("yyyy-MM-dd HH:mm", local time), days (the reminder threshold)
     "benefit_expiring": Kind(_l("Expiring soon: %(sku_name)s"),
                              _l("Valid until %(valid_until)s. Use it or renew it before then.")),

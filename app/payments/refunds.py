@@ -14,7 +14,7 @@ from app.ledger import services as ledger
 from app.notifications import services as notifications
 from app.notifications.links import link_to
 from app.orders.models import Order
-from app.payments import wallet_orders
+from app.payments import signals, wallet_orders
 from app.payments.gateway import gateway
 from app.payments.models import REFUND_TRANSITIONS, Payment, Refund, RefundStatus
 from app.queues import queue
@@ -51,6 +51,7 @@ def refund_unit(order: Order, d: Unit, *, actor_id: int | None, reason: str) -> 
                        .values(refunded_fen=Order.refunded_fen + d.amount_fen)
                        .execution_options(synchronize_session=False))
     db.session.flush()
+    signals.order_refunded.send(order, amount_fen=d.amount_fen, key=refund.out_refund_no)
     if order.buyer_id is not None:
         notifications.notify(order.buyer_id, "order_refunded", {"order_no": order.order_no,
                                                                 "amount": yuan(d.amount_fen)},

@@ -265,6 +265,7 @@ def _start_refund(payment: Payment, order: Order, reason: str) -> None:
         return
     ledger.post("refund", [("2203", payment.amount_fen), ("2241", -payment.amount_fen)],
                 key=f"payment:{payment.id}:refund_due", memo=payment.out_trade_no, ref=("payment", payment.id))
+    signals.order_refunded.send(order, amount_fen=payment.amount_fen, key=f"R{payment.out_trade_no}")
     # The payment row in refund_pending is the outbox entry: `process_refunds` sends (and retries) it;
     # enqueueing after commit only makes the first try immediate.
     payment_id = payment.id

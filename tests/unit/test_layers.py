@@ -70,8 +70,11 @@ def test_the_upper_domains_are_connected_when_the_app_starts(app):
     def receivers(signal):
         return {r.__module__ for r in signal.receivers.values()}
 
-    # referral (loyalty): a referred order's commission is made when it is paid, cancelled when it is refunded
-    assert receivers(payments.order_paid) == {fulfilment_hooks.__name__, "app.loyalty.referral.commissions"}
+    # loyalty (issue 18): a referred order's commission is made when it is paid, cancelled when it is refunded;
+    # a paid retail order earns growth value, a refund takes its share back
+    assert receivers(payments.order_paid) == {fulfilment_hooks.__name__, "app.loyalty.referral.commissions",
+                                              "app.loyalty.levels"}
+    assert receivers(payments.order_refunded) == {"app.loyalty.levels"}
     # marketing's offers: a gift delivered as an extra unit, taken back when its order is refunded; a coupon comes
     # back when its order is fully refunded
     assert receivers(fulfilment.unit_delivered) == {finance.__name__, "app.marketing.offers"}

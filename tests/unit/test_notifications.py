@@ -138,6 +138,7 @@ def test_every_kind_renders_with_its_documented_params(ctx):
               "title": "双十一", "body": "领券", "orders": 40, "usual": "2.0", "device": "d1", "accounts": 9,
               "supplier": "沙箱供应商", "rate": "50%", "failed": 6, "attempts": 12, "pending": 3, "escalated": 1,
               "code": "123456"}
+    params |= {"level": "黄金", "value": 300, "shortfall": 50, "date": "2026-12-21"}  # member levels
     for kind in KINDS:
         title, body = Notification(kind=kind, params=params).title, Notification(kind=kind, params=params).body
         assert title and body and "%(" not in title + body

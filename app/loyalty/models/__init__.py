@@ -1,3 +1,12 @@
 """Loyalty's tables, one module per feature; importing this package registers them all."""
 from app.loyalty.models import wallet  # noqa: F401  stored-value and gift cards
 from app.loyalty.models import referral  # noqa: F401
+
+from app.loyalty.models.levels import (  # noqa: F401
+    GrowthEntry,
+    LevelGift,
+    LevelSettings,
+    LevelSkuRule,
+    MemberLevel,
+    MemberStatus,
+)

@@ -54,7 +54,7 @@ def _rule_fields() -> dict:
         fields[rule.name] = BooleanField(rule.label)
         for p in rule.params:
             key = f"{rule.name}__{p.key}"
-            if p.kind == "brand":
+            if p.kind in ("brand", "choice"):
                 fields[key] = SelectField(p.label, coerce=int, validate_choice=False, validators=[Optional()])
             elif p.kind == "fen":
                 fields[key] = _OptionalYuan(p.label)
@@ -63,7 +63,18 @@ def _rule_fields() -> dict:
     return fields
 
 
-class SegmentForm(FlaskForm):
+class _RuleFieldsMeta(type(FlaskForm)):
+    """Rules registered after this module was imported (domains above marketing register theirs when the app
+    starts, after the blueprints) get their fields before the form is made."""
+
+    def __call__(cls, *args, **kwargs):
+        for key, field in _rule_fields().items():
+            if key not in cls.__dict__:
+                setattr(cls, key, field)
+        return super().__call__(*args, **kwargs)
+
+
+class SegmentForm(FlaskForm, metaclass=_RuleFieldsMeta):
     """A segment's name and rules: a box to tick per rule, with the rule's parameters next to it."""
 
     name = StringField(_l("Name"), validators=[DataRequired(REQUIRED), Length(max=120)])
@@ -74,6 +85,8 @@ class SegmentForm(FlaskForm):
             for p in rule.params:
                 if p.kind == "brand":
                     getattr(self, f"{rule.name}__{p.key}").choices = [(b.id, b.name) for b in segments.brands()]
+                elif p.kind == "choice":
+                    getattr(self, f"{rule.name}__{p.key}").choices = list(p.choices())
 
     @classmethod
     def of(cls, segment):

@@ -20,11 +20,6 @@ loyalty_views.TABS.register("ops.wallet_lookup", _l("Wallets"))
 FIELDS = ("name", "fixed", "minimum", "maximum", "bonus_step", "bonus", "position")
 
 
-@bp.app_template_global("members_tabs")
-def _members_tabs() -> list:
-    return loyalty_views.TABS.visible()
-
-
 def _yuan(fen) -> str:
     return "" if fen is None else f"{fen // 100}.{fen % 100:02d}"
 
