@@ -8,6 +8,7 @@ from jobs import (
     fulfilment,
     imports,
     issuance,
+    loyalty_subs,
     maintenance,
     marketing,
     notifications,
@@ -47,4 +48,8 @@ PERIODIC = [
     # risk control: overdue review holds escalate; alerts to the ops inbox (each said once an hour at most)
     (risk.escalate_reviews, "notifications", 60),
     (risk.risk_alerts, "notifications", 300),
+    # subscriptions: due renewal charges (and retries); reminders; agreements of cancelled plans to unsign
+    (loyalty_subs.charge_due, "payments", 300),
+    (loyalty_subs.remind, "notifications", 3600),
+    (loyalty_subs.unsign_pending, "payments", 300),
 ]
