@@ -19,9 +19,9 @@ from app.extensions import db
 from app.loyalty.models.subscriptions import (
     LIVE,
     SUBSCRIPTION_TRANSITIONS,
+    Subscription,
     SubscriptionCharge,
     SubscriptionPlan,
-    Subscription,
     SubscriptionStatus,
 )
 from app.payments.gateway import AgreementNotice, GatewayError, gateway
