@@ -38,7 +38,7 @@ def _price() -> int:
 
 
 def _plans_page(status_code: int = 200, errors: dict | None = None, plan=None):
-    return render("ops/loyalty/plans.html", status_code, plans=subscriptions.all_plans(), skus=_skus(),
+    return render("ops/loyalty/plans.html", status_code=status_code, plans=subscriptions.all_plans(), skus=_skus(),
                   errors=errors or {}, values=request.form, plan=plan, tabs=loyalty_views.TABS.visible())
 
 
@@ -67,7 +67,7 @@ def subscription_plan(plan_id: int):
                                       active=request.form.get("active") == "1")
         except DomainError as e:
             flash(str(e.message), "danger")
-            return render("ops/loyalty/plan.html", 422, plan=plan, errors=e.details.get("fields", {}),
+            return render("ops/loyalty/plan.html", status_code=422, plan=plan, errors=e.details.get("fields", {}),
                           tabs=loyalty_views.TABS.visible())
         flash(_("Plan %(name)s saved.", name=plan.name), "success")
         return redirect(url_for("ops.subscription_plans"), 303)
