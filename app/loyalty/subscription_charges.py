@@ -99,7 +99,7 @@ def _start(sub_id: int, now: datetime):
         return "cancelled" if sub.status == S.cancelled else "not_due"
     plan, period, attempt = sub.plan, sub.periods_paid + 1, sub.failures + 1
     c = SubscriptionCharge(subscription_id=sub.id, period=period, attempt=attempt, amount_fen=plan.price_fen,
-                           out_trade_no=f"S{sub.id}P{period}A{attempt}")
+                           out_trade_no=f"{sub.external_no}P{period}A{attempt}")
     order = Order(order_no=order_no("S"), buyer_id=sub.user_id, channel="retail", sku_id=plan.sku_id, quantity=1,
                   unit_price_fen=plan.price_fen, amount_fen=plan.price_fen, status=OrderStatus.pending_payment,
                   expires_at=now + timedelta(days=1))

@@ -36,9 +36,9 @@ def fail_next(paygate: str, sub: Subscription, n: int, code: str = "INSUFFICIENT
                timeout=10).raise_for_status()
 
 
-def gateway_trades(paygate: str, sub_id: int) -> list[dict]:
+def gateway_trades(paygate: str, sub: Subscription) -> list[dict]:
     return [t for t in httpx.get(f"{paygate}/_sandbox/trades", timeout=10).json()
-            if t["out_trade_no"].startswith(f"S{sub_id}P")]
+            if t["out_trade_no"].startswith(f"{sub.external_no}P")]
 
 
 def reload(sub_id: int) -> Subscription:

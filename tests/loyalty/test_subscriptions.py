@@ -74,13 +74,13 @@ def test_three_periods_with_a_failed_charge_in_the_middle(ctx, gate, plan_id, ma
         (1, 1, "succeeded", None), (2, 1, "failed", "INSUFFICIENT_BALANCE"), (2, 2, "succeeded", None),
         (3, 1, "succeeded", None)]
     orders = {c.out_trade_no: db.session.get(Order, c.order_id) for c in rows}
-    assert orders[f"S{sub.id}P2A1"].status == "cancelled"  # the failed attempt's order, its stock back
+    assert orders[f"{sub.external_no}P2A1"].status == "cancelled"  # the failed attempt's order, its stock back
     paid = [o for o in orders.values() if o.status != "cancelled"]
     assert len(paid) == 3 and all(o.status in ("paid", "delivered") and o.amount_fen == 2500 for o in paid)
     for o in paid:
         assert [d.status for d in run(o.id)] == [DeliveryStatus.delivered]
-    assert sorted(t["out_trade_no"] for t in gateway_trades(gate, sub.id) if t["status"] == "SUCCESS") == [
-        f"S{sub.id}P1A1", f"S{sub.id}P2A2", f"S{sub.id}P3A1"]
+    assert sorted(t["out_trade_no"] for t in gateway_trades(gate, sub) if t["status"] == "SUCCESS") == [
+        f"{sub.external_no}P1A1", f"{sub.external_no}P2A2", f"{sub.external_no}P3A1"]
     assert kinds(uid) == ["subscription_charged", "subscription_charge_failed", "subscription_charged",
                           "subscription_charged"]
     assert_ledger_balanced()
@@ -101,7 +101,7 @@ def test_retries_back_off_then_the_plan_is_suspended(ctx, gate, plan_id, make_us
     assert (sub.status, sub.periods_paid, sub.next_charge_at) == ("suspended", 0, None)
     assert charges.charge(sub.id, now=at + timedelta(days=30)) == "not_due"
     assert kinds(uid) == ["subscription_charge_failed"] * 3 + ["subscription_suspended"]
-    assert gateway_trades(gate, sub.id) == []  # nothing was taken
+    assert gateway_trades(gate, sub) == []  # nothing was taken
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Order)
                              .where(Order.buyer_id == uid, Order.status != "cancelled")) == 0
     member = db.session.get(User, uid)
@@ -130,7 +130,7 @@ def test_cancel_stops_the_next_charge_and_a_second_cancel_is_refused(ctx, gate, 
     assert subscriptions.unsign(sub.id) is True  # the job the cancel queued: the agreement ends at the gateway
     assert reload(sub.id).unsigned_at is not None
     assert charges.charge(sub.id, now=sub.cancelled_at + timedelta(days=40)) == "cancelled"
-    assert len(gateway_trades(gate, sub.id)) == 1
+    assert len(gateway_trades(gate, sub)) == 1
 
     before = _snapshot(sub.id)
     for locale, text in (("en", "This plan is already cancelled."), ("zh_CN", "该订阅已经取消。")):
@@ -157,7 +157,7 @@ def test_a_cancel_during_a_charge_is_refused_and_the_charge_completes(ctx, gate,
     assert charges.charge(sub.id) == "charged"
     assert charges.charge(sub.id) == "not_due"
     subscriptions.cancel(member, sub.id)
-    assert [t["out_trade_no"] for t in gateway_trades(gate, sub.id)] == [f"S{sub.id}P1A1"]
+    assert [t["out_trade_no"] for t in gateway_trades(gate, sub)] == [f"{sub.external_no}P1A1"]
 
 
 def test_a_charge_rerun_after_the_gateway_answered_charges_once(ctx, gate, plan_id, make_user):
@@ -171,7 +171,7 @@ def test_a_charge_rerun_after_the_gateway_answered_charges_once(ctx, gate, plan_
     assert first.trade_status == "SUCCESS"
     assert charges.due(now=sub.next_charge_at + timedelta(hours=1)) == [sub.id]  # the sweep sees it stuck
     assert charges.charge(sub.id) == "charged"
-    trades = gateway_trades(gate, sub.id)
+    trades = gateway_trades(gate, sub)
     assert [(t["out_trade_no"], t["status"]) for t in trades] == [(out_trade_no, "SUCCESS")]
     assert reload(sub.id).periods_paid == 1
     assert_ledger_balanced()
@@ -214,7 +214,7 @@ def test_unsigned_or_refused_at_the_gateway(ctx, gate, plan_id, make_user):
     assert charges.charge(sub.id) == "cancelled"
     sub = reload(sub.id)
     assert sub.status == "cancelled" and sub.unsigned_at is not None
-    assert gateway_trades(gate, sub.id) == []
+    assert gateway_trades(gate, sub) == []
 
 
 def test_reminder_before_each_renewal(ctx, gate, plan_id, make_user):

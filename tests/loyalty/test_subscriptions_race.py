@@ -57,7 +57,7 @@ def test_charge_racing_cancel_settles_one_way(pg, app, paygate, make_sku, stock,
             sub = db.session.get(Subscription, sub_id)
             rows = db.session.scalars(sa.select(SubscriptionCharge)
                                       .where(SubscriptionCharge.subscription_id == sub_id)).all()
-            trades = [t for t in gateway_trades(paygate, sub_id) if t["status"] == "SUCCESS"]
+            trades = [t for t in gateway_trades(paygate, sub) if t["status"] == "SUCCESS"]
             if charged == "charged":
                 assert cancelled in ("cancelled", "PLAN_CHARGING")
                 assert len(rows) == 1 and rows[0].status == "succeeded" and len(trades) == 1
