@@ -40,6 +40,8 @@ from app.payments.models import Payment
 
 log = logging.getLogger(__name__)
 S = SubscriptionStatus
+#: Where the member's notices link to (the consumer portal's "my subscriptions"; a relative link).
+MY_PAGE = "/me/subscriptions"
 #: The gateway's answer that the agreement is gone (unsigned there): the subscription ends.
 DEAD_AGREEMENT = "AGREEMENT_NOT_VALID"
 
@@ -81,6 +83,7 @@ def charge(sub_id: int, now: datetime | None = None) -> str:
 
 
 def _notify_url() -> str:
+    # The payment notice's endpoint (app.web.payments.notify): a job has no request to build it with url_for.
     return current_app.config["PUBLIC_URL"].rstrip("/") + "/payments/notify/sandbox"
 
 
@@ -155,7 +158,7 @@ def _settle(sub_id: int, charge_id: int, result, now: datetime) -> str:
                    next_charge_at=add_months(anchor, c.period * sub.plan.period_months))
         notifications.notify(sub.user_id, "subscription_charged",
                              {"plan": sub.plan.name, "amount": f"¥{yuan(c.amount_fen)}", "period": c.period},
-                             link="/subscriptions", dedupe_key=f"subs:{sub.id}:paid:{c.period}")
+                             link=MY_PAGE, dedupe_key=f"subs:{sub.id}:paid:{c.period}")
         db.session.commit()
         return "charged"
     c.status, c.fail_code = ChargeStatus.failed, result.fail_code[:40] or "FAIL"
@@ -175,7 +178,7 @@ def _failed(sub: Subscription, c: SubscriptionCharge, now: datetime) -> str:
         transition(sub, S.cancelled, allowed=SUBSCRIPTION_TRANSITIONS, actor_id=None,
                    reason="agreement no longer valid", cancelled_at=now, unsigned_at=now, next_charge_at=None,
                    **done)
-        notifications.notify(sub.user_id, "subscription_ended", params, link="/subscriptions",
+        notifications.notify(sub.user_id, "subscription_ended", params, link=MY_PAGE,
                              dedupe_key=f"subs:{sub.id}:ended")
         return "cancelled"
     waits = current_app.config["SUBS_RETRY_HOURS"]
@@ -185,14 +188,14 @@ def _failed(sub: Subscription, c: SubscriptionCharge, now: datetime) -> str:
         transition(sub, S.suspended, allowed=SUBSCRIPTION_TRANSITIONS, actor_id=None,
                    reason=f"suspended after {failures} failed charges", failures=failures, next_charge_at=None,
                    **done)
-        notifications.notify(sub.user_id, "subscription_suspended", params, link="/subscriptions", dedupe_key=key)
+        notifications.notify(sub.user_id, "subscription_suspended", params, link=MY_PAGE, dedupe_key=key)
         return "suspended"
     retry_at = now + timedelta(hours=waits[failures - 1])
     transition(sub, S.retrying, allowed=SUBSCRIPTION_TRANSITIONS, actor_id=None,
                reason=f"charge failed ({c.fail_code}); retry {failures}", failures=failures,
                next_charge_at=retry_at, **done)
     notifications.notify(sub.user_id, "subscription_charge_failed", {**params, "hours": f"{waits[failures - 1]:g}"},
-                         link="/subscriptions", dedupe_key=key)
+                         link=MY_PAGE, dedupe_key=key)
     return "retrying"
 
 
@@ -211,7 +214,7 @@ def remind(now: datetime | None = None, limit: int = 500) -> int:
         notifications.notify(sub.user_id, "subscription_reminder",
                              {"plan": sub.plan.name, "amount": f"¥{yuan(sub.plan.price_fen)}",
                               "date": f"{sub.next_charge_at:%Y-%m-%d}"},
-                             link="/subscriptions", dedupe_key=f"subs:{sub.id}:remind:{period}")
+                             link=MY_PAGE, dedupe_key=f"subs:{sub.id}:remind:{period}")
         db.session.execute(sa.update(Subscription).where(Subscription.id == sub.id)
                            .values(reminded_period=period).execution_options(synchronize_session=False))
         sent += 1

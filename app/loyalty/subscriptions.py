@@ -98,7 +98,8 @@ def subscriptions_page(status: str | None = None, limit: int = 200) -> list[Subs
     q = sa.select(Subscription).order_by(Subscription.id.desc()).limit(limit)
     if status:
         q = q.where(Subscription.status == status)
-    return list(db.session.scalars(q.options(sa.orm.joinedload(Subscription.plan))))
+    return list(db.session.scalars(q.options(sa.orm.joinedload(Subscription.plan),
+                                             sa.orm.joinedload(Subscription.user))))
 
 
 # --- members ---------------------------------------------------------------------------------------------

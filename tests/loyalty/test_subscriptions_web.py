@@ -87,6 +87,11 @@ def test_another_members_subscription_is_not_found(app, client, login_as, client
     other, _ = client_as()
     assert other.post(f"/me/subscriptions/{sub.id}/cancel").status_code == 404
     assert _sub(app, uid).status == "active"
+    ops, _ = client_as("ops")
+    with app.app_context():
+        email = db.session.get(User, uid).email
+    page = ops.get("/ops/members/subscriptions?status=active").get_data(as_text=True)
+    assert email in page and "连续包月" in page and 'data-status="active"' in page
 
 
 def _notice(sub: Subscription, status: str, key: str = KEY) -> dict:

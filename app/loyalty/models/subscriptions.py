@@ -7,6 +7,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.accounts.models import User
 from app.catalog.models import Sku
 from app.core.ids import utcnow
 from app.extensions import db
@@ -81,6 +82,7 @@ class Subscription(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     plan: Mapped[SubscriptionPlan] = relationship()
+    user: Mapped[User] = relationship()
 
 
 class ChargeStatus(StrEnum):
