@@ -242,3 +242,28 @@ def test_add_months_clamps_to_the_month_end():
 
     assert charges.add_months(datetime(2027, 1, 31, 8), 1) == datetime(2027, 2, 28, 8)
     assert charges.add_months(datetime(2027, 11, 30), 3) == datetime(2028, 2, 29)
+
+
+def test_sandbox_agreement_charges_are_idempotent_and_bounded(ctx, gate, plan_id, make_user):
+    import httpx
+
+    from app.payments.gateway import GatewayError, gateway
+
+    sub = subscribed(make_user(), plan_id, gate)
+    gw = gateway()
+    call = dict(agreement_no=sub.agreement_no, subject="x", notify_url="http://127.0.0.1:9/x")
+    first = gw.charge_agreement(out_trade_no="T-idem-1", amount_fen=2500, **call)
+    again = gw.charge_agreement(out_trade_no="T-idem-1", amount_fen=2500, **call)
+    assert first == again and first.trade_status == "SUCCESS"
+    with pytest.raises(GatewayError, match="OUT_TRADE_NO_REUSED"):
+        gw.charge_agreement(out_trade_no="T-idem-1", amount_fen=100, **call)
+    over = gw.charge_agreement(out_trade_no="T-over", amount_fen=2501, **call)
+    assert (over.trade_status, over.fail_code) == ("FAIL", "EXCEED_MAX_AMOUNT")
+    assert gw.unsign_agreement(sub.agreement_no) == "UNSIGNED"
+    dead = gw.charge_agreement(out_trade_no="T-dead", amount_fen=2500, **call)
+    assert (dead.trade_status, dead.fail_code) == ("FAIL", "AGREEMENT_NOT_VALID")
+    listed = httpx.get(f"{gate}/_sandbox/agreements", timeout=10).json()
+    assert [a["status"] for a in listed if a["agreement_no"] == sub.agreement_no] == ["UNSIGNED"]
+    forged = httpx.post(f"{gate}/api/agreement/charge", data={"merchant_id": "quanyi", "agreement_no": "x",
+                                                               "sign": "0" * 64}, timeout=10)
+    assert forged.status_code == 400
