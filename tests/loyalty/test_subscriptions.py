@@ -267,3 +267,18 @@ def test_sandbox_agreement_charges_are_idempotent_and_bounded(ctx, gate, plan_id
     forged = httpx.post(f"{gate}/api/agreement/charge", data={"merchant_id": "quanyi", "agreement_no": "x",
                                                                "sign": "0" * 64}, timeout=10)
     assert forged.status_code == 400
+
+
+def test_the_jobs_run_twice_change_nothing_twice(ctx, gate, plan_id, make_user):
+    from jobs import loyalty_subs
+
+    subs = [subscribed(make_user(), plan_id, gate) for _ in range(2)]
+    assert loyalty_subs.charge_due() == 2
+    assert loyalty_subs.charge_due() == 0
+    assert [reload(s.id).periods_paid for s in subs] == [1, 1]
+    assert [len(gateway_trades(gate, s)) for s in subs] == [1, 1]
+    member = db.session.get(User, subs[0].user_id)
+    subscriptions.cancel(member, subs[0].id)
+    assert loyalty_subs.unsign_pending() == 1
+    assert loyalty_subs.unsign_pending() == 0
+    assert loyalty_subs.remind() == 0  # the next charges are a month away
