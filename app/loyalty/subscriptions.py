@@ -231,6 +231,11 @@ def apply_agreement(notice: AgreementNotice) -> str:
         return "unknown_agreement"
     status = notice.agreement_status
     if status == "SIGNED":
+        if sub.status == S.cancelled and sub.agreement_no is None:
+            # Cancelled while the member was still at the gateway, which signed all the same: the unsign
+            # sweep ends that agreement (the row is its outbox entry once it has the number).
+            sub.agreement_no, sub.unsigned_at = notice.agreement_no, None
+            return "unsigning"
         if sub.status != S.signing:
             return "duplicate"
         now = utcnow()

@@ -282,3 +282,19 @@ def test_the_jobs_run_twice_change_nothing_twice(ctx, gate, plan_id, make_user):
     assert loyalty_subs.unsign_pending() == 1
     assert loyalty_subs.unsign_pending() == 0
     assert loyalty_subs.remind() == 0  # the next charges are a month away
+
+
+def test_signed_after_the_member_cancelled_is_unsigned(ctx, gate, plan_id, make_user):
+    import httpx
+
+    from tests.loyalty.subs_helpers import signed_return
+
+    member = db.session.get(User, make_user())
+    sub = subscriptions.subscribe(member, plan_id)
+    subscriptions.cancel(member, sub.id)  # from the subscriptions page, while the gateway's page is open
+    assert subscriptions.handle_agreement_notice(signed_return(sub, gate)) == "unsigning"
+    assert subscriptions.pending_unsigns() == [sub.id]
+    assert subscriptions.unsign(sub.id) is True
+    listed = httpx.get(f"{gate}/_sandbox/agreements", timeout=10).json()
+    assert [a["status"] for a in listed if a["external_agreement_no"] == sub.external_no] == ["UNSIGNED"]
+    assert reload(sub.id).status == "cancelled" and charges.charge(sub.id) == "cancelled"
