@@ -70,6 +70,11 @@ class Config:
     PAYGATE_KEY = os.environ.get("PAYGATE_KEY", PUBLISHED_DEFAULTS["PAYGATE_KEY"])
     ORDER_PAYMENT_MINUTES = int(os.environ.get("ORDER_PAYMENT_MINUTES", "15"))
     MAX_RETAIL_QUANTITY = 10
+    #: Subscriptions: hours to wait before each retry of a failed renewal charge; after the last the plan is
+    #: suspended (app/loyalty/subscription_charges.py).
+    SUBS_RETRY_HOURS = [float(h) for h in os.environ.get("SUBS_RETRY_HOURS", "1,6,24").split(",")]
+    #: Subscriptions: a charge still in flight after this long was cut short (a killed job); the sweep resumes it.
+    SUBS_STUCK_MINUTES = int(os.environ.get("SUBS_STUCK_MINUTES", "10"))
     #: Redis key prefix of risk control's counters (velocity windows, rule hits, challenge passes).
     RISK_PREFIX = os.environ.get("RISK_PREFIX", "quanyi:risk:")
     #: A device that passed a challenge is not asked again for this long.

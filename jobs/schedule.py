@@ -10,6 +10,7 @@ from jobs import (
     issuance,
     loyalty_referral,
     loyalty_levels,
+    loyalty_subs,
     maintenance,
     marketing,
     notifications,
@@ -54,4 +55,8 @@ PERIODIC = [
     # member levels: hourly re-evaluation (downgrades announced ahead); the monthly coupon, once a member a month
     (loyalty_levels.evaluate_levels, "maintenance", 3600),
     (loyalty_levels.give_level_gifts, "maintenance", 3600),
+    # subscriptions: due renewal charges (and retries); reminders; agreements of cancelled plans to unsign
+    (loyalty_subs.charge_due, "payments", 300),
+    (loyalty_subs.remind, "notifications", 3600),
+    (loyalty_subs.unsign_pending, "payments", 300),
 ]

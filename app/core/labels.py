@@ -161,6 +161,10 @@ LABELS = {
                    "code_reveal": _l("Code reveal"), "api_order": _l("Reseller API order")},
     "risk_action": {"allow": _l("Let through"), "challenge": _l("Challenge"), "review": _l("Review"), "block": _l("Block")},
     "risk_list": {"black": _l("Black list"), "white": _l("White list")},
+    "subscription_status": {"signing": _l("Waiting for signature"), "active": _l("Active"),
+                            "charging": _l("Charging"), "retrying": _l("Charge failed, retrying"),
+                            "suspended": _l("Suspended"), "cancelled": _l("Cancelled")},
+    "subscription_charge_status": {"pending": _l("In progress"), "succeeded": _l("Paid"), "failed": _l("Failed")},
 }
 
 

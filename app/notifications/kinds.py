@@ -174,6 +174,22 @@ KINDS: dict[str, Kind] = {
                                    "their due time. Paid buyers are waiting for their goods.")),
     # params: title, body — a message ops wrote and sent to a marketing segment, shown as written
     "marketing_message": Kind("%(title)s", "%(body)s"),
+    # subscriptions — params: plan, amount (formatted), and period | code (the gateway's) | hours | date
+    "subscription_charged": Kind(_l("Renewed: %(plan)s"),
+                                 _l("%(amount)s was charged for period %(period)s of %(plan)s; the benefit is "
+                                    "on its way to your benefit center.")),
+    "subscription_charge_failed": Kind(_l("Renewal charge failed: %(plan)s"),
+                                       _l("We could not charge %(amount)s for %(plan)s (%(code)s). We will try "
+                                          "again in %(hours)s hours.")),
+    "subscription_suspended": Kind(_l("Subscription suspended: %(plan)s"),
+                                   _l("We could not charge %(amount)s for %(plan)s after several tries "
+                                      "(%(code)s). No more charges will be taken.")),
+    "subscription_ended": Kind(_l("Subscription ended: %(plan)s"),
+                               _l("The withholding agreement for %(plan)s is no longer valid, so the "
+                                  "subscription has ended.")),
+    "subscription_reminder": Kind(_l("Renewal coming: %(plan)s"),
+                                  _l("%(amount)s will be charged for %(plan)s on %(date)s. Cancel in your benefit "
+                                     "center before then if you do not want it.")),
 }
 
 

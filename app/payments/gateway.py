@@ -58,6 +58,29 @@ class Notice:
 
 
 @dataclass(frozen=True)
+class AgreementNotice:
+    """A withholding agreement (代扣协议) signed or unsigned: sent async to its notify_url, or carried back by
+    the user's return (then notify_id is empty)."""
+
+    notify_id: str
+    agreement_no: str
+    external_agreement_no: str
+    agreement_status: str
+    timestamp: int
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    """The gateway's answer to an agreement charge: SUCCESS (trade_no set) or FAIL (fail_code set)."""
+
+    out_trade_no: str
+    trade_status: str
+    amount_fen: int
+    trade_no: str = ""
+    fail_code: str = ""
+
+
+@dataclass(frozen=True)
 class StatementLine:
     """One line of the gateway's settlement file. `reference` is ours: the out_trade_no of a payment, the
     out_refund_no of a refund."""
@@ -142,6 +165,46 @@ class SandboxGateway:
         """Idempotent by out_refund_no: asking twice refunds once."""
         return self._call("/api/refund", out_trade_no=out_trade_no, out_refund_no=out_refund_no,
                           amount=yuan(amount_fen), reason=reason)
+
+    # --- withholding agreements (代扣协议; sandboxes/paygate/agreements.py) -------------------------------
+
+    def agreement_sign_url(self, *, external_agreement_no: str, plan: str, period_type: str, period: int,
+                           max_amount_fen: int, notify_url: str, return_url: str) -> str:
+        """Where the user reads and signs the agreement: plan, period, the most one charge may take."""
+        fields = self._signed(external_agreement_no=external_agreement_no, plan=plan, period_type=period_type,
+                              period=period, max_amount=yuan(max_amount_fen), notify_url=notify_url,
+                              return_url=return_url)
+        return f"{self.public_url}/agreement/sign?{urlencode(fields)}"
+
+    def parse_agreement_notice(self, form: dict) -> AgreementNotice:
+        """Verify an agreement notice (or the signed return); raises GatewayError with the reason."""
+        if form.get("merchant_id") != self.merchant_id or not verify(form, self.key):
+            raise GatewayError("bad_signature")
+        try:
+            ts = int(form["timestamp"])
+            notice = AgreementNotice(notify_id=form.get("notify_id", ""), agreement_no=form["agreement_no"],
+                                     external_agreement_no=form["external_agreement_no"],
+                                     agreement_status=form["agreement_status"], timestamp=ts)
+        except (KeyError, ValueError):
+            raise GatewayError("malformed") from None
+        if abs(time.time() - ts) > MAX_AGE_SECONDS:
+            raise GatewayError("stale")
+        return notice
+
+    def charge_agreement(self, *, agreement_no: str, out_trade_no: str, amount_fen: int, subject: str,
+                         notify_url: str) -> ChargeResult:
+        """Charge a signed agreement, idempotent by out_trade_no (asking again gives the first answer).
+        Raises GatewayError when there is no answer to trust (the outcome is then unknown: ask again)."""
+        data = self._call("/api/agreement/charge", agreement_no=agreement_no, out_trade_no=out_trade_no,
+                          amount=yuan(amount_fen), subject=subject, notify_url=notify_url)
+        if data.get("out_trade_no") != out_trade_no or data.get("trade_status") not in ("SUCCESS", "FAIL"):
+            raise GatewayError("agreement charge answered for another trade or without a status")
+        return ChargeResult(out_trade_no=out_trade_no, trade_status=data["trade_status"],
+                            amount_fen=parse_yuan(data["amount"]), trade_no=data.get("trade_no", ""),
+                            fail_code=data.get("fail_code", ""))
+
+    def unsign_agreement(self, agreement_no: str) -> str:
+        return self._call("/api/agreement/unsign", agreement_no=agreement_no)["agreement_status"]
 
     def statement(self, day: date) -> list[StatementLine]:
         """The settlement file of one (Beijing-time) day; its signature covers the file itself."""

@@ -4,6 +4,7 @@ from flask import Blueprint, current_app, redirect, request, url_for
 from flask_login import current_user, login_required
 
 from app.extensions import csrf, limiter
+from app.loyalty import subscriptions
 from app.orders import services as orders
 from app.orders.models import OrderStatus
 from app.payments import services as payments
@@ -23,6 +24,15 @@ SETTLED = {OrderStatus.paid, OrderStatus.delivered, OrderStatus.refunded}
 def notify():
     outcome = payments.handle_notification(request.form.to_dict())
     return ("success", 200) if outcome in FINAL else ("fail", 400)
+
+
+@bp.post("/agreement/notify/sandbox")
+@csrf.exempt
+@limiter.limit(lambda: current_app.config["NOTIFY_RATE_LIMIT"])
+def agreement_notify():
+    """A withholding agreement signed or unsigned (subscriptions); every verified notice is final."""
+    outcome = subscriptions.handle_agreement_notice(request.form.to_dict())
+    return ("fail", 400) if outcome in ("bad_signature", "malformed", "stale") else ("success", 200)
 
 
 @bp.get("/return/<order_no>")

@@ -47,6 +47,9 @@ STYLES = {
                             css="run-status"),
     "risk_action": TagStyle({"allow": "success", "challenge": "warning", "review": "info", "block": "danger"},
                             light=True, css="risk-action"),
+    "subscription_status": TagStyle({"active": "success", "charging": "info", "retrying": "warning",
+                                     "suspended": "danger", "signing": "light", "cancelled": "light"},
+                                    css="subscription-status"),
 }
 
 

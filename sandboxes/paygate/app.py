@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo
 import httpx
 from flask import Flask, abort, jsonify, redirect, render_template, request
 
+from sandboxes.paygate import agreements
+
 log = logging.getLogger("paygate")
 
 #: The gateway's business day is the Beijing-time day, as with every Chinese gateway.
@@ -201,6 +203,14 @@ def create_app(merchants: dict[str, str], notify_delay: float = 0.0, duplicate_n
         notify_async(trade)
         return jsonify({"ok": True})
 
+    def new_trade(*, merchant_id: str, out_trade_no: str, amount: str, subject: str, notify_url: str) -> Trade:
+        return Trade(trade_no="T" + secrets.token_hex(8), merchant_id=merchant_id, out_trade_no=out_trade_no,
+                     amount=amount, currency="CNY", subject=subject, notify_url=notify_url, return_url="")
+
+    clear_agreements = agreements.install(app, merchants=merchants, trades=trades, by_out=by_out, lock=lock,
+                                          signed=signed, verified=verified, notify_async=notify_async,
+                                          new_trade=new_trade, retry_schedule=retry_schedule)
+
     @app.get("/healthz")
     def health():
         return "ok"
@@ -293,6 +303,7 @@ def create_app(merchants: dict[str, str], notify_delay: float = 0.0, duplicate_n
             trades.clear()
             by_out.clear()
             statement_faults.update(drop=[], amounts={}, extra=[], error=False)
+            clear_agreements()
         return jsonify({"ok": True})
 
     return app

@@ -137,7 +137,7 @@ def test_every_kind_renders_with_its_documented_params(ctx):
               "batch_no": "CS1", "minutes": 60, "email": "a@example.com", "ip": "10.0.0.1",
               "title": "双十一", "body": "领券", "orders": 40, "usual": "2.0", "device": "d1", "accounts": 9,
               "supplier": "沙箱供应商", "rate": "50%", "failed": 6, "attempts": 12, "pending": 3, "escalated": 1,
-              "code": "123456"}
+              "code": "123456", "plan": "连续包月", "period": 2}
     params |= {"level": "黄金", "value": 300, "shortfall": 50, "date": "2026-12-21"}  # member levels
     for kind in KINDS:
         title, body = Notification(kind=kind, params=params).title, Notification(kind=kind, params=params).body

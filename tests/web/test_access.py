@@ -16,6 +16,7 @@ PUBLIC = {"static", "auth.index", "auth.login", "auth.signup", "auth.logout", "a
           "auth.activate", "auth.forgot_password", "auth.forgot_password_sent", "auth.password_reset",
           "auth.signup_confirm", "auth.verify", "auth.verify_image", "auth.verify_new",
           "consumer.shop", "consumer.sku_detail", "consumer.group", "consumer.share_link", "payments.notify",
+          "payments.agreement_notify",
           "consumer.flash_sales", "consumer.flash_sale", "consumer.flash_status",
           "supplier_callbacks.callback", "api.openapi_json"}
 #: The signed reseller API: no session or role gets in, an unsigned request is 401 (tests/api sign theirs).

@@ -10,3 +10,4 @@ from app.loyalty.models.levels import (  # noqa: F401
     MemberLevel,
     MemberStatus,
 )
+from app.loyalty.models import subscriptions  # noqa: F401
