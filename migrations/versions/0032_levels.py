@@ -1,7 +1,7 @@
 """member levels and growth value: levels, their SKU rules, the growth ledger, member status, monthly gifts.
 
 Revision ID: 0032
-Revises: 0029
+Revises: 0030
 Create Date: 2026-12-07 12:00:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0032'
-down_revision = '0029'
+down_revision = '0030'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """subscriptions: plans, members' subscriptions (withholding agreements), charge attempts.
 
 Revision ID: 0033
-Revises: 0029
+Revises: 0032
 Create Date: 2026-12-07 12:00:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0033'
-down_revision = '0029'
+down_revision = '0032'
 branch_labels = None
 depends_on = None
 

@@ -2,7 +2,7 @@
 orders, commissions and withdrawals.
 
 Revision ID: 0034
-Revises: 0030
+Revises: 0033
 Create Date: 2026-12-07 11:50:00
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0034'
-down_revision = '0030'  # '0029' in the brief; on 0030 since this branch merged wallet-core (the integrator chains)
+down_revision = '0033'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,9 @@
 """Loyalty's tables, one module per feature; importing this package registers them all."""
-from app.loyalty.models import wallet  # noqa: F401  stored-value and gift cards
-from app.loyalty.models import referral  # noqa: F401
-
+from app.loyalty.models import (
+    referral,  # noqa: F401
+    subscriptions,  # noqa: F401
+    wallet,  # noqa: F401  stored-value and gift cards
+)
 from app.loyalty.models.levels import (  # noqa: F401
     GrowthEntry,
     LevelGift,
@@ -10,4 +12,3 @@ from app.loyalty.models.levels import (  # noqa: F401
     MemberLevel,
     MemberStatus,
 )
-from app.loyalty.models import subscriptions  # noqa: F401
