@@ -8,6 +8,7 @@ from jobs import (
     fulfilment,
     imports,
     issuance,
+    loyalty_points,
     maintenance,
     marketing,
     notifications,
@@ -47,4 +48,6 @@ PERIODIC = [
     # risk control: overdue review holds escalate; alerts to the ops inbox (each said once an hour at most)
     (risk.escalate_reviews, "notifications", 60),
     (risk.risk_alerts, "notifications", 300),
+    (loyalty_points.expire_points, "maintenance", 3600),  # points: ended lots expire (hourly)
+    (loyalty_points.remind_points_expiring, "notifications", 3600),  # points: reminders before they expire
 ]

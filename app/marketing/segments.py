@@ -32,7 +32,7 @@ BUYER_ROLES = (Role.consumer, Role.employee)
 class Param:
     key: str
     label: object
-    #: "days", "fen" (typed in yuan) or "brand".
+    #: "days", "fen" (typed in yuan), "brand", or "count" (a whole number of at least 0, e.g. points).
     kind: str
 
 
@@ -87,6 +87,11 @@ RULES: dict[str, Rule] = {r.name: r for r in (
 )}
 
 
+def register_rule(rule: Rule) -> None:
+    """A domain above marketing adds a rule on its own facts (points balance, member level) at start-up."""
+    RULES[rule.name] = rule
+
+
 def clean_rules(raw: dict) -> dict:
     """The rules as stored, every parameter checked; raises ValidationError (field "<rule>.<param>")."""
     rules, errors = {}, []
@@ -106,6 +111,8 @@ def clean_rules(raw: dict) -> dict:
                                               field=field))
             elif p.kind == "fen" and not 0 <= value <= MAX_FEN:
                 errors.append(ValidationError(_l("Enter an amount of at least ¥0.00."), field=field))
+            elif p.kind == "count" and not 0 <= value <= MAX_FEN:
+                errors.append(ValidationError(_l("Enter a number of at least 0."), field=field))
             elif p.kind == "brand" and db.session.get(Brand, value) is None:
                 errors.append(ValidationError(_l("Choose a brand."), field=field))
             else:

@@ -6,4 +6,4 @@ from flask import Blueprint
 
 bp = Blueprint("consumer", __name__, url_prefix="/me")
 
-from app.web.consumer import coupon_views, flash_views, grant_views, group_views, invitation_views, views  # noqa: E402,F401,I001  (they add their routes to bp)
+from app.web.consumer import coupon_views, flash_views, grant_views, group_views, invitation_views, points_views, views  # noqa: E402,F401,I001  (they add their routes to bp)

@@ -63,7 +63,18 @@ def _rule_fields() -> dict:
     return fields
 
 
-class SegmentForm(FlaskForm):
+class _RuleFieldsMeta(type(FlaskForm)):
+    """Gives the form a field per rule parameter when it is made: rules registered by the domains above
+    marketing (segments.register_rule, at start-up) come after this module is imported."""
+
+    def __call__(cls, *args, **kwargs):
+        for key, field in _rule_fields().items():
+            if key not in cls.__dict__:
+                setattr(cls, key, field)  # WTForms' FormMeta picks up fields set on the class
+        return super().__call__(*args, **kwargs)
+
+
+class SegmentForm(FlaskForm, metaclass=_RuleFieldsMeta):
     """A segment's name and rules: a box to tick per rule, with the rule's parameters next to it."""
 
     name = StringField(_l("Name"), validators=[DataRequired(REQUIRED), Length(max=120)])
@@ -94,9 +105,6 @@ class SegmentForm(FlaskForm):
         return [(getattr(self, r.name), [getattr(self, f"{r.name}__{p.key}") for p in r.params])
                 for r in segments.RULES.values()]
 
-
-for _key, _field in _rule_fields().items():
-    setattr(SegmentForm, _key, _field)  # WTForms' FormMeta picks up fields set on the class
 
 
 def show_errors(form: FlaskForm, error: DomainError) -> None:
