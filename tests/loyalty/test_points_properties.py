@@ -6,7 +6,6 @@ sequence, no balance goes negative, every balance is the sum of its entries and 
 from datetime import timedelta
 
 import pytest
-import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
