@@ -21,6 +21,7 @@ def init_app(app: Flask) -> None:
     # points: earned on a paid retail order and taken back (in proportion) when it is refunded; the points mall
     # spends points at checkout and gives them back when its order closes unpaid.
     payments.order_paid.connect(points_earning.on_order_paid, weak=False)
+    fulfilment.unit_refunded.connect(points_earning.on_unit_refunded, weak=False)
     fulfilment.order_settled.connect(points_earning.on_order_settled, weak=False)
     orders.pricing.connect(points_mall.price, weak=False)
     orders.order_closed.connect(points_mall.on_order_closed, weak=False)

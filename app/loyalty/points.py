@@ -110,17 +110,21 @@ def _entry(user_id, lot, kind, amount, key, ref, memo, actor_id, now) -> None:
 
 
 def earn(user_id: int, points: int, *, kind: str, key: str, ref: tuple[str, int] | None = None, memo: str = "",
-         actor_id: int | None = None, now: datetime | None = None) -> PointsLot | None:
-    """Credit `points` as a new lot, in the caller's transaction. None (nothing written) if `key` was done."""
+         actor_id: int | None = None, now: datetime | None = None,
+         settings: PointsSettings | None = None) -> PointsLot | None:
+    """Credit `points` as a new lot, in the caller's transaction. None (nothing written) if `key` was done.
+    No lock: a new lot is nobody else's to spend or expire before it commits, and the key is unique."""
     _check(points)
     now = now or utcnow()
-    lock(user_id)
     if _done(key):
         return None
-    lot = PointsLot(user_id=user_id, amount=points, remaining=0, earned_at=now, expires_at=expires_at(now))
+    lot = PointsLot(user_id=user_id, amount=points, remaining=points, earned_at=now,
+                    expires_at=expires_at(now, settings))
     db.session.add(lot)
     db.session.flush()
-    _entry(user_id, lot, kind, points, key, ref, memo, actor_id, now)
+    db.session.add(PointsEntry(user_id=user_id, lot_id=lot.id, kind=kind, amount=points, key=key,
+                               ref_type=ref[0] if ref else None, ref_id=ref[1] if ref else None, memo=memo[:200],
+                               actor_id=actor_id, created_at=now))
     db.session.add(PointsMovement(key=key, user_id=user_id, kind=kind, amount=points, created_at=now))
     return lot
 

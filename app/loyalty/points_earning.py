@@ -17,47 +17,55 @@ from app.loyalty import points
 from app.loyalty.models.points import CheckIn, PointsLot, PointsMovement
 from app.notifications import services as notifications
 from app.notifications.links import link_to
-from app.orders.models import Order
 
 MAX_GRANT = 1_000_000
 
 
-def for_paid(amount_fen: int) -> int:
+def for_paid(amount_fen: int, settings=None) -> int:
     """Points a cash amount earns at ops' rate (whole yuan only: ¥9.99 at 1 per ¥1 earns 9)."""
-    return (amount_fen // 100) * points.settings().earn_per_yuan
+    return (amount_fen // 100) * (settings or points.settings()).earn_per_yuan
 
 
 def on_order_paid(order, **_) -> None:
-    """payments.signals.order_paid: a retail buyer earns points on what they paid, in the same transaction."""
+    """payments.signals.order_paid: a retail buyer earns points on what they paid, in the same transaction
+    (5 statements: the settings, the key, the lot, its entry, the movement; see the retail budgets)."""
     if order.channel != "retail" or order.buyer_id is None or order.amount_fen <= 0:
         return
-    earned = for_paid(order.amount_fen)
+    s = points.settings()
+    earned = for_paid(order.amount_fen, s)
     if earned > 0:
         points.earn(order.buyer_id, earned, kind="earn", key=f"order:{order.id}:earn", ref=("order", order.id),
-                    memo=order.order_no)
+                    memo=order.order_no, settings=s)
 
 
-def on_order_settled(order, **_) -> None:
-    """fulfilment.signals.order_settled: take back the points a refund's share of the order earned (never below
-    zero: what was already spent is recorded as the shortfall); a fully refunded mall order gives its points
-    back."""
-    if order.channel != "retail" or order.buyer_id is None:
-        return
-    if order.status == "refunded":
-        points.give_back(f"order:{order.id}:mall", memo=order.order_no)
+def _take_back(order, refunded_fen: int, key: str) -> None:
+    """Take back the points `refunded_fen` of the order's cash earned (never below zero: what the buyer already
+    spent stays spent, recorded as the movement's shortfall). Idempotent by `key`."""
     earned = db.session.get(PointsMovement, f"order:{order.id}:earn")
     if earned is None or not order.amount_fen:
         return
-    # read afresh: refunds add to it with an UPDATE that the loaded order does not see
-    refunded = db.session.scalar(sa.select(Order.refunded_fen).where(Order.id == order.id)) or 0
-    if not refunded:
+    already = db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(PointsMovement.amount + PointsMovement.shortfall), 0))
+        .where(PointsMovement.key.like(f"order:{order.id}:reverse:%")))
+    due = min(earned.amount * refunded_fen // order.amount_fen, earned.amount - already)
+    if due > 0:
+        points.reverse(order.buyer_id, due, key=key, ref=("order", order.id), memo=order.order_no)
+
+
+def on_unit_refunded(order, delivery=None, **_) -> None:
+    """fulfilment.signals.unit_refunded: a refunded unit's share of the earned points comes back. Returns None:
+    the unit's money is still refunded by whoever owns it."""
+    if order.channel == "retail" and order.buyer_id is not None and delivery is not None:
+        _take_back(order, delivery.amount_fen, f"order:{order.id}:reverse:unit:{delivery.id}")
+
+
+def on_order_settled(order, **_) -> None:
+    """fulfilment.signals.order_settled: a fully refunded order (every unit, or rejected by review) has all its
+    earned points taken back and its mall points given back. A delivered order costs no statement here."""
+    if order.channel != "retail" or order.buyer_id is None or order.status != "refunded":
         return
-    due = earned.amount * min(refunded, order.amount_fen) // order.amount_fen
-    done = db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(PointsMovement.amount + PointsMovement.shortfall), 0))
-                             .where(PointsMovement.key.like(f"order:{order.id}:reverse:%")))
-    if due - done > 0:
-        points.reverse(order.buyer_id, due - done, key=f"order:{order.id}:reverse:{refunded}",
-                       ref=("order", order.id), memo=order.order_no)
+    points.give_back(f"order:{order.id}:mall", memo=order.order_no)
+    _take_back(order, order.amount_fen, f"order:{order.id}:reverse:all")
 
 
 def streak_points(streak: int) -> int:
