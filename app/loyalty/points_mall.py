@@ -72,7 +72,7 @@ def price(checkout: Checkout, **_) -> None:
         raise NotFound(_l("This item is not in the points mall."), code="MALL_ITEM_NOT_FOUND") from None
     if item.sku_id != checkout.sku.id or checkout.order.quantity != 1:
         raise ValidationError(_l("A points mall item is bought one at a time."), code="MALL_QUANTITY")
-    if checkout.discounts:
+    if checkout.discounts or any(v for k, v in checkout.promo.items() if k != PROMO_KEY):
         raise ValidationError(_l("Points cannot be combined with another offer."), code="MALL_NOT_STACKABLE")
     order = checkout.order
     points.spend(checkout.buyer.id, item.points, key=f"order:{order.id}:mall", ref=("order", order.id),

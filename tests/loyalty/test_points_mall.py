@@ -95,6 +95,10 @@ def test_points_cannot_be_combined_or_bought_in_quantity(mall, make_user):
     with pytest.raises(ValidationError) as e:
         orders.create_retail_order(buyer, item.sku_id, 2, promo={"points_item": item_id})
     assert e.value.code == "MALL_QUANTITY"
+    with pytest.raises(ValidationError) as e:
+        orders.create_retail_order(buyer, item.sku_id, 1, promo={"points_item": item_id, "coupon": "1"})
+    # whichever receiver reads the order first refuses it (the coupon is not the buyer's, or points don't stack)
+    assert e.value.code in ("MALL_NOT_STACKABLE", "COUPON_NOT_FOUND")
     assert _orders() == 0 and points.balance(buyer.id) == 2000
 
 
