@@ -142,3 +142,21 @@ def test_mall_item_validation(ctx, make_sku, field, kwargs, code):
         points_mall.save_item(None, **args)
     assert e.value.code == code
     assert db.session.scalar(sa.select(sa.func.count()).select_from(MallItem)) == 0
+
+
+def test_points_do_not_stack_with_another_offer(mall, make_user):
+    from types import SimpleNamespace
+
+    from app.orders.signals import Checkout, Discount
+    item_id = mall()
+    buyer = _member(make_user, 2000)
+    item = db.session.get(MallItem, item_id)
+    order = SimpleNamespace(id=0, quantity=1, unit_price_fen=2000, order_no="X")
+    for promo, discounts in (({"points_item": item_id, "group": "3"}, []),
+                             ({"points_item": item_id}, [Discount("first_order", 1, 100)])):
+        checkout = Checkout(order=order, buyer=buyer, sku=SimpleNamespace(id=item.sku_id), promo=promo,
+                            discounts=list(discounts))
+        with pytest.raises(ValidationError) as e:
+            points_mall.price(checkout)
+        assert e.value.code == "MALL_NOT_STACKABLE" and str(e.value.message) == "积分不能与其他优惠同时使用。"
+    assert points.balance(buyer.id) == 2000
