@@ -210,3 +210,20 @@ def test_paid_order_earns_and_a_refund_takes_back_in_proportion(ctx, make_user, 
     assert _count(PointsMovement) == 3
     assert_points_balanced(uid)
     assert_ledger_balanced()
+
+
+def test_the_periodic_jobs_are_listed_and_run_inline(ctx, make_user):
+    from jobs import loyalty_points
+    from jobs.schedule import PERIODIC
+
+    listed = {f for f, _, _ in PERIODIC}
+    assert {loyalty_points.expire_points, loyalty_points.remind_points_expiring} <= listed
+    uid = make_user()
+    _settings(expiry_mode="days", expiry_days=1, remind_days=3)
+    points.earn(uid, 9, kind="grant", key="t:a", now=utcnow() - timedelta(days=2))
+    points.earn(uid, 4, kind="grant", key="t:b")
+    db.session.commit()
+    assert loyalty_points.expire_points() == 9 and loyalty_points.expire_points() == 0
+    assert loyalty_points.remind_points_expiring() == 1 and loyalty_points.remind_points_expiring() == 0
+    assert points.balance(uid) == 4
+    assert_points_balanced(uid)
