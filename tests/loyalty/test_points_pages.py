@@ -115,3 +115,19 @@ def test_ops_mall_items(app, client_as, make_sku):
         assert (item.points, item.cash_fen, item.active) == (100, 500, True)
     page = text(c.get("/ops/members/points/mall"))
     assert f'data-item="{item.id}"' in page
+
+
+def test_points_plus_cash_goes_on_to_the_gateway(app, client_as, make_sku, stock):
+    sku_id = make_sku(price="20.00")
+    stock(sku_id, 2)
+    with app.app_context():
+        item = points_mall.save_item(None, sku_id=sku_id, title="半价月卡", points_=30, cash_fen=1000).id
+    c, uid = client_as()
+    _give(app, uid, 30)
+    assert "Redeem and pay ¥10.00" in text(c.get(f"/me/points/mall/{item}"))
+    resp = c.post(f"/me/points/mall/{item}/buy")
+    assert resp.status_code == 303 and resp.headers["Location"].endswith("/pay")
+    with app.app_context():
+        order = db.session.scalars(sa.select(Order).where(Order.buyer_id == uid)).one()
+        assert (order.status, order.amount_fen, order.discount_fen) == ("pending_payment", 1000, 1000)
+        assert points.balance(uid) == 0
