@@ -9,6 +9,7 @@ from jobs import (
     imports,
     issuance,
     loyalty_levels,
+    loyalty_points,
     loyalty_referral,
     loyalty_subs,
     maintenance,
@@ -59,4 +60,6 @@ PERIODIC = [
     (loyalty_subs.charge_due, "payments", 300),
     (loyalty_subs.remind, "notifications", 3600),
     (loyalty_subs.unsign_pending, "payments", 300),
+    (loyalty_points.expire_points, "maintenance", 3600),  # points: ended lots expire (hourly)
+    (loyalty_points.remind_points_expiring, "notifications", 3600),  # points: reminders before they expire
 ]

@@ -3,15 +3,16 @@ connected once when the app starts. Each feature connects its own receivers here
 
 import sqlalchemy as sa
 from flask import Flask
+from flask_babel import lazy_gettext as _l
 
 from app.accounts.models import User
 from app.fulfilment import signals as fulfilment
 from app.ledger import counterparties
-from app.loyalty import levels, prices, wallet_cards
+from app.loyalty import levels, points_earning, points_mall, points_rules, prices, wallet_cards
 from app.loyalty import segment_rules as level_rules
 from app.loyalty.referral import attribution, commissions
 from app.loyalty.referral import segment_rules as referral_rules
-from app.marketing import segments
+from app.marketing import bulk, segments
 from app.orders import signals as orders
 from app.payments import services as payments
 from app.payments import signals as payment_signals
@@ -38,3 +39,20 @@ def init_app(app: Flask) -> None:
     orders.pricing.connect(prices.price, weak=False)
     for rule in level_rules.RULES:
         segments.register_rule(rule)
+    # points: earned on a paid retail order and taken back (in proportion) when it is refunded; the points mall
+    # spends points at checkout and gives them back when its order closes unpaid.
+    payment_signals.order_paid.connect(points_earning.on_order_paid, weak=False)
+    fulfilment.unit_refunded.connect(points_earning.on_unit_refunded, weak=False)
+    fulfilment.order_settled.connect(points_earning.on_order_settled, weak=False)
+    orders.pricing.connect(points_mall.price, weak=False)
+    orders.order_closed.connect(points_mall.on_order_closed, weak=False)
+    segments.register_rule(segments.Rule("points_at_least", _l("Points balance at least N"),
+                                         (segments.Param("points", _l("Points"), "count"),), points_rules.at_least))
+    bulk.register_action("grant_points", _l("Grant points"), _grant_points, params=(
+        bulk.ActionParam("points", _l("Points"), max_length=7), bulk.ActionParam("reason", _l("Reason"))),
+        check=points_earning.check_grant_params)
+
+
+def _grant_points(user_ids: list[int], params: dict, actor_id: int | None) -> int:
+    return points_earning.grant_rows(actor_id, user_ids, int(params["points"]), params["reason"],
+                                     key=f"segment-run:{params['run_id']}")

@@ -113,6 +113,8 @@ def clean_rules(raw: dict) -> dict:
                                               field=field))
             elif p.kind == "fen" and not 0 <= value <= MAX_FEN:
                 errors.append(ValidationError(_l("Enter an amount of at least ¥0.00."), field=field))
+            elif p.kind == "count" and not 0 <= value <= MAX_FEN:
+                errors.append(ValidationError(_l("Enter a number of at least 0."), field=field))
             elif p.kind == "brand" and db.session.get(Brand, value) is None:
                 errors.append(ValidationError(_l("Choose a brand."), field=field))
             elif p.kind == "count" and not 0 <= value <= MAX_FEN:

@@ -37,6 +37,10 @@ KINDS: dict[str, Kind] = {
     "low_balance": Kind(_l("Your balance is low: %(balance)s"),
                         _l("Your prepaid balance is %(balance)s, below your alert threshold of %(threshold)s. "
                            "Top it up to keep orders flowing.")),
+    # params: points, expires_at ("yyyy-MM-dd HH:mm", local time) — the first end among the member's lots due
+    "points_expiring": Kind(_l("%(points)s points expire soon"),
+                            _l("%(points)s of your points expire from %(expires_at)s. Spend them in the points mall "
+                               "before then.")),
     # params: order_no, amount (formatted, e.g. "¥28.00")
     "order_refunded": Kind(_l("Order %(order_no)s refunded"),
                            _l("%(amount)s was refunded for order %(order_no)s.")),

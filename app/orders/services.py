@@ -103,7 +103,8 @@ def under_review(order: Order) -> OrderReview | None:
 
 def _price(order: Order, buyer: User, sku: Sku, promo: dict) -> None:
     """Let marketing take its discounts off the list amount (rolling the order back if one refuses). The buyer
-    always pays at least one fen: the gateway takes no free orders."""
+    always pays at least one fen (the gateway takes no free orders), unless a receiver covered it all and said so
+    (`may_be_free`: the points mall)."""
     if not signals.pricing.receivers:
         return
     checkout = signals.Checkout(order=order, buyer=buyer, sku=sku, promo=promo)
@@ -112,7 +113,7 @@ def _price(order: Order, buyer: User, sku: Sku, promo: dict) -> None:
     except Exception:
         db.session.rollback()
         raise
-    discount = min(checkout.discount_fen, checkout.list_fen - 1)
+    discount = min(checkout.discount_fen, checkout.list_fen - (0 if checkout.may_be_free else 1))
     if discount > 0:
         order.discount_fen, order.amount_fen = discount, checkout.list_fen - discount
         signals.priced.send(checkout)

@@ -38,6 +38,9 @@ class Checkout:
     discounts: list[Discount] = field(default_factory=list)
     #: Whether a receiver's discount may be combined with others (ops marks a campaign stackable).
     exclusive: bool = False
+    #: A receiver that covers the whole price (a points-only item of the points mall) lets the order cost 0; it is
+    #: then paid without the gateway (payments.services.capture_without_gateway). Otherwise the buyer pays 1 fen.
+    may_be_free: bool = False
 
     @property
     def list_fen(self) -> int:

@@ -71,18 +71,20 @@ def test_the_upper_domains_are_connected_when_the_app_starts(app):
         return {r.__module__ for r in signal.receivers.values()}
 
     # loyalty (issue 18): a referred order's commission is made when it is paid, cancelled when it is refunded;
-    # a paid retail order earns growth value, a refund takes its share back
+    # a paid retail order earns growth value and points, a refund takes its share back
     assert receivers(payments.order_paid) == {fulfilment_hooks.__name__, "app.loyalty.referral.commissions",
-                                              "app.loyalty.levels"}
+                                              "app.loyalty.levels", "app.loyalty.points_earning"}
     assert receivers(payments.order_refunded) == {"app.loyalty.levels"}
     # marketing's offers: a gift delivered as an extra unit, taken back when its order is refunded; a coupon comes
     # back when its order is fully refunded
     assert receivers(fulfilment.unit_delivered) == {finance.__name__, "app.marketing.offers"}
     assert receivers(fulfilment.unit_failed) == {channels.__name__}
     assert receivers(fulfilment.order_settled) == {channels.__name__, "app.marketing.offers",
-                                                   "app.marketing.coupons", "app.loyalty.referral.commissions"}
+                                                   "app.marketing.coupons", "app.loyalty.referral.commissions",
+                                                   "app.loyalty.points_earning"}
     assert receivers(fulfilment.extra_units) == {"app.marketing.offers"}
-    assert receivers(fulfilment.unit_refunded) == {channels.__name__, procurement.__name__}
+    assert receivers(fulfilment.unit_refunded) == {channels.__name__, procurement.__name__,
+                                                   "app.loyalty.points_earning"}
     assert receivers(procurement_signals.unit_reclaimed) == {finance.__name__}
     assert receivers(catalog.sku_type_locked) == {inventory.__name__}
     assert [t for t, _ in counterparties._registered()] == ["reseller", "enterprise", "partner", "user"]

@@ -45,11 +45,12 @@ BUDGETS = {
                        # first-order and spend-and-get offers (marketing, issue 16); +2 for risk control
                        # (issue 17): the black/white list look-up and the decision log row
     "pay": 5,          # was 6: the order comes with its SKU
-    "notify": 29,      # +2: member levels (issue 18): the growth rate with the levels' version, and the growth
-                       # row's INSERT … ON CONFLICT (levels come from a per-process cache; with levels defined,
-                       # a growth sum and the member's status row more); +1: whether the order was referred
-                       # (referral, issue 18: one SELECT of the order's referral with its SKU's rate, to make the
-                       # pending commission); +1: whether risk control holds the order for review (issue 17); +1: the gifts to deliver with the order (marketing's extra units, issue 16); was 37, then 30: no savepoint round the dedupe insert, no re-read of the payment or of
+    "notify": 34,      # +5: points earned on the paid order (loyalty, issue 18): the points settings, the
+                       # earn key's look-up, the lot, its entry and the movement rows; +2: member levels (issue 18):
+                       # the growth rate with the levels' version, and the growth row's INSERT … ON CONFLICT (levels
+                       # come from a per-process cache; with levels defined, a growth sum and the member's status
+                       # row more); +1: whether the order was referred (referral, issue 18: one SELECT of the
+                       # order's referral with its SKU's rate, to make the pending commission); +1: whether risk control holds the order for review (issue 17); +1: the gifts to deliver with the order (marketing's extra units, issue 16); was 37, then 30: no savepoint round the dedupe insert, no re-read of the payment or of
                        # the deliveries just written, no read-back of the outcome; cheaper ledger postings
                        # (ON CONFLICT, multi-row; 3 of the 24 are account look-ups a server caches); the
                        # order is settled from the units start() just wrote, not counted in SQL
