@@ -1,5 +1,5 @@
-"""`demo seed`: the demo catalog, its stock, one login per role and the demo enterprise. Running it again adds
-nothing."""
+"""`demo seed`: the demo catalog, its stock, one login per role, the demo enterprise and the loyalty setup
+(app/demo/loyalty.py). Running it again adds nothing."""
 
 import random
 import time
@@ -17,6 +17,7 @@ from app.core import vault
 from app.core.ids import utcnow
 from app.core.money import parse_yuan
 from app.demo import enterprise as demo_enterprise
+from app.demo import loyalty as demo_loyalty
 from app.demo.catalog import PRODUCTS, CodeFormat, DemoProduct, DemoSku
 from app.extensions import db
 from app.inventory import sealing
@@ -109,7 +110,9 @@ def seed() -> SeedResult:
     _seed_purchases(users["consumer@example.com"], skus, result)
     _seed_employee_benefit(users["employee@example.com"], skus, result)
     _seed_channel(users["reseller@example.com"], ops, skus, result)
-    demo_enterprise.seed(users, {code: sku for code, (sku, _demo, _item) in skus.items()})
+    by_code = {code: sku for code, (sku, _demo, _item) in skus.items()}
+    demo_enterprise.seed(users, by_code)
+    demo_loyalty.seed(ops, users["consumer@example.com"], by_code)
     result.brands = db.session.scalar(sa.select(sa.func.count()).select_from(Brand))
     result.skus = db.session.scalar(sa.select(sa.func.count()).select_from(Sku))
     result.codes_total = db.session.scalar(sa.select(sa.func.count()).select_from(Code))

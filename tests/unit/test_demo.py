@@ -18,6 +18,11 @@ from app.inventory import sealing
 from app.inventory.models import Code, ImportBatch
 from app.ledger import services as ledger
 from app.ledger.models import JournalEntry
+from app.loyalty.models.levels import MemberLevel
+from app.loyalty.models.points import MallItem, PointsEntry, PointsLot, PointsSettings
+from app.loyalty.models.referral import ReferralRate
+from app.loyalty.models.subscriptions import SubscriptionPlan
+from app.loyalty.models.wallet import StoredValueProduct
 from app.notifications.models import Notification
 from app.orders import services as orders
 from app.orders.models import Order
@@ -48,7 +53,8 @@ def _counts() -> dict:
             for model in (Brand, Sku, BundleComponent, Code, ImportBatch, Entitlement, Delivery, Order,
                           Supplier, SupplierProduct, AuditLog, User, Organization, Enterprise, Department, Employee,
                           Budget, ApprovalRule, Pack, PackItem, ProcurementRequest, ApprovalStep, RequestEvent,
-                          Grant, Invoice, JournalEntry, Notification)}
+                          Grant, Invoice, JournalEntry, Notification, MemberLevel, PointsSettings, MallItem,
+                          PointsLot, PointsEntry, StoredValueProduct, SubscriptionPlan, ReferralRate)}
 
 
 def _sku(code: str) -> Sku:
@@ -285,6 +291,51 @@ def test_seed_splits_the_joint_membership_with_its_brands(ctx):
                               .join(Partner, Partner.id == BundleComponent.partner_id)).all()
     assert sorted(rows) == [("QQMUSIC-TOPUP-1M", "QQ音乐", 5500), ("TXSP-VIP-1M", "腾讯视频", 6000)]
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Partner)) == 2
+
+
+def test_seed_sets_up_membership_and_loyalty_through_the_services(ctx):
+    """Levels, points settings and mall, stored-value cards, a monthly plan, referral rates and the consumer's
+    opening points; a second run changes none of it (not even what ops edited since)."""
+    from app.core.models import AuditLog
+    from app.demo import loyalty as demo
+    from app.loyalty import levels, points, points_mall, subscriptions, wallet_cards
+    from app.loyalty.referral import commissions
+
+    seed.seed()
+    assert [(lv.name, lv.threshold, lv.discount_bp) for lv in levels.all_levels()] == [
+        ("普通会员", 0, 10000), ("白银会员", 500, 9800), ("黄金会员", 2000, 9500)]
+    settings = db.session.get(PointsSettings, 1)
+    assert settings is not None and settings.earn_per_yuan == 1 and settings.expiry_mode == "year_end"
+    assert settings.checkin_points == [5, 5, 10, 10, 15, 15, 30]
+    mall = {db.session.get(Sku, i.sku_id).sku: (i.points, i.cash_fen) for i in points_mall.items()}
+    assert mall == {"GENSHIN-60": (600, 0), "LUCKIN-CUP-1": (1000, 990), "QQMUSIC-GREEN-1M": (800, 600)}
+    assert all(i.cash_fen < db.session.get(Sku, i.sku_id).price_fen for i in points_mall.items())
+
+    fixed, chosen = wallet_cards.products()
+    assert (fixed.amount_fen, fixed.bonus_step_fen, fixed.bonus_fen) == (10000, 10000, 1000)
+    assert (chosen.amount_fen, chosen.min_fen, chosen.max_fen, chosen.bonus_fen) == (None, 5000, 200000, 0)
+    [plan] = subscriptions.all_plans()
+    assert plan.sku_id == _sku("TXSP-VIP-1M").id and plan.period_months == 1 and plan.active
+    assert 0 < plan.price_fen < _sku("TXSP-VIP-1M").price_fen
+    assert {_sku(c).sku: commissions.rate_of(_sku(c).id) for c, _p in demo.REFERRAL_RATES} == {
+        "TXSP-VIP-1M": 500, "IQIYI-GOLD-12M": 800, "LUCKIN-CUP-5": 300, "SBUX-GIFT-100": 200}
+
+    consumer = accounts.find_by_email("consumer@example.com")
+    [grant] = db.session.scalars(sa.select(PointsEntry).where(PointsEntry.user_id == consumer.id,
+                                                              PointsEntry.kind == "grant")).all()
+    assert grant.amount == 2000 and grant.memo == demo.CONSUMER_POINTS[1]
+    assert points.available(consumer.id) >= 2000  # enough for the points-only item
+    assert db.session.scalar(sa.select(AuditLog.id).where(AuditLog.action == "points.grant"))
+
+    # ops change a level; the next run leaves it as ops left it and adds nothing
+    gold = next(lv for lv in levels.all_levels() if lv.name == "黄金会员")
+    levels.save_level(accounts.find_by_email("ops@example.com").id, name="黄金会员", badge="V3", threshold=3000, discount_pct=90, level_id=gold.id)
+    counts, balance = _counts(), points.balance(consumer.id)
+    seed.seed()
+    db.session.expire_all()
+    assert _counts() == counts and points.balance(consumer.id) == balance
+    assert db.session.get(type(gold), gold.id).threshold == 3000
+    assert sum(r["balance"] for r in ledger.trial_balance()) == 0
 
 
 def test_the_sandbox_supplier_charges_what_the_demo_mappings_book(ctx):
