@@ -18,7 +18,7 @@ from app.extensions import db
 from app.loyalty import points, points_mall, subscription_charges, subscriptions
 from app.loyalty.models.referral import ReferralRate
 from app.loyalty.models.subscriptions import Subscription
-from tests.e2e.conftest import VIEWPORTS
+from tests.e2e.loyalty_steps import friend_buys_through, pay_on_gateway, subscribe_and_sign
 from tests.loyalty.wallet_support import product
 from tests.support.browser import Person
 
@@ -83,11 +83,7 @@ def test_the_loyalty_journey(app, page, browser, device, live_server, paygate, m
     me.nav("/me/wallet")
     expect(page.locator("#wallet-balance")).to_have_text("¥0.00")
     me.press(page.locator(f"#topup-{card_id}"))
-    expect(page).to_have_url(re.compile("^" + re.escape(paygate) + "/checkout"))
-    expect(page.locator("#amount")).to_have_text("CNY 100.00")
-    settle_payments.append(page.locator("#out-trade-no").inner_text().strip())
-    me.press(page.locator("#pay"))
-    expect(page).to_have_url(re.compile(re.escape(f"{live_server}/me/wallet") + "$"))
+    pay_on_gateway(me, paygate, "CNY 100.00", settle_payments, f"{live_server}/me/wallet")
     expect(page.locator("#wallet-balance")).to_have_text("¥110.00")
     me.assert_fits("the wallet after a top-up")
     shoot(page, "journey-02-topped-up")
@@ -98,29 +94,15 @@ def test_the_loyalty_journey(app, page, browser, device, live_server, paygate, m
     expect(page.locator("#wallet-option")).to_contain_text("Use wallet balance (¥110.00)")
     expect(page.locator("#use-wallet")).to_be_checked()
     me.press(page.locator("#buy"))
-    expect(page).to_have_url(re.compile("^" + re.escape(paygate) + "/checkout"))
-    expect(page.locator("#amount")).to_have_text("CNY 40.00")
-    order_no = page.locator("#out-trade-no").inner_text().strip()
-    settle_payments.append(order_no)
-    me.press(page.locator("#pay"))
-    expect(page).to_have_url(re.compile(re.escape(f"{live_server}/me/orders/{order_no}") + "$"))
+    pay_on_gateway(me, paygate, "CNY 40.00", settle_payments, f"{live_server}/me/orders/{{no}}")
     expect(page.locator("#wallet-paid")).to_contain_text("¥110.00")
     expect(page.locator("#gateway-part")).to_have_text("¥40.00")
     me.assert_fits("the order paid by wallet and gateway")
     shoot(page, "journey-03-split-order")
 
     # 5. subscribe to a plan (sign the agreement on the gateway's page), then cancel it
-    me.nav("/me/shop")
-    me.press(page.locator(".product-card").filter(has_text=PLAN_SKU))
-    panel = page.locator("#subscribe-panel")
-    expect(panel.locator(".subscribe-button")).to_contain_text("¥19.90 / month")
-    me.press(panel.locator(".subscribe-button"))
-    expect(page).to_have_url(re.compile("^" + re.escape(paygate) + "/agreement/sign"))
-    expect(page.locator("#plan")).to_contain_text("连续包月")
-    me.press(page.locator("#sign"))
-    expect(page).to_have_url(re.compile(re.escape(f"{live_server}/me/subscriptions") + "$"))
+    subscribe_and_sign(me, live_server, paygate, PLAN_SKU, "¥19.90 / month", "连续包月")
     sub = page.locator(".subscription")
-    expect(sub.locator(".subscription-status")).to_have_text("Active")
     with app.app_context():  # what the RQ worker would run on the job the signature queued
         row = db.session.scalars(sa.select(Subscription).where(Subscription.user_id == uid)).one()
         assert subscription_charges.charge(row.id) == "charged"
@@ -149,24 +131,8 @@ def test_the_loyalty_journey(app, page, browser, device, live_server, paygate, m
     share_url = page.locator("#share-url").input_value()
 
     # 7. a friend opens the link in a browser of their own, signs in, buys and pays
-    context = browser.new_context(locale="zh-CN", **VIEWPORTS[device])
-    context.set_default_timeout(15_000)
-    try:
-        friend_page = context.new_page()
-        friend = Person(friend_page, device)
-        friend_page.goto(share_url)
-        expect(friend_page).to_have_url(f"{live_server}/me/shop/{shared_sku}")
-        friend.press(friend_page.get_by_role("link", name="登录后购买"))
-        friend.log_in(friend_email, lands_on=f"/me/shop/{shared_sku}")
-        friend.press(friend_page.locator("#buy"))
-        expect(friend_page).to_have_url(re.compile("^" + re.escape(paygate) + "/checkout"))
-        expect(friend_page.locator("#amount")).to_have_text("CNY 30.00")
-        friend_order = friend_page.locator("#out-trade-no").inner_text().strip()
-        settle_payments.append(friend_order)
-        friend.press(friend_page.locator("#pay"))
-        expect(friend_page).to_have_url(re.compile(re.escape(f"{live_server}/me/orders/{friend_order}") + "$"))
-    finally:
-        context.close()
+    friend_buys_through(browser, device, share_url, friend_email, live_server, paygate, shared_sku, "CNY 30.00",
+                        settle_payments)
 
     # 8. the promoter sees the referred order and its commission (10% of ¥30, pending the refund window)
     me.nav("/me/promote")
