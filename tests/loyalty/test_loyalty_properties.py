@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from app.accounts.models import User
@@ -36,30 +36,32 @@ from tests.support.reviews import hold_rule
 
 MEMBERS = 2
 who = st.integers(0, MEMBERS - 1)
+an_order = st.tuples(st.just("order"), who, st.sampled_from(["stocked", "failing"]), st.integers(1, 2),
+                  st.sampled_from(["gateway", "wallet", "wallet"]))
+a_topup = st.tuples(st.just("topup"), who, st.integers(50, 200))
 step = st.one_of(
-    # a retail order: which SKU, how it is paid ("gateway", "wallet" = as much as the wallet holds, the rest by
-    # the gateway, so "wallet" covers wallet-only and wallet+gateway), a quantity of 2 waits for review
-    st.tuples(st.just("order"), who, st.sampled_from(["stocked", "failing"]), st.integers(1, 2),
-              st.sampled_from(["gateway", "wallet"])),
-    st.tuples(st.just("refund_unit"), who),
-    st.tuples(st.just("refund_full"), who),
+    # a retail order: which SKU, how it is paid ("gateway"; "wallet": as much as the wallet holds, the rest on
+    # the gateway, so wallet-only and wallet+gateway both happen); an order of 2 waits for review. Orders and
+    # top-ups come up more often so that refunds and wallet payments have something to work on.
+    an_order, an_order, a_topup,
+    st.tuples(st.just("refund_unit"), who), st.tuples(st.just("refund_unit"), who),  # the oldest undelivered unit
+    st.tuples(st.just("refund_full"), who),  # the oldest held order rejected (refunded in full)
     st.tuples(st.just("mall"), who),
     st.tuples(st.just("checkin"), who),
     st.tuples(st.just("expire"), who),
-    st.tuples(st.just("topup"), who, st.integers(50, 600)),
     st.tuples(st.just("gift"), who, who, st.integers(10, 300), st.booleans()),
 )
 
 
 @pytest.fixture
 def shop(ctx, make_user, make_sku, stock, make_supplier, map_sku, supplier_sandbox):
-    """A stocked SKU (¥12, delivered at once), a supplier SKU that always fails (¥30, refundable by ops), a
+    """A stocked SKU (¥45, delivered at once), a supplier SKU that always fails (¥60, refundable by ops), a
     points-mall item on the stocked SKU for 40 points, a top-up product with a ¥10 bonus per ¥100, points earned
     at 1 a yuan expiring after 3 days, and a review rule holding orders of 2 (rejecting one refunds it)."""
     ops = make_user("ops")
-    stocked = make_sku(price="12.00")
+    stocked = make_sku(price="45.00")
     stock(stocked, 500)
-    failing = make_sku(price="30.00", source="supplier")
+    failing = make_sku(price="60.00", source="supplier")
     map_sku(failing, make_supplier(), "card-10")
     supplier_sandbox.faults(error_rate=1)
     hold_rule(db.session.get(User, ops))
@@ -90,13 +92,16 @@ def assert_gift_cards_outstanding() -> None:
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(sequence=st.lists(step, min_size=1, max_size=12))
+@given(sequence=st.lists(step, min_size=4, max_size=12))
 def test_points_and_wallet_stay_whole_whatever_the_sequence(shop, make_user, sequence):
     ids = [make_user() for _ in range(MEMBERS)]
     model = dict.fromkeys(ids, 0)
+    for uid in ids:  # each starts with ¥50 in the wallet (no bonus below ¥100): wallet payments happen early
+        p = topup(uid, shop["card"], "50")
+        model[uid] += p.amount_fen + p.bonus_fen
     clock = utcnow()
-    undelivered: dict[int, list[int]] = {uid: [] for uid in ids}  # paid supplier orders: a unit to refund
-    held: dict[int, list[tuple[int, int]]] = {uid: [] for uid in ids}  # (review id, wallet part) to reject
+    undelivered: list[tuple[int, int, int]] = []  # paid supplier orders of 1: (buyer, order id, wallet part)
+    held: list[tuple[int, int, int]] = []  # orders of 2 held for review: (buyer, review id, wallet part)
     for s in sequence:
         uid = ids[s[1]]
         member = db.session.get(User, uid)
@@ -113,25 +118,27 @@ def test_points_and_wallet_stay_whole_whatever_the_sequence(shop, make_user, seq
                 taken = payments.pay_with_wallet(order)
                 db.session.commit()
                 assert 0 < taken <= order.amount_fen
+                event("paid by wallet only" if taken == order.amount_fen else "paid by wallet + gateway")
             model[uid] -= taken
             if order.amount_fen - taken:
                 assert payments.handle_notification(notice(order.order_no, order.amount_fen - taken)) == "applied"
             db.session.expire_all()
             if quantity == 2:
                 review = db.session.scalars(sa.select(OrderReview).where(OrderReview.order_id == order.id)).one()
-                held[uid].append((review.id, taken))
+                held.append((uid, review.id, taken))
             elif sku == "failing":
-                undelivered[uid].append((order.id, taken))
-        elif s[0] == "refund_unit" and undelivered[uid]:
-            order_id, taken = undelivered[uid].pop(0)
+                undelivered.append((uid, order.id, taken))
+        elif s[0] == "refund_unit" and undelivered:
+            uid, order_id, taken = undelivered.pop(0)
             [d] = run(order_id)
             assert d.status == "failed"
-            exception_queue.refund(db.session.get(User, shop["ops"]), d.id, reason="undeliverable",
-                                   confirmed=True)
+            exception_queue.refund(shop["ops"], d.id, reason="undeliverable", confirmed=True)
+            event(f"unit refunded, wallet part {bool(taken)}")
             model[uid] += taken  # the wallet part comes back to the wallet first (one unit is the whole order)
-        elif s[0] == "refund_full" and held[uid]:
-            review_id, taken = held[uid].pop(0)
+        elif s[0] == "refund_full" and held:
+            uid, review_id, taken = held.pop(0)
             reviews.reject(db.session.get(User, shop["ops"]), review_id)
+            event(f"order refunded in full, wallet part {bool(taken)}")
             model[uid] += taken
         elif s[0] == "mall":
             before = points.balance(uid)
