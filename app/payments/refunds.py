@@ -51,6 +51,7 @@ def refund_unit(order: Order, d: Unit, *, actor_id: int | None, reason: str) -> 
                        .values(refunded_fen=Order.refunded_fen + d.amount_fen)
                        .execution_options(synchronize_session=False))
     db.session.flush()
+    # keyed by the unit, not the Refund row: a unit the wallet took back in full has no Refund (refund is None)
     signals.order_refunded.send(order, amount_fen=d.amount_fen, key=f"R{d.key}")
     if order.buyer_id is not None:
         notifications.notify(order.buyer_id, "order_refunded", {"order_no": order.order_no,

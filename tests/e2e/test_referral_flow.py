@@ -13,7 +13,7 @@ from app.core.ids import utcnow
 from app.extensions import db
 from app.loyalty.models.referral import Commission, ReferralRate
 from app.loyalty.referral import commissions
-from tests.e2e.conftest import VIEWPORTS
+from tests.e2e.loyalty_steps import friend_buys_through
 from tests.support.browser import Person
 
 pytestmark = [pytest.mark.e2e, pytest.mark.committed]
@@ -57,25 +57,8 @@ def test_share_a_poster_and_earn_on_a_friends_purchase(app, page, browser, devic
     assert re.fullmatch(re.escape(live_server) + r"/me/s/[A-Z0-9]+/" + str(sku_id), share_url)
 
     # the friend opens the link in a browser of their own, signs in, buys and pays
-    context = browser.new_context(locale="zh-CN", **VIEWPORTS[device])
-    context.set_default_timeout(15_000)
-    try:
-        friend_page = context.new_page()
-        friend = Person(friend_page, device)
-        friend_page.goto(share_url)
-        expect(friend_page).to_have_url(f"{live_server}/me/shop/{sku_id}")
-        friend.press(friend_page.get_by_role("link", name="登录后购买"))
-        friend.log_in(friend_email, lands_on=f"/me/shop/{sku_id}")
-        friend.press(friend_page.locator("#buy"))
-        expect(friend_page).to_have_url(re.compile("^" + re.escape(paygate) + "/checkout"))
-        expect(friend_page.locator("#amount")).to_have_text("CNY 30.00")
-        order_no = friend_page.locator("#out-trade-no").inner_text().strip()
-        settle_payments.append(order_no)
-        friend.press(friend_page.locator("#pay"))
-        expect(friend_page).to_have_url(re.compile(re.escape(f"{live_server}/me/orders/{order_no}") + "$"))
-        shoot(friend_page, "referral-03-friend-paid")
-    finally:
-        context.close()
+    friend_buys_through(browser, device, share_url, friend_email, live_server, paygate, sku_id, "CNY 30.00",
+                        settle_payments, shoot=shoot)
 
     # the promoter sees the click, the referred order and the commission pending
     page.goto(f"{live_server}/me/promote")

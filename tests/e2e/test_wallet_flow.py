@@ -7,6 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e.loyalty_steps import pay_on_gateway
 from tests.loyalty.wallet_support import product
 from tests.support.browser import Person
 
@@ -33,12 +34,7 @@ def test_top_up_with_a_bonus_then_pay_with_wallet_plus_gateway(app, page, device
     me.assert_fits("the wallet page")
     shoot(page, "wallet-01-empty")
     me.press(page.locator(f"#topup-{card_id}"))
-
-    expect(page).to_have_url(re.compile("^" + re.escape(paygate) + "/checkout"))
-    expect(page.locator("#amount")).to_have_text("CNY 100.00")
-    settle_payments.append(page.locator("#out-trade-no").inner_text().strip())
-    me.press(page.locator("#pay"))
-    expect(page).to_have_url(re.compile(re.escape(f"{live_server}/me/wallet") + "$"))
+    pay_on_gateway(me, paygate, "CNY 100.00", settle_payments, f"{live_server}/me/wallet")
     expect(page.locator("#wallet-balance")).to_have_text("¥110.00")
     expect(page.locator(".wallet-line")).to_have_count(2)
     me.assert_fits("the wallet after a top-up")
@@ -51,13 +47,7 @@ def test_top_up_with_a_bonus_then_pay_with_wallet_plus_gateway(app, page, device
     expect(page.locator("#use-wallet")).to_be_checked()
     me.assert_fits("the product page with the wallet")
     me.press(page.locator("#buy"))
-
-    expect(page).to_have_url(re.compile("^" + re.escape(paygate) + "/checkout"))
-    expect(page.locator("#amount")).to_have_text("CNY 40.00")
-    order_no = page.locator("#out-trade-no").inner_text().strip()
-    settle_payments.append(order_no)
-    me.press(page.locator("#pay"))
-    expect(page).to_have_url(re.compile(re.escape(f"{live_server}/me/orders/{order_no}") + "$"))
+    pay_on_gateway(me, paygate, "CNY 40.00", settle_payments, f"{live_server}/me/orders/{{no}}")
     expect(page.locator("#wallet-paid")).to_contain_text("¥110.00")
     expect(page.locator("#gateway-part")).to_have_text("¥40.00")
     me.assert_fits("the order paid by wallet and gateway")
@@ -81,12 +71,7 @@ def test_buy_a_gift_card_reveal_its_code_and_redeem_it(app, page, device, live_s
     me.press(page.locator("#to-gift-cards"))
     page.locator("#gift-amount").fill("66")
     me.press(page.locator("#buy-gift"))
-
-    expect(page).to_have_url(re.compile("^" + re.escape(paygate) + "/checkout"))
-    expect(page.locator("#amount")).to_have_text("CNY 66.00")
-    settle_payments.append(page.locator("#out-trade-no").inner_text().strip())
-    me.press(page.locator("#pay"))
-    expect(page).to_have_url(re.compile(re.escape(f"{live_server}/me/wallet/gifts") + "$"))
+    pay_on_gateway(me, paygate, "CNY 66.00", settle_payments, f"{live_server}/me/wallet/gifts")
     card = page.locator(".gift-card")
     expect(card).to_have_count(1)
     expect(card).to_contain_text("****-****-****-")
