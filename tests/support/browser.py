@@ -28,7 +28,10 @@ class Person:
             target.click()
 
     def open_menu(self) -> None:
-        """On a narrow screen the navbar is folded behind the burger, which must be there to be seen."""
+        """On a narrow screen the navbar is folded behind the burger, which must be there to be seen. Only once
+        htmx has settled the last swap: settling gives #main-nav back the class it came with, which would fold a
+        menu opened during the swap again (the logout button then waits, invisible)."""
+        self.settled()
         burger = self.page.locator(".navbar-burger")
         if burger.is_visible() and not self.page.locator("#main-nav").is_visible():
             lines, bar = self.page.evaluate("""() => [
