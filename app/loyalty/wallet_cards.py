@@ -19,7 +19,7 @@ from app.core import vault
 from app.core.audit import audit
 from app.core.errors import NotFound, TransitionError, ValidationError, raise_all
 from app.core.ids import order_no, utcnow
-from app.core.money import MoneyError, parse_yuan
+from app.core.money import MoneyError, cny, parse_yuan
 from app.core.states import transition
 from app.extensions import db
 from app.ledger import services as ledger
@@ -150,8 +150,6 @@ def start_topup(user: User, product_id: int, amount: str | None = None) -> Walle
         paid = _fen(amount, "amount", errors)
         raise_all(errors)
         if not product.min_fen <= paid <= product.max_fen:
-            from app.core.money import cny
-
             raise ValidationError(_l("Choose an amount between %(lo)s and %(hi)s.", lo=cny(product.min_fen),
                                      hi=cny(product.max_fen)), code="AMOUNT_OUT_OF_RANGE", field="amount")
     return _start(user, PurchaseKind.topup, paid, product.id, product.bonus_for(paid))
@@ -164,8 +162,6 @@ def start_gift(user: User, amount: str) -> WalletPurchase:
     raise_all(errors)
     lo, hi = current_app.config["WALLET_GIFT_MIN_FEN"], current_app.config["WALLET_GIFT_MAX_FEN"]
     if not lo <= paid <= hi:
-        from app.core.money import cny
-
         raise ValidationError(_l("Choose an amount between %(lo)s and %(hi)s.", lo=cny(lo), hi=cny(hi)),
                               code="AMOUNT_OUT_OF_RANGE", field="amount")
     return _start(user, PurchaseKind.gift, paid)

@@ -63,18 +63,7 @@ def _rule_fields() -> dict:
     return fields
 
 
-class _RuleFieldsMeta(type(FlaskForm)):
-    """Rules registered after this module was imported (domains above marketing register theirs when the app
-    starts, after the blueprints) get their fields before the form is made."""
-
-    def __call__(cls, *args, **kwargs):
-        for key, field in _rule_fields().items():
-            if key not in cls.__dict__:
-                setattr(cls, key, field)
-        return super().__call__(*args, **kwargs)
-
-
-class SegmentForm(FlaskForm, metaclass=_RuleFieldsMeta):
+class SegmentForm(FlaskForm):
     """A segment's name and rules: a box to tick per rule, with the rule's parameters next to it."""
 
     name = StringField(_l("Name"), validators=[DataRequired(REQUIRED), Length(max=120)])
@@ -109,14 +98,11 @@ class SegmentForm(FlaskForm, metaclass=_RuleFieldsMeta):
 
 
 def add_rule_fields() -> None:
-    """Give SegmentForm the fields of every rule in the registry it lacks yet: domains above marketing (loyalty)
-    register rules when the app starts, which may be after this module was first imported."""
+    """Give SegmentForm a field per rule and parameter it lacks yet. Called once the app's domains have
+    connected (app/web/__init__.py): the domains above marketing (loyalty) register their rules then."""
     for key, field in _rule_fields().items():
         if not hasattr(SegmentForm, key):
             setattr(SegmentForm, key, field)  # WTForms' FormMeta picks up fields set on the class
-
-
-add_rule_fields()
 
 
 def show_errors(form: FlaskForm, error: DomainError) -> None:
