@@ -44,7 +44,7 @@ class Config:
     LOGIN_LOCKOUT_MINUTES = int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15"))
     LOGIN_IP_LOCKOUT_FAILURES = int(os.environ.get("LOGIN_IP_LOCKOUT_FAILURES", "50"))
     LOGIN_THROTTLE_PREFIX = "quanyi:login:"
-    #: Staff (ops, finance, admin) sessions end after this idle time or this age, whatever happens.
+    #: Staff (ops, finance, service, admin) sessions end after this idle time or this age, whatever happens.
     SESSION_IDLE_MINUTES = int(os.environ.get("SESSION_IDLE_MINUTES", "30"))
     SESSION_MAX_HOURS = int(os.environ.get("SESSION_MAX_HOURS", "12"))
     #: Every other role (consumers on phones, resellers, enterprise users): longer.

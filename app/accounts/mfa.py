@@ -19,7 +19,7 @@ from app.core.ids import utcnow
 from app.extensions import db
 
 #: Roles that may not reach their portal without a second factor.
-MFA_ROLES = frozenset({Role.ops, Role.finance, Role.admin})
+MFA_ROLES = frozenset({Role.ops, Role.finance, Role.service, Role.admin})
 RECOVERY_CODES = 10
 ISSUER = "Quanyi"
 

@@ -17,6 +17,8 @@ class Role(StrEnum):
     approver = "approver"
     finance = "finance"
     ops = "ops"
+    #: Customer service (客服): the service console, after-sales cases, voiding banned batches.
+    service = "service"
     admin = "admin"
 
 

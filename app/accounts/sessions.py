@@ -10,7 +10,7 @@ from app.accounts.models import Role, User
 
 #: Staff roles: short sessions (SESSION_IDLE_MINUTES, SESSION_MAX_HOURS); every other role gets the
 #: longer SESSION_IDLE_MINUTES_OTHERS / SESSION_MAX_HOURS_OTHERS.
-STAFF_ROLES = frozenset({Role.ops, Role.finance, Role.admin})
+STAFF_ROLES = frozenset({Role.ops, Role.finance, Role.service, Role.admin})
 #: Session keys: the user's session_version, and epoch seconds of sign-in and of the last request.
 VERSION, OPENED, SEEN = "auth_v", "auth_at", "seen_at"
 #: A request less than this many seconds after the last recorded one does not rewrite the cookie.

@@ -1,4 +1,4 @@
-"""Staff accounts (ops, finance, admin): invited without a password (they set one through an activation
+"""Staff accounts (ops, finance, customer service, admin): invited without a password (they set one through an activation
 link), listed, moved between roles, deactivated and reactivated by an admin. No role holds both ops and
 finance; admin administers staff and nothing else. A role change or a deactivation ends the person's
 sessions."""
@@ -15,7 +15,7 @@ from app.core.audit import audit
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationError
 from app.extensions import db
 
-STAFF_ROLES = (Role.ops, Role.finance, Role.admin)
+STAFF_ROLES = (Role.ops, Role.finance, Role.service, Role.admin)
 PER_PAGE = 25
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 

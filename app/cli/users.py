@@ -12,7 +12,7 @@ from app.extensions import db
 from app.notifications.links import link_to
 
 
-@click.group("users", help="Staff accounts (ops, finance, admin).")
+@click.group("users", help="Staff accounts (ops, finance, service, admin).")
 def users_cli():
     pass
 
@@ -20,7 +20,7 @@ def users_cli():
 @users_cli.command("create", help="Create a staff account with no password and a one-time activation link "
                                   "to set one. Prints JSON {\"id\", \"email\", \"role\", \"activation_link\"}.")
 @click.option("--email", required=True, help="The login (unique).")
-@click.option("--role", required=True, help="ops, finance or admin.")
+@click.option("--role", required=True, help="ops, finance, service or admin.")
 @click.option("--name", default="", help="The name shown in the consoles (default: the email's local part).")
 @with_appcontext
 def create_user(email: str, role: str, name: str):

@@ -61,7 +61,7 @@ LABELS = {
     "role": {
         "consumer": _l("Consumer"), "employee": _l("Employee"), "reseller": _l("Reseller"),
         "hr_admin": _l("HR admin"), "approver": _l("Approver"), "finance": _l("Finance"), "ops": _l("Operations"),
-        "admin": _l("Administrator"),
+        "service": _l("Customer service"), "admin": _l("Administrator"),
     },
     "account_type": {
         "asset": _l("Asset"), "liability": _l("Liability"), "equity": _l("Equity"), "revenue": _l("Revenue"),

@@ -71,6 +71,8 @@ LOGINS = [
     # A second member of finance: statements are approved by someone other than who generated them.
     Login("finance2@example.com", Role.finance, "黄蕾", None),
     Login("ops@example.com", Role.ops, "周杰", None),
+    # Customer service (客服): finds customers and orders, works after-sales cases, voids banned batches.
+    Login("service@example.com", Role.service, "林娜", None),
     # Manages staff accounts (invite, roles, deactivation) and nothing else: no role is both ops and finance.
     Login("admin@example.com", Role.admin, "郑伟", None),
 ]

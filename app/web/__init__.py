@@ -26,10 +26,11 @@ def init_app(app: Flask) -> None:
     from app.web.ops import bp as ops_bp
     from app.web.payments import bp as payments_bp
     from app.web.reseller import bp as reseller_bp
+    from app.web.service import bp as service_bp
     from app.web.staff import bp as staff_bp
     from app.web.supplier_callbacks import bp as supplier_callbacks_bp
 
-    for bp in (auth_bp, consumer_bp, reseller_bp, enterprise_bp, finance_bp, ops_bp, staff_bp, payments_bp,
+    for bp in (auth_bp, consumer_bp, reseller_bp, enterprise_bp, finance_bp, ops_bp, service_bp, staff_bp, payments_bp,
                inbox_bp, supplier_callbacks_bp):
         app.register_blueprint(bp)
     app.register_blueprint(csrf.exempt(api_bp))  # signed JSON API: no session, no CSRF token

@@ -17,6 +17,7 @@ PORTAL_ROLES = {
     "enterprise": {Role.hr_admin, Role.approver},
     "finance": {Role.finance},
     "ops": {Role.ops},
+    "service": {Role.service},
     "staff": {Role.admin},
     #: Every user has an inbox, whatever their portal.
     "inbox": set(Role),

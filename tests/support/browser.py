@@ -68,7 +68,7 @@ class Person:
 
     def log_in(self, email: str, lands_on: str = "/me/", password: str = PASSWORD,
                totp_secret: str | None = None) -> None:
-        """Sign in; staff (ops, finance, admin: `make_user` enrols TOTP_SECRET for them) then type their code."""
+        """Sign in; staff (ops, finance, service, admin: `make_user` enrols TOTP_SECRET for them) then type their code."""
         self.page.locator("#email").press_sequentially(email)
         self.page.locator("#password").press_sequentially(password)
         self.press(self.page.locator("#login-submit"))

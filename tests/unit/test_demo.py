@@ -45,7 +45,7 @@ from app.suppliers.models import Supplier, SupplierProduct
 
 EMAILS = ["consumer@example.com", "employee@example.com", "reseller@example.com", "hr@example.com",
           "approver@example.com", "finance-approver@example.com", "director@example.com", "finance@example.com",
-          "finance2@example.com", "ops@example.com", "admin@example.com"]
+          "finance2@example.com", "ops@example.com", "service@example.com", "admin@example.com"]
 
 
 def _counts() -> dict:
@@ -63,7 +63,7 @@ def _sku(code: str) -> Sku:
 
 def test_seed_twice_creates_nothing_new_and_the_logins_work(ctx, runner):
     first = seed.seed()
-    assert first.users_created == 11 and first.codes_created >= 2000 and first.orders_created == 5
+    assert first.users_created == 12 and first.codes_created >= 2000 and first.orders_created == 5
     assert first.suppliers_created == 1 and first.mappings_created == 5
     counts = _counts()
 

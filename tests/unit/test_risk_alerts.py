@@ -1,7 +1,7 @@
 """Risk alerts to the ops inbox, on crafted data: each fires once (per time bucket) when its pattern is there, and
 not on normal traffic. The windows are read from the database, so the data is written with its timestamps."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -24,6 +24,14 @@ def staff(ctx, make_user):
     return [make_user("ops"), make_user("admin")]
 
 
+def early_in_a_bucket() -> datetime:
+    """A minute into the current alert bucket (RISK_ALERT_REPEAT_MINUTES = 60), never in the future: "five minutes
+    later is the same bucket" holds whatever the clock says when the test runs."""
+    now = utcnow()
+    start = now.replace(minute=1, second=0, microsecond=0)
+    return start if start <= now else start - timedelta(hours=1)
+
+
 def alerts(kind: str) -> list[tuple[int, dict]]:
     return [(n.user_id, n.params) for n in db.session.scalars(
         sa.select(Notification).where(Notification.kind == kind).order_by(Notification.id))]
@@ -38,7 +46,7 @@ def add_orders(sku_id: int, times: list) -> None:
 
 def test_a_sku_far_above_its_usual_rate_alerts_once(staff, make_sku, app, monkeypatch):
     monkeypatch.setitem(app.config, "RISK_ALERT_SKU_MIN_ORDERS", 10)
-    now = utcnow()
+    now = early_in_a_bucket()
     surging, steady, quiet = make_sku(), make_sku(), make_sku()
     week = [now - timedelta(minutes=15 + 5 * i) for i in range(2000)]  # 2 orders a 10 minutes all week
     add_orders(surging, [now - timedelta(seconds=10 * i) for i in range(12)] + week[::2])  # 12 against ~1
@@ -116,7 +124,7 @@ def test_review_holds_piling_up_or_overdue_alert(staff, make_user, make_sku, sto
     sku_id = make_sku()
     stock(sku_id, 10)
     held = [orders.create_retail_order(db.session.get(User, make_user()), sku_id, 2) for _ in range(2)]
-    now = utcnow()
+    now = early_in_a_bucket()
     assert risk_alerts.run(now) == []  # two pending, none overdue: normal
     db.session.execute(sa.update(OrderReview).where(OrderReview.order_id == held[0].id).values(escalated_at=now))
     db.session.commit()

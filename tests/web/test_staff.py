@@ -50,8 +50,8 @@ def test_cli_user_activates_through_the_printed_link_and_lands_in_ops(app, runne
 
 
 @pytest.mark.parametrize("args, says", [
-    (["--email", "x@example.com", "--role", "boss"], "ops, finance, admin"),
-    (["--email", "x@example.com", "--role", "consumer"], "ops, finance, admin"),
+    (["--email", "x@example.com", "--role", "boss"], "ops, finance, service, admin"),
+    (["--email", "x@example.com", "--role", "consumer"], "ops, finance, service, admin"),
     (["--email", "not-an-email", "--role", "ops"], "not-an-email"),
 ])
 def test_cli_bad_input_exits_1_and_changes_nothing(app, runner, peek, args, says):

@@ -23,7 +23,7 @@ from app.web.sessions import MFA_PENDING, forget
 HOME = {
     Role.consumer: "consumer.home", Role.employee: "consumer.home", Role.reseller: "reseller.home",
     Role.hr_admin: "enterprise.home", Role.approver: "enterprise.home", Role.finance: "finance.home",
-    Role.ops: "ops.home", Role.admin: "staff.staff_list",
+    Role.ops: "ops.home", Role.service: "service.home", Role.admin: "staff.staff_list",
 }
 
 

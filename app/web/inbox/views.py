@@ -14,7 +14,7 @@ BASE_TEMPLATE = {
     Role.consumer: "base/consumer.html", Role.employee: "base/consumer.html",
     Role.reseller: "base/reseller.html", Role.hr_admin: "base/enterprise.html",
     Role.approver: "base/enterprise.html", Role.finance: "base/finance.html",
-    Role.ops: "base/ops.html", Role.admin: "base/staff.html",
+    Role.ops: "base/ops.html", Role.service: "base/service.html", Role.admin: "base/staff.html",
 }
 
 
