@@ -222,3 +222,40 @@ def _buyers(parts) -> dict[str | None, tuple[int, int]]:
             users, repeat = db.session.execute(q).one()
             out[None] = (users, repeat)
     return out
+
+
+CHANNEL_LABELS = {"retail": _l("Retail"), "points_mall": _l("Points mall"), "reseller": _l("Reseller"),
+                  "enterprise": _l("Enterprise")}
+
+
+def change(now: float | int | None, before: float | int | None) -> float | None:
+    """Relative change vs the previous period (0.25 = +25 %); None when there is nothing to compare with."""
+    if now is None or not before:
+        return None
+    return (now - before) / before
+
+
+def headline(fig: Figures) -> list[tuple[str, str, object, object]]:
+    """(key, label, value, previous value) of each headline figure; kinds by key: *_fen money, *_rate ratio."""
+    t, p = fig.totals, fig.previous
+    return [("gmv_fen", str(_l("GMV")), t.gmv_fen, p.gmv_fen),
+            ("paid_orders", str(_l("Paid orders")), t.paid_orders, p.paid_orders),
+            ("paying_users", str(_l("Paying users")), t.paying_users, p.paying_users),
+            ("aov_fen", str(_l("Average order value")), t.aov_fen, p.aov_fen),
+            ("refund_fen", str(_l("Refunds")), t.refund_fen, p.refund_fen),
+            ("refunds", str(_l("Refunded orders")), t.refunds, p.refunds),
+            ("refund_rate", str(_l("Refund rate")), t.refund_rate, p.refund_rate),
+            ("repeat_rate", str(_l("Repeat purchase rate")), t.repeat_rate, p.repeat_rate)]
+
+
+def chart(fig: Figures) -> dict:
+    """The daily trend for static/js/chart.js (amounts in yuan)."""
+    return {"days": [d.day.isoformat() for d in fig.daily],
+            "gmv": [d.gmv_fen / 100 for d in fig.daily], "discount": [d.refund_fen / 100 for d in fig.daily],
+            "orders": [d.paid_orders for d in fig.daily],
+            "labels": {"gmv": str(_l("GMV")), "discount": str(_l("Refunds")), "orders": str(_l("Paid orders"))}}
+
+
+def brands() -> list[Brand]:
+    """Every brand, for the filter."""
+    return list(db.session.scalars(sa.select(Brand).order_by(Brand.name)))

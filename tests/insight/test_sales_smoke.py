@@ -3,7 +3,7 @@ from app.insight.periods import Period, today
 from tests.insight.conftest import at, days_ago
 
 
-def test_figures_from_rollups_and_live_agree(seeder, two_skus):
+def test_figures_from_rollups_and_live_agree(ctx, seeder, two_skus):
     a, b = two_skus
     o1 = seeder.order(a, paid_at=at(days_ago(2)), amount_fen=1000)
     seeder.order(a, paid_at=at(days_ago(1)), amount_fen=2000, channel="points_mall")
