@@ -1,4 +1,4 @@
-"""insight: daily sales roll-ups (day × channel × SKU), buyer-days, and the days rolled up.
+"""insight: daily sales roll-ups (day × channel × SKU), buyer-days, and the days rolled up; orders by paid_at.
 
 Revision ID: 0036
 Revises: 0035
@@ -17,6 +17,7 @@ depends_on = None
 
 
 def upgrade():
+    op.create_index('ix_orders_paid_at', 'orders', ['paid_at'])
     op.create_table(
         'insight_daily_sales',
         sa.Column('day', sa.Date(), nullable=False),
@@ -54,3 +55,4 @@ def downgrade():
     op.drop_table('insight_buyer_days')
     op.drop_index('ix_insight_daily_sales_brand_id', table_name='insight_daily_sales')
     op.drop_table('insight_daily_sales')
+    op.drop_index('ix_orders_paid_at', table_name='orders')
