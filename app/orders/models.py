@@ -35,6 +35,8 @@ class Order(db.Model):
         sa.Index("ix_orders_buyer", "buyer_id", "id"),
         #: Marketing segments ask per buyer whether and how much they paid, and when.
         sa.Index("ix_orders_buyer_paid", "buyer_id", "paid_at"),
+        #: The dashboard reads a day's (or a range's) payments: today live, and each day its roll-up rewrites.
+        sa.Index("ix_orders_paid_at", "paid_at"),
         sa.Index("ix_orders_status_expires", "status", "expires_at"),
         sa.CheckConstraint("quantity >= 1", name="quantity_positive"),
         # A reseller's own order number is its idempotency key (NULLs, i.e. retail orders, never collide).
