@@ -7,6 +7,7 @@ from jobs import (
     documents,
     fulfilment,
     imports,
+    insight,
     issuance,
     loyalty_levels,
     loyalty_points,
@@ -62,4 +63,6 @@ PERIODIC = [
     (loyalty_subs.unsign_pending, "payments", 300),
     (loyalty_points.expire_points, "maintenance", 3600),  # points: ended lots expire (hourly)
     (loyalty_points.remind_points_expiring, "notifications", 3600),  # points: reminders before they expire
+    # dashboard: past days' product page views out of Redis, the last days' SKU roll-ups again (idempotent)
+    (insight.roll_operations, "maintenance", 600),
 ]

@@ -1,0 +1,13 @@
+from jobs import app_context, job_logger
+
+log = job_logger(__name__)
+
+
+def roll_operations() -> int:
+    """Fold past days' product page views out of Redis and re-roll the last days' SKU figures (idempotent)."""
+    from app.insight import operations
+
+    with app_context():
+        n = operations.roll_recent()
+    log.info("rolled up %s days of operations figures", n)
+    return n

@@ -1,0 +1,15 @@
+// Draws every element with data-echarts (a complete ECharts option, as JSON, built by the server) with ECharts,
+// loaded from static/vendor by app.js before this file. No inline script: the CSP forbids it.
+(() => {
+  const draw = () => {
+    if (!window.echarts) return;
+    document.querySelectorAll("[data-echarts]:not([data-drawn])").forEach((el) => {
+      el.dataset.drawn = "1";
+      const chart = window.echarts.init(el);
+      chart.setOption(JSON.parse(el.dataset.echarts));
+      new ResizeObserver(() => chart.resize()).observe(el);
+    });
+  };
+  draw();
+  document.addEventListener("htmx:afterSettle", draw);
+})();
