@@ -15,17 +15,35 @@ from datetime import date, timedelta
 
 import redis
 import sqlalchemy as sa
+from flask import current_app
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from app.extensions import db
 from app.insight.operations_models import ProductViewDay
 from app.insight.periods import today
-from app.queues import connection
 
 log = logging.getLogger(__name__)
 
+#: Seconds a page waits for Redis at most before giving up on counting (no retries: the page matters more).
+TIMEOUT = 0.25
 #: How long Redis keeps a day's sets (the fold runs every few minutes; this leaves days to catch up).
 KEEP_DAYS = 7
 _BOT = re.compile(r"bot|crawl|spider|slurp|curl|wget|python-requests|httpx|headless", re.I)
+
+
+def connect(url: str) -> redis.Redis:
+    """A client that fails fast: short timeouts and no retries (the app's shared client retries with backoff,
+    which would hold a product page for seconds while Redis is down)."""
+    return redis.Redis.from_url(url, socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT,
+                                retry=Retry(NoBackoff(), 0))
+
+
+def _client() -> redis.Redis:
+    client = current_app.extensions.get("insight_pageviews")
+    if client is None:
+        client = current_app.extensions["insight_pageviews"] = connect(current_app.config["REDIS_URL"])
+    return client
 
 
 def _visitors_key(day: date, sku_id: int) -> str:
@@ -52,7 +70,7 @@ def record(sku_id: int, who: str | None) -> None:
     day = today()
     ttl = KEEP_DAYS * 86400
     try:
-        pipe = connection().pipeline(transaction=False)
+        pipe = _client().pipeline(transaction=False)
         pipe.sadd(_visitors_key(day, sku_id), who).expire(_visitors_key(day, sku_id), ttl)
         pipe.sadd(_index_key(day), sku_id).expire(_index_key(day), ttl)
         pipe.execute()
@@ -63,7 +81,7 @@ def record(sku_id: int, who: str | None) -> None:
 def live(day: date) -> dict[int, int]:
     """The views of each SKU on `day` as Redis holds them (today's; past days once folded are in the table)."""
     try:
-        r = connection()
+        r = _client()
         sku_ids = sorted(int(s) for s in r.smembers(_index_key(day)))
         pipe = r.pipeline(transaction=False)
         for sku_id in sku_ids:

@@ -75,3 +75,16 @@ def seed_campaign(ctx):
         return c.id
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _no_counted_views(app):
+    """Product page views live in Redis, which no test rolls back: each test starts with none."""
+    from app.queues import connection
+
+    with app.app_context():
+        r = connection()
+        keys = list(r.scan_iter("insight:pv:*"))
+        if keys:
+            r.delete(*keys)
+    yield
