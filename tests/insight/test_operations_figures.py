@@ -138,3 +138,20 @@ def test_campaigns(ctx, make_sku, seed_order, seed_campaign):
     only = ops.campaigns(Period(ago(6), today()), brand)[0]
     assert (only.orders, only.gmv_fen, only.discount_fen) == (2, 4500, 800)
     assert ops.campaigns(Period(ago(100), ago(90))) == []
+
+
+def test_the_rebuild_command_recomputes_a_range(ctx, runner, make_sku, seed_order):
+    import json
+
+    sku = make_sku()
+    seed_order(sku, at(ago(3)), at(ago(2)))
+    first, last = ago(4).isoformat(), ago(1).isoformat()
+    for _ in range(2):  # a rerun writes the same
+        result = runner.invoke(args=["dashboard", "rebuild-operations", "--from", first, "--to", last])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output) == {"days": 4, "from": first, "to": last}
+        assert _rows() == [(ago(3), sku, 1, 0, 0), (ago(2), sku, 0, 1, 1)]
+    bad = runner.invoke(args=["dashboard", "rebuild-operations", "--from", last, "--to", first])
+    assert bad.exit_code != 0 and "error:" in bad.output and _rows()
+    bad = runner.invoke(args=["dashboard", "rebuild-operations", "--from", "2026-13-01", "--to", last])
+    assert bad.exit_code != 0 and "2026-11-30" in bad.output
