@@ -6,7 +6,10 @@
     document.querySelectorAll("[data-echarts]:not([data-drawn])").forEach((el) => {
       el.dataset.drawn = "1";
       const chart = window.echarts.init(el);
-      chart.setOption(JSON.parse(el.dataset.echarts));
+      const option = JSON.parse(el.dataset.echarts);
+      // an HTML tooltip carries style attributes, which the CSP refuses: draw it on the canvas instead
+      if (option.tooltip) option.tooltip.renderMode = "richText";
+      chart.setOption(option);
       new ResizeObserver(() => chart.resize()).observe(el);
     });
   };
