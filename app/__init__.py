@@ -110,6 +110,7 @@ def _import_models() -> None:
     from app.finance import models as _fi  # noqa: F401
     from app.fulfilment import models as _f  # noqa: F401
     from app.insight import models as _ins  # noqa: F401
+    from app.insight import operations_models as _iops  # noqa: F401
     from app.inventory import models as _i  # noqa: F401
     from app.ledger import models as _l  # noqa: F401
     from app.loyalty import models as _lo  # noqa: F401

@@ -1,4 +1,5 @@
-"""Insight jobs: the daily sales roll-ups kept up to date (a rerun writes the same rows)."""
+"""Insight jobs: the dashboard's and the margin report's daily roll-ups kept up to date (a rerun writes the same
+rows)."""
 
 from jobs import app_context, job_logger
 
@@ -11,4 +12,14 @@ def roll_up_sales() -> int:
     with app_context():
         n = rollups.keep_up()
     log.info("rolled up %s days of sales", n)
+    return n
+
+
+def roll_operations() -> int:
+    """Fold past days' product page views out of Redis and re-roll the last days' SKU figures (idempotent)."""
+    from app.insight import operations
+
+    with app_context():
+        n = operations.roll_recent()
+    log.info("rolled up %s days of operations figures", n)
     return n

@@ -65,4 +65,6 @@ PERIODIC = [
     (loyalty_points.remind_points_expiring, "notifications", 3600),  # points: reminders before they expire
     # dashboard: yesterday's (and any missed recent day's) sales roll-ups, hourly; today is read live
     (insight.roll_up_sales, "maintenance", 3600),
+    # dashboard: past days' product page views out of Redis, the last days' SKU roll-ups again (idempotent)
+    (insight.roll_operations, "maintenance", 600),
 ]

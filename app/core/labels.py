@@ -165,6 +165,9 @@ LABELS = {
                             "charging": _l("Charging"), "retrying": _l("Charge failed, retrying"),
                             "suspended": _l("Suspended"), "cancelled": _l("Cancelled")},
     "subscription_charge_status": {"pending": _l("In progress"), "succeeded": _l("Paid"), "failed": _l("Failed")},
+    #: Where an order's discount came from (marketing's order_promotions.source).
+    "promotion_source": {"coupon": _l("Coupon"), "flash_sale": _l("Flash sale"), "group_buy": _l("Group buy"),
+                         "first_order": _l("First-order offer"), "cross_sell": _l("Bought together")},
 }
 
 

@@ -15,6 +15,7 @@ from app.core.labels import label
 from app.db_setup import read_only
 from app.fulfilment import services as benefits
 from app.fulfilment.models import DeliveryStatus, Entitlement, EntitlementStatus
+from app.insight import pageviews
 from app.loyalty.referral import attribution
 from app.marketing import flash as flash_sales
 from app.marketing import groups as group_buys
@@ -79,7 +80,10 @@ def shop():
 
 @bp.get("/shop/<int:sku_id>")
 def sku_detail(sku_id: int):
-    return _sku_page(_on_sale(sku_id))
+    sku = _on_sale(sku_id)
+    uid = current_user.id if current_user.is_authenticated else None
+    pageviews.record(sku.id, pageviews.visitor(uid, request.remote_addr, request.headers.get("User-Agent")))
+    return _sku_page(sku)
 
 
 def _on_sale(sku_id: int) -> Sku:

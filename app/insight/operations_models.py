@@ -1,0 +1,45 @@
+"""Daily roll-ups behind the dashboard's operations figures (app/insight/operations.py), and the indexes those
+figures read the domains below by.
+
+Both tables hold one row per (local day, SKU), for days before today only: today is always computed live."""
+
+from datetime import date
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.extensions import db
+from app.fulfilment.models import Delivery
+from app.orders.models import Order
+
+
+class ProductViewDay(db.Model):
+    """Product page views of a SKU on a day, folded from the Redis counters (app/insight/pageviews.py)."""
+
+    __tablename__ = "insight_product_views"
+
+    day: Mapped[date] = mapped_column(primary_key=True)
+    sku_id: Mapped[int] = mapped_column(sa.ForeignKey("skus.id"), primary_key=True)
+    #: Distinct visitors who opened the SKU's page that day (a visitor counts once a day per SKU).
+    views: Mapped[int] = mapped_column(default=0)
+
+
+class SkuDay(db.Model):
+    """What a SKU sold on a day, recomputed from the orders by `operations.rollup` (a rerun rewrites the same)."""
+
+    __tablename__ = "insight_sku_days"
+
+    day: Mapped[date] = mapped_column(primary_key=True)
+    sku_id: Mapped[int] = mapped_column(sa.ForeignKey("skus.id"), primary_key=True)
+    #: Retail orders placed that day (created_at), paid or not.
+    orders: Mapped[int] = mapped_column(default=0)
+    #: Retail orders paid that day (paid_at), whatever happened to them after.
+    paid_orders: Mapped[int] = mapped_column(default=0)
+    #: Units of orders of every channel paid that day: the sales rate stock cover divides by.
+    paid_units: Mapped[int] = mapped_column(default=0)
+
+
+# The figures read moments in a period; without these each would scan its whole table.
+sa.Index("ix_orders_created_at", Order.created_at)
+sa.Index("ix_orders_paid_at", Order.paid_at)
+sa.Index("ix_deliveries_delivered_at", Delivery.delivered_at)

@@ -1,0 +1,157 @@
+"""Each operations figure against a hand count of seeded data: conversion (roll-ups equal a direct computation,
+late payments included, and a rerun rewrites the same), redemption lag, stock cover, suppliers, campaigns, and the
+brand filter."""
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from app.catalog.models import Sku
+from app.extensions import db
+from app.insight import operations as ops
+from app.insight.operations_models import ProductViewDay, SkuDay
+from app.insight.periods import Period, today
+from tests.insight.conftest import ago, at
+
+
+def _rows():
+    return sorted(db.session.execute(sa.select(SkuDay.day, SkuDay.sku_id, SkuDay.orders, SkuDay.paid_orders,
+                                               SkuDay.paid_units)).all())
+
+
+def test_rollups_equal_a_direct_computation_and_a_rerun_writes_the_same(ctx, make_sku, seed_order):
+    a, b = make_sku(), make_sku()
+    seed_order(a, at(ago(5), 1), at(ago(5), 2))
+    seed_order(a, at(ago(5), 23.5), at(ago(4), 0.5))  # placed late on one day, paid just after midnight
+    seed_order(a, at(ago(4)), None)  # never paid
+    seed_order(a, at(ago(4)), at(ago(2)), status="refunded")  # paid two days late, refunded since: still paid
+    seed_order(b, at(ago(3)), at(ago(3)), channel="reseller", quantity=5)  # not retail: units only
+    seed_order(b, at(ago(1)), at(ago(1)), quantity=2)
+    assert ops.rollup(ago(6), ago(1)) == 6
+    first = _rows()
+    direct = sorted((d, sku, *v) for d in Period(ago(6), ago(1)).each_day() for sku, v in ops.compute_day(d).items())
+    assert first == direct
+    assert first == sorted([(ago(5), a, 2, 1, 1), (ago(4), a, 2, 1, 1), (ago(2), a, 0, 1, 1),
+                            (ago(3), b, 0, 0, 5), (ago(1), b, 1, 1, 2)])
+    assert ops.rollup(ago(6), ago(1)) == 6 and _rows() == first  # idempotent
+    assert ops.rollup(ago(1), today()) == 1  # today is never rolled up: it is live
+
+
+def test_daily_reads_rollups_for_past_days_and_today_live(ctx, make_sku, seed_order):
+    a = make_sku()
+    seed_order(a, at(ago(1)), at(ago(1)))
+    db.session.add(ProductViewDay(day=ago(1), sku_id=a, views=7))
+    db.session.commit()
+    ops.rollup(ago(1), ago(1))
+    seed_order(a, at(today(), 0.01), at(today(), 0.02))  # today: counted live, no roll-up needed
+    days = ops.daily(Period(ago(1), today()))
+    assert (days[ago(1)].views, days[ago(1)].orders, days[ago(1)].paid) == (7, 1, 1)
+    assert (days[today()].orders, days[today()].paid, days[today()].units) == (1, 1, 1)
+    c = ops.conversion(days)
+    assert (c.views, c.orders, c.paid, c.view_to_order, c.order_to_paid) == (7, 2, 2, round(2 / 7, 4), 1.0)
+
+
+def test_brand_filter(ctx, make_sku, seed_order):
+    a, b = make_sku(brand="爱奇艺"), make_sku(brand="腾讯视频")
+    seed_order(a, at(ago(1)), at(ago(1)))
+    seed_order(b, at(ago(1)), at(ago(1)))
+    seed_order(b, at(ago(1)), None)
+    ops.rollup(ago(1), ago(1))
+    brand_b = db.session.get(Sku, b).product.brand_id
+    c = ops.conversion(ops.daily(Period(ago(1), ago(1)), brand_b))
+    assert (c.orders, c.paid) == (2, 1)
+
+
+def test_redemption_lag(ctx, make_sku, seed_unit):
+    sku = make_sku()
+    d = at(ago(2), 1)
+    seed_unit(sku, d, reveals=(d + timedelta(hours=1), d + timedelta(hours=5)))  # first reveal counts: 1 h
+    seed_unit(sku, d, used=d + timedelta(hours=3))  # redeemed (a top-up): 3 h
+    seed_unit(sku, d, reveals=(d + timedelta(hours=10),), used=d + timedelta(hours=12))  # the earlier: 10 h
+    seed_unit(sku, d)  # never revealed nor redeemed
+    seed_unit(sku, d, extra=True)  # a gift unit: not counted
+    seed_unit(sku, at(ago(20)), reveals=(at(ago(20), 13),))  # delivered before the period
+    lag = ops.redemption_lag(Period(ago(6), today()))
+    assert (lag.delivered, lag.never, lag.median_hours, lag.p90_hours, lag.never_share) == (4, 1, 3.0, 10.0, 0.25)
+    assert ops.redemption_lag(Period(ago(30), ago(10))).delivered == 1
+    empty = ops.redemption_lag(Period(ago(60), ago(50)))
+    assert (empty.delivered, empty.median_hours, empty.never_share) == (0, None, None)
+
+
+def test_percentile_is_nearest_rank():
+    assert ops.percentile([], 50) is None
+    assert ops.percentile([5.0], 90) == 5.0
+    assert ops.percentile([1, 2, 3, 4], 50) == 2 and ops.percentile(list(range(1, 101)), 95) == 95
+
+
+def test_stock_cover_lowest_first(ctx, make_sku, stock, seed_order):
+    fast, slow, idle = make_sku(name="fast"), make_sku(name="slow"), make_sku(name="idle")
+    supplier_sku = make_sku(name="upstream", source="supplier")
+    stock(fast, 5)
+    stock(slow, 28)
+    stock(idle, 3)
+    for n in range(ops.COVER_DAYS):  # slow: one a day over the window, yesterday's rolled up, today's live
+        seed_order(slow, at(ago(n)), at(ago(n)))
+    seed_order(fast, at(ago(3)), at(ago(3)), quantity=10, channel="reseller")
+    seed_order(fast, at(ago(ops.COVER_DAYS)), at(ago(ops.COVER_DAYS)), quantity=50)  # before the window
+    seed_order(supplier_sku, at(ago(1)), at(ago(1)))
+    ops.rollup(ago(ops.COVER_DAYS + 1), ago(1))
+    rows = {c.sku_id: c for c in ops.stock_cover()}
+    assert [c.sku_id for c in ops.stock_cover() if c.sku_id in (fast, slow, idle)] == [fast, slow, idle]
+    assert supplier_sku not in rows  # bought at order time: no stock to run out of
+    assert (rows[fast].stock, rows[fast].sold, rows[fast].days_left) == (5, 10, round(5 / (10 / 14), 1))
+    assert (rows[slow].sold, rows[slow].per_day, rows[slow].days_left) == (14, 1.0, 28.0)
+    assert (rows[idle].sold, rows[idle].days_left) == (0, None)
+
+
+def test_suppliers(ctx, make_sku, make_supplier, seed_unit):
+    sku = make_sku(source="supplier")
+    s1, s2 = make_supplier(), make_supplier()
+    d = at(ago(1), 2)
+    for minutes in (1, 2, 3, 10):
+        seed_unit(sku, d + timedelta(minutes=minutes), created=d, supplier_id=s1)
+    seed_unit(sku, None, created=d, supplier_id=s1, status="failed", failed=d + timedelta(minutes=30))
+    seed_unit(sku, d + timedelta(minutes=5), created=d, supplier_id=s2)
+    seed_unit(sku, d, created=d)  # from stock: no supplier
+    seed_unit(sku, at(ago(30)), supplier_id=s2)  # before the period
+    got = {s.supplier_id: s for s in ops.suppliers(Period(ago(6), today()))}
+    assert set(got) == {s1, s2}
+    assert (got[s1].delivered, got[s1].failed, got[s1].success_rate) == (4, 1, 0.8)
+    assert (got[s1].p50_minutes, got[s1].p95_minutes) == (2.0, 10.0)
+    assert (got[s2].delivered, got[s2].failed, got[s2].success_rate, got[s2].p50_minutes) == (1, 0, 1.0, 5.0)
+
+
+def test_campaigns(ctx, make_sku, seed_order, seed_campaign):
+    sku, other_brand = make_sku(brand="腾讯视频"), make_sku(brand="爱奇艺")
+    running = seed_campaign("双十二", at(ago(3)), at(ago(-3)))
+    over = seed_campaign("双十一", at(ago(40)), at(ago(30)))
+    seed_order(sku, at(ago(1)), at(ago(1)), amount_fen=2500, discount_fen=500, campaign_id=running)
+    seed_order(sku, at(ago(1)), at(ago(1)), amount_fen=2000, discount_fen=300, campaign_id=running,
+               source="flash_sale")
+    seed_order(other_brand, at(ago(1)), at(ago(1)), amount_fen=1000, discount_fen=100, campaign_id=running)
+    seed_order(sku, at(ago(1)), None, amount_fen=9900, discount_fen=100, campaign_id=running)  # never paid
+    seed_order(sku, at(ago(35)), at(ago(35)), amount_fen=1000, discount_fen=100, campaign_id=over)
+    got = ops.campaigns(Period(ago(6), today()))
+    assert [(c.campaign_id, c.orders, c.gmv_fen, c.discount_fen, c.by_source) for c in got] == [
+        (running, 3, 5500, 900, {"coupon": 2, "flash_sale": 1})]
+    brand = db.session.get(Sku, sku).product.brand_id
+    only = ops.campaigns(Period(ago(6), today()), brand)[0]
+    assert (only.orders, only.gmv_fen, only.discount_fen) == (2, 4500, 800)
+    assert ops.campaigns(Period(ago(100), ago(90))) == []
+
+
+def test_the_rebuild_command_recomputes_a_range(ctx, runner, make_sku, seed_order):
+    import json
+
+    sku = make_sku()
+    seed_order(sku, at(ago(3)), at(ago(2)))
+    first, last = ago(4).isoformat(), ago(1).isoformat()
+    for _ in range(2):  # a rerun writes the same
+        result = runner.invoke(args=["dashboard", "rebuild-operations", "--from", first, "--to", last])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output) == {"days": 4, "from": first, "to": last}
+        assert _rows() == [(ago(3), sku, 1, 0, 0), (ago(2), sku, 0, 1, 1)]
+    bad = runner.invoke(args=["dashboard", "rebuild-operations", "--from", last, "--to", first])
+    assert bad.exit_code != 0 and "error:" in bad.output and _rows()
+    bad = runner.invoke(args=["dashboard", "rebuild-operations", "--from", "2026-13-01", "--to", last])
+    assert bad.exit_code != 0 and "2026-11-30" in bad.output
