@@ -13,6 +13,7 @@ from jobs import (
     loyalty_referral,
     loyalty_subs,
     maintenance,
+    margin,
     marketing,
     notifications,
     payments,
@@ -62,4 +63,6 @@ PERIODIC = [
     (loyalty_subs.unsign_pending, "payments", 300),
     (loyalty_points.expire_points, "maintenance", 3600),  # points: ended lots expire (hourly)
     (loyalty_points.remind_points_expiring, "notifications", 3600),  # points: reminders before they expire
+    # insight: the margin report's daily roll-up (finished days lately booked on; today is read live)
+    (margin.refresh_margin, "maintenance", 3600),
 ]
