@@ -199,7 +199,7 @@ class Report:
         return {"names": [x.name for x in shown], "net": [x.net / 100 for x in shown],
                 "margin": [x.margin / 100 for x in shown], "pct": [x.margin_pct for x in shown],
                 "labels": {"net": str(_l("Net revenue")), "margin": str(_l("Gross margin")),
-                           "pct": str(_l("Margin %"))}}
+                           "pct": str(_l("Margin rate"))}}
 
 
 def _report(period: Period, by: str, figures: dict[tuple, list[int]]) -> Report:
