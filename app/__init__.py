@@ -109,6 +109,7 @@ def _import_models() -> None:
     from app.core import rejections as _rej  # noqa: F401
     from app.finance import models as _fi  # noqa: F401
     from app.fulfilment import models as _f  # noqa: F401
+    from app.insight import margin_models as _im  # noqa: F401
     from app.insight import models as _ins  # noqa: F401
     from app.insight import operations_models as _iops  # noqa: F401
     from app.inventory import models as _i  # noqa: F401

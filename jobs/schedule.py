@@ -14,6 +14,7 @@ from jobs import (
     loyalty_referral,
     loyalty_subs,
     maintenance,
+    margin,
     marketing,
     notifications,
     payments,
@@ -67,4 +68,6 @@ PERIODIC = [
     (insight.roll_up_sales, "maintenance", 3600),
     # dashboard: past days' product page views out of Redis, the last days' SKU roll-ups again (idempotent)
     (insight.roll_operations, "maintenance", 600),
+    # insight: the margin report's daily roll-up (finished days lately booked on; today is read live)
+    (margin.refresh_margin, "maintenance", 3600),
 ]

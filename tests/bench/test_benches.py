@@ -77,14 +77,20 @@ BENCHES = {
     "risk": Bench("risk.py", ("--decisions", "200", "--checkouts", "20", "--buyers", "20"), frozenset({"pg", "sqlite"}),
                   ("rules", "decision.p50_ms", "decision.p99_ms", "decision.cpu_ms", "checkout.p99_ms",
                    "bare.p99_ms", "decision_vs_checkout", "check.ok")),
+    "seed_history": Bench("seed_history.py", ("--orders", "2000", "--days", "60"), frozenset({"pg"}),
+                          ("rows.orders", "seconds.copy", "seconds.rollups", "rollups.margin_rows", "check.ok")),
+    "dashboard": Bench("dashboard.py", ("--orders", "2000", "--requests", "3", "--warmup", "1", "--workers", "1"),
+                       frozenset({"pg"}), ("pages.ops_30d.p95_ms", "pages.margin_sku_30d.p95_ms",
+                                           "baseline_bare_sql.margin_sku_30d.p95_ms", "cpu_ms_per_request.gunicorn",
+                                           "check.ok")),
     "statement_pdf": Bench("statement_pdf.py", ("--lines", "120"), frozenset({"pg", "sqlite"}),
                            ("app.total_s", "app.pdf_s", "app.peak_rss_mb", "baseline_weasyprint_cli.total_s",
                             "app_vs_cli.time", "check.ok")),
 }
 
 
-LONGEST_FIRST = ["fulfilment", "statement_pdf", "checkout", "flash_sale", "api_orders", "bulk_issue",
-                 "checkout_embedded", "risk", "floor"]
+LONGEST_FIRST = ["dashboard", "fulfilment", "seed_history", "statement_pdf", "checkout", "flash_sale", "api_orders",
+                 "bulk_issue", "checkout_embedded", "risk", "floor"]
 
 
 def backend(bench: Bench) -> str | None:
