@@ -141,7 +141,7 @@ def _figures(period: Period, brand_id, channel, use_rollups: bool) -> Figures:
     fig.daily = list(days.values())
     fig.top_skus = _name(_top(per_sku), Sku, lambda s: f"{s.name} ({s.sku})")
     fig.top_brands = _name(_top(per_brand), Brand, lambda b: b.name)
-    prev_rows, prev_buyers = _read(period.previous(), brand_id, channel, use_rollups)
+    prev_rows, prev_buyers = _read(period.previous(), brand_id, channel, use_rollups, per_channel=False)
     for r in prev_rows:
         fig.previous.add(r)
     fig.previous.paying_users, fig.previous.repeat_users = prev_buyers.get(None, (0, 0))
@@ -172,8 +172,8 @@ def _runs(days: list[date]) -> list[tuple[date, date]]:
     return [(a, b) for a, b in runs]
 
 
-def _read(period: Period, brand_id, channel, use_rollups: bool):
-    """(sale rows, {channel or None: (paying users, repeat users)}) for the period."""
+def _read(period: Period, brand_id, channel, use_rollups: bool, per_channel: bool = True):
+    """(sale rows, {channel or None: (paying users, repeat users)}) for the period (None: every channel)."""
     done = rolled(period.first, period.last) if use_rollups else set()
     live = _runs([d for d in period.each_day() if d not in done])
     rows: list[SaleRow] = []
@@ -201,15 +201,15 @@ def _read(period: Period, brand_id, channel, use_rollups: bool):
         rows += sources.sales(start, end, brand_id, channel)
         b = sources.buyers_query(start, end, brand_id, channel).subquery()
         parts.append(sa.select(b.c.channel, b.c.buyer, b.c.orders))
-    return rows, _buyers(parts)
+    return rows, _buyers(parts, per_channel)
 
 
-def _buyers(parts) -> dict[str | None, tuple[int, int]]:
+def _buyers(parts, per_channel: bool) -> dict[str | None, tuple[int, int]]:
     if not parts:
         return {}
     every = sa.union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
     out: dict[str | None, tuple[int, int]] = {}
-    for keys in ((every.c.channel,), ()):
+    for keys in ((every.c.channel,), ()) if per_channel else ((),):
         per = sa.select(*keys, every.c.buyer, sa.func.sum(every.c.orders).label("n")) \
             .group_by(*keys, every.c.buyer).subquery()
         q = sa.select(*(per.c.channel,) if keys else (), sa.func.count(),
@@ -246,6 +246,13 @@ def headline(fig: Figures) -> list[tuple[str, str, object, object]]:
             ("refunds", str(_l("Refunded orders")), t.refunds, p.refunds),
             ("refund_rate", str(_l("Refund rate")), t.refund_rate, p.refund_rate),
             ("repeat_rate", str(_l("Repeat purchase rate")), t.repeat_rate, p.repeat_rate)]
+
+
+def channel_chart(fig: Figures) -> dict:
+    """GMV per channel for static/js/chart.js's pie (amounts in yuan)."""
+    return {"kind": "pie", "title": str(_l("GMV by channel")),
+            "slices": [{"name": str(CHANNEL_LABELS.get(ch, ch)), "value": t.gmv_fen / 100}
+                       for ch, t in fig.by_channel.items() if t.gmv_fen]}
 
 
 def chart(fig: Figures) -> dict:

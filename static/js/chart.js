@@ -1,4 +1,5 @@
-// Draws every chart on the page from its data-chart attribute (JSON: days, series values and their labels)
+// Draws every chart on the page from its data-chart attribute (JSON: days, series values and their labels;
+// or kind "pie" with named slices)
 // with ECharts, loaded from static/vendor by app.js before this file. No inline script: the CSP forbids it.
 (() => {
   const draw = () => {
@@ -7,6 +8,15 @@
       const data = JSON.parse(el.dataset.chart);
       el.dataset.drawn = "1";
       const chart = window.echarts.init(el);
+      if (data.kind === "pie") {
+        chart.setOption({
+          tooltip: { trigger: "item" },
+          legend: { bottom: 0 },
+          series: [{ name: data.title, type: "pie", radius: ["35%", "65%"], data: data.slices }],
+        });
+        new ResizeObserver(() => chart.resize()).observe(el);
+        return;
+      }
       chart.setOption({
         tooltip: { trigger: "axis" },
         legend: { data: [data.labels.orders, data.labels.gmv, data.labels.discount] },

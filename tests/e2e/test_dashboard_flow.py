@@ -34,6 +34,7 @@ def test_ops_reads_the_dashboard_and_downloads_xlsx(page, device, app, live_serv
     expect(page).to_have_url(re.compile(r"range=30d"))
     expect(figure).to_have_text("¥150.00")
     expect(page.locator("#dashboard-chart canvas")).to_have_count(1)
+    expect(page.locator("#dashboard-channel-chart canvas")).to_have_count(1)
     page.locator("#brand").select_option(label="瑞幸咖啡")
     me.press(page.locator("#dashboard-apply"))
     expect(figure).to_have_text("¥30.00")

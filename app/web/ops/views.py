@@ -61,6 +61,7 @@ def home():
     skus, users = imports.batch_labels(batches)
     return render("ops/home.html", status_code=400 if errors else 200, fig=fig, errors=errors,
                   headline=sales.headline(fig) if fig else [], chart=sales.chart(fig) if fig else None,
+                  channel_chart=sales.channel_chart(fig) if fig else None,
                   change=sales.change, channel_labels=sales.CHANNEL_LABELS, brands=sales.brands(),
                   args=request.args, query=_query(fig) if fig else {}, rows=rows, low_stock=low, low_count=sum(r["low"] for r in rows),
                   batches=batches, batch_skus=skus, batch_users=users)
