@@ -168,12 +168,13 @@ def redemption_lag(period: Period, brand_id: int | None = None) -> Lag:
     """Units delivered in the period: hours from delivery to their first reveal or redemption, and how many were
     neither revealed nor redeemed (yet)."""
     start, end = period.bounds()
-    first_reveal = (sa.select(AuditLog.target_id.label("ent_id"), sa.func.min(AuditLog.created_at).label("at"))
-                    .where(AuditLog.action == "code.reveal", AuditLog.target_type == "entitlement")
-                    .group_by(AuditLog.target_id).subquery())
-    q = (sa.select(Delivery.delivered_at, Entitlement.used_at, first_reveal.c.at)
+    # Per unit, through the audit log's (target_type, target_id) index: only the period's units are looked up.
+    first_reveal = (sa.select(sa.func.min(AuditLog.created_at))
+                    .where(AuditLog.target_type == "entitlement", AuditLog.target_id == Entitlement.id,
+                           AuditLog.action == "code.reveal")
+                    .correlate(Entitlement).scalar_subquery())
+    q = (sa.select(Delivery.delivered_at, Entitlement.used_at, first_reveal)
          .join(Entitlement, Entitlement.id == Delivery.entitlement_id)
-         .outerjoin(first_reveal, first_reveal.c.ent_id == Entitlement.id)
          .where(Delivery.delivered_at >= start, Delivery.delivered_at < end, Delivery.extra.is_(False)))
     skus = _brand_skus(brand_id)
     if skus is not None:
