@@ -39,7 +39,7 @@ class SkuDay(db.Model):
     paid_units: Mapped[int] = mapped_column(default=0)
 
 
-# The figures read moments in a period; without these each would scan its whole table.
+# The figures read moments in a period; without these each would scan its whole table (orders.paid_at has its
+# index in app/orders/models.py, for the sales roll-ups).
 sa.Index("ix_orders_created_at", Order.created_at)
-sa.Index("ix_orders_paid_at", Order.paid_at)
 sa.Index("ix_deliveries_delivered_at", Delivery.delivered_at)

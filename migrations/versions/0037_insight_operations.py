@@ -2,7 +2,7 @@
 dashboard's operations figures read orders and deliveries by.
 
 Revision ID: 0037
-Revises: 0035
+Revises: 0036
 Create Date: 2026-12-07 15:00:00
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0037'
-down_revision = '0035'
+down_revision = '0036'
 branch_labels = None
 depends_on = None
 
@@ -35,13 +35,11 @@ def upgrade():
         sa.PrimaryKeyConstraint('day', 'sku_id'),
     )
     op.create_index('ix_orders_created_at', 'orders', ['created_at'])
-    op.create_index('ix_orders_paid_at', 'orders', ['paid_at'])
     op.create_index('ix_deliveries_delivered_at', 'deliveries', ['delivered_at'])
 
 
 def downgrade():
     op.drop_index('ix_deliveries_delivered_at', table_name='deliveries')
-    op.drop_index('ix_orders_paid_at', table_name='orders')
     op.drop_index('ix_orders_created_at', table_name='orders')
     op.drop_table('insight_sku_days')
     op.drop_table('insight_product_views')

@@ -1,7 +1,7 @@
 """margin: the margin report's daily roll-up and the days it holds.
 
 Revision ID: 0038
-Revises: 0035
+Revises: 0037
 Create Date: 2026-12-07 15:00:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0038'
-down_revision = '0035'
+down_revision = '0037'
 branch_labels = None
 depends_on = None
 

@@ -39,15 +39,16 @@ document.addEventListener("submit", (event) => {
 
 // Charts: an element with data-chart-loader lists the scripts that draw it (ECharts, then static/js/chart.js);
 // they are loaded once, in order, when such a page is shown (also after a boosted navigation).
+// Several sections of one page may each bring their loader (the dashboard's sales and operations halves).
 const loadChartScripts = () => {
-  const el = document.querySelector("[data-chart-loader]");
-  if (!el) return;
-  for (const src of el.dataset.chartLoader.split(" ")) {
-    if (document.querySelector(`script[src="${src}"]`)) continue;
-    const script = document.createElement("script");
-    script.src = src;
-    script.async = false;
-    document.head.appendChild(script);
+  for (const el of document.querySelectorAll("[data-chart-loader]")) {
+    for (const src of el.dataset.chartLoader.split(" ")) {
+      if (document.querySelector(`script[src="${src}"]`)) continue;
+      const script = document.createElement("script");
+      script.src = src;
+      script.async = false;
+      document.head.appendChild(script);
+    }
   }
 };
 document.addEventListener("DOMContentLoaded", loadChartScripts);
