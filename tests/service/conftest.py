@@ -7,9 +7,9 @@ import pytest
 import sqlalchemy as sa
 
 from app.accounts.models import User
-from app.channels.models import Reseller
-from app.channels import wholesale
 from app.catalog.models import Sku
+from app.channels import wholesale
+from app.channels.models import Reseller
 from app.extensions import db
 from app.fulfilment.models import Entitlement
 from app.orders import services as orders
