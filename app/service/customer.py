@@ -22,6 +22,7 @@ from app.orders.models import Order
 from app.payments.models import Payment
 from app.procurement.models import Enterprise, Grant, GrantOrder
 from app.risk.models import Decision, ListEntry, ListType
+from app.service.models import Case
 from app.service.search import CUSTOMER_ROLES
 
 #: Each section of the customer view lists the latest rows, up to this many.
@@ -63,6 +64,12 @@ def benefits_of(user_id: int) -> list[Unit]:
         .outerjoin(Code, Code.id == Entitlement.code_id)
         .where(Entitlement.owner_id == user_id).order_by(Entitlement.id.desc()).limit(SECTION_ROWS)).all()
     return [Unit(ent, mask(tail)) for ent, tail in rows]
+
+
+def cases_of(user_id: int) -> list[Case]:
+    """The person's after-sales cases, newest first."""
+    return db.session.scalars(sa.select(Case).where(Case.owner_id == user_id).order_by(Case.id.desc())
+                              .limit(SECTION_ROWS)).all()
 
 
 def messages_of(user_id: int) -> dict:
@@ -148,6 +155,7 @@ class OrderView:
     attempts: dict[int, list[DeliveryAttempt]]
     payments: list[Payment]
     changes: list[StateChange]
+    cases: list[Case]
 
 
 def order_view(actor: User, order_no: str, ip: str | None = None) -> OrderView:
@@ -176,7 +184,8 @@ def order_view(actor: User, order_no: str, ip: str | None = None) -> OrderView:
     changes = db.session.scalars(sa.select(StateChange).where(StateChange.aggregate == "orders",
                                                               StateChange.aggregate_id == order.id)
                                  .order_by(StateChange.id)).all()
+    cases = db.session.scalars(sa.select(Case).where(Case.order_id == order.id).order_by(Case.id.desc())).all()
     audit(actor.id, "service.order_view", "order", order.id, ip=ip)
     db.session.commit()
     return OrderView(order, buyer, db.session.get(Organization, org_id) if org_id else None,
-                     [Unit(e, mask(t)) for e, t in rows], deliveries, attempts, payments, changes)
+                     [Unit(e, mask(t)) for e, t in rows], deliveries, attempts, payments, changes, cases)

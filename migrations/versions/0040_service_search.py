@@ -2,7 +2,7 @@
 a reseller's own order number searched without its reseller).
 
 Revision ID: 0040
-Revises: 0035
+Revises: 0039
 Create Date: 2026-12-07 15:00:00
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0040'
-down_revision = '0035'
+down_revision = '0039'
 branch_labels = None
 depends_on = None
 

@@ -107,3 +107,13 @@ def test_english_and_chinese(client, staff, sold, locale, words):
         s["locale"] = locale
     page = client.get(f"/service/customers/{sold.user_id}").text
     assert all(w in page for w in words)
+
+
+def test_cases_are_listed_with_links_to_work_them(client, staff, sold):
+    from app.service import cases
+
+    case = cases.open_case(sold.order_id, sold.entitlement_id, reason="code_invalid", message="不能用",
+                           opened_by=db.session.get(User, sold.user_id))
+    for url in (f"/service/customers/{sold.user_id}", f"/service/orders/{sold.order_no}"):
+        page = client.get(url).text
+        assert f'data-case="{case.id}"' in page and f'href="/service/cases/{case.id}"' in page

@@ -34,7 +34,7 @@ def customer(user_id: int):
     person = views.customer(current_user, user_id)
     return render("service/customer.html", "customer_orders", person=person,
                   page=views.orders_of(person.id, **cursor_args()), units=views.benefits_of(person.id),
-                  cases=_cases_of(person.id), messages=views.messages_of(person.id),
+                  cases=views.cases_of(person.id), messages=views.messages_of(person.id),
                   trail=views.trail_of(person.id), risk=views.risk_of(person))
 
 
@@ -49,8 +49,3 @@ def organization(org_id: int):
 @bp.get("/orders/<order_no>")
 def order(order_no: str):
     return render("service/order.html", view=views.order_view(current_user, order_no))
-
-
-def _cases_of(user_id: int) -> list:
-    """After-sales cases come with the cases part (merged separately); until then there are none to list."""
-    return []
