@@ -86,12 +86,13 @@ def search(actor: User, term: str | None, ip: str | None = None) -> Results:
     """Everything the term finds, grouped; the search is audited (which kinds matched and what was shown)."""
     term = clean(term)
     r = Results(term)
-    _orders_by(r, "order_no", sa.select(Order.id).where(Order.order_no == term))
+    # order numbers and codes are upper case; staff may type them otherwise
+    _orders_by(r, "order_no", sa.select(Order.id).where(Order.order_no.in_({term, term.upper()})))
     _orders_by(r, "client_order_no", sa.select(Order.id).where(Order.client_order_no == term))
     if len(term) == TAIL_LEN:
         # the units sold with a code ending so (a shared code's every buyer), newest first
         _orders_by(r, "code_tail", sa.select(Entitlement.order_id).join(Code, Code.id == Entitlement.code_id)
-                   .where(Code.tail == term).distinct())
+                   .where(Code.tail.in_({term, term.upper()})).distinct())
     _orders_by(r, "account", sa.select(Entitlement.order_id).where(Entitlement.account == term).distinct())
     for kind, cond in (("phone", User.phone.in_(phone_forms(term))),
                        ("email", User.email.in_({term, term.lower()}) if "@" in term else sa.false())):

@@ -42,8 +42,9 @@ def test_email_finds_the_customer_whatever_its_case(client, staff, sold):
     assert f'data-user="{sold.user_id}"' in page.text and 'data-kind="email"' in page.text
 
 
-def test_order_no_finds_the_order_and_its_buyer(client, staff, sold):
-    page = search(client, sold.order_no)
+@pytest.mark.parametrize("case", [str, str.lower])
+def test_order_no_finds_the_order_and_its_buyer(client, staff, sold, case):
+    page = search(client, case(sold.order_no))
     assert f'data-order="{sold.order_no}"' in page.text and f'data-user="{sold.user_id}"' in page.text
 
 
