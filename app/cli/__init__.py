@@ -23,7 +23,7 @@ def init_app(app: Flask) -> None:
 
     for group in (audit.cli, keys.cli, worker.worker):
         app.cli.add_command(group)
-    for name in ("catalog", "channels", "codes", "dashboard", "demo", "embedded", "insight", "users"):
+    for name in ("catalog", "channels", "codes", "demo", "embedded", "insight", "users"):
         try:
             module = __import__(f"app.cli.{name}", fromlist=["register"])
         except ModuleNotFoundError as e:

@@ -147,11 +147,12 @@ def test_the_rebuild_command_recomputes_a_range(ctx, runner, make_sku, seed_orde
     seed_order(sku, at(ago(3)), at(ago(2)))
     first, last = ago(4).isoformat(), ago(1).isoformat()
     for _ in range(2):  # a rerun writes the same
-        result = runner.invoke(args=["dashboard", "rebuild-operations", "--from", first, "--to", last])
+        result = runner.invoke(args=["insight", "rebuild", "--from", first, "--to", last])
         assert result.exit_code == 0, result.output
-        assert json.loads(result.output) == {"days": 4, "from": first, "to": last}
+        out = json.loads(result.output)
+        assert out["operations_days"] == 4 and (out["from"], out["to"]) == (first, last)
         assert _rows() == [(ago(3), sku, 1, 0, 0), (ago(2), sku, 0, 1, 1)]
-    bad = runner.invoke(args=["dashboard", "rebuild-operations", "--from", last, "--to", first])
+    bad = runner.invoke(args=["insight", "rebuild", "--from", last, "--to", first])
     assert bad.exit_code != 0 and "error:" in bad.output and _rows()
-    bad = runner.invoke(args=["dashboard", "rebuild-operations", "--from", "2026-13-01", "--to", last])
+    bad = runner.invoke(args=["insight", "rebuild", "--from", "2026-13-01", "--to", last])
     assert bad.exit_code != 0 and "2026-11-30" in bad.output

@@ -133,7 +133,8 @@ def test_rebuild_command(runner, app, seeder, two_skus):
     first, last = days_ago(5).isoformat(), days_ago(0).isoformat()
     r = runner.invoke(args=["insight", "rebuild", "--from", first, "--to", last])
     assert r.exit_code == 0, r.output
-    assert json.loads(r.stdout) == {"from": first, "to": last, "days": 5, "rows": 1, "skipped_live_days": 1}
+    assert json.loads(r.stdout) == {"from": first, "to": last, "days": 5, "rows": 1, "skipped_live_days": 1,
+                                   "operations_days": 5, "margin_rows": 0}
     for bad in (["--from", "2026-13-01", "--to", last], ["--from", last, "--to", first],
                 ["--from", "2024-01-01", "--to", "2026-01-01"]):
         r = runner.invoke(args=["insight", "rebuild", *bad])
