@@ -101,7 +101,10 @@ def sales(start: datetime, end: datetime, brand_id: int | None = None, channel: 
     paid = _filtered(sa.select(day, ch, Order.sku_id, Product.brand_id, sa.func.sum(Order.amount_fen),
                                sa.func.count(Order.id), sa.func.sum(Order.quantity), sa.func.sum(Order.discount_fen))
                      .join(Sku, Sku.id == Order.sku_id).join(Product, Product.id == Sku.product_id)
-                     .where(Order.paid_at >= start, Order.paid_at < end), brand_id, channel, ch) \
+                     .where(Order.paid_at >= start, Order.paid_at < end,
+                            # an order of no one (none is placed so; rows written by hand) has no paying user
+                            sa.or_(Order.buyer_id.is_not(None), Order.reseller_id.is_not(None))),
+                     brand_id, channel, ch) \
         .group_by(day, ch, Order.sku_id, Product.brand_id)
     rows: dict[tuple, SaleRow] = {}
     for d, c, sku_id, brand, gmv, n, units, discount in db.session.execute(paid):
@@ -128,7 +131,10 @@ def buyers_query(start: datetime, end: datetime, brand_id: int | None = None, ch
     return _filtered(sa.select(day, ch, Product.brand_id.label("brand_id"), buyer,
                                sa.func.count(Order.id).label("orders"))
                      .join(Sku, Sku.id == Order.sku_id).join(Product, Product.id == Sku.product_id)
-                     .where(Order.paid_at >= start, Order.paid_at < end), brand_id, channel, ch) \
+                     .where(Order.paid_at >= start, Order.paid_at < end,
+                            # an order of no one (none is placed so; rows written by hand) has no paying user
+                            sa.or_(Order.buyer_id.is_not(None), Order.reseller_id.is_not(None))),
+                     brand_id, channel, ch) \
         .group_by(day, ch, Product.brand_id, buyer)
 
 

@@ -5,7 +5,7 @@ be counted by hand."""
 
 import contextlib
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,7 +15,6 @@ from app.core.ids import order_no
 from app.core.models import AuditLog
 from app.extensions import db
 from app.fulfilment.models import Delivery, Entitlement
-from app.insight.periods import Period, today
 from app.ledger import services as ledger
 from app.ledger.models import JournalEntry
 from app.marketing.models import Campaign, OrderPromotion
@@ -112,12 +111,12 @@ def two_skus(make_sku):
 
 
 def at(day: date, hours: float = 12) -> datetime:
-    """`hours` into the local day `day`, as the naive UTC the database stores."""
-    return Period(day, day).bounds()[0] + timedelta(hours=hours)
+    """`hours` into the local day `day`, as the naive UTC the database stores (no app context needed)."""
+    return (datetime.combine(day, time(), tzinfo=ZONE) + timedelta(hours=hours)).astimezone(UTC).replace(tzinfo=None)
 
 
 def ago(days: int) -> date:
-    return today() - timedelta(days=days)
+    return days_ago(days)
 
 
 @pytest.fixture
