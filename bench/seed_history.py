@@ -49,10 +49,19 @@ import sqlalchemy as sa  # noqa: E402
 from bench import verdict  # noqa: E402
 from bench.checkout import make_app, reset_schema  # noqa: E402
 from bench.fulfilment import ensure_database  # noqa: E402
-from bench.seed_scale import CATALOG, Copier, N, _esc, _ts, bulk_constraints, dsn_of  # noqa: E402
+from bench.seed_scale import (  # noqa: E402
+    CATALOG,
+    TOTP_SECRET,
+    Copier,
+    N,
+    _esc,
+    _ts,
+    bulk_constraints,
+    dsn_of,
+    staff_logins,
+)
 
 PASSWORD = "history-pass-1"
-TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 STAFF_EACH = 4
 RESELLERS = 50
 CONSUMERS = 20_000
@@ -82,11 +91,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 def services_phase(app) -> dict:
     """Rows the app's own services write: catalog, suppliers, partner, resellers, staff logins."""
     from app.accounts import services as accounts
-    from app.accounts.models import TotpCredential, User
+    from app.accounts.models import User
     from app.catalog import services as catalog
     from app.channels import resellers
-    from app.core import vault
-    from app.core.ids import utcnow
     from app.extensions import db
     from app.finance import partners
     from app.ledger import services as ledger
@@ -104,17 +111,7 @@ def services_phase(app) -> dict:
                                         base_url="http://127.0.0.1:9", partner_id="quanyi", key="history-key").id
                 for i in range(1, 4)]
         consumer = accounts.create_user("consumer@history.example", PASSWORD)
-        staff: dict[str, list[str]] = {"ops": [], "finance": []}
-        for role in staff:
-            for i in range(STAFF_EACH):
-                u = User(email=f"{role}{i:02d}@history.example", name=f"{role}{i:02d}",
-                         password_hash=consumer.password_hash, role=role)
-                db.session.add(u)
-                db.session.flush()
-                key_id, blob = vault.seal_bound(f"totp:{u.id}", TOTP_SECRET.encode())
-                db.session.add(TotpCredential(user_id=u.id, key_id=key_id, secret=blob, confirmed_at=utcnow()))
-                staff[role].append(u.email)
-        db.session.commit()
+        staff = staff_logins(consumer.password_hash, "history.example", STAFF_EACH)
         finance = db.session.scalars(sa.select(User).where(User.email == staff["finance"][0])).one()
         partner = partners.save(finance, None, "联合会员伙伴")
         tier = resellers.save_tier("历史 批发", TIER_BP, None)

@@ -209,14 +209,34 @@ def _stock_worker(dsn: str, sealer: CodeSealer, first: int, last: int, skus: lis
 
 # --- The phases -----------------------------------------------------------------------------------------
 
+def staff_logins(password_hash: str, domain: str, each: int) -> dict[str, list[str]]:
+    """`each` ops and finance staff (ops00@domain…) with a confirmed TOTP credential on TOTP_SECRET, made as
+    create_user makes them but with the password hash computed once (argon2 is slow on purpose). Commits."""
+    from app.accounts.models import TotpCredential, User
+    from app.core import vault
+    from app.core.ids import utcnow
+    from app.extensions import db
+
+    staff: dict[str, list[str]] = {"ops": [], "finance": []}
+    for role in staff:
+        for i in range(each):
+            u = User(email=f"{role}{i:02d}@{domain}", name=f"{role}{i:02d}", password_hash=password_hash, role=role)
+            db.session.add(u)
+            db.session.flush()
+            key_id, blob = vault.seal_bound(f"totp:{u.id}", TOTP_SECRET.encode())
+            db.session.add(TotpCredential(user_id=u.id, key_id=key_id, secret=blob, confirmed_at=utcnow()))
+            staff[role].append(u.email)
+    db.session.commit()
+    return staff
+
+
 def services_phase(app, args) -> dict:
     """Rows the app's own services write: catalog, tier, resellers with keys and opening balances, logins."""
     from app.accounts import services as accounts
-    from app.accounts.models import Role, TotpCredential, User
+    from app.accounts.models import Role
     from app.catalog import services as catalog
     from app.channels import resellers
     from app.core import vault
-    from app.core.ids import utcnow
     from app.extensions import db
     from app.ledger import services as ledger
 
@@ -245,18 +265,7 @@ def services_phase(app, args) -> dict:
         accounts.create_user("reseller@scale.example", PASSWORD, role=Role.reseller,
                              organization=first.organization)
         consumer = accounts.create_user("consumer@scale.example", PASSWORD)
-        staff = {"ops": [], "finance": []}
-        for role in staff:
-            for i in range(STAFF_EACH):
-                # As create_user makes them, with the password hash computed once (argon2 is slow on purpose).
-                u = User(email=f"{role}{i:02d}@scale.example", name=f"{role}{i:02d}",
-                         password_hash=consumer.password_hash, role=role)
-                db.session.add(u)
-                db.session.flush()
-                key_id, blob = vault.seal_bound(f"totp:{u.id}", TOTP_SECRET.encode())
-                db.session.add(TotpCredential(user_id=u.id, key_id=key_id, secret=blob, confirmed_at=utcnow()))
-                staff[role].append(u.email)
-        db.session.commit()
+        staff = staff_logins(consumer.password_hash, "scale.example", STAFF_EACH)
         accts = {code: ledger.account(code).id for code in ("1002", "1122", "2203", "6001")}
         for rid in reseller_ids:
             accts[f"R{rid}"] = ledger.account(f"2204.R{rid}").id

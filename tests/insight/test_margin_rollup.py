@@ -42,6 +42,7 @@ def _by(report):
     return {x.key: x.figures() for x in report.lines}
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(sequence=units, rolled=st.sets(st.integers(0, 5)))
 def test_the_roll_up_equals_a_direct_computation(ctx, clock, make_user, make_sku, sequence, rolled):
