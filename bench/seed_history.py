@@ -21,8 +21,7 @@ rebuilt by the migrations. Phases (seconds of each in the report):
      revenue_share entry): the entries fulfilment.recognise writes, with the same keys and memos.
 4. `finish`: sequences moved past the explicit ids, VACUUM (ANALYZE); checks: every journal entry balanced, the
    ledger sums to zero, row counts as planned.
-5. `rollups`: the margin roll-up (app/insight/margin.rebuild) for every finished day, and the sales dashboard's
-   (app/insight/sales.rebuild) when that module is present.
+5. `rollups`: every insight roll-up (margin, the dashboard's sales and operations figures) for every finished day.
 
 `--orders 2000` makes it small (tests/bench). The logins go to `--out` (mode 0600) with the server secrets.
 """
@@ -284,24 +283,20 @@ def finish_phase(dsn: str, args, counts: dict) -> dict:
 
 
 def rollups_phase(app, args) -> dict:
-    """The margin roll-up for every finished day of the history, and the sales dashboard's where it exists."""
-    from app.insight import margin, periods
+    """Every insight roll-up for every finished day of the history: the margin report's, the dashboard's sales
+    figures and its operations figures (what `quanyi insight rebuild` does)."""
+    from app.insight import margin, operations, periods, rollups
 
     out: dict = {}
     with app.app_context():
         last = periods.today() - timedelta(days=1)
         first = last - timedelta(days=args.days)
-        t0 = time.perf_counter()
-        out["margin_rows"] = margin.rebuild(first, last)
-        out["margin_s"] = round(time.perf_counter() - t0, 1)
-        try:
-            from app.insight import sales  # the sales dashboard's roll-up (issue 19, another branch)
-        except ImportError:
-            out["sales"] = {"skipped": "app/insight/sales.py is not on this branch"}
-        else:
+        for name, rebuild in (("margin", margin.rebuild), ("sales", rollups.rebuild),
+                              ("operations", operations.rollup)):
             t0 = time.perf_counter()
-            sales.rebuild(first, last)
-            out["sales_s"] = round(time.perf_counter() - t0, 1)
+            done = rebuild(first, last)
+            out[f"{name}_rows" if isinstance(done, int) else name] = done
+            out[f"{name}_s"] = round(time.perf_counter() - t0, 1)
         from app.extensions import db
 
         db.engine.dispose()
