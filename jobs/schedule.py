@@ -18,6 +18,7 @@ from jobs import (
     payments,
     procurement,
     risk,
+    service,
 )
 
 #: The delivery sweep's interval (seconds); tests that kill workers run it every second.
@@ -62,4 +63,6 @@ PERIODIC = [
     (loyalty_subs.unsign_pending, "payments", 300),
     (loyalty_points.expire_points, "maintenance", 3600),  # points: ended lots expire (hourly)
     (loyalty_points.remind_points_expiring, "notifications", 3600),  # points: reminders before they expire
+    # after-sales cases: open ones past their SLA (SERVICE_CASE_SLA_HOURS) escalate once
+    (service.escalate_cases, "notifications", 300),
 ]
