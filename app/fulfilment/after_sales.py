@@ -120,7 +120,7 @@ def _refund(order: Order, unit: Delivery | CodeUnit, amount_fen: int, *, actor_i
     ledger.post("sales_return", sales_return(unit, before, amount_fen), key=f"unit_refund:{row.id}:return",
                 memo=unit.key, ref=("order", order.id), actor_id=actor_id)
     if signals.taken(signals.unit_refunded.send(order, delivery=unit, actor_id=actor_id, amount_fen=amount_fen,
-                                                key=f"unit_refund:{row.id}:refund_due")):
+                                                key=f"unit_refund:{row.id}:refund_due", refund_no=tag)):
         if order.buyer_id is not None:
             notifications.notify(order.buyer_id, "order_refunded", {"order_no": order.order_no,
                                                                     "amount": yuan(amount_fen)},

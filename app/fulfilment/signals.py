@@ -25,7 +25,8 @@ order_settled = _signals.signal("order-settled")
 
 #: Ops refunds a failed unit, or after-sales refunds a delivered one (in full or in part, after_sales.py).
 #: sender: the Order; delivery=, actor_id=, and for an after-sales refund amount_fen= (the part refunded) and
-#: key= (unique per refund: a receiver keys its rows on it); without them the whole unit, keyed by the unit.
+#: key= (unique per refund: a receiver keys its rows on it) and refund_no= (its short public name, "U12"); without
+#: them the whole unit, keyed by the unit.
 #: The receiver that owns the order's money (a reseller's wholesale order, an enterprise's order) moves it back
 #: to that prepaid balance and returns True; when no receiver takes it, the buyer's payment is refunded through
 #: the wallet and the gateway.
