@@ -92,14 +92,16 @@ def refund_delivered(order: Order, d: Delivery, *, amount_fen: int, actor_id: in
 def refund_code(order: Order, code_id: int, *, amount_fen: int, actor_id: int | None, reason: str, key: str,
                 ip: str | None = None) -> UnitRefund:
     """refund_delivered() for a unit of a reseller's stocked order, named by its issued code (such orders
-    have no delivery rows): worth the order's unit price, back to the reseller's prepaid balance."""
+    have no delivery rows: an order with deliveries is refunded by its deliveries only): worth the order's unit
+    price, back to the reseller's prepaid balance."""
     key = _validate(amount_fen, key)
     order = db.session.get(Order, order.id, with_for_update=True, populate_existing=True)
     done = _done(key, code_id=code_id)
     if done is not None:
         return done
     status = db.session.scalar(sa.select(Code.status).where(Code.id == code_id, Code.order_id == order.id))
-    if status not in (CodeStatus.delivered, CodeStatus.void) or order.reseller_id is None:
+    unit_by_unit = db.session.scalar(sa.select(Delivery.id).where(Delivery.order_id == order.id).limit(1))
+    if status not in (CodeStatus.delivered, CodeStatus.void) or order.reseller_id is None or unit_by_unit:
         raise Conflict(_l("Only a delivered unit can be refunded after-sales."), code="REFUND_NOT_DELIVERED")
     unit = CodeUnit(id=code_id, key=f"{order.order_no}-C{code_id}", amount_fen=order.unit_price_fen)
     return _refund(order, unit, amount_fen, actor_id=actor_id, reason=reason, key=key, ip=ip, code_id=code_id)

@@ -82,6 +82,32 @@ def test_retail_partial_then_the_rest_goes_to_the_gateway(ctx, make_user, make_s
     assert tb.totals["debit"] == tb.totals["credit"]
 
 
+def test_the_wallet_part_comes_back_first_then_the_gateway(ctx, make_user, make_sku, stock):
+    """¥30 paid ¥10 from the wallet and ¥20 by the gateway: a ¥15 refund gives the ¥10 back to the wallet and
+    ¥5 through the gateway; the last ¥15 all through the gateway."""
+    from app.payments import services as payments
+    from app.payments import wallet
+    from tests.support.payments import notice
+
+    uid = make_user()
+    sku_id = make_sku(price="30.00")
+    stock(sku_id, 2)
+    wallet.credit(uid, 1000, kind="commission", key="t:w", source_account="6602")
+    order = orders.create_retail_order(db.session.get(User, uid), sku_id, 1)
+    assert payments.pay_with_wallet(order) == 1000
+    db.session.commit()
+    assert payments.handle_notification(notice(order.order_no, 2000)) == "applied"
+    [d] = run(order.id)
+    assert d.status == "delivered" and wallet.balance(uid) == 0
+    _refund(order.id, d.id, 1500, "case:w1")
+    assert wallet.balance(uid) == 1000
+    assert [r.amount_fen for r in db.session.scalars(sa.select(Refund))] == [500]
+    _refund(order.id, d.id, 1500, "case:w2")
+    assert wallet.balance(uid) == 1000
+    assert [r.amount_fen for r in db.session.scalars(sa.select(Refund).order_by(Refund.id))] == [500, 1500]
+    assert_ledger_balanced()
+
+
 def test_a_discounted_unit_refunded_in_parts_reverses_exactly_its_revenue(ctx, make_user, make_sku, stock):
     _, order, [d] = _retail(make_user, make_sku, stock)
     db.session.execute(sa.update(Delivery).where(Delivery.id == d.id).values(discount_fen=333))
