@@ -20,6 +20,7 @@ from jobs import (
     payments,
     procurement,
     risk,
+    service,
 )
 
 #: The delivery sweep's interval (seconds); tests that kill workers run it every second.
@@ -70,4 +71,6 @@ PERIODIC = [
     (insight.roll_operations, "maintenance", 600),
     # insight: the margin report's daily roll-up (finished days lately booked on; today is read live)
     (margin.refresh_margin, "maintenance", 3600),
+    # after-sales cases: open ones past their SLA (SERVICE_CASE_SLA_HOURS) escalate once
+    (service.escalate_cases, "notifications", 300),
 ]

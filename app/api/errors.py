@@ -25,6 +25,8 @@ CODES = {
     "RISK_BLOCKED": 403,
     "ACCOUNT_FROZEN": 403,
     "RISK_REVIEW": 403,
+    # Additive (docs/reseller-api-extensions.md): the unit already has an open after-sales case.
+    "CASE_ALREADY_OPEN": 409,
 }
 
 #: HTTP errors outside the contract's statuses (405, 413) keep their status; their code is the nearest

@@ -6,6 +6,7 @@ running configuration's; tests check that every /api/v1 route is in it and that 
 
 from flask import current_app
 
+from app.api import openapi_cases
 from app.api.auth import MAX_BODY
 from app.api.errors import CODES, SERVER_ERROR
 
@@ -267,7 +268,7 @@ def document() -> dict:
         "info": {"title": "Quanyi reseller API", "version": "1.0.0", "description": _description(cfg)},
         "jsonSchemaDialect": "https://spec.openapis.org/oas/3.1/dialect/base",
         "servers": [{"url": "/", "description": "This server"}],
-        "tags": [{"name": "account"}, {"name": "products"}, {"name": "orders"}, {"name": "meta"}],
+        "tags": [{"name": "account"}, {"name": "products"}, {"name": "orders"}, {"name": "cases"}, {"name": "meta"}],
         "paths": {
             "/api/v1/openapi.json": {"get": {
                 "tags": ["meta"], "operationId": "openapi", "summary": "This document (public, unsigned)",
@@ -340,13 +341,16 @@ def document() -> dict:
                 "parameters": order_path,
                 "responses": {"200": {"description": "The codes.", "content": _json(_ref("schemas", "CodeList"))}},
             }, ("404", "NotFound"))},
+            **openapi_cases.paths(_signed, _json, _ref, _error_response),
         },
-        "webhooks": {"order.settled": _ref("pathItems", "OrderCallback")},
+        "webhooks": {"order.settled": _ref("pathItems", "OrderCallback"),
+                     "order.unit_refunded": _ref("pathItems", "UnitRefundedCallback")},
         "components": {
-            "schemas": _schemas(cfg),
+            "schemas": {**_schemas(cfg), **openapi_cases.schemas(MONEY, TIME, _ref)},
             "responses": _responses(),
             "parameters": HEADER_PARAMS,
-            "pathItems": {"OrderCallback": _callback_item()},
+            "pathItems": {"OrderCallback": _callback_item(),
+                          "UnitRefundedCallback": openapi_cases.refund_callback(SIGNED_PARAMS[:4], _json, _ref)},
             "securitySchemes": {
                 "ApiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key",
                            "description": _signing_text(cfg)},

@@ -10,6 +10,7 @@ from app.api import auth, bp, openapi, products
 from app.channels import balance, files, wholesale
 from app.core.errors import ValidationError
 from app.core.money import yuan
+from app.service import reseller_cases
 
 #: Endpoints anyone may call without a signature.
 PUBLIC = {"api.openapi_json"}
@@ -17,6 +18,9 @@ PUBLIC = {"api.openapi_json"}
 #: POST /orders body fields: name → (accepted JSON types, required).
 ORDER_FIELDS = {"client_order_no": ((str,), True), "sku": ((str,), True), "quantity": ((int,), True),
                 "account": ((str, type(None)), False), "notify_url": ((str, type(None)), False)}
+#: POST /orders/{order_no}/cases body fields (docs/reseller-api-extensions.md).
+CASE_FIELDS = {"reason": ((str,), True), "message": ((str,), False), "unit": ((int, type(None)), False),
+               "client_case_no": ((str, type(None)), False)}
 
 
 @bp.before_request
@@ -78,15 +82,45 @@ def order_codes(order_no: str):
     return jsonify({"items": files.reveal_for_api(order, g.api_credential.id, request.remote_addr)})
 
 
+@bp.post("/orders/<order_no>/cases")
+@auth.rate_limit
+def open_case(order_no: str):
+    """An after-sales case about one of your orders (by order_no or client_order_no)."""
+    body = _body(request.get_data(cache=True), CASE_FIELDS)
+    case, created = reseller_cases.open_for(g.reseller.id, order_no, reason=body["reason"],
+                                            message=body.get("message") or "", unit=body.get("unit"),
+                                            client_case_no=body.get("client_case_no"), ip=request.remote_addr)
+    return jsonify(reseller_cases.to_api(case)), 201 if created else 200
+
+
+@bp.get("/orders/<order_no>/cases")
+@auth.rate_limit
+def order_cases(order_no: str):
+    order = reseller_cases.order_of(g.reseller.id, order_no)
+    return jsonify({"items": [reseller_cases.to_api(c, o) for c, o in reseller_cases.list_for(g.reseller.id,
+                                                                                               order.id)]})
+
+
+@bp.get("/cases/<case_no>")
+@auth.rate_limit
+def get_case(case_no: str):
+    return jsonify(reseller_cases.to_api(reseller_cases.get_for(g.reseller.id, case_no)))
+
+
 def _order_body(raw: bytes) -> dict:
     """The POST /orders body, shape and types checked (ranges and meaning are the order service's)."""
+    return _body(raw, ORDER_FIELDS)
+
+
+def _body(raw: bytes, fields: dict) -> dict:
+    """A JSON object body, shape and types checked against `fields` (ranges and meaning are the service's)."""
     try:
         body = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError):
         raise ValidationError(_l("The body must be a JSON object (UTF-8).")) from None
     if not isinstance(body, dict):
         raise ValidationError(_l("The body must be a JSON object (UTF-8)."))
-    for name, (types, required) in ORDER_FIELDS.items():
+    for name, (types, required) in fields.items():
         if name not in body:
             if required:
                 raise ValidationError(_l("%(field)s is required.", field=name))

@@ -10,6 +10,7 @@ from app.channels import balance, wholesale
 from app.channels.models import CallbackEvent, CallbackStatus, Commission, Reseller
 from app.core.hooks import after_commit
 from app.core.ids import utcnow
+from app.core.money import yuan
 from app.extensions import db
 from app.ledger import services as ledger
 from app.orders.models import Order
@@ -50,16 +51,34 @@ def announce(order: Order) -> CallbackEvent | None:
     status = wholesale.api_status(order)
     if not order.notify_url or status not in ANNOUNCED:
         return None
-    type_ = f"order.{status}"
+    return _callback(order, f"order.{status}", f"order.{status}")
+
+
+#: The callback of money given back after delivery (docs/reseller-api-extensions.md).
+UNIT_REFUNDED = "order.unit_refunded"
+
+
+def announce_refund(order: Order, refund_no: str, amount_fen: int) -> CallbackEvent | None:
+    """Write the callback of a delivered unit refunded (fully or in part) after-sales, once per refund: the
+    order's status does not change, so the `refund` part says what came back to the balance."""
+    if not order.notify_url:
+        return None
+    return _callback(order, UNIT_REFUNDED, f"{UNIT_REFUNDED}:{refund_no}",
+                     refund={"refund_no": refund_no, "amount": yuan(amount_fen), "currency": "CNY"})
+
+
+def _callback(order: Order, type_: str, row_type: str, **extra) -> CallbackEvent | None:
+    """The outbox row, once per (order, row_type), its body frozen now, sent after commit."""
     if db.session.scalar(sa.select(CallbackEvent.id).where(CallbackEvent.order_id == order.id,
-                                                           CallbackEvent.type == type_)):
+                                                           CallbackEvent.type == row_type)):
         return None
     event_id = "evt_" + uuid.uuid4().hex
     try:
         with db.session.begin_nested():
-            event = CallbackEvent(event_id=event_id, reseller_id=order.reseller_id, order_id=order.id, type=type_,
-                                  url=order.notify_url, status=CallbackStatus.pending, next_attempt_at=utcnow(),
-                                  payload={"event_id": event_id, "type": type_, "order": wholesale.to_api(order)})
+            event = CallbackEvent(event_id=event_id, reseller_id=order.reseller_id, order_id=order.id,
+                                  type=row_type, url=order.notify_url, status=CallbackStatus.pending,
+                                  next_attempt_at=utcnow(), payload={"event_id": event_id, "type": type_,
+                                                                     "order": wholesale.to_api(order), **extra})
             db.session.add(event)
     except IntegrityError:
         return None

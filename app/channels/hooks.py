@@ -33,11 +33,14 @@ def _failed(order, **_) -> None:
         events.announce(order)
 
 
-def _refunded(order, *, delivery, actor_id, **_) -> bool:
-    """A wholesale unit goes back to the reseller's prepaid balance."""
+def _refunded(order, *, delivery, actor_id, amount_fen=None, key=None, refund_no=None, **_) -> bool:
+    """A wholesale unit (or part of a delivered one) goes back to the reseller's prepaid balance; a refund after
+    delivery (refund_no given) is announced by its own callback."""
     if order.reseller_id is None:
         return False
-    wholesale.refund_unit_to_balance(order, delivery, actor_id)
+    wholesale.refund_unit_to_balance(order, delivery, actor_id, amount_fen=amount_fen, key=key)
+    if refund_no is not None:
+        events.announce_refund(order, refund_no, amount_fen)
     return True
 
 

@@ -271,7 +271,8 @@ class CallbackEvent(db.Model):
     event_id: Mapped[str] = mapped_column(sa.String(40), unique=True)
     reseller_id: Mapped[int] = mapped_column(sa.ForeignKey("resellers.id"), index=True)
     order_id: Mapped[int] = mapped_column(sa.ForeignKey("orders.id"))
-    #: order.delivered | order.partially_delivered | order.failed | order.refunded
+    #: order.delivered | order.partially_delivered | order.failed | order.refunded, or
+    #: order.unit_refunded:<refund_no> (one per after-sales refund; the body's type is order.unit_refunded)
     type: Mapped[str] = mapped_column(sa.String(40))
     url: Mapped[str] = mapped_column(sa.String(500))
     #: The exact JSON body, frozen when the event happened.

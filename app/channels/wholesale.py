@@ -278,13 +278,16 @@ def finish(order: Order) -> None:
     events.order_settled(order)
 
 
-def refund_unit_to_balance(order: Order, d: Delivery, actor_id: int | None) -> None:
-    """A wholesale unit that could not be delivered goes back to the reseller's balance (caller commits)."""
+def refund_unit_to_balance(order: Order, d: Delivery, actor_id: int | None, *, amount_fen: int | None = None,
+                           key: str | None = None) -> None:
+    """A wholesale unit that could not be delivered goes back to the reseller's balance (caller commits);
+    `amount_fen` and `key`: a part of a delivered unit refunded after-sales (app/fulfilment/after_sales.py)."""
+    amount = d.amount_fen if amount_fen is None else amount_fen
     reseller = balance.lock(order.reseller_id)
-    balance.credit(reseller, d.amount_fen, from_account="2203", kind="wholesale_refund",
-                   key=f"delivery:{d.id}:refund_due", memo=d.key, ref=("order", order.id), actor_id=actor_id)
+    balance.credit(reseller, amount, from_account="2203", kind="wholesale_refund",
+                   key=key or f"delivery:{d.id}:refund_due", memo=d.key, ref=("order", order.id), actor_id=actor_id)
     db.session.execute(sa.update(Order).where(Order.id == order.id)
-                       .values(refunded_fen=Order.refunded_fen + d.amount_fen)
+                       .values(refunded_fen=Order.refunded_fen + amount)
                        .execution_options(synchronize_session=False))
 
 

@@ -159,3 +159,24 @@ class DeliveryAttempt(db.Model):
     detail: Mapped[str] = mapped_column(sa.String(300), default="")
     actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UnitRefund(db.Model):
+    """Money given back for a unit already delivered (after-sales: a code that does not work, a top-up that did
+    not arrive), fully or in part, through the path the order was paid by (app/fulfilment/after_sales.py). The
+    rows of one unit never add up to more than its amount; `key` (the caller's) makes a refund happen once."""
+
+    __tablename__ = "unit_refunds"
+    __table_args__ = (sa.CheckConstraint("amount_fen > 0", name="amount_pos"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The caller's idempotency key (e.g. "case:12"): the same key refunds nothing more.
+    key: Mapped[str] = mapped_column(sa.String(80), unique=True)
+    #: The unit: a delivery, or (a reseller's stocked order, issued as codes with no delivery rows) a code.
+    delivery_id: Mapped[int | None] = mapped_column(sa.ForeignKey("deliveries.id"), index=True)
+    code_id: Mapped[int | None] = mapped_column(sa.ForeignKey("codes.id"), index=True)
+    order_id: Mapped[int] = mapped_column(sa.ForeignKey("orders.id"), index=True)
+    amount_fen: Mapped[int] = mapped_column(sa.BigInteger)
+    reason: Mapped[str] = mapped_column(sa.String(200), default="")
+    actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -23,9 +23,13 @@ unit_failed = _signals.signal("unit-failed")
 #: A paid order has every unit settled (delivered or refunded). sender: the Order.
 order_settled = _signals.signal("order-settled")
 
-#: Ops refunds a failed unit. sender: the Order; delivery=, actor_id=. The receiver that owns the order's
-#: money (a reseller's wholesale order, an enterprise's order) moves it back to that prepaid balance and
-#: returns True; when no receiver takes it, the buyer's payment is refunded through the gateway.
+#: Ops refunds a failed unit, or after-sales refunds a delivered one (in full or in part, after_sales.py).
+#: sender: the Order; delivery=, actor_id=, and for an after-sales refund amount_fen= (the part refunded) and
+#: key= (unique per refund: a receiver keys its rows on it) and refund_no= (its short public name, "U12"); without
+#: them the whole unit, keyed by the unit.
+#: The receiver that owns the order's money (a reseller's wholesale order, an enterprise's order) moves it back
+#: to that prepaid balance and returns True; when no receiver takes it, the buyer's payment is refunded through
+#: the wallet and the gateway.
 unit_refunded = _signals.signal("unit-refunded")
 
 #: A paid order is being turned into units (services.start). sender: the Order. A receiver returns a list of

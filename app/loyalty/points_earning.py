@@ -52,11 +52,15 @@ def _take_back(order, refunded_fen: int, key: str) -> None:
         points.reverse(order.buyer_id, due, key=key, ref=("order", order.id), memo=order.order_no)
 
 
-def on_unit_refunded(order, delivery=None, **_) -> None:
-    """fulfilment.signals.unit_refunded: a refunded unit's share of the earned points comes back. Returns None:
-    the unit's money is still refunded by whoever owns it."""
+def on_unit_refunded(order, delivery=None, amount_fen=None, key=None, **_) -> None:
+    """fulfilment.signals.unit_refunded: a refunded unit's share of the earned points comes back (of a part of a
+    delivered unit refunded after-sales: that part's share, keyed by it). Returns None: the unit's money is still
+    refunded by whoever owns it."""
     if order.channel == "retail" and order.buyer_id is not None and delivery is not None:
-        _take_back(order, delivery.amount_fen, f"order:{order.id}:reverse:unit:{delivery.id}")
+        if key:  # a part of a delivered unit: the refund's own key names the delivery and the part
+            _take_back(order, amount_fen, f"order:{order.id}:reverse:{key}")
+        else:
+            _take_back(order, delivery.amount_fen, f"order:{order.id}:reverse:unit:{delivery.id}")
 
 
 def on_order_settled(order, **_) -> None:

@@ -30,34 +30,43 @@ class Unit(Protocol):
     amount_fen: int
 
 
-def refund_unit(order: Order, d: Unit, *, actor_id: int | None, reason: str) -> Refund | None:
+def refund_unit(order: Order, d: Unit, *, actor_id: int | None, reason: str, amount_fen: int | None = None,
+                tag: str = "") -> Refund | None:
     """In the caller's transaction: the unit's amount goes back, the wallet part first (what the order's wallet
     part has not yet given back returns to the wallet at once, app/payments/wallet_orders.py), the rest leaves
     prepayments for refunds payable with a pending Refund row (the outbox entry; the gateway call happens after
-    commit). Returns that Refund, or None when the wallet took the whole unit back."""
+    commit). Returns that Refund, or None when the wallet took the whole unit back.
+
+    `amount_fen` (default: the whole unit) and `tag` serve a unit refunded more than once, in parts, after it
+    was delivered (app/fulfilment/after_sales.py): each part has its own tag, so its own keys and out_refund_no;
+    the caller has put the amount back into prepayments (2203) first."""
+    amount = d.amount_fen if amount_fen is None else amount_fen
+    suffix = f"-{tag}" if tag else ""
     payment = db.session.scalars(sa.select(Payment).where(Payment.order_id == order.id)).one()
     refunded_before = db.session.scalar(sa.select(Order.refunded_fen).where(Order.id == order.id)) \
         if order.wallet_fen else 0
-    to_wallet = wallet_orders.refund_unit(order, d.id, d.amount_fen, refunded_before) if order.wallet_fen else 0
-    to_gateway = d.amount_fen - to_wallet
+    to_wallet = wallet_orders.refund_unit(order, d.id, amount, refunded_before,
+                                          key=f"delivery:{d.id}:wallet_refund{suffix}") if order.wallet_fen else 0
+    to_gateway = amount - to_wallet
     refund = None
     if to_gateway:
-        ledger.post("refund", [("2203", to_gateway), ("2241", -to_gateway)], key=f"delivery:{d.id}:refund_due",
-                    memo=d.key, ref=("order", order.id), actor_id=actor_id)
-        refund = Refund(payment_id=payment.id, out_refund_no=f"R{d.key}", amount_fen=to_gateway, reason=reason,
-                        actor_id=actor_id)
+        ledger.post("refund", [("2203", to_gateway), ("2241", -to_gateway)],
+                    key=f"delivery:{d.id}:refund_due{suffix}", memo=d.key, ref=("order", order.id),
+                    actor_id=actor_id)
+        refund = Refund(payment_id=payment.id, out_refund_no=f"R{d.key}{suffix}", amount_fen=to_gateway,
+                        reason=reason, actor_id=actor_id)
         db.session.add(refund)
     db.session.execute(sa.update(Order).where(Order.id == order.id)
-                       .values(refunded_fen=Order.refunded_fen + d.amount_fen)
+                       .values(refunded_fen=Order.refunded_fen + amount)
                        .execution_options(synchronize_session=False))
     db.session.flush()
     # keyed by the unit, not the Refund row: a unit the wallet took back in full has no Refund (refund is None)
-    signals.order_refunded.send(order, amount_fen=d.amount_fen, key=f"R{d.key}")
+    signals.order_refunded.send(order, amount_fen=amount, key=f"R{d.key}{suffix}")
     if order.buyer_id is not None:
         notifications.notify(order.buyer_id, "order_refunded", {"order_no": order.order_no,
-                                                                "amount": yuan(d.amount_fen)},
+                                                                "amount": yuan(amount)},
                              link=link_to("consumer.order_detail", order_no=order.order_no),
-                             dedupe_key=f"refund:R{d.key}")
+                             dedupe_key=f"refund:R{d.key}{suffix}")
     if refund is not None:
         refund_id = refund.id
         after_commit(db.session(), lambda: queue("payments").enqueue("jobs.payments.send_refund", refund_id))

@@ -52,12 +52,13 @@ def refund_in_full(order: Order) -> int:
     return amount
 
 
-def refund_unit(order: Order, unit_id: int, amount_fen: int, refunded_before: int) -> int:
+def refund_unit(order: Order, unit_id: int, amount_fen: int, refunded_before: int, key: str | None = None) -> int:
     """A unit's refund, wallet part first: of `amount_fen`, what the wallet paid and has not got back yet
     (`refunded_before`: the order's refunds before this one, all of which came from the wallet first) goes back
-    to the wallet. Returns that part; the caller refunds the rest through the gateway."""
+    to the wallet. Returns that part; the caller refunds the rest through the gateway. `key`: the movement's own
+    key when a unit is refunded in several parts (default: one per unit)."""
     to_wallet = min(amount_fen, max(held(order) - refunded_before, 0))
     if to_wallet:
-        wallet.credit(order.buyer_id, to_wallet, kind="wallet_refund", key=f"delivery:{unit_id}:wallet_refund",
+        wallet.credit(order.buyer_id, to_wallet, kind="wallet_refund", key=key or f"delivery:{unit_id}:wallet_refund",
                       memo=order.order_no, ref=("order", order.id), source_account="2203")
     return to_wallet

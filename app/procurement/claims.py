@@ -166,18 +166,21 @@ def grant_of_order(order_id: int) -> Grant | None:
                               .where(GrantOrder.order_id == order_id)).first()
 
 
-def refund_unit_to_company(order: Order, d: Delivery, actor_id: int | None) -> None:
+def refund_unit_to_company(order: Order, d: Delivery, actor_id: int | None, *, amount_fen: int | None = None,
+                           key: str | None = None) -> None:
     """An employee's unit that could not be delivered: its share goes back to the company's balance and
-    its department's budget, not to a payment gateway (nobody paid one). The caller commits."""
+    its department's budget, not to a payment gateway (nobody paid one). The caller commits. `amount_fen` and
+    `key`: a part of a delivered unit refunded after-sales (app/fulfilment/after_sales.py)."""
+    amount = d.amount_fen if amount_fen is None else amount_fen
     grant = grant_of_order(order.id)
     if grant is None:
         raise NotFound(_l("This enterprise order belongs to no benefit."))
-    enterprises.credit_back(grant.organization_id, d.amount_fen, key=f"delivery:{d.id}:refund_due", memo=d.key,
+    enterprises.credit_back(grant.organization_id, amount, key=key or f"delivery:{d.id}:refund_due", memo=d.key,
                             ref=("order", order.id), actor_id=actor_id)
     budget_id = db.session.scalar(sa.select(ProcurementRequest.budget_id)
                                   .where(ProcurementRequest.id == grant.request_id))
     if budget_id:
-        budgets.release(budget_id, d.amount_fen)
+        budgets.release(budget_id, amount)
     db.session.execute(sa.update(Order).where(Order.id == order.id)
-                       .values(refunded_fen=Order.refunded_fen + d.amount_fen)
+                       .values(refunded_fen=Order.refunded_fen + amount)
                        .execution_options(synchronize_session=False))

@@ -20,11 +20,11 @@ def init_app(app: Flask) -> None:
         recipients=_hr_admins))
 
 
-def _refunded(order, *, delivery, actor_id, **_) -> bool:
+def _refunded(order, *, delivery, actor_id, amount_fen=None, key=None, **_) -> bool:
     """An employee's benefit goes back to the company's balance and the department's budget."""
     if order.channel != "enterprise" or order.reseller_id is not None:
         return False
-    claims.refund_unit_to_company(order, delivery, actor_id)
+    claims.refund_unit_to_company(order, delivery, actor_id, amount_fen=amount_fen, key=key)
     return True
 
 

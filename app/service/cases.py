@@ -7,7 +7,6 @@ same case at once one wins, the other gets Conflict and none of its writes stay.
 
 import secrets
 from datetime import timedelta
-from types import SimpleNamespace
 
 import sqlalchemy as sa
 from flask import current_app
@@ -22,7 +21,7 @@ from app.core.ids import utcnow
 from app.core.money import yuan
 from app.core.states import transition
 from app.extensions import db
-from app.fulfilment import signals as fulfilment_signals
+from app.fulfilment import after_sales
 from app.fulfilment.models import (
     DELIVERY_TRANSITIONS,
     ENTITLEMENT_TRANSITIONS,
@@ -35,11 +34,9 @@ from app.fulfilment.models import (
 from app.fulfilment.services import _attach_code, enqueue
 from app.inventory import services as inventory
 from app.inventory.models import Code, CodeStatus
-from app.ledger import services as ledger
 from app.notifications import services as notifications
 from app.notifications.links import link_to
 from app.orders.models import Order
-from app.payments import refunds
 from app.service import uploads
 from app.service.models import (
     CASE_TRANSITIONS,
@@ -331,8 +328,8 @@ def _void(code_id: int) -> None:
 
 def refund_unit(case_id: int, actor: User | None, *, amount_fen: int | None = None, reason: str = "",
                 ip=None) -> Case:
-    """Give money back for the unit: all of it (None or its full amount: the unit is refunded and its code goes
-    void) or part of it (a compensation: the unit stays the buyer's). Commits."""
+    """Give money back for the unit: all that is left of it (None, or that amount: the unit is refunded and its
+    code goes void) or part of it (a compensation: the unit stays the buyer's). Commits."""
     reason = (reason or "").strip()
     if len(reason) > NOTE_MAX:
         raise ValidationError(_l("Write a reason of at most %(n)s characters.", n=NOTE_MAX), field="reason")
@@ -342,10 +339,13 @@ def refund_unit(case_id: int, actor: User | None, *, amount_fen: int | None = No
         raise ValidationError(_l("This case is not about one unit: there is nothing to refund."))
     if d.extra or d.amount_fen <= 0:
         raise ValidationError(_l("This unit was free: there is nothing to refund."))
+    left = after_sales.refundable(d)
+    if left <= 0:
+        raise ValidationError(_l("Only a delivered unit can be refunded here."))
     if amount_fen is None:
-        amount_fen = d.amount_fen
-    if not isinstance(amount_fen, int) or isinstance(amount_fen, bool) or not 0 < amount_fen <= d.amount_fen:
-        raise ValidationError(_l("Refund between ¥0.01 and %(max)s.", max=yuan(d.amount_fen)), field="amount")
+        amount_fen = left
+    if not isinstance(amount_fen, int) or isinstance(amount_fen, bool) or not 0 < amount_fen <= left:
+        raise ValidationError(_l("Refund between ¥0.01 and %(max)s.", max=yuan(left)), field="amount")
     case = _resolve(case_id, S.refunded, actor, "refunded", resolution_note=reason, refund_fen=amount_fen)
     order = db.session.get(Order, case.order_id, with_for_update=True, populate_existing=True)
     d = db.session.get(Delivery, d.id, with_for_update=True, populate_existing=True)
@@ -353,8 +353,8 @@ def refund_unit(case_id: int, actor: User | None, *, amount_fen: int | None = No
         db.session.rollback()
         raise ValidationError(_l("Only a delivered unit can be refunded here."))
     actor_id = actor.id if actor else None
-    full = amount_fen == d.amount_fen
-    _refund_money(case, order, d, amount_fen, full, actor_id, reason)
+    full = amount_fen == after_sales.refundable(d)
+    _refund_money(case, order, d, amount_fen, actor_id, reason, ip)
     if full:
         ent = d.entitlement
         transition(d, D.refunded, allowed=DELIVERY_TRANSITIONS, actor_id=actor_id, reason=f"case {case.case_no}")
@@ -369,21 +369,13 @@ def refund_unit(case_id: int, actor: User | None, *, amount_fen: int | None = No
     return case
 
 
-def _refund_money(case: Case, order: Order, d: Delivery, amount_fen: int, full: bool, actor_id: int | None,
-                  reason: str) -> None:
-    """Interim until the unit-refunds primitive is merged: the unit's recognised revenue goes back to
-    prepayments (so the undelivered-unit refund's books apply), then the undelivered-unit refund runs for the
-    amount: a reseller's or enterprise's unit through fulfilment's unit_refunded receivers (full amount only),
-    a retail unit through the gateway (wallet part first)."""
-    ledger.post("refund", [("6001", amount_fen), ("2203", -amount_fen)], key=f"case:{case.id}:unrecognise",
-                memo=case.case_no, ref=("order", order.id), actor_id=actor_id)
-    if order.channel != "retail":
-        if not full:
-            raise ValidationError(_l("A reseller's or an enterprise's unit can only be refunded in full."))
-        if fulfilment_signals.taken(fulfilment_signals.unit_refunded.send(order, delivery=d, actor_id=actor_id)):
-            return
-    unit = SimpleNamespace(id=d.id, key=f"{d.key}-c{case.id}", amount_fen=amount_fen)
-    refunds.refund_unit(order, unit, actor_id=actor_id, reason=(reason or f"case {case.case_no}")[:200])
+def _refund_money(case: Case, order: Order, d: Delivery, amount_fen: int, actor_id: int | None, reason: str,
+                  ip) -> None:
+    """fulfilment.after_sales: the refunded part leaves revenue (a sales return) and goes back the way the order
+    was paid (retail: wallet part first, then the gateway; a reseller's or an enterprise's prepaid balance),
+    keyed by the case so it happens once."""
+    after_sales.refund_delivered(order, d, amount_fen=amount_fen, actor_id=actor_id,
+                                 reason=(reason or f"case {case.case_no}")[:200], key=f"case:{case.id}", ip=ip)
 
 
 def reject_case(case_id: int, actor: User, *, reason: str, ip=None) -> Case:

@@ -30,8 +30,8 @@ class Screenshot:
 
 
 def _too_big() -> ValidationError:
-    mb = current_app.config["SERVICE_CASE_UPLOAD_MAX_BYTES"] / (1024 * 1024)
-    return ValidationError(_l("The screenshot is too big: at most %(mb)s MB.", mb=f"{mb:g}"), field="attachment",
+    mb = "%g" % (current_app.config["SERVICE_CASE_UPLOAD_MAX_BYTES"] / (1024 * 1024))
+    return ValidationError(_l("The screenshot is too big: at most %(mb)s MB.", mb=mb), field="attachment",
                            code="FILE_TOO_BIG")
 
 

@@ -1,7 +1,7 @@
 """service cases: after-sales cases (售后工单) on delivered units, their timeline and screenshots' metadata.
 
 Revision ID: 0039
-Revises: 0038
+Revises: 0042
 Create Date: 2026-12-07 15:20:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0039'
-down_revision = '0038'
+down_revision = '0042'
 branch_labels = None
 depends_on = None
 

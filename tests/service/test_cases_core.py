@@ -6,8 +6,9 @@ import sqlalchemy as sa
 from app.accounts.models import User
 from app.core.errors import Conflict, NotFound, ValidationError
 from app.extensions import db
-from app.fulfilment.models import Delivery, Entitlement
+from app.fulfilment.models import Delivery, Entitlement, UnitRefund
 from app.inventory.models import Code
+from app.ledger.models import JournalEntry, LedgerAccount, Posting
 from app.notifications.models import Notification
 from app.service import cases
 from app.service.models import Case, CaseEvent
@@ -19,6 +20,14 @@ def unit(app, make_sku, stock, delivered):
     sku_id = make_sku()
     stock(sku_id, 3)
     return delivered(sku_id)
+
+
+def _net(order_id: int, account: str) -> int:
+    """The order's net postings on a ledger account (6001: sales revenue, credit negative)."""
+    return int(db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(Posting.amount_fen), 0)).join(JournalEntry)
+        .join(LedgerAccount, LedgerAccount.id == Posting.account_id)
+        .where(JournalEntry.ref_type == "order", JournalEntry.ref_id == order_id, LedgerAccount.code == account)))
 
 
 def _user(uid):
@@ -86,6 +95,10 @@ def test_full_refund(app, unit, buyer, make_user):
         assert ent.status == "refunded" and d.status == "refunded"
         assert db.session.get(Code, ent.code_id).status == "void"
         assert db.session.get(Case, case.id).refund_fen == d.amount_fen
+        refund = db.session.scalars(sa.select(UnitRefund).where(UnitRefund.key == f"case:{case.id}")).one()
+        assert refund.amount_fen == d.amount_fen and refund.delivery_id == d.id
+        # the unit's recognised revenue went back out of sales (a sales return): net revenue of the order is 0
+        assert _net(order_id, "6001") == 0
         assert_ledger_balanced()
 
 
@@ -101,6 +114,17 @@ def test_partial_refund_keeps_the_unit(app, unit, buyer, make_user):
         db.session.expire_all()
         assert db.session.get(Entitlement, ent_id).status == "unused"
         assert db.session.get(Case, case.id).refund_fen == 100
+        d = db.session.scalars(sa.select(Delivery).where(Delivery.entitlement_id == ent_id)).one()
+        assert _net(order_id, "6001") == -(d.amount_fen - 100)
+        # another case on the same unit can refund at most what is left
+        case2 = cases.open_case(order_id, ent_id, reason="other", message="", opened_by=_user(buyer))
+        with pytest.raises(ValidationError):
+            cases.refund_unit(case2.id, _user(staff), amount_fen=d.amount_fen)
+        cases.refund_unit(case2.id, _user(staff))
+        db.session.expire_all()
+        assert db.session.get(Case, case2.id).refund_fen == d.amount_fen - 100
+        assert db.session.get(Entitlement, ent_id).status == "refunded"
+        assert _net(order_id, "6001") == 0
         assert_ledger_balanced()
 
 

@@ -20,6 +20,7 @@ from app.core.ids import utcnow
 from app.fulfilment import services as fulfilment
 from app.fulfilment.models import DeliveryStatus
 from app.orders.models import Order
+from app.service import reseller_cases
 from app.web.paging import cursor_args, page_number
 from app.web.render import render
 from app.web.reseller import bp
@@ -144,7 +145,8 @@ def _details(order: Order) -> dict:
 def order_detail(order_no: str):
     """The order; its `progress` block alone while the widget polls (until the order is settled)."""
     order = wholesale.get_for(g.reseller.id, order_no)
-    return render("reseller/order.html", "progress", **_details(order))
+    return render("reseller/order.html", "progress", order_cases=reseller_cases.list_for(g.reseller.id, order.id),
+                  **_details(order))
 
 
 @bp.get("/orders/<order_no>/codes.<fmt>")
