@@ -196,6 +196,13 @@ class Config:
     WALLET_GIFT_MAX_FEN = int(os.environ.get("WALLET_GIFT_MAX_FEN", "200000"))
     #: Gift-code redemption attempts per user and per client IP (stops guessing codes).
     WALLET_REDEEM_RATE_LIMIT = os.environ.get("WALLET_REDEEM_RATE_LIMIT", "10 per hour")
+    #: After-sales cases (docs/service.md): hours a case may stay open before the SLA job escalates it.
+    SERVICE_CASE_SLA_HOURS = float(os.environ.get("SERVICE_CASE_SLA_HOURS", "24"))
+    #: A case's screenshot: bytes (checked before it is parsed) and pixels (against decompression bombs).
+    SERVICE_CASE_UPLOAD_MAX_BYTES = int(os.environ.get("SERVICE_CASE_UPLOAD_MAX_BYTES", str(5 * 1024 * 1024)))
+    SERVICE_CASE_UPLOAD_MAX_PIXELS = int(os.environ.get("SERVICE_CASE_UPLOAD_MAX_PIXELS", str(40_000_000)))
+    #: Where screenshots are kept: under the instance folder, never under static/.
+    SERVICE_CASE_FILES_DIR = os.environ.get("SERVICE_CASE_FILES_DIR", str(INSTANCE / "case-files"))
     TESTING = False
 
     @classmethod

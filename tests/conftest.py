@@ -117,6 +117,7 @@ def app(redis_url, paygate):
         PAYGATE_URL = paygate
         PAYGATE_KEY = "test-paygate-key"
         UPLOAD_DIR = str(TMP / "uploads")
+        SERVICE_CASE_FILES_DIR = str(TMP / "case-files")
         RATELIMIT_KEY_PREFIX = f"test-{os.getpid()}"
         LOGIN_THROTTLE_PREFIX = f"test-{os.getpid()}:login:"
         FULFILMENT_RETRY_DELAYS = [0.0, 0.0, 0.0]

@@ -165,6 +165,17 @@ LABELS = {
                             "charging": _l("Charging"), "retrying": _l("Charge failed, retrying"),
                             "suspended": _l("Suspended"), "cancelled": _l("Cancelled")},
     "subscription_charge_status": {"pending": _l("In progress"), "succeeded": _l("Paid"), "failed": _l("Failed")},
+    #: After-sales cases (app/service).
+    "case_status": {"open": _l("Open"), "in_progress": _l("Being handled"), "replaced": _l("Replaced"),
+                    "refunded": _l("Refunded"), "rejected": _l("Rejected")},
+    "case_reason": {"code_invalid": _l("The code does not work"), "already_used": _l("The code was already used"),
+                    "topup_missing": _l("The top-up has not arrived"), "wrong_account": _l("Topped up the wrong account"),
+                    "other": _l("Something else")},
+    "case_event": {"opened": _l("Case opened"), "taken": _l("Taken up by our team"), "note": _l("Note"),
+                   "supplier_query": _l("Supplier asked"), "replaced": _l("Replaced"), "refunded": _l("Refunded"),
+                   "rejected": _l("Rejected"), "escalated": _l("Escalated")},
+    "case_source": {"buyer": _l("Buyer"), "reseller": _l("Reseller"), "staff": _l("Staff"),
+                    "batch_void": _l("Batch void")},
 }
 
 

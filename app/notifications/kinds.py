@@ -194,6 +194,23 @@ KINDS: dict[str, Kind] = {
     "subscription_reminder": Kind(_l("Renewal coming: %(plan)s"),
                                   _l("%(amount)s will be charged for %(plan)s on %(date)s. Cancel in your benefit "
                                      "center before then if you do not want it.")),
+    # after-sales cases (app/service) — params: case_no, sku_name (and amount | reason where said)
+    "case_opened": Kind(_l("Case %(case_no)s opened"),
+                        _l("We received your report about %(sku_name)s. Our service team will answer it soon.")),
+    "case_replaced": Kind(_l("Case %(case_no)s: new code for %(sku_name)s"),
+                          _l("We replaced %(sku_name)s. The new one is in your benefit center; the old code no "
+                             "longer works.")),
+    "case_refunded": Kind(_l("Case %(case_no)s: %(amount)s refunded"),
+                          _l("%(amount)s was refunded for %(sku_name)s, the way you paid.")),
+    "case_rejected": Kind(_l("Case %(case_no)s closed"),
+                          _l("We looked into your report about %(sku_name)s and could not accept it: %(reason)s")),
+    "case_escalated": Kind(_l("Case %(case_no)s escalated"),
+                           _l("Your report about %(sku_name)s is taking longer than it should. A senior member of our "
+                              "team now has it.")),
+    # to service staff — params: case_no, sku_name, hours
+    "case_overdue": Kind(_l("Case overdue: %(case_no)s"),
+                         _l("Case %(case_no)s (%(sku_name)s) has been open for more than %(hours)s hours. Resolve it "
+                            "in the service console.")),
 }
 
 
