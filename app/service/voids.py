@@ -84,7 +84,7 @@ def _batch_codes(batch_id: int) -> list[int]:
 
 
 def _listed_codes(codes: list[str]) -> list[int]:
-    lines = [(n, c) for n, c in enumerate(codes, 1) if c]
+    lines = [(n, c.strip()) for n, c in enumerate(codes, 1) if c and c.strip()]
     if not lines:
         raise ValidationError(_l("Paste or upload at least one code."), code="NO_CODES", field="codes")
     if len(lines) > MAX_CODES:
@@ -100,13 +100,13 @@ def _listed_codes(codes: list[str]) -> list[int]:
     unknown = [n for n, d in digests.items() if d not in found]
     if unknown:
         raise ValidationError(
-            _l("%(count)s codes are not in stock (lines %(lines)s). Nothing was voided.", count=len(unknown),
+            _l("Codes not in stock: %(count)s (lines %(lines)s). Nothing was voided.", count=len(unknown),
                lines=", ".join(map(str, unknown[:SHOWN_LINES])) + ("…" if len(unknown) > SHOWN_LINES else "")),
             code="UNKNOWN_CODES", field="codes", lines=unknown)
     already = [n for n, d in digests.items() if found[d][1] == CodeStatus.void]
     if already:
         raise Conflict(
-            _l("%(count)s codes are already void (lines %(lines)s). Nothing was voided.", count=len(already),
+            _l("Codes already void: %(count)s (lines %(lines)s). Nothing was voided.", count=len(already),
                lines=", ".join(map(str, already[:SHOWN_LINES])) + ("…" if len(already) > SHOWN_LINES else "")),
             code="CODES_ALREADY_VOID", field="codes", lines=already)
     return sorted({found[d][0] for d in digests.values()})
@@ -277,9 +277,11 @@ def _settle_reserved(item: CodeVoidItem) -> None:
 def _resolve(item: CodeVoidItem, void: CodeVoid, actor: User) -> tuple[str, int | None, str | None]:
     """Open (or find) the case of each live unit of the code and resolve it by the rule; the item's outcome is
     the first unit's (a plain code has one unit; a shared code one per holder)."""
+    # The item's own unit even once a killed run replaced its code (the unit holds the new code now).
     units = db.session.execute(
         sa.select(Entitlement.id, Entitlement.order_id, Entitlement.code_use)
-        .where(Entitlement.code_id == item.code_id, Entitlement.status.in_(LIVE)).order_by(Entitlement.id)).all()
+        .where(sa.or_(sa.and_(Entitlement.code_id == item.code_id, Entitlement.status.in_(LIVE)),
+                      Entitlement.id == item.entitlement_id)).order_by(Entitlement.id)).all()
     if not units and item.case_id:  # a killed run resolved it (a full refund leaves no live unit)
         return cases_outcome(item.case_id) or ItemStep.failed, item.case_id, None
     if not units and item.order_id and item.entitlement_id is None:

@@ -1,7 +1,7 @@
 """code voids: voiding an import batch or a list of codes (批量作废), one item per code taken.
 
 Revision ID: 0041
-Revises: 0035
+Revises: 0039
 Create Date: 2026-12-07 15:10:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0041'
-down_revision = '0035'
+down_revision = '0039'
 branch_labels = None
 depends_on = None
 

@@ -76,7 +76,7 @@ def test_ops_void_a_pasted_or_uploaded_list(client, login_as, scene, peek):
     client.post("/lang/en")
     resp = client.post("/ops/voids/new", data={
         "codes": f"{scene['codes'][10]}\nNOT-A-CODE\n", "reason": "banned", "rule": "refund", "confirm": "y"})
-    assert resp.status_code == 200 and "1 codes are not in stock (lines 2)" in text(resp)
+    assert resp.status_code == 200 and "Codes not in stock: 1 (lines 2)" in text(resp)
     assert _void(peek) is None
     upload = (io.BytesIO(f"{scene['codes'][10]}\r\n{scene['codes'][11]}\r\n".encode("utf-8-sig")), "codes.csv")
     resp = client.post("/ops/voids/new", data={"file": upload, "reason": "banned", "rule": "refund", "confirm": "y"},
