@@ -1,7 +1,7 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileSize
-from wtforms import BooleanField, RadioField, TextAreaField
+from wtforms import BooleanField, RadioField, SelectChoice, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length
 
 from app.core.labels import LABELS
@@ -16,7 +16,7 @@ class VoidForm(FlaskForm):
     reason = TextAreaField(_l("Reason"), validators=[DataRequired(REQUIRED), Length(max=500)],
                            render_kw={"rows": 2})
     rule = RadioField(_l("Sold codes"), default=VoidRule.replace, validators=[InputRequired(REQUIRED)],
-                      choices=[(r.value, LABELS["void_rule"][r.value]) for r in VoidRule])
+                      choices=[SelectChoice(r.value, LABELS["void_rule"][r.value]) for r in VoidRule])
     confirm = BooleanField(_l("I understand: voided codes can never be sold again, and every sold one is "
                               "replaced or refunded."), validators=[DataRequired(_l("Tick the box to confirm."))])
 
