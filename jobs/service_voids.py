@@ -7,7 +7,7 @@ log = job_logger(__name__)
 
 def run_void(void_id: int) -> str | None:
     """Void a batch's sold codes (cases, replacements, refunds); progress is read from the void's items."""
-    from app.service import voids
+    from app.service import void_runs, voids
 
     job = get_current_job()
 
@@ -17,7 +17,7 @@ def run_void(void_id: int) -> str | None:
             job.save_meta()
 
     with app_context():
-        void = voids.run_void(void_id, progress=progress)
+        void = void_runs.run_void(void_id, progress=progress)
         if void is None:
             log.warning("void %s does not exist", void_id)
             return None

@@ -13,7 +13,7 @@ from app.fulfilment.models import Entitlement
 from app.inventory import counts as stock_counts
 from app.inventory.models import Code, CodeStatus
 from app.orders import services as orders
-from app.service import void_report, voids
+from app.service import void_report, void_runs, voids
 from app.service.models import Case
 from app.service.void_models import CodeVoid, CodeVoidItem
 from tests.support.voids import make_batch, sell, statuses
@@ -58,7 +58,7 @@ def test_unsold_codes_leave_stock_at_once_and_the_stock_counts_follow(scene, ops
 def test_sold_codes_are_replaced_while_stock_lasts_then_refunded(scene, ops):
     _, spare = make_batch(scene["sku_id"], 4, prefix="SPARE")
     void = voids.start_void(ops, reason="上游封禁", rule="replace", batch_id=scene["batch_id"])
-    voids.run_void(void.id)
+    void_runs.run_void(void.id)
     c = voids.counts(void.id)
     assert (c["replaced"], c["refunded"], c["failed"], c["sold"]) == (4, 2, 0, 6)
     assert db.session.get(CodeVoid, void.id).status == "done"
@@ -78,7 +78,7 @@ def test_sold_codes_are_replaced_while_stock_lasts_then_refunded(scene, ops):
 def test_refund_all_refunds_every_sold_code(scene, ops):
     make_batch(scene["sku_id"], 4, prefix="SPARE")
     void = voids.start_void(ops, reason="banned", rule="refund", batch_id=scene["batch_id"])
-    voids.run_void(void.id)
+    void_runs.run_void(void.id)
     c = voids.counts(void.id)
     assert (c["replaced"], c["refunded"]) == (0, 6)
     assert _available(scene["sku_id"]) == 4
@@ -97,8 +97,8 @@ def test_a_rerun_does_nothing_twice(scene, ops):
         case = cases.open_case(item.order_id, item.entitlement_id, reason="code_invalid", message="banned",
                                opened_by=ops, source="batch_void", key=f"void:{void.id}:{item.code_id}")
         cases.replace_unit(case.id, ops)
-    voids.run_void(void.id)
-    voids.run_void(void.id)
+    void_runs.run_void(void.id)
+    void_runs.run_void(void.id)
     c = voids.counts(void.id)
     assert (c["replaced"], c["refunded"]) == (2, 4)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Case)) == 6
@@ -111,7 +111,7 @@ def test_a_case_the_buyer_opened_is_the_one_resolved(scene, ops):
     mine = cases.open_case(ent.order_id, ent.id, reason="code_invalid", message="不能用",
                            opened_by=db.session.get(User, ent.owner_id), source="buyer")
     void = voids.start_void(ops, reason="banned", rule="refund", batch_id=scene["batch_id"])
-    voids.run_void(void.id)
+    void_runs.run_void(void.id)
     assert db.session.get(Case, mine.id).status == "refunded"
     assert voids.counts(void.id)["refunded"] == 6
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Case)) == 6
@@ -125,13 +125,13 @@ def test_a_reserved_code_waits_for_its_order(ctx, make_user, make_sku, ops):
     released = orders.create_retail_order(canceller, sku_id, 1)
     void = voids.start_void(ops, reason="banned", rule="refund", batch_id=batch_id)
     assert voids.counts(void.id)["waiting"] == 2 and voids.counts(void.id)["voided"] == 1
-    voids.run_void(void.id)
+    void_runs.run_void(void.id)
     assert db.session.get(CodeVoid, void.id).status == "running"  # still waiting for the two orders
     from tests.support.fulfilment import pay
 
     assert pay(paid_later) == "applied"
     orders.cancel(canceller, released.order_no)
-    voids.run_void(void.id)
+    void_runs.run_void(void.id)
     c = voids.counts(void.id)
     assert (c["waiting"], c["refunded"], c["voided"]) == (0, 1, 2)
     assert db.session.get(CodeVoid, void.id).status == "done"

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.inventory.models import Code
-from app.service import voids
+from app.service import void_runs
 from app.service.void_models import CodeVoid
 from tests.support.voids import make_batch, sell, statuses
 
@@ -54,7 +54,7 @@ def test_ops_void_a_batch_from_its_page(client, login_as, scene, peek, app):
     assert widget.lstrip().startswith('<div id="void-progress"') and 'hx-trigger="load delay:1s"' in widget
     assert "<html" not in widget
     with app.app_context():
-        voids.run_void(void.id)
+        void_runs.run_void(void.id)
     widget = text(client.get(f"/ops/voids/{void.id}", headers=HX))
     assert "hx-trigger" not in widget
     assert 'data-count="voided">8<' in widget and 'data-count="sold">4<' in widget
