@@ -96,10 +96,10 @@ def test_the_void_form_speaks_chinese(client, login_as, scene):
 @pytest.mark.parametrize("role, status", [("consumer", 403), ("finance", 403), ("reseller", 403)])
 def test_only_ops_void(client, login_as, scene, role, status, peek):
     login_as(role)
-    assert client.get("/ops/voids").status_code in (status, 404, 302)
+    assert client.get("/ops/voids").status_code == status
     resp = client.post(f"/ops/imports/{scene['batch_id']}/void",
                        data={"reason": "r", "rule": "refund", "confirm": "y"})
-    assert resp.status_code in (status, 404, 302, 400)
+    assert resp.status_code == status
     assert _void(peek) is None
 
 
