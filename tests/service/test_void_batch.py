@@ -124,3 +124,40 @@ def test_a_worker_killed_halfway_and_rerun_does_nothing_twice(app, make_user, ma
                            env=worker_env(app), capture_output=True, text=True, timeout=800)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     _check(app, s, void_id)
+
+
+@pytest.mark.committed
+@pytest.mark.pg
+@pytest.mark.timeout(600)
+def test_two_runs_at_once_do_nothing_twice(app, make_user, make_sku):
+    """Two workers on the same void at the same time (a rerun while the first is still going): each sold code
+    is resolved once."""
+    from tests.support.threads import run_all
+
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("real concurrency is proved on PostgreSQL (set DATABASE_URL)")
+        sku_id = make_sku(price="1.00", face="1.00")
+        batch_id, _ = make_batch(sku_id, 40)
+        order_ids = sell([make_user("consumer"), make_user("consumer")], sku_id, 20, per_order=10)
+        make_batch(sku_id, 8, prefix="SPARE")
+        void = voids.start_void(db.session.get(User, make_user("ops")), reason="banned", rule="replace",
+                                batch_id=batch_id)
+        void_id = void.id
+
+    def run(_):
+        void_runs.run_void(void_id)
+        return True
+
+    assert run_all(app, run, [(1,), (2,), (3,)]) == [True, True, True]
+    with app.app_context():
+        c = voids.counts(void_id)
+        assert (c["replaced"], c["refunded"], c["failed"], c["pending"]) == (8, 12, 0, 0), c
+        cases = db.session.scalars(sa.select(Case).where(Case.source == "batch_void")).all()
+        assert len(cases) == 20 and Counter(k.status for k in cases) == {"replaced": 8, "refunded": 12}
+        ents = db.session.scalars(sa.select(Entitlement).where(Entitlement.order_id.in_(order_ids))).all()
+        assert Counter(e.status for e in ents) == {"unused": 8, "refunded": 12}
+        refunds = db.session.scalars(sa.select(Refund).join(Payment, Payment.id == Refund.payment_id)
+                                     .where(Payment.order_id.in_(order_ids))).all()
+        assert len(refunds) == 12
+        assert_ledger_balanced()
