@@ -122,4 +122,5 @@ def _import_models() -> None:
     from app.procurement import models as _pr  # noqa: F401
     from app.risk import models as _r  # noqa: F401
     from app.service import models as _sv  # noqa: F401
+    from app.service import void_models as _svv  # noqa: F401
     from app.suppliers import models as _s  # noqa: F401

@@ -21,6 +21,7 @@ from jobs import (
     procurement,
     risk,
     service,
+    service_voids,
 )
 
 #: The delivery sweep's interval (seconds); tests that kill workers run it every second.
@@ -37,6 +38,7 @@ PERIODIC = [
     (marketing.resume_stalled_runs, "default", 300),
     (payments.process_refunds, "payments", 120),
     (imports.resume_stalled_imports, "imports", 300),
+    (service_voids.resume_voids, "default", 300),
     (issuance.resume_stalled_issuance, "issuance", 60),
     (notifications.sweep_outbox, "notifications", 60),
     (notifications.remind_expiring, "notifications", 3600),
