@@ -72,6 +72,8 @@ def _check(app, s: dict, void_id: int) -> None:
 
 @pytest.mark.slow
 def test_voiding_2000_codes_with_600_sold(app, make_user, make_sku, ctx):
+    if db.engine.dialect.name == "postgresql":
+        pytest.skip("on PostgreSQL the kill-and-rerun test below proves the same end state at the same scale")
     s = _scene(app, make_user, make_sku)
     ops = db.session.get(User, s["ops"])
     void = voids.start_void(ops, reason="上游批量封禁", rule="replace", batch_id=s["batch_id"])
