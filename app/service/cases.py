@@ -99,7 +99,7 @@ def open_case(order_id: int, entitlement_id: int | None, *, reason: str, message
                 entitlement_id=ent.id if ent else None, open_entitlement_id=ent.id if ent else None,
                 owner_id=ent.owner_id if ent else order.buyer_id, reseller_id=order.reseller_id, source=source,
                 reason=reason, message=message, status=S.open, opened_by=opened_by.id if opened_by else None,
-                due_at=now + timedelta(hours=current_app.config["SERVICE_CASE_SLA_HOURS"]), key=key or None,
+                due_at=now + timedelta(hours=current_app.config["SERVICE_CASE_SLA_HOURS"]), key=key or None, created_at=now,
                 resolution_note="")
     try:
         with db.session.begin_nested():
