@@ -196,6 +196,8 @@ class Config:
     WALLET_GIFT_MAX_FEN = int(os.environ.get("WALLET_GIFT_MAX_FEN", "200000"))
     #: Gift-code redemption attempts per user and per client IP (stops guessing codes).
     WALLET_REDEEM_RATE_LIMIT = os.environ.get("WALLET_REDEEM_RATE_LIMIT", "10 per hour")
+    #: Customer service's search box, per staff member: a person answers a customer, a script does not.
+    SERVICE_SEARCH_RATE_LIMIT = os.environ.get("SERVICE_SEARCH_RATE_LIMIT", "60 per minute")
     #: After-sales cases (docs/service.md): hours a case may stay open before the SLA job escalates it.
     SERVICE_CASE_SLA_HOURS = float(os.environ.get("SERVICE_CASE_SLA_HOURS", "24"))
     #: A case's screenshot: bytes (checked before it is parsed) and pixels (against decompression bombs).
@@ -232,6 +234,7 @@ class TestConfig(Config):
     RISK_CHALLENGE_NEW_RATE_LIMIT = "10000 per minute"
     RISK_CHALLENGE_EMAIL_RATE_LIMIT = "10000 per minute"
     WALLET_REDEEM_RATE_LIMIT = "10000 per minute"
+    SERVICE_SEARCH_RATE_LIMIT = "10000 per minute"
     QUANYI_MASTER_KEY = "test:" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
     SERVER_NAME = None
     #: The cheapest argon2id (one pass over 8 KiB): the suite creates thousands of users, and ~0.1 s of

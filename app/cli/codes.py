@@ -1,4 +1,4 @@
-"""`codes import`: stock card codes from a CSV or XLSX file (contract: docs/ops-cli.md)."""
+"""`codes import`: stock codes from a CSV or XLSX file; `codes backfill-tails` (contract: docs/ops-cli.md)."""
 
 import click
 from flask import Flask
@@ -6,7 +6,7 @@ from flask.cli import with_appcontext
 
 from app.cli import emit, fail
 from app.core.errors import DomainError
-from app.inventory import imports
+from app.inventory import imports, tails
 from app.inventory.imports import BatchStatus
 
 
@@ -33,6 +33,18 @@ def import_(sku_code: str, file: str):
              f"(batch {batch.id})")
     if batch.status != BatchStatus.done:
         fail(f"the import failed and nothing was imported (batch {batch.id})")
+
+
+@cli.command("backfill-tails", help="Fill the last 4 characters (customer service searches by them) of code rows "
+                                    "written without them, decrypting in batches; commits per batch, so it can be "
+                                    "stopped and rerun. Prints JSON {\"filled\", \"missing\"}.")
+@click.option("--batch", default=500, show_default=True, type=click.IntRange(1, 10_000),
+              help="Rows per transaction.")
+@click.option("--limit", type=click.IntRange(1), help="Stop after this many rows (default: all).")
+@with_appcontext
+def backfill_tails(batch: int, limit: int | None):
+    filled = tails.backfill_tails(batch=batch, limit=limit)
+    emit({"filled": filled, "missing": tails.missing()})
 
 
 def register(app: Flask) -> None:

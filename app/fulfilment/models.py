@@ -40,6 +40,8 @@ class Entitlement(db.Model):
         sa.Index("ix_entitlements_owner", "owner_id", "status"),
         # A code's slot can be handed out once: a plain code has one slot, a shared code `max_uses`.
         sa.UniqueConstraint("code_id", "code_use"),
+        # Customer service searches by the account a top-up went to.
+        sa.Index("ix_entitlements_account", "account"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -60,6 +60,8 @@ class Code(db.Model):
         sa.Index("ix_codes_shared_loop", "sku_id",
                  postgresql_where=sa.text("status = 'available' AND pool_id IS NULL AND max_uses > 1"),
                  sqlite_where=sa.text("status = 'available' AND pool_id IS NULL AND max_uses > 1")),
+        # Customer service finds a sold code by the last characters the buyer reads off the masked display.
+        sa.Index("ix_codes_tail", "tail"),
     )
 
     id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
@@ -74,7 +76,8 @@ class Code(db.Model):
     secret_ct: Mapped[Optional[bytes]] = mapped_column(sa.LargeBinary)
     #: HMAC-SHA256 of the code under the vault's hash key: the same code can never be stocked twice.
     code_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
-    #: Last 4 characters, for masked display without decrypting.
+    #: Last 4 characters, for masked display without decrypting and for customer service's search; rows
+    #: written without one are filled by `codes backfill-tails` (app/inventory/tails.py).
     tail: Mapped[str] = mapped_column(sa.String(4), default="")
     expires_at: Mapped[Optional[datetime]]
     status: Mapped[str] = mapped_column(sa.String(10), default=CodeStatus.available)

@@ -40,6 +40,8 @@ class Order(db.Model):
         # A reseller's own order number is its idempotency key (NULLs, i.e. retail orders, never collide).
         sa.UniqueConstraint("reseller_id", "client_order_no"),
         sa.Index("ix_orders_reseller", "reseller_id", "id"),
+        # Customer service searches a reseller's order number without knowing the reseller.
+        sa.Index("ix_orders_client_order_no", "client_order_no"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

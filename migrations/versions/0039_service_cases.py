@@ -1,7 +1,7 @@
 """service cases: after-sales cases (售后工单) on delivered units, their timeline and screenshots' metadata.
 
 Revision ID: 0039
-Revises: 0042
+Revises: 0042, 0040
 Create Date: 2026-12-07 15:20:00
 
 """
@@ -11,7 +11,9 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0039'
-down_revision = '0042'  # 0035 in tag cases-core; chained after unit-refunds' 0042 once merged (the lead re-chains)
+# 0035 in tag cases-core; on this branch it joins the heads of the branches merged in (unit-refunds' 0042,
+# cs-console's 0040): the lead re-chains the migrations at merge time.
+down_revision = ('0042', '0040')
 branch_labels = None
 depends_on = None
 

@@ -7,8 +7,8 @@ from app.accounts.models import User
 from app.core.errors import Conflict, NotFound, ValidationError
 from app.extensions import db
 from app.fulfilment.models import Delivery, Entitlement, UnitRefund
-from app.ledger.models import JournalEntry, LedgerAccount, Posting
 from app.inventory.models import Code
+from app.ledger.models import JournalEntry, LedgerAccount, Posting
 from app.notifications.models import Notification
 from app.service import cases
 from app.service.models import Case, CaseEvent

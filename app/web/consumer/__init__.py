@@ -12,4 +12,5 @@ from app.web.consumer import referral_views  # noqa: E402,F401,I001
 from app.web.consumer import levels_views  # noqa: E402,F401,I001
 from app.web.consumer import subscription_views  # noqa: E402,F401,I001
 from app.web.consumer import points_views  # noqa: E402,F401,I001
+from app.web.consumer import again_views  # noqa: E402,F401,I001
 from app.web.consumer import case_views  # noqa: E402,F401,I001

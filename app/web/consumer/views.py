@@ -79,7 +79,7 @@ def shop():
 
 @bp.get("/shop/<int:sku_id>")
 def sku_detail(sku_id: int):
-    return _sku_page(_on_sale(sku_id))
+    return sku_page(_on_sale(sku_id))
 
 
 def _on_sale(sku_id: int) -> Sku:
@@ -89,7 +89,7 @@ def _on_sale(sku_id: int) -> Sku:
     return sku
 
 
-def _sku_page(sku: Sku, status_code: int = 200, values: dict | None = None, errors: dict | None = None,
+def sku_page(sku: Sku, status_code: int = 200, values: dict | None = None, errors: dict | None = None,
               quantity: int = 1):
     """The SKU page; after a refused account, again with what was typed and the error by its field."""
     values, errors = values or {}, errors or {}
@@ -120,7 +120,7 @@ def buy(sku_id: int):
             order = checkout(current_user, sku_id, quantity, accounts=given, promo=promo)
     except USER_ERRORS as e:
         if "fields" in e.details:  # wrong accounts: each message under its own input
-            return _sku_page(sku, 422, values={**given, "coupon": request.form.get("coupon", "")},
+            return sku_page(sku, 422, values={**given, "coupon": request.form.get("coupon", "")},
                              errors=e.details["fields"], quantity=max(quantity, 1))
         flash(str(e.message), "danger")
         if flash_sales.PROMO_KEY in promo:  # back to the sale's page, where the buyer clicked
