@@ -166,7 +166,7 @@ LABELS = {
                             "suspended": _l("Suspended"), "cancelled": _l("Cancelled")},
     "subscription_charge_status": {"pending": _l("In progress"), "succeeded": _l("Paid"), "failed": _l("Failed")},
     #: After-sales cases (app/service).
-    "case_status": {"open": _l("Open"), "in_progress": _l("Being handled"), "replaced": _l("Replaced"),
+    "case_status": {"open": _l("Awaiting handling"), "in_progress": _l("Being handled"), "replaced": _l("Replaced"),
                     "refunded": _l("Refunded"), "rejected": _l("Rejected")},
     "case_reason": {"code_invalid": _l("The code does not work"), "already_used": _l("The code was already used"),
                     "topup_missing": _l("The top-up has not arrived"), "wrong_account": _l("Topped up the wrong account"),
