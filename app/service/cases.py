@@ -13,7 +13,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
-from app.accounts.models import User
+from app.accounts.models import Role, User
 from app.catalog.models import SkuSource, SkuType
 from app.core.audit import audit
 from app.core.errors import Conflict, NotFound, TransitionError, ValidationError, raise_all
@@ -31,7 +31,7 @@ from app.fulfilment.models import (
     Entitlement,
     EntitlementStatus,
 )
-from app.fulfilment.services import _attach_code, enqueue
+from app.fulfilment.services import _attach_code, claim_shared, enqueue
 from app.inventory import services as inventory
 from app.inventory.models import Code, CodeStatus
 from app.notifications import services as notifications
@@ -49,6 +49,7 @@ from app.service.models import (
     CaseStatus,
 )
 from app.suppliers import services as suppliers
+from app.suppliers.models import Supplier
 
 D, E, S = DeliveryStatus, EntitlementStatus, CaseStatus
 MESSAGE_MAX = 1000
@@ -231,8 +232,6 @@ def ask_supplier(case_id: int, actor: User) -> str:
     d = _delivery(case)
     if d is None or d.supplier_id is None or d.out_order_no is None:
         raise ValidationError(_l("No supplier was involved in this unit's delivery."))
-    from app.suppliers.models import Supplier
-
     supplier = db.session.get(Supplier, d.supplier_id)
     out_order_no = d.out_order_no
     db.session.rollback()  # no transaction across the network call
@@ -295,8 +294,6 @@ def replace_unit(case_id: int, actor: User | None, *, ip=None) -> Case:
 def _code_from_stock(ent: Entitlement, order: Order) -> int | None:
     sku = ent.sku
     if sku.source == SkuSource.shared:
-        from app.fulfilment.services import claim_shared
-
         claimed = claim_shared(sku.id)
         if claimed is None:
             return None
@@ -465,8 +462,6 @@ def escalate_overdue(limit: int = 500) -> int:
 
 
 def _service_staff() -> list[int]:
-    from app.accounts.models import Role
-
     return list(db.session.scalars(sa.select(User.id).where(User.role.in_((Role.service, Role.ops)),
                                                             User.active.is_(True))))
 
