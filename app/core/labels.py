@@ -169,7 +169,7 @@ LABELS = {
     "promotion_source": {"coupon": _l("Coupon"), "flash_sale": _l("Flash sale"), "group_buy": _l("Group buy"),
                          "first_order": _l("First-order offer"), "cross_sell": _l("Bought together")},
     #: After-sales cases (app/service).
-    "case_status": {"open": _l("Open"), "in_progress": _l("Being handled"), "replaced": _l("Replaced"),
+    "case_status": {"open": _l("Awaiting handling"), "in_progress": _l("Being handled"), "replaced": _l("Replaced"),
                     "refunded": _l("Refunded"), "rejected": _l("Rejected")},
     "case_reason": {"code_invalid": _l("The code does not work"), "already_used": _l("The code was already used"),
                     "topup_missing": _l("The top-up has not arrived"), "wrong_account": _l("Topped up the wrong account"),

@@ -13,7 +13,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
-from app.accounts.models import User
+from app.accounts.models import Role, User
 from app.catalog.models import SkuSource, SkuType
 from app.core.audit import audit
 from app.core.errors import Conflict, NotFound, TransitionError, ValidationError, raise_all
@@ -31,7 +31,7 @@ from app.fulfilment.models import (
     Entitlement,
     EntitlementStatus,
 )
-from app.fulfilment.services import _attach_code, enqueue
+from app.fulfilment.services import _attach_code, claim_shared, enqueue
 from app.inventory import services as inventory
 from app.inventory.models import Code, CodeStatus
 from app.notifications import services as notifications
@@ -49,6 +49,7 @@ from app.service.models import (
     CaseStatus,
 )
 from app.suppliers import services as suppliers
+from app.suppliers.models import Supplier
 
 D, E, S = DeliveryStatus, EntitlementStatus, CaseStatus
 MESSAGE_MAX = 1000
@@ -99,7 +100,7 @@ def open_case(order_id: int, entitlement_id: int | None, *, reason: str, message
                 entitlement_id=ent.id if ent else None, open_entitlement_id=ent.id if ent else None,
                 owner_id=ent.owner_id if ent else order.buyer_id, reseller_id=order.reseller_id, source=source,
                 reason=reason, message=message, status=S.open, opened_by=opened_by.id if opened_by else None,
-                due_at=now + timedelta(hours=current_app.config["SERVICE_CASE_SLA_HOURS"]), key=key or None,
+                due_at=now + timedelta(hours=current_app.config["SERVICE_CASE_SLA_HOURS"]), key=key or None, created_at=now,
                 resolution_note="")
     try:
         with db.session.begin_nested():
@@ -146,6 +147,12 @@ def get(case_id: int) -> Case:
 
 def list_for_owner(owner: User) -> list[Case]:
     return list(db.session.scalars(sa.select(Case).where(Case.owner_id == owner.id).order_by(Case.id.desc())))
+
+
+def of_customer(user_id: int, limit: int = 50) -> list[Case]:
+    """A customer's cases, newest first: what the customer view lists (app/web/service/views.py _cases_of)."""
+    return list(db.session.scalars(sa.select(Case).where(Case.owner_id == user_id).order_by(Case.id.desc())
+                                   .limit(limit)))
 
 
 def open_case_of(ent_id: int) -> Case | None:
@@ -225,8 +232,6 @@ def ask_supplier(case_id: int, actor: User) -> str:
     d = _delivery(case)
     if d is None or d.supplier_id is None or d.out_order_no is None:
         raise ValidationError(_l("No supplier was involved in this unit's delivery."))
-    from app.suppliers.models import Supplier
-
     supplier = db.session.get(Supplier, d.supplier_id)
     out_order_no = d.out_order_no
     db.session.rollback()  # no transaction across the network call
@@ -289,8 +294,6 @@ def replace_unit(case_id: int, actor: User | None, *, ip=None) -> Case:
 def _code_from_stock(ent: Entitlement, order: Order) -> int | None:
     sku = ent.sku
     if sku.source == SkuSource.shared:
-        from app.fulfilment.services import claim_shared
-
         claimed = claim_shared(sku.id)
         if claimed is None:
             return None
@@ -459,8 +462,6 @@ def escalate_overdue(limit: int = 500) -> int:
 
 
 def _service_staff() -> list[int]:
-    from app.accounts.models import Role
-
     return list(db.session.scalars(sa.select(User.id).where(User.role.in_((Role.service, Role.ops)),
                                                             User.active.is_(True))))
 

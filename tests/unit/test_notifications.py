@@ -140,6 +140,7 @@ def test_every_kind_renders_with_its_documented_params(ctx):
               "code": "123456", "plan": "连续包月", "period": 2}
     params |= {"level": "黄金", "value": 300, "shortfall": 50, "date": "2026-12-21"}  # member levels
     params |= {"reason": "账户信息有误。", "points": 120, "expires_at": "2027-12-31"}  # referral, points
+    params |= {"case_no": "CS261207A1B2C3"}  # after-sales cases
     for kind in KINDS:
         title, body = Notification(kind=kind, params=params).title, Notification(kind=kind, params=params).body
         assert title and body and "%(" not in title + body

@@ -30,6 +30,10 @@ def case(case_id: int):
                   deliveries=cases.deliveries(c))
 
 
+# The customer view (templates/service/customer.html) links a case as `service.case_detail`: the same page.
+bp.add_url_rule("/cases/<int:case_id>", endpoint="case_detail", view_func=case, methods=["GET"])
+
+
 def _act(case_id: int, done: str, fn, *args, **kwargs):
     try:
         fn(case_id, current_user, *args, **kwargs)
