@@ -149,12 +149,6 @@ def list_for_owner(owner: User) -> list[Case]:
     return list(db.session.scalars(sa.select(Case).where(Case.owner_id == owner.id).order_by(Case.id.desc())))
 
 
-def of_customer(user_id: int, limit: int = 50) -> list[Case]:
-    """A customer's cases, newest first: what the customer view lists (app/web/service/views.py _cases_of)."""
-    return list(db.session.scalars(sa.select(Case).where(Case.owner_id == user_id).order_by(Case.id.desc())
-                                   .limit(limit)))
-
-
 def open_case_of(ent_id: int) -> Case | None:
     return db.session.scalars(sa.select(Case).where(Case.open_entitlement_id == ent_id)).first()
 
