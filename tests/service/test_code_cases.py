@@ -150,3 +150,28 @@ def test_a_large_orders_stored_files_follow_a_replacement(app, ctx, make_reselle
         assert len(set(lines_after) - set(lines_before)) == 1
     finally:
         app.config.update(ISSUANCE_THRESHOLD=500)
+
+
+def test_staff_refund_part_of_a_code_from_the_case_page(app, client, make_reseller, make_sku, stock, client_as):
+    """A partial refund (a compensation) from the console leaves the code with the reseller; the page works."""
+    info = make_reseller(balance="1000.00")
+    sku_id = make_sku(price="30.00")
+    stock(sku_id, 2)
+    with app.app_context():
+        order, _ = wholesale.place(db.session.get(Reseller, info["id"]), None,
+                                   sku=db.session.get(Sku, sku_id).sku, quantity=1, client_order_no="PAGE-C")
+        code_id = db.session.scalar(sa.select(Code.id).where(Code.order_id == order.id))
+        case_id = cases.open_case(order.id, None, reason="already_used", message="", opened_by=None,
+                                  source="reseller", code_id=code_id).id
+        left = balance.of(info["id"])
+    staff, _ = client_as("service")
+    assert "Replace the unit" in staff.get(f"/service/cases/{case_id}").get_data(as_text=True)
+    assert staff.post(f"/service/cases/{case_id}/refund", data={"amount": "5.00", "reason": "补偿"}).status_code == 303
+    with app.app_context():
+        case = db.session.get(Case, case_id)
+        assert (case.status, case.refund_fen, case.open_code_id) == ("refunded", 500, None)
+        assert db.session.get(Code, code_id).status == "delivered"
+        assert balance.of(info["id"]) == left + 500
+    assert staff.post(f"/service/cases/{case_id}/replace").status_code in (303, 409)
+    with app.app_context():
+        assert db.session.get(Case, case_id).status == "refunded"
