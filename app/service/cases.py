@@ -93,7 +93,8 @@ def open_case(order_id: int, entitlement_id: int | None, *, reason: str, message
         raise NotFound(_l("Benefit not found."))
     if source == CaseSource.buyer and (opened_by is None or ent is None or ent.owner_id != opened_by.id):
         raise NotFound(_l("Benefit not found."))
-    if code_id is not None and (ent is not None or _order_code_status(order.id, code_id) is None):
+    if code_id is not None and (ent is not None or _order_code_status(order.id, code_id) is None
+                                or _has_units(order.id)):  # a unit's code is reported through its unit
         raise NotFound(_l("Code not found."))
     if code_id is not None and _order_code_status(order.id, code_id) != CodeStatus.delivered:
         errors.append(ValidationError(_l("This code was refunded or replaced: there is nothing to report."),
@@ -154,6 +155,10 @@ def _no_open_code_case(code_id: int) -> None:
 def _order_code_status(order_id: int, code_id: int) -> str | None:
     """The status of a code issued to the order (None when the order does not hold it)."""
     return db.session.scalar(sa.select(Code.status).where(Code.id == code_id, Code.order_id == order_id))
+
+
+def _has_units(order_id: int) -> bool:
+    return db.session.scalar(sa.select(Entitlement.id).where(Entitlement.order_id == order_id).limit(1)) is not None
 
 
 def open_code_case_of(code_id: int) -> Case | None:

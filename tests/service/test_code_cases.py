@@ -175,3 +175,19 @@ def test_staff_refund_part_of_a_code_from_the_case_page(app, client, make_resell
     assert staff.post(f"/service/cases/{case_id}/replace").status_code in (303, 409)
     with app.app_context():
         assert db.session.get(Case, case_id).status == "refunded"
+
+
+def test_a_code_held_by_a_unit_is_reported_through_its_unit(ctx, make_user, make_sku):
+    from app.core.errors import NotFound
+    from tests.support.voids import sell
+
+    sku_id = make_sku(price="28.00")
+    make_batch(sku_id, 2)
+    [order_id] = sell([make_user("consumer")], sku_id, 1, per_order=1)
+    code_id = db.session.scalar(sa.select(Code.id).where(Code.order_id == order_id))
+    try:
+        cases.open_case(order_id, None, reason="other", message="", opened_by=None, source="staff", code_id=code_id)
+        raise AssertionError("opened")
+    except NotFound:
+        db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Case)) == 0
