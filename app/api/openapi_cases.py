@@ -27,6 +27,13 @@ def schemas(money: dict, time: dict, ref) -> dict:
                 "client_case_no": {"type": ["string", "null"], "pattern": "^[A-Za-z0-9_.:-]{1,64}$",
                                    "description": "Your own case number: the idempotency key. Sending it again "
                                                   "returns the case it opened (200)."},
+                "code": {"type": ["string", "null"], "maxLength": 200,
+                         "description": "Of a stocked card-code order: the code the case is about, exactly as "
+                                        "you received it (from the order's codes). It must be a code the order "
+                                        "holds now, else 422 VALIDATION_ERROR; an order delivered unit by unit "
+                                        "names a unit instead. Replaced, the order gets a new code (the old one "
+                                        "is void and no longer listed); refunded, up to the unit price goes back "
+                                        "to your balance. Never echoed in the Case."},
             },
             "example": {"reason": "code_invalid", "message": "充值提示卡密无效", "unit": 1,
                         "client_case_no": "shop-case-77"},

@@ -20,7 +20,7 @@ ORDER_FIELDS = {"client_order_no": ((str,), True), "sku": ((str,), True), "quant
                 "account": ((str, type(None)), False), "notify_url": ((str, type(None)), False)}
 #: POST /orders/{order_no}/cases body fields (docs/reseller-api-extensions.md).
 CASE_FIELDS = {"reason": ((str,), True), "message": ((str,), False), "unit": ((int, type(None)), False),
-               "client_case_no": ((str, type(None)), False)}
+               "client_case_no": ((str, type(None)), False), "code": ((str, type(None)), False)}
 
 
 @bp.before_request
@@ -89,7 +89,8 @@ def open_case(order_no: str):
     body = _body(request.get_data(cache=True), CASE_FIELDS)
     case, created = reseller_cases.open_for(g.reseller.id, order_no, reason=body["reason"],
                                             message=body.get("message") or "", unit=body.get("unit"),
-                                            client_case_no=body.get("client_case_no"), ip=request.remote_addr)
+                                            client_case_no=body.get("client_case_no"), code=body.get("code"),
+                                            ip=request.remote_addr)
     return jsonify(reseller_cases.to_api(case)), 201 if created else 200
 
 

@@ -9,7 +9,7 @@ import xlsxwriter
 from flask_babel import lazy_gettext as _l
 
 from app.channels import wholesale
-from app.channels.models import IssuedFile
+from app.channels.models import IssuanceStatus, IssuedFile
 from app.core import tables, vault
 from app.core.audit import audit
 from app.core.errors import ValidationError
@@ -141,6 +141,13 @@ def store(order: Order) -> list[IssuedFile]:
     return out
 
 
+def forget(order: Order) -> None:
+    """Drop the order's stored files after one of its codes changed (after-sales replaced or refunded it): the
+    next download writes them again from the codes it holds now. Caller commits."""
+    db.session.execute(sa.delete(IssuedFile).where(IssuedFile.order_id == order.id)
+                       .execution_options(synchronize_session=False))
+
+
 def stored(order: Order) -> dict[str, IssuedFile]:
     return {f.format: f for f in db.session.scalars(sa.select(IssuedFile).where(IssuedFile.order_id == order.id))}
 
@@ -152,6 +159,8 @@ def download(order: Order, fmt: str, actor_id: int | None, ip: str | None = None
     issuance = wholesale.issuance_of(order) if wholesale.bulk(order.sku) else None
     if issuance is not None:
         row = stored(order).get(fmt)
+        if row is None and issuance.status == IssuanceStatus.done:  # forgotten: a code changed since
+            row = {r.format: r for r in store(order)}[fmt]
         if row is None:
             raise ValidationError(_l("The files are not ready yet."), code="NOT_READY")
         data, n = vault.open_blob(row.data_key_id, row.content_ct), row.rows

@@ -220,7 +220,6 @@ def _claim(reseller: Reseller, sku: Sku, order: Order, deliver: bool = False) ->
     """The pool first; shared stock only when there is no pool or ops allowed the pool to overflow.
     `deliver`: the codes are issued in this transaction, so they are claimed straight into delivered (one
     statement per source) and their ids returned; otherwise they are reserved (the returned list is empty)."""
-    pool = pools.pool_for(reseller.id, sku.id)
     got: list[int] = []
     n = 0
 
@@ -231,13 +230,31 @@ def _claim(reseller: Reseller, sku: Sku, order: Order, deliver: bool = False) ->
         got.extend(ids)
         return len(ids)
 
-    if pool is not None:
-        n = take(order.quantity, pool.id)
-    if n < order.quantity and (pool is None or pool.allow_shared):
-        n += take(order.quantity - n)
+    for pool_id in _sources(reseller.id, sku.id):
+        if n < order.quantity:
+            n += take(order.quantity - n, pool_id)
     if n < order.quantity:
         raise InsufficientStock()
     return got
+
+
+def _sources(reseller_id: int, sku_id: int) -> list[int | None]:
+    """Where a reseller's codes of a SKU come from, in order: its pool (an id), then the shared stock (None) when
+    it has no pool or ops allowed the pool to overflow."""
+    pool = pools.pool_for(reseller_id, sku_id)
+    if pool is None:
+        return [None]
+    return [pool.id, None] if pool.allow_shared else [pool.id]
+
+
+def claim_replacement(order: Order) -> int | None:
+    """One more code of a stocked order's SKU, delivered to the order now, from where its codes come (after-sales
+    replaces one of its codes with it). None when there is none. Caller holds the order's row lock and commits."""
+    for pool_id in _sources(order.reseller_id, order.sku_id):
+        ids = inventory.claim_delivered(order.sku_id, order.id, 1, pool_id)
+        if ids:
+            return ids[0]
+    return None
 
 
 def issue_batch(order: Order, limit: int) -> int:

@@ -15,8 +15,9 @@ from sqlalchemy.exc import IntegrityError
 
 from app.accounts.models import Role, User
 from app.catalog.models import SkuSource, SkuType
+from app.channels import files, wholesale
 from app.core.audit import audit
-from app.core.errors import Conflict, NotFound, TransitionError, ValidationError, raise_all
+from app.core.errors import Conflict, DomainError, NotFound, TransitionError, ValidationError, raise_all
 from app.core.ids import utcnow
 from app.core.money import yuan
 from app.core.states import transition
@@ -64,12 +65,15 @@ REDELIVER = {D.delivered: frozenset({D.queued})}
 # ---- opening ------------------------------------------------------------------------------------------------
 
 def open_case(order_id: int, entitlement_id: int | None, *, reason: str, message: str, opened_by: User | None,
-              source: str = "buyer", attachment=None, key: str | None = None, ip: str | None = None) -> Case:
+              source: str = "buyer", attachment=None, key: str | None = None, ip: str | None = None,
+              code_id: int | None = None) -> Case:
     """Open a case about one unit of an order (or the order as a whole when entitlement_id is None) and commit.
 
     `source` "buyer": opened_by must own the unit, else NotFound. `key`: the same key returns the case it opened.
     `attachment`: an uploaded screenshot (a werkzeug FileStorage), checked by its content before anything is
-    written. One open case per unit: a second one raises Conflict naming the first."""
+    written. One open case per unit: a second one raises Conflict naming the first. `code_id`: the case is about
+    that code of a reseller's stocked order (which has no units; entitlement_id is then None), one open case per
+    code likewise."""
     if key:
         existing = db.session.scalars(sa.select(Case).where(Case.key == key)).first()
         if existing is not None:
@@ -89,15 +93,24 @@ def open_case(order_id: int, entitlement_id: int | None, *, reason: str, message
         raise NotFound(_l("Benefit not found."))
     if source == CaseSource.buyer and (opened_by is None or ent is None or ent.owner_id != opened_by.id):
         raise NotFound(_l("Benefit not found."))
+    if code_id is not None and (ent is not None or _order_code_status(order.id, code_id) is None
+                                or _has_units(order.id)):  # a unit's code is reported through its unit
+        raise NotFound(_l("Code not found."))
+    if code_id is not None and _order_code_status(order.id, code_id) != CodeStatus.delivered:
+        errors.append(ValidationError(_l("This code was refunded or replaced: there is nothing to report."),
+                                      field="code"))
     if ent is not None and ent.status in (E.refunded, E.reclaimed):
         errors.append(ValidationError(_l("This benefit was refunded or taken back: there is nothing to report.")))
     raise_all(errors)
     image = uploads.check(attachment) if attachment is not None else None
     if ent is not None:
         _no_open_case(ent.id)
+    if code_id is not None:
+        _no_open_code_case(code_id)
     now = utcnow()
     case = Case(case_no=f"CS{now:%y%m%d}{secrets.token_hex(3).upper()}", order_id=order.id,
                 entitlement_id=ent.id if ent else None, open_entitlement_id=ent.id if ent else None,
+                code_id=code_id, open_code_id=code_id,
                 owner_id=ent.owner_id if ent else order.buyer_id, reseller_id=order.reseller_id, source=source,
                 reason=reason, message=message, status=S.open, opened_by=opened_by.id if opened_by else None,
                 due_at=now + timedelta(hours=current_app.config["SERVICE_CASE_SLA_HOURS"]), key=key or None, created_at=now,
@@ -111,7 +124,10 @@ def open_case(order_id: int, entitlement_id: int | None, *, reason: str, message
             existing = db.session.scalars(sa.select(Case).where(Case.key == key)).first()
             if existing is not None:
                 return existing
-        _no_open_case(ent.id)
+        if ent is not None:
+            _no_open_case(ent.id)
+        if code_id is not None:
+            _no_open_code_case(code_id)
         raise
     _event(case, "opened", opened_by, message)
     if image is not None:
@@ -127,6 +143,26 @@ def _no_open_case(ent_id: int) -> None:
     if other is not None:
         raise Conflict(_l("This benefit already has an open case (%(case_no)s).", case_no=other),
                        code="CASE_ALREADY_OPEN")
+
+
+def _no_open_code_case(code_id: int) -> None:
+    other = db.session.scalar(sa.select(Case.case_no).where(Case.open_code_id == code_id))
+    if other is not None:
+        raise Conflict(_l("This code already has an open case (%(case_no)s).", case_no=other),
+                       code="CASE_ALREADY_OPEN")
+
+
+def _order_code_status(order_id: int, code_id: int) -> str | None:
+    """The status of a code issued to the order (None when the order does not hold it)."""
+    return db.session.scalar(sa.select(Code.status).where(Code.id == code_id, Code.order_id == order_id))
+
+
+def _has_units(order_id: int) -> bool:
+    return db.session.scalar(sa.select(Entitlement.id).where(Entitlement.order_id == order_id).limit(1)) is not None
+
+
+def open_code_case_of(code_id: int) -> Case | None:
+    return db.session.scalars(sa.select(Case).where(Case.open_code_id == code_id)).first()
 
 
 # ---- reading --------------------------------------------------------------------------------------------------
@@ -245,6 +281,8 @@ def replace_unit(case_id: int, actor: User | None, *, ip=None) -> Case:
     (or stock is out and a supplier is mapped), deliver it again through the engine under a new out_order_no.
     Commits. Raises ValidationError when there is neither stock nor a supplier, Conflict when resolved already."""
     case = _resolve(case_id, S.replaced, actor, "replaced")
+    if case.code_id is not None:
+        return _replace_code(case, actor, ip=ip)
     ent = _unit(case)
     order = db.session.get(Order, case.order_id, with_for_update=True)
     d = db.session.get(Delivery, _delivery(case).id, with_for_update=True, populate_existing=True) \
@@ -331,6 +369,8 @@ def refund_unit(case_id: int, actor: User | None, *, amount_fen: int | None = No
     if len(reason) > NOTE_MAX:
         raise ValidationError(_l("Write a reason of at most %(n)s characters.", n=NOTE_MAX), field="reason")
     case = get(case_id)
+    if case.code_id is not None:
+        return _refund_code(case, actor, amount_fen=amount_fen, reason=reason, ip=ip)
     d = _delivery(case)
     if d is None or case.entitlement_id is None:
         raise ValidationError(_l("This case is not about one unit: there is nothing to refund."))
@@ -339,10 +379,7 @@ def refund_unit(case_id: int, actor: User | None, *, amount_fen: int | None = No
     left = after_sales.refundable(d)
     if left <= 0:
         raise ValidationError(_l("Only a delivered unit can be refunded here."))
-    if amount_fen is None:
-        amount_fen = left
-    if not isinstance(amount_fen, int) or isinstance(amount_fen, bool) or not 0 < amount_fen <= left:
-        raise ValidationError(_l("Refund between ¥0.01 and %(max)s.", max=yuan(left)), field="amount")
+    amount_fen = _amount(amount_fen, left)
     case = _resolve(case_id, S.refunded, actor, "refunded", resolution_note=reason, refund_fen=amount_fen)
     order = db.session.get(Order, case.order_id, with_for_update=True, populate_existing=True)
     d = db.session.get(Delivery, d.id, with_for_update=True, populate_existing=True)
@@ -362,6 +399,70 @@ def refund_unit(case_id: int, actor: User | None, *, amount_fen: int | None = No
     _event(case, "refunded", actor, f"{yuan(amount_fen)} {reason}".strip())
     _tell_buyer(case, "case_refunded", amount=yuan(amount_fen))
     audit(actor_id, "case.refund", "case", case.id, ip=ip, amount_fen=amount_fen, full=full)
+    db.session.commit()
+    return case
+
+
+def _amount(amount_fen: int | None, left: int) -> int:
+    """The amount to refund of a unit with `left` fen still refundable (None: all of it), checked."""
+    if amount_fen is None:
+        amount_fen = left
+    if not isinstance(amount_fen, int) or isinstance(amount_fen, bool) or not 0 < amount_fen <= left:
+        raise ValidationError(_l("Refund between ¥0.01 and %(max)s.", max=yuan(left)), field="amount")
+    return amount_fen
+
+
+# ---- a code of a reseller's stocked order (no unit rows: Case.code_id) ----------------------------------------
+
+def _replace_code(case: Case, actor: User | None, *, ip=None) -> Case:
+    """replace_unit() for a code case (the case row is resolved already, uncommitted): a new code of the SKU from
+    where the order's codes come (the reseller's pool, or the shared stock) is delivered to the order, the old
+    one goes void, and the order's stored files are written again on the next download."""
+    order = db.session.get(Order, case.order_id, with_for_update=True, populate_existing=True)
+    if _order_code_status(order.id, case.code_id) not in (CodeStatus.delivered, CodeStatus.void):
+        db.session.rollback()
+        raise ValidationError(_l("Only a delivered unit can be replaced."))
+    new_code_id = wholesale.claim_replacement(order)
+    if new_code_id is None:
+        db.session.rollback()
+        raise ValidationError(_l("No code of this product is in stock and no supplier delivers it: it cannot "
+                                 "be replaced now. Refund it, or import codes first."), code="NO_STOCK")
+    _void(case.code_id)
+    files.forget(order)
+    actor_id = actor.id if actor else None
+    _event(case, "replaced", actor, str(_l("A new code was issued to the order: download its codes again.")))
+    _tell_buyer(case, "case_replaced")
+    audit(actor_id, "case.replace", "case", case.id, ip=ip, order_id=order.id, old_code_id=case.code_id,
+          new_code_id=new_code_id)
+    db.session.commit()
+    return case
+
+
+def _refund_code(case: Case, actor: User | None, *, amount_fen: int | None, reason: str, ip=None) -> Case:
+    """refund_unit() for a code case: after_sales.refund_code (the order's unit price at most, back to the
+    reseller's balance, keyed by the case); refunded in full, the code goes void."""
+    order = db.session.get(Order, case.order_id)
+    if order.unit_price_fen <= 0:
+        raise ValidationError(_l("This unit was free: there is nothing to refund."))
+    left = order.unit_price_fen - after_sales.refunded_of(code_id=case.code_id)
+    if left <= 0 or _order_code_status(order.id, case.code_id) not in (CodeStatus.delivered, CodeStatus.void):
+        raise ValidationError(_l("Only a delivered unit can be refunded here."))
+    amount_fen = _amount(amount_fen, left)
+    case = _resolve(case.id, S.refunded, actor, "refunded", resolution_note=reason, refund_fen=amount_fen)
+    actor_id = actor.id if actor else None
+    try:
+        after_sales.refund_code(order, case.code_id, amount_fen=amount_fen, actor_id=actor_id,
+                                reason=(reason or f"case {case.case_no}")[:200], key=f"case:{case.id}", ip=ip)
+    except DomainError:
+        db.session.rollback()
+        raise
+    full = amount_fen == left
+    if full:
+        _void(case.code_id)
+        files.forget(order)
+    _event(case, "refunded", actor, f"{yuan(amount_fen)} {reason}".strip())
+    _tell_buyer(case, "case_refunded", amount=yuan(amount_fen))
+    audit(actor_id, "case.refund", "case", case.id, ip=ip, amount_fen=amount_fen, full=full, code_id=case.code_id)
     db.session.commit()
     return case
 
@@ -400,7 +501,7 @@ def _resolve(case_id: int, to: str, actor: User | None, why: str, **values) -> C
     try:
         transition(case, to, allowed=CASE_TRANSITIONS, actor_id=actor.id if actor else None, reason=why,
                    resolved_by=actor.id if actor else None, resolved_at=utcnow(), open_entitlement_id=None,
-                   **values)
+                   open_code_id=None, **values)
     except TransitionError:
         db.session.rollback()
         raise Conflict(_l("This case is already resolved."), code="CASE_RESOLVED") from None

@@ -61,6 +61,13 @@ class Case(db.Model):
     entitlement_id: Mapped[int | None] = mapped_column(sa.ForeignKey("entitlements.id"), index=True)
     #: The entitlement while the case is open, None once resolved: unique, so a unit has one open case at most.
     open_entitlement_id: Mapped[int | None] = mapped_column(sa.ForeignKey("entitlements.id"), unique=True)
+    #: The code a case is about when its order has no units: one of a reseller's stocked card-code wholesale orders
+    #: (its codes are issued straight to the order). It stays the reported code once replaced (void then).
+    code_id: Mapped[int | None] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+                                                sa.ForeignKey("codes.id"), index=True)
+    #: The code while the case is open, None once resolved: unique, so a code has one open case at most.
+    open_code_id: Mapped[int | None] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+                                                     sa.ForeignKey("codes.id"), unique=True)
     #: The buyer who reads it (the unit's owner); None for a reseller's API unit.
     owner_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
     reseller_id: Mapped[int | None] = mapped_column(sa.ForeignKey("resellers.id"), index=True)

@@ -9,16 +9,20 @@ from flask_babel import lazy_gettext as _l
 
 from app.accounts.models import User
 from app.channels import wholesale
+from app.core import vault
 from app.core.errors import NotFound, ValidationError
 from app.core.money import yuan
 from app.extensions import db
 from app.fulfilment.models import Entitlement
+from app.inventory.models import Code, CodeStatus
 from app.orders.models import Order
 from app.service import cases
 from app.service.models import Case, CaseSource
 
 #: A reseller's own reference of a case (its idempotency key), like client_order_no.
 CLIENT_CASE_NO = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+#: The longest code text looked up (a card code is far shorter).
+CODE_MAX = 200
 
 
 def order_of(reseller_id: int, ref: str) -> Order:
@@ -42,9 +46,11 @@ def units_of(order_id: int) -> list[int]:
 
 
 def open_for(reseller_id: int, ref: str, *, reason: str, message: str, unit: int | None = None,
-             client_case_no: str | None = None, actor: User | None = None, ip: str | None = None) -> tuple[Case, bool]:
+             client_case_no: str | None = None, actor: User | None = None, ip: str | None = None,
+             code: str | None = None) -> tuple[Case, bool]:
     """Open a case about one of the reseller's orders (commits). `unit`: which unit (1 … n) when the order has
-    several; an order with one unit is about that one. `client_case_no`: the same one again returns the case it
+    several; an order with one unit is about that one. `code`: of a stocked card-code order (no units), the code
+    text the reseller received, found by its keyed digest among the codes the order holds. `client_case_no`: the same one again returns the case it
     opened. Returns (case, created)."""
     order = order_of(reseller_id, ref)
     key = None
@@ -57,6 +63,11 @@ def open_for(reseller_id: int, ref: str, *, reason: str, message: str, unit: int
         if existing is not None:
             return existing, False
     units = units_of(order.id)
+    if code is not None:
+        code_id = _code_of(order.id, code, units, unit)
+        case = cases.open_case(order.id, None, reason=reason, message=message, opened_by=actor,
+                               source=CaseSource.reseller, key=key, ip=ip, code_id=code_id)
+        return case, True
     if unit is None:
         ent_id = units[0] if len(units) == 1 else None
     elif isinstance(unit, bool) or not isinstance(unit, int) or not 1 <= unit <= len(units):
@@ -69,6 +80,22 @@ def open_for(reseller_id: int, ref: str, *, reason: str, message: str, unit: int
     case = cases.open_case(order.id, ent_id, reason=reason, message=message, opened_by=actor,
                            source=CaseSource.reseller, key=key, ip=ip)
     return case, True
+
+
+def _code_of(order_id: int, code: str, units: list[int], unit) -> int:
+    """The id of the delivered code `code` of a stocked order, else ValidationError (never saying whether the
+    code exists elsewhere)."""
+    if units or unit is not None:
+        raise ValidationError(_l("code is only for a stocked card-code order (issued together); name a unit "
+                                 "otherwise."), field="code")
+    text = code.strip()
+    code_id = db.session.scalar(sa.select(Code.id).where(
+        Code.code_hash == vault.code_digest(text), Code.order_id == order_id,
+        Code.status == CodeStatus.delivered)) if 0 < len(text) <= CODE_MAX else None
+    if code_id is None:
+        raise ValidationError(_l("This order holds no such code: send the code exactly as you received it."),
+                              field="code")
+    return code_id
 
 
 def get_for(reseller_id: int, case_no: str) -> Case:

@@ -2,7 +2,6 @@
 time, through the after-sales case functions. Safe to kill and rerun, and to run twice at once."""
 
 import sqlalchemy as sa
-from flask_babel import lazy_gettext as _l
 
 from app.accounts.models import User
 from app.core.audit import audit
@@ -114,13 +113,16 @@ def _resolve(item: CodeVoidItem, void: CodeVoid, actor: User) -> tuple[str, int 
         sa.select(Entitlement.id, Entitlement.order_id, Entitlement.code_use)
         .where(sa.or_(sa.and_(Entitlement.code_id == item.code_id, Entitlement.status.in_(LIVE)),
                       Entitlement.id == item.entitlement_id)).order_by(Entitlement.id)).all()
+    if not units and item.order_id and item.entitlement_id is None:
+        # A code of a reseller's stocked order (no unit rows): its case is about the code itself.
+        case_id = _code_case_for(void, item.code_id, item.order_id, actor)
+        if item.case_id != case_id:
+            item = db.session.get(CodeVoidItem, item.id)
+            item.case_id = case_id
+            db.session.commit()
+        return _resolve_case(case_id, void, actor), case_id, None
     if not units and item.case_id:  # a killed run resolved it (a full refund leaves no live unit)
         return cases_outcome(item.case_id) or ItemStep.failed, item.case_id, None
-    if not units and item.order_id and item.entitlement_id is None:
-        # A reseller's bulk code has no unit to replace or refund one by one: the case goes to staff.
-        case = cases.open_case(item.order_id, None, reason="code_invalid", message=void.reason, opened_by=actor,
-                               source="batch_void", key=f"void:{void.id}:{item.code_id}")
-        return ItemStep.failed, case.id, str(_l("A bulk wholesale code: settle it with the reseller in its case."))
     outcome: tuple[str, int | None, str | None] | None = None
     for ent_id, order_id, use in units:
         case_id = _case_for(void, item.code_id, order_id, ent_id, use, actor)
@@ -145,6 +147,18 @@ def _case_for(void: CodeVoid, code_id: int, order_id: int, ent_id: int, use: int
         if e.code != "CASE_ALREADY_OPEN":
             raise
         return cases.open_case_of(ent_id).id
+
+
+def _code_case_for(void: CodeVoid, code_id: int, order_id: int, actor: User) -> int:
+    """The void's case for a code of a stocked order (the same key on a rerun), or the one the reseller opened."""
+    try:
+        return cases.open_case(order_id, None, reason="code_invalid", message=void.reason, opened_by=actor,
+                               source="batch_void", key=f"void:{void.id}:{code_id}", code_id=code_id).id
+    except Conflict as e:
+        db.session.rollback()
+        if e.code != "CASE_ALREADY_OPEN":
+            raise
+        return cases.open_code_case_of(code_id).id
 
 
 def _resolve_case(case_id: int, void: CodeVoid, actor: User) -> str:
