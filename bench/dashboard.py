@@ -7,7 +7,8 @@
 
 The app runs under gunicorn in a subprocess with the secrets the history was seeded with; one client signs in
 as ops and one as finance (password, then the TOTP second step) and requests each page `--requests` times after
-`--warmup` untimed ones: the ops dashboard (`/ops/?range=30d`, `range=7d`, `range=month`) and the finance margin
+`--warmup` untimed ones: the ops dashboard (`/ops/?range=30d`, `range=7d`, `range=month`, and the operations half
+it loads, `/ops/dashboard/operations`, for the same ranges) and the finance margin
 page for each grouping (`by` = sku, brand, channel, supplier, reseller) over the last 30 days and last month.
 Per page: p50/p95 of the wall time seen by the client, and the server's CPU per request (gunicorn's process
 tree, bench/cpu.py).
@@ -265,6 +266,10 @@ def run(args, url: str, stack: Stack) -> dict:
                 problems.append(f"{name}: dashboard shows (GMV fen, paid orders, paying users) {shown}, "
                                 f"the orders say {truth}")
                 say(f"FIGURES DIFFER on {name}: {shown} != {truth}")
+            # the dashboard's operations half, which the page loads into itself for the same period
+            samples, _ = timed(ops, f"/ops/dashboard/operations?{query}", args.requests, args.warmup)
+            pages[f"{name}_operations"] = stats(samples)
+            n_requests += args.requests + args.warmup
         for pname, (query, first, last) in periods.items():
             start, end = bounds(first, last)
             for by in BYS:
