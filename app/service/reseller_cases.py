@@ -112,7 +112,7 @@ def list_for(reseller_id: int, order_id: int | None = None, limit: int = 100) ->
             .order_by(Case.id.desc()).limit(limit))
     if order_id is not None:
         stmt = stmt.where(Case.order_id == order_id)
-    return list(db.session.execute(stmt).tuples())
+    return [tuple(r) for r in db.session.execute(stmt)]
 
 
 def to_api(case: Case, order: Order | None = None) -> dict:
