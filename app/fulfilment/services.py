@@ -207,14 +207,19 @@ def claim_shared(sku_id: int) -> tuple[Code, int] | None:
 
 def recognise(d: Delivery) -> None:
     """Revenue of a delivered unit (prepayment → sales), a partner's share of it when it is part of a joint
-    membership, and its supplier cost when it had one."""
+    membership, and its supplier cost when it had one.
+
+    Revenue is booked once per unit, however often it is delivered. A supplier charges for every order it
+    fulfils, so a unit delivered again (a customer-service replacement, under a new upstream_seq) books its
+    cost again: the key names the seq past the first ("delivery:<id>:cost:<seq>")."""
     order_no = d.key.rsplit("-", 1)[0]
     ledger.post("revenue", revenue_postings(d), key=f"delivery:{d.id}:revenue", memo=d.key,
                 ref=("order", d.order_id))
     signals.unit_delivered.send(d)
     if d.cost_fen and d.supplier_id and not d.delivered_by:
         ledger.post("supplier_cost", [("6401", d.cost_fen), ("2202", -d.cost_fen)],
-                    key=f"delivery:{d.id}:cost", memo=order_no, ref=("supplier", d.supplier_id))
+                    key=f"delivery:{d.id}:cost" + (f":{d.upstream_seq}" if d.upstream_seq else ""),
+                    memo=order_no, ref=("supplier", d.supplier_id))
 
 
 def revenue_postings(d: Delivery) -> list[tuple[str, int]]:

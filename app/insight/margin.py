@@ -54,7 +54,8 @@ def _account_codes() -> dict[int, str]:
 
 
 def _cost_delivery_id():
-    """The delivery a supplier_cost entry is for, from its key "delivery:<id>:cost" (its memo is the order no)."""
+    """The delivery a supplier_cost entry is for, from its key "delivery:<id>:cost[:<seq>]" (its memo is the order
+    no; a unit delivered again by a supplier costs again, app/fulfilment/services.py recognise)."""
     key = JournalEntry.idempotency_key
     if db.session.get_bind().dialect.name == "postgresql":
         return sa.cast(sa.func.split_part(key, ":", 2), sa.Integer)

@@ -24,6 +24,11 @@ def _user(uid):
     return db.session.get(User, uid)
 
 
+def _cost_entries(order_no: str) -> list[int]:
+    return db.session.scalars(sa.select(JournalEntry.id).where(JournalEntry.kind == "supplier_cost",
+                                                               JournalEntry.memo == order_no)).all()
+
+
 def _revenue_entries(order_id: int) -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(JournalEntry)
                              .where(JournalEntry.kind == "revenue", JournalEntry.ref_id == order_id))
@@ -54,6 +59,7 @@ def test_replace_a_supplier_code_through_a_new_delivery(app, make_sku, make_supp
         assert ent.status == "unused" and ent.code_id not in (None, old_code)
         assert ent.delivery.status == "delivered"
         assert _revenue_entries(order_id) == 1
+        assert len(_cost_entries(order_no)) == 2, "the supplier charged for both deliveries"
         assert_ledger_balanced()
         events = db.session.scalars(sa.select(CaseEvent).where(CaseEvent.case_id == case.id)
                                     .order_by(CaseEvent.id)).all()
@@ -83,6 +89,7 @@ def test_top_up_again(app, make_sku, make_supplier, map_sku, supplier_sandbox, b
         assert ent.status == "used" and ent.delivery.status == "delivered"
         assert len(supplier_sandbox.topups()) == 2
         assert _revenue_entries(order_id) == 1
+        assert len(_cost_entries(order_no)) == 2
         assert_ledger_balanced()
 
 
