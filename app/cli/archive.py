@@ -229,6 +229,7 @@ def restore_database(target: Target, member: str, data_path: Path) -> None:
         tmp = dest.with_name(dest.name + ".restoring")
         shutil.copyfile(data_path, tmp)
         os.chmod(tmp, 0o600)
+        _set_aside(dest)  # only there with --force: kept, not overwritten
         os.replace(tmp, dest)
         return
     if target.is_sqlite:

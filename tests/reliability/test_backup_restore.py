@@ -185,3 +185,13 @@ def test_backup_and_restore_round_trip(app, redis_url, tmp_path, make_user, make
     assert again.returncode != 0 and "is not empty" in again.stderr and "nothing was changed" in again.stderr
     assert not list(inst_b.glob("*.before-restore-*"))
     assert ((inst_b / "secret_key").read_bytes() if (inst_b / "secret_key").exists() else None) == key_before
+
+    # --force over it: SQLite's file is set aside, never overwritten; PostgreSQL's restore fails on the tables
+    # already there, in one transaction, and leaves the database as it was.
+    forced = _quanyi(target, "restore", str(backup), "--passphrase-file", str(passfile), "--force")
+    if source_url.startswith("sqlite"):
+        assert forced.returncode == 0, forced.stderr
+        assert list(inst_b.glob("quanyi.db.before-restore-*"))
+    else:
+        assert forced.returncode != 0 and "pg_restore failed" in forced.stderr
+    assert _probe(dict(target, **loaded))["balances"] == before["balances"]
