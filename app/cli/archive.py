@@ -138,7 +138,9 @@ def _libpq(url: str) -> tuple[list[str], dict]:
     """pg_dump / pg_restore connection arguments for a SQLAlchemy URL; the password goes in the environment
     (PGPASSWORD), never on a command line other users can read in `ps`."""
     u = sa.engine.make_url(url)
-    args = ["--dbname", u.database or "", "--host", u.host or "localhost", "--port", str(u.port or 5432)]
+    host = u.host or u.query.get("host") or "localhost"  # ?host=/run/postgresql: a unix socket folder
+    host = host if isinstance(host, str) else host[0]
+    args = ["--dbname", u.database or "", "--host", host, "--port", str(u.port or 5432)]
     if u.username:
         args += ["--username", u.username]
     env = dict(os.environ)
