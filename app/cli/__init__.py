@@ -23,7 +23,7 @@ def init_app(app: Flask) -> None:
 
     for group in (audit.cli, keys.cli, worker.worker):
         app.cli.add_command(group)
-    for name in ("catalog", "channels", "codes", "demo", "embedded", "insight", "users"):
+    for name in ("backup", "catalog", "channels", "codes", "demo", "embedded", "insight", "users"):
         try:
             module = __import__(f"app.cli.{name}", fromlist=["register"])
         except ModuleNotFoundError as e:
@@ -35,5 +35,9 @@ def init_app(app: Flask) -> None:
 
 def main() -> None:
     from app import create_app
+    from app.cli.backup import restore
 
-    FlaskGroup(create_app=create_app, help="Quanyi ops command line")()
+    group = FlaskGroup(create_app=create_app, help="Quanyi ops command line")
+    # Works before the app can start: a shared database's keys only come back with the restore.
+    group.add_command(restore)
+    group()
