@@ -172,7 +172,7 @@ def check_storage(cfg: Mapping) -> list[Check]:
         probe = path
         while probe and not os.path.exists(probe):
             probe = os.path.dirname(probe)
-        if not (probe and os.access(probe, os.W_OK)):
+        if not (probe and os.path.isdir(probe) and os.access(probe, os.W_OK)):
             out.append(Check("storage", False, f"{key} ({path}) cannot be written by this user."))
         else:
             out.append(Check("storage", True, f"{key} writable"))
