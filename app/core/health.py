@@ -44,12 +44,16 @@ def sqlite_path(url: str) -> str | None:
 
 
 def probe_engine(url: str, timeout: float) -> sa.Engine:
-    """An engine of one connection whose connect is bounded by `timeout` (libpq's connect_timeout, SQLite's
-    lock wait); statements are bounded per check."""
+    """An engine of one kept connection, bounded by `timeout`: libpq's connect_timeout, and tcp_user_timeout
+    with keepalives so a connection whose server vanished from the network (no reset) fails instead of waiting
+    for TCP to give up; SQLite's lock wait. Statements are bounded per check (statement_timeout)."""
     if url.startswith("sqlite"):
         return sa.create_engine(url, connect_args={"timeout": timeout}, poolclass=sa.pool.NullPool)
-    return sa.create_engine(url, connect_args={"connect_timeout": max(1, round(timeout))}, pool_size=1,
-                            max_overflow=0, pool_timeout=timeout, pool_pre_ping=True)
+    seconds = max(1, round(timeout))
+    return sa.create_engine(url, connect_args={"connect_timeout": seconds, "tcp_user_timeout": seconds * 1000,
+                                               "keepalives": 1, "keepalives_idle": seconds,
+                                               "keepalives_interval": 1, "keepalives_count": 2},
+                            pool_size=1, max_overflow=2, pool_timeout=timeout, pool_pre_ping=True)
 
 
 def probe_redis(url: str, timeout: float) -> redis.Redis:
@@ -96,7 +100,9 @@ def migration_heads() -> set[str]:
     return set(ScriptDirectory.from_config(cfg).get_heads())
 
 
-def check_migrations(engine: sa.Engine, timeout: float, heads: set[str]) -> Check:
+def check_migrations(engine: sa.Engine, timeout: float, heads: set[str] | None) -> Check:
+    if not heads:
+        return Check("migrations", False, "the migration scripts (migrations/) could not be read")
     try:
         current = {row[0] for row in _query(engine, timeout, "SELECT version_num FROM alembic_version")}
     except (FileNotFoundError, sa.exc.SQLAlchemyError) as e:
@@ -168,7 +174,11 @@ class Probe:
         self.timeout = float(cfg["HEALTH_CHECK_TIMEOUT"])
         self.engine = probe_engine(cfg["SQLALCHEMY_DATABASE_URI"], self.timeout)
         self.redis = probe_redis(cfg["REDIS_URL"], self.timeout)
-        self.heads = migration_heads()
+        try:
+            self.heads: set[str] | None = migration_heads()
+        except Exception as e:  # a broken or missing migrations/ is a failed check, not a failed probe
+            log.warning("health check migrations: scripts not readable: %s: %s", type(e).__name__, e)
+            self.heads = None
 
 
 def _probe() -> Probe:
@@ -181,13 +191,23 @@ def _probe() -> Probe:
 def readiness() -> list[Check]:
     cfg = current_app.config
     probe = _probe()
+    master, old = cfg["QUANYI_MASTER_KEY"], cfg.get("QUANYI_OLD_MASTER_KEYS") or ""
     return [
-        check_database(probe.engine, probe.timeout),
-        check_migrations(probe.engine, probe.timeout, probe.heads),
-        check_vault(probe.engine, probe.timeout, cfg["QUANYI_MASTER_KEY"], cfg.get("QUANYI_OLD_MASTER_KEYS") or ""),
-        check_redis(probe.redis),
-        check_workers(probe.redis, float(cfg["HEALTH_WORKER_HEARTBEAT_SECONDS"])),
+        _guarded("database", check_database, probe.engine, probe.timeout),
+        _guarded("migrations", check_migrations, probe.engine, probe.timeout, probe.heads),
+        _guarded("vault", check_vault, probe.engine, probe.timeout, master, old),
+        _guarded("redis", check_redis, probe.redis),
+        _guarded("workers", check_workers, probe.redis, float(cfg["HEALTH_WORKER_HEARTBEAT_SECONDS"])),
     ]
+
+
+def _guarded(name: str, check, *args) -> Check:
+    """A check that breaks in a way it did not foresee fails, in words; the probe still answers JSON."""
+    try:
+        return check(*args)
+    except Exception as e:
+        log.exception("health check %s broke", name)
+        return Check(name, False, f"the check itself failed ({type(e).__name__})")
 
 
 def report(checks: list[Check]) -> dict:

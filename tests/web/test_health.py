@@ -169,3 +169,25 @@ def test_a_black_holed_postgresql_fails_within_the_timeout(black_hole):
     engine = health.probe_engine(f"postgresql+psycopg://u:p@127.0.0.1:{black_hole}/db", 1)
     found = health.check_database(engine, 1)
     assert not found.ok and "did not answer" in found.message
+
+
+def test_a_check_that_breaks_still_answers_json(app, client, monkeypatch):
+    def broken(*_args):
+        raise ValueError("surprise")
+
+    monkeypatch.setattr(health, "check_workers", broken)
+    resp = client.get("/readyz")
+    assert resp.status_code == 503 and resp.is_json
+    assert _check(resp.json, "workers") == {"name": "workers", "ok": False,
+                                            "message": "the check itself failed (ValueError)"}
+    assert "surprise" not in resp.get_data(as_text=True)
+
+
+def test_migration_scripts_not_readable(app, monkeypatch):
+    monkeypatch.setattr(health, "MIGRATIONS", health.MIGRATIONS / "nowhere")
+    probe = health.Probe(app)
+    try:
+        found = health.check_migrations(probe.engine, 1, probe.heads)
+    finally:
+        probe.engine.dispose()
+    assert probe.heads is None and not found.ok and "migrations/" in found.message
