@@ -2,11 +2,12 @@
 works, the schema is at the code's migration head, and every queue has a live worker (docs/operations.md).
 
 Each check is bounded by HEALTH_CHECK_TIMEOUT through the service's own timeout (a connect timeout, a
-statement timeout, a socket timeout), so a dead or black-holed service fails the probe instead of hanging it.
-Messages are plain and carry no secret, URL or exception text: the details go to the log.
+statement timeout, TCP user timeout and keepalives, a socket timeout), so a stopped or unreachable service
+fails the probe instead of hanging it. Messages are plain and carry no secret, URL or exception text: the
+details go to the log.
 
-The probe uses its own small connections (one database connection, one Redis client per app), so it neither
-waits behind nor takes from the app's pool.
+The probe uses its own small connections (a database pool of one kept connection, one Redis client per app),
+so it neither waits behind nor takes from the app's pool.
 """
 
 import logging
