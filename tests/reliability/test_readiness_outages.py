@@ -7,6 +7,7 @@ in a thread that the test closes and reopens, and the worker is a real `quanyi w
 """
 
 import contextlib
+import shutil
 import signal
 import socket
 import subprocess
@@ -193,6 +194,7 @@ def test_readiness_follows_outages_and_recovers_by_itself(app):
         if proxy and proxy._listener is not None:
             proxy.close()
         own_redis.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
         with web.app_context():
             from app.extensions import db
 
