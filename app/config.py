@@ -205,6 +205,13 @@ class Config:
     SERVICE_CASE_UPLOAD_MAX_PIXELS = int(os.environ.get("SERVICE_CASE_UPLOAD_MAX_PIXELS", str(40_000_000)))
     #: Where screenshots are kept: under the instance folder, never under static/.
     SERVICE_CASE_FILES_DIR = os.environ.get("SERVICE_CASE_FILES_DIR", str(INSTANCE / "case-files"))
+    #: RQ workers heartbeat at least every WORKER_TTL - 15 seconds while idle (RQ's default TTL is 420).
+    WORKER_TTL = int(os.environ.get("WORKER_TTL", "420"))
+    #: Readiness (/readyz, app/core/health.py): seconds each check may take, and how old a worker's last
+    #: heartbeat may be for it to count as alive (a worker killed outright keeps its registration until then).
+    HEALTH_CHECK_TIMEOUT = float(os.environ.get("HEALTH_CHECK_TIMEOUT", "2"))
+    HEALTH_WORKER_HEARTBEAT_SECONDS = float(os.environ.get("HEALTH_WORKER_HEARTBEAT_SECONDS",
+                                                           str(WORKER_TTL + 60)))
     TESTING = False
 
     @classmethod

@@ -19,9 +19,9 @@ def fail(message: str, code: int = 1):
 
 
 def init_app(app: Flask) -> None:
-    from app.cli import audit, keys, worker
+    from app.cli import audit, doctor, keys, worker
 
-    for group in (audit.cli, keys.cli, worker.worker):
+    for group in (audit.cli, keys.cli, worker.worker, doctor.doctor):
         app.cli.add_command(group)
     for name in ("backup", "catalog", "channels", "codes", "demo", "embedded", "insight", "users"):
         try:
@@ -36,8 +36,11 @@ def init_app(app: Flask) -> None:
 def main() -> None:
     from app import create_app
     from app.cli.backup import restore
+    from app.cli.doctor import doctor
 
     group = FlaskGroup(create_app=create_app, help="Quanyi ops command line")
-    # Works before the app can start: a shared database's keys only come back with the restore.
+    # Both work before the app can start: doctor says why create_app() refuses this configuration, and a shared
+    # database's keys only come back with the restore.
     group.add_command(restore)
+    group.add_command(doctor)
     group()

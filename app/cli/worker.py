@@ -77,7 +77,7 @@ def worker(burst: bool, no_cron: bool, no_fork: bool):
     try:
         queues = [Queue(name, connection=conn) for name in QUEUES]
         worker_class = InProcessWorker if no_fork else Worker
-        worker_class(queues, connection=conn).work(with_scheduler=True, burst=burst)
+        worker_class(queues, connection=conn, worker_ttl=current_app.config["WORKER_TTL"]).work(with_scheduler=True, burst=burst)
     finally:
         if cron is not None:
             cron.terminate()

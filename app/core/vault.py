@@ -76,12 +76,19 @@ def new_master_key(key_id: str | None = None) -> str:
 
 def _master_keys() -> tuple[str, dict[str, bytes]]:
     cfg = current_app.config
-    if not cfg.get("QUANYI_MASTER_KEY"):
+    return _parse_keys(cfg.get("QUANYI_MASTER_KEY") or "", cfg.get("QUANYI_OLD_MASTER_KEYS") or "")
+
+
+def _parse_keys(master: str, old: str) -> tuple[str, dict[str, bytes]]:
+    if not master:
         raise VaultError("QUANYI_MASTER_KEY is not set")
-    current_id, current = parse_master_key(cfg["QUANYI_MASTER_KEY"])
+    current_id, current = parse_master_key(master)
     keys = {current_id: current}
-    for item in filter(None, (cfg.get("QUANYI_OLD_MASTER_KEYS") or "").split(",")):
-        kid, key = parse_master_key(item)
+    for item in filter(None, old.split(",")):
+        try:
+            kid, key = parse_master_key(item)
+        except VaultError as e:
+            raise VaultError(f"QUANYI_OLD_MASTER_KEYS: {str(e).removeprefix('QUANYI_MASTER_KEY ')}") from None
         keys.setdefault(kid, key)
     return current_id, keys
 
@@ -97,6 +104,27 @@ def _unwrap(row: DataKey) -> bytes:
     if master is None:
         raise VaultError(f"data key {row.id} is wrapped by unknown master key {row.master_key_id}")
     return AESGCM(master).decrypt(row.wrapped[:12], row.wrapped[12:], row.master_key_id.encode())
+
+
+def self_test(master: str, old: str, rows=()) -> None:
+    """The master key loads, wraps and unwraps a fresh data key, and unwraps each of `rows` (data keys as
+    read from the database: id, master_key_id, wrapped). Raises VaultError saying what is wrong, in words that
+    name no secret. Needs no app: `quanyi doctor` runs it before one exists."""
+    current_id, keys = _parse_keys(master, old)
+    probe = os.urandom(32)
+    wrapped = _wrap(keys[current_id], current_id, probe)
+    if AESGCM(keys[current_id]).decrypt(wrapped[:12], wrapped[12:], current_id.encode()) != probe:
+        raise VaultError("the master key does not unwrap what it wrapped")
+    for row in rows:
+        master_key = keys.get(row.master_key_id)
+        if master_key is None:
+            raise VaultError(f"data key {row.id} is wrapped by master key {row.master_key_id}, which is neither "
+                             "QUANYI_MASTER_KEY nor one of QUANYI_OLD_MASTER_KEYS")
+        try:
+            AESGCM(master_key).decrypt(row.wrapped[:12], row.wrapped[12:], row.master_key_id.encode())
+        except InvalidTag:
+            raise VaultError(f"data key {row.id} does not unwrap: the master key named {row.master_key_id} "
+                             "here is not the one that wrapped it") from None
 
 
 def _key_bytes(key_id: int) -> bytes:

@@ -34,6 +34,9 @@ def init_app(app: Flask) -> None:
                inbox_bp, supplier_callbacks_bp):
         app.register_blueprint(bp)
     app.register_blueprint(csrf.exempt(api_bp))  # signed JSON API: no session, no CSRF token
+    from app.web import health
+
+    health.init_app(app)  # /healthz, /readyz
     from app.web.ops import marketing_forms
 
     marketing_forms.add_rule_fields()  # segment rules the domains above marketing registered at start-up
