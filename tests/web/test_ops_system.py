@@ -185,3 +185,23 @@ def test_the_error_shown_is_where_and_what_never_the_statements_parameters():
     assert tail.startswith('File "/srv/quanyi/app/inventory/imports.py", line 88, in claim\n')
     assert "UniqueViolation) duplicate key" in tail and "CODE-SECRET-1" not in tail and "parameters" not in tail
     assert exception_line(exc) == "sqlalchemy.exc.IntegrityError: (psycopg.errors.UniqueViolation) duplicate key"
+
+
+def test_thousands_of_failed_jobs_cost_one_page(app, client, login_as, monkeypatch):
+    """Only the page's jobs are fetched, however many failed: the registries are read by rank."""
+    with app.app_context():
+        conn, registry = connection(), queue("imports").failed_job_registry
+        with conn.pipeline() as pipe:
+            for _ in range(2000):
+                job = Job.create(fail_loudly, connection=conn, origin="imports")
+                job.save(pipeline=pipe)
+                registry.add(job, ttl=3600, pipeline=pipe)
+            pipe.execute()
+    fetched = []
+    real = Job.fetch_many
+    monkeypatch.setattr(Job, "fetch_many", classmethod(lambda cls, ids, **kw: fetched.append(len(ids))
+                                                       or real(ids, **kw)))
+    login_as("ops")
+    page = text(client.get("/ops/system?page=37&queue=imports&part=failed", headers={"HX-Request": "true"}))
+    assert 'id="failed-total">2000 个失败的任务' in page and page.count('<tr data-job="') == 20
+    assert "第 37 / 100 页" in page and fetched == [20]
