@@ -6,6 +6,8 @@ from flask import current_app
 from flask.cli import with_appcontext
 from rq import Queue, SimpleWorker, Worker
 
+from app.core import periodic_runs
+from app.core.system import exception_line
 from app.queues import QUEUES, connection
 
 
@@ -33,7 +35,38 @@ def _run_cron(redis_url: str) -> None:
             time.sleep(2)
 
 
-class InProcessWorker(SimpleWorker):
+class RecordsPeriodicRuns:
+    """Records each run of a periodic job (jobs/schedule.py) in Redis where the job runs: start, end, outcome,
+    duration and its return value's summary (app/core/periodic_runs.py), for the ops system page. Other jobs
+    pass through untouched."""
+
+    _periodic_names: frozenset[str] | None = None
+
+    def perform_job(self, job, queue, execution):
+        if self._periodic_names is None:
+            from app.core.system import function_name
+            from jobs.schedule import PERIODIC
+
+            type(self)._periodic_names = frozenset(function_name(f) for f, _, _ in PERIODIC)
+        if job.func_name not in self._periodic_names:
+            return super().perform_job(job, queue, execution)
+        started = periodic_runs.now()
+        periodic_runs.started(self.connection, job.func_name, job.id, started)
+        ok = super().perform_job(job, queue, execution)
+        result = job.latest_result()
+        if ok:
+            summary = periodic_runs.summarize(result.return_value if result else None)
+        else:
+            summary = exception_line(result.exc_string if result else None)[:periodic_runs.SUMMARY_MAX]
+        periodic_runs.finished(self.connection, job.func_name, job.id, started, periodic_runs.now(), ok, summary)
+        return ok
+
+
+class QuanyiWorker(RecordsPeriodicRuns, Worker):
+    """RQ's forking worker, recording the periodic jobs' runs."""
+
+
+class InProcessWorker(RecordsPeriodicRuns, SimpleWorker):
     """SimpleWorker that hands every job a fresh database session, as a forked work-horse would get."""
 
     def perform_job(self, *args, **kwargs):
@@ -76,8 +109,9 @@ def worker(burst: bool, no_cron: bool, no_fork: bool):
         cron.start()
     try:
         queues = [Queue(name, connection=conn) for name in QUEUES]
-        worker_class = InProcessWorker if no_fork else Worker
-        worker_class(queues, connection=conn, worker_ttl=current_app.config["WORKER_TTL"]).work(with_scheduler=True, burst=burst)
+        worker_class = InProcessWorker if no_fork else QuanyiWorker
+        worker_class(queues, connection=conn, worker_ttl=current_app.config["WORKER_TTL"]).work(
+            with_scheduler=True, burst=burst)
     finally:
         if cron is not None:
             cron.terminate()

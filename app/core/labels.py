@@ -179,6 +179,9 @@ LABELS = {
                    "rejected": _l("Rejected"), "escalated": _l("Escalated")},
     "case_source": {"buyer": _l("Buyer"), "reseller": _l("Reseller"), "staff": _l("Staff"),
                     "batch_void": _l("Batch void")},
+    # an RQ worker's state (the ops system page)
+    "worker_state": {"idle": _l("Idle"), "busy": _l("Busy"), "started": _l("Starting"),
+                     "suspended": _l("Suspended")},
 }
 
 

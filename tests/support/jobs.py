@@ -75,3 +75,36 @@ def run_burst_worker(app, *flags: str, **env: str) -> subprocess.CompletedProces
                           env=worker_env(app) | env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc
+
+
+def fail_loudly(*args, **kwargs) -> None:
+    """A job that fails for real (its arguments stand for what a job may carry; they are never shown)."""
+    raise RuntimeError("the supplier answered 502")
+
+
+def clear_queues(app) -> None:
+    """Every queue of the app empty, with no failed, scheduled or started jobs left from another test."""
+    from rq import Queue
+
+    from app.queues import QUEUES, connection
+
+    with app.app_context():
+        conn = connection()
+        for name in QUEUES:
+            q = Queue(name, connection=conn)
+            q.empty()
+            for registry in (q.failed_job_registry, q.scheduled_job_registry, q.started_job_registry,
+                             q.deferred_job_registry):
+                conn.delete(registry.key)
+
+
+def fail_jobs(app, n: int = 1, queue_name: str = "default", args: tuple = ()) -> list[str]:
+    """`n` jobs that really fail, run by an RQ worker in this process; their ids."""
+    from rq import SimpleWorker
+
+    from app.queues import connection, queue
+
+    with app.app_context():
+        ids = [queue(queue_name).enqueue(fail_loudly, *args).id for _ in range(n)]
+        SimpleWorker([queue(queue_name)], connection=connection()).work(burst=True)
+    return ids

@@ -13,5 +13,5 @@ from app.web.ops import (  # noqa: E402,F401,I001  (they add their routes to bp)
 from app.web.ops import flash_views, group_views  # noqa: E402,F401,I001
 from app.web.ops import risk_views, review_views  # noqa: E402,F401,I001
 from app.web.ops import dashboard_views  # noqa: E402,F401,I001
-from app.web.ops import void_views  # noqa: E402,F401,I001
+from app.web.ops import system_views, void_views  # noqa: E402,F401,I001
 from app.web.ops import levels_views, loyalty_views, points_views, referral_views, subscription_views, wallet_views  # noqa: E402,F401,I001
