@@ -205,6 +205,10 @@ class Config:
     SERVICE_CASE_UPLOAD_MAX_PIXELS = int(os.environ.get("SERVICE_CASE_UPLOAD_MAX_PIXELS", str(40_000_000)))
     #: Where screenshots are kept: under the instance folder, never under static/.
     SERVICE_CASE_FILES_DIR = os.environ.get("SERVICE_CASE_FILES_DIR", str(INSTANCE / "case-files"))
+    #: The bearer token Prometheus sends to GET /metrics; empty: no /metrics at all (404). docs/operations.md.
+    METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+    #: Active stocked SKUs with fewer sellable units are "low" on the ops stock page and in the metrics.
+    LOW_STOCK_THRESHOLD = int(os.environ.get("LOW_STOCK_THRESHOLD", "20"))
     TESTING = False
 
     @classmethod

@@ -1,5 +1,6 @@
 import logging
 import multiprocessing
+import time
 
 import click
 from flask import current_app
@@ -12,8 +13,6 @@ from app.queues import QUEUES, connection
 def _run_cron(redis_url: str) -> None:
     """The periodic jobs of jobs/schedule.py, enqueued by RQ's CronScheduler in a child process. Losing Redis
     (a restart, a failover) does not end it: it starts again once Redis answers."""
-    import time
-
     import redis
     from rq.cron import CronScheduler
 
@@ -33,7 +32,24 @@ def _run_cron(redis_url: str) -> None:
             time.sleep(2)
 
 
-class InProcessWorker(SimpleWorker):
+class MeteredWorker(Worker):
+    """RQ's worker, timing each job and counting its result per queue (app/core/metrics.py). Measured here, in
+    the long-lived worker process around the work-horse, not in the horse: a forked horse per job would leave a
+    metrics file per job in PROMETHEUS_MULTIPROC_DIR."""
+
+    def execute_job(self, job, queue):
+        from app.core import metrics
+
+        started = time.perf_counter()
+        try:
+            return super().execute_job(job, queue)
+        finally:
+            metrics.JOB_SECONDS.labels(queue.name).observe(time.perf_counter() - started)
+            failed = job.get_status(refresh=True) in ("failed", "stopped")
+            metrics.JOBS.labels(queue.name, "failed" if failed else "finished").inc()
+
+
+class InProcessWorker(MeteredWorker, SimpleWorker):
     """SimpleWorker that hands every job a fresh database session, as a forked work-horse would get."""
 
     def perform_job(self, *args, **kwargs):
@@ -43,6 +59,21 @@ class InProcessWorker(SimpleWorker):
             return super().perform_job(*args, **kwargs)
         finally:
             db.session.remove()
+
+
+def _horses_share_metrics() -> None:
+    """In multiprocess mode, the work-horses a worker forks (one at a time, one per job) write the metrics
+    they move (deliveries, payment notices) into one file named after the worker, not one file per horse:
+    the directory would otherwise grow by a file per job, and every scrape would read them all."""
+    import os
+
+    from prometheus_client import values
+
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    worker_pid = os.getpid()
+    values.ValueClass = values.MultiProcessValue(
+        lambda: worker_pid if os.getpid() == worker_pid else f"{worker_pid}-horse")
 
 
 def _warm_up() -> None:
@@ -76,7 +107,8 @@ def worker(burst: bool, no_cron: bool, no_fork: bool):
         cron.start()
     try:
         queues = [Queue(name, connection=conn) for name in QUEUES]
-        worker_class = InProcessWorker if no_fork else Worker
+        worker_class = InProcessWorker if no_fork else MeteredWorker
+        _horses_share_metrics()
         worker_class(queues, connection=conn).work(with_scheduler=True, burst=burst)
     finally:
         if cron is not None:
