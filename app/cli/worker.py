@@ -32,10 +32,10 @@ def _run_cron(redis_url: str) -> None:
             time.sleep(2)
 
 
-class MeteredWorker(Worker):
-    """RQ's worker, timing each job and counting its result per queue (app/core/metrics.py). Measured here, in
-    the long-lived worker process around the work-horse, not in the horse: a forked horse per job would leave a
-    metrics file per job in PROMETHEUS_MULTIPROC_DIR."""
+class _Metered:
+    """Times each job and counts its result per queue (app/core/metrics.py). Measured in the long-lived worker
+    process around the work-horse, not in the horse: a forked horse per job would leave a metrics file per job
+    in PROMETHEUS_MULTIPROC_DIR."""
 
     def execute_job(self, job, queue):
         from app.core import metrics
@@ -49,7 +49,11 @@ class MeteredWorker(Worker):
             metrics.JOBS.labels(queue.name, "failed" if failed else "finished").inc()
 
 
-class InProcessWorker(MeteredWorker, SimpleWorker):
+class MeteredWorker(_Metered, Worker):
+    """RQ's forking worker, metered."""
+
+
+class InProcessWorker(_Metered, SimpleWorker):
     """SimpleWorker that hands every job a fresh database session, as a forked work-horse would get."""
 
     def perform_job(self, *args, **kwargs):
