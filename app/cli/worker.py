@@ -80,6 +80,22 @@ def _horses_share_metrics() -> None:
         lambda: worker_pid if os.getpid() == worker_pid else f"{worker_pid}-horse")
 
 
+def _serve_metrics(host: str, port: int) -> None:
+    """The worker's own metrics on a port of their own, served by a thread of the worker process (the
+    work-horses it forks do not serve). With PROMETHEUS_MULTIPROC_DIR, every process writing into that directory
+    is in the answer; without it, only this process (a forked horse's deliveries are lost with the horse)."""
+    import os
+
+    from prometheus_client import REGISTRY, CollectorRegistry, multiprocess, start_http_server
+
+    registry = REGISTRY
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    start_http_server(port, addr=host, registry=registry)
+    logging.getLogger(__name__).info("worker metrics on http://%s:%s/metrics", host, port)
+
+
 def _warm_up() -> None:
     """Import what jobs use, and configure the ORM's mappers, before RQ forks a work-horse per job, so no job
     pays for either again (SQLAlchemy configures the mappers on first use, in each work-horse otherwise)."""
@@ -100,10 +116,17 @@ def _warm_up() -> None:
 @click.option("--no-fork", is_flag=True,
               help="Run jobs in the worker process itself (RQ's SimpleWorker): about 3x the delivery throughput "
                    "(bench/fulfilment.py), without the per-job process isolation of the default.")
+@click.option("--metrics-port", type=int, envvar="WORKER_METRICS_PORT",
+              help="Also serve this worker's job and delivery metrics to Prometheus on this port (env "
+                   "WORKER_METRICS_PORT), for a machine with no web process; docs/operations.md, \"Metrics\".")
+@click.option("--metrics-host", envvar="WORKER_METRICS_HOST", default="127.0.0.1", show_default=True,
+              help="The address --metrics-port listens on (env WORKER_METRICS_HOST).")
 @with_appcontext
-def worker(burst: bool, no_cron: bool, no_fork: bool):
+def worker(burst: bool, no_cron: bool, no_fork: bool, metrics_port: int | None, metrics_host: str):
     conn = connection()
     _warm_up()
+    if metrics_port:
+        _serve_metrics(metrics_host, metrics_port)
     cron = None
     if not burst and not no_cron:
         cron = multiprocessing.get_context("spawn").Process(

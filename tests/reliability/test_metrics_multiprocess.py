@@ -5,8 +5,10 @@ adds them all up."""
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -18,7 +20,7 @@ from app.queues import queue
 from app.suppliers.models import Supplier
 from tests.support.fulfilment import pay
 from tests.support.jobs import run_burst_worker
-from tests.support.processes import ROOT, worker_env
+from tests.support.processes import ROOT, free_port, wait_http, worker_env
 
 TOKEN = "multiprocess-metrics-token"
 
@@ -100,3 +102,35 @@ def test_worker_and_web_processes_add_up(app, tmp_path, make_user, make_sku, mak
         registry = FailedJobRegistry(queue=queue("maintenance"))
         for job_id in registry.get_job_ids():
             registry.remove(job_id, delete_job=True)
+
+
+@pytest.mark.slow
+@pytest.mark.committed
+def test_a_worker_serves_its_own_metrics_on_a_port(app, tmp_path):
+    """A worker on a machine with no web process: `quanyi worker --metrics-port`."""
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    port = free_port()
+    with app.app_context():
+        queue("maintenance").empty()
+    env = worker_env(app) | {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    proc = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--no-cron",
+                             "--metrics-port", str(port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/metrics"
+    try:
+        wait_http(url, timeout=60)
+        with app.app_context():
+            queue("maintenance").enqueue("builtins.len", "abc")
+        deadline = time.monotonic() + 60
+        done = 0.0
+        while done < 1 and time.monotonic() < deadline:
+            samples = {(s.name, frozenset(s.labels.items())): s.value
+                       for family in text_string_to_metric_families(httpx.get(url, timeout=5).text)
+                       for s in family.samples}
+            done = value(samples, "quanyi_jobs_total", queue="maintenance", result="finished")
+            time.sleep(0.2)  # the job runs in the worker process; its counter is what we wait on
+        assert done == 1
+    finally:
+        proc.terminate()
+        proc.wait(30)
