@@ -34,10 +34,11 @@ def count_notice(result: str) -> None:
     PAYMENT_NOTICES.labels(result if result in NOTICE_RESULTS else "rejected").inc()
 
 
-def count_delivery(session: Session, outcome: str, supplier: str) -> None:
-    """Count a unit's outcome once the transaction that decided it commits (a rolled-back attempt counts
+def count_delivery(session: Session, outcome: str, supplier: str, units: int = 1) -> None:
+    """Count `units` ending so once the transaction that decided it commits (a rolled-back attempt counts
     nothing; the retry that follows counts itself)."""
-    after_commit(session, DELIVERIES.labels(outcome, supplier).inc)
+    child = DELIVERIES.labels(outcome, supplier)
+    after_commit(session, lambda: child.inc(units))
 
 
 def status_class(code: int) -> str:

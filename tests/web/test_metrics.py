@@ -3,12 +3,12 @@ requests through the test client, payment notices, deliveries from stock and fro
 callback backlog, reconciliation mismatches, stock, RQ queues and workers."""
 
 import pytest
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from rq import Worker
 
 from app.accounts.models import User
 from app.catalog.models import Sku
-from app.core import metrics
 from app.core.ids import utcnow
 from app.extensions import db
 from app.finance import reconciliation
@@ -142,13 +142,15 @@ def test_a_rolled_back_delivery_counts_nothing(ctx, make_user, make_sku, stock):
     sku_id = make_sku(price="30.00")
     stock(sku_id, 1)
     order = orders.create_retail_order(db.session.get(User, make_user("consumer")), sku_id, 1)
-    counter = metrics.DELIVERIES.labels("delivered", "stock")
-    before = counter._value.get()
+    def delivered() -> float:
+        return REGISTRY.get_sample_value("quanyi_deliveries_total", {"outcome": "delivered", "supplier": "stock"}) or 0
+
+    before = delivered()
     assert payments.apply_success(gateway().parse_notice(notice(order.order_no, order.amount_fen))) == "applied"
     db.session.rollback()
-    assert counter._value.get() == before
+    assert delivered() == before
     assert pay(order) == "applied"  # committed this time
-    assert counter._value.get() == before + 1
+    assert delivered() == before + 1
 
 
 # --- what is read at scrape time --------------------------------------------------------------------------------
@@ -170,13 +172,17 @@ def test_stock_per_sku_and_the_low_ones(app, client, ctx, make_sku, stock, monke
     assert value(samples, "quanyi_stock_low_skus") == low_before - 1
 
 
-def test_callback_backlog(client, ctx, make_reseller, make_sku, stock):
-    before = value(scrape(client), "quanyi_callback_backlog", state="pending")
+def test_callback_backlog_and_a_resellers_unit(client, ctx, make_reseller, make_sku, stock):
+    before = scrape(client)
     sku_id = make_sku(price="28.00")
     stock(sku_id, 2)
     place(make_reseller(), db.session.get(Sku, sku_id).sku, notify_url="http://203.0.113.9/cb")
     samples = scrape(client)
-    assert value(samples, "quanyi_callback_backlog", state="pending") == before + 1
+    assert value(samples, "quanyi_callback_backlog", state="pending") == \
+        value(before, "quanyi_callback_backlog", state="pending") + 1
+    # The reseller's code was issued from stock in the order's own transaction: a delivered unit too.
+    assert value(samples, "quanyi_deliveries_total", outcome="delivered", supplier="stock") == \
+        value(before, "quanyi_deliveries_total", outcome="delivered", supplier="stock") + 1
     assert ("quanyi_callback_backlog", frozenset({("state", "failed")})) in samples
 
 
