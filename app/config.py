@@ -212,6 +212,10 @@ class Config:
     HEALTH_CHECK_TIMEOUT = float(os.environ.get("HEALTH_CHECK_TIMEOUT", "2"))
     HEALTH_WORKER_HEARTBEAT_SECONDS = float(os.environ.get("HEALTH_WORKER_HEARTBEAT_SECONDS",
                                                            str(WORKER_TTL + 60)))
+    #: The bearer token Prometheus sends to GET /metrics; empty: no /metrics at all (404). docs/operations.md.
+    METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+    #: Active stocked SKUs with fewer sellable units are "low" on the ops stock page and in the metrics.
+    LOW_STOCK_THRESHOLD = int(os.environ.get("LOW_STOCK_THRESHOLD", "20"))
     TESTING = False
 
     @classmethod

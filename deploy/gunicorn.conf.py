@@ -32,3 +32,12 @@ max_requests_jitter = 2000
 accesslog = os.environ.get("WEB_ACCESS_LOG") or None
 #: Behind a load balancer: gunicorn trusts X-Forwarded-* only from these addresses.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def child_exit(server, worker):
+    """With PROMETHEUS_MULTIPROC_DIR set (docs/operations.md, "Metrics"), a web process that exits stops counting
+    in the live gauges; its counters and histograms stay, so totals never go backwards."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

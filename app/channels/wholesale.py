@@ -16,7 +16,7 @@ from app.catalog import account_formats, planning
 from app.catalog.models import Sku, SkuSource, SkuType
 from app.channels import balance, events, pools, pricing
 from app.channels.models import Issuance, Reseller, ResellerStatus
-from app.core import outbound
+from app.core import metrics, outbound
 from app.core.errors import Conflict, Forbidden, InsufficientStock, NotFound, ValidationError
 from app.core.hooks import after_commit
 from app.core.ids import order_no, utcnow
@@ -194,6 +194,7 @@ def _place(reseller: Reseller, actor: User | None, *, sku: str, quantity: int, c
                                balance_fen=have)
     if issue_now:  # the charge and the revenue of the codes issued, posted together
         ledger.post_many([paid, _revenue(order, len(issued), min(issued))])
+        metrics.count_delivery(db.session(), "delivered", "stock", len(issued))
     else:
         ledger.post_many([paid])
     if not bulk(sku_obj):
@@ -265,6 +266,7 @@ def issue_batch(order: Order, limit: int) -> int:
     n = inventory.deliver_batch(order.id, limit)
     if n:
         _recognise(order, n, first)
+        metrics.count_delivery(db.session(), "delivered", "stock", n)
     return n
 
 

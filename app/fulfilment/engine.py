@@ -29,7 +29,7 @@ from app.fulfilment.models import (
     DeliveryStatus,
     EntitlementStatus,
 )
-from app.fulfilment.services import enqueue, recognise, send, settle_order, waiting_jobs
+from app.fulfilment.services import count_outcome, enqueue, recognise, send, settle_order, waiting_jobs
 from app.inventory import sealing
 from app.inventory.models import Code, CodeStatus
 from app.orders.models import Order, OrderStatus
@@ -208,6 +208,7 @@ def _retry(d: Delivery, detail: str, new_upstream: bool) -> str:
     else:
         _set(d, **values)
     enqueue([d.id], delay=delay)
+    count_outcome(d, "retry")
     return "retry"
 
 
@@ -242,6 +243,7 @@ def _fail(d: Delivery, detail: str, attempts: int | None = None) -> str:
     notices.failed(d)
     order = db.session.get(Order, d.order_id)
     signals.unit_failed.send(order, delivery=d)
+    count_outcome(d, "failed")
     return "failed"
 
 

@@ -12,7 +12,7 @@ from app.accounts.models import User
 from app.catalog import account_formats as accounts
 from app.catalog import planning
 from app.catalog.models import Brand, Product, Sku, SkuSource, SkuType
-from app.core import vault
+from app.core import metrics, vault
 from app.core.audit import audit
 from app.core.errors import NotFound, TransitionError, ValidationError
 from app.core.hooks import after_commit
@@ -39,6 +39,7 @@ from app.orders.services import create_retail_order, under_review
 from app.queues import queue
 from app.risk import engine as risk
 from app.risk.models import Point
+from app.suppliers.models import Supplier
 
 D, E = DeliveryStatus, EntitlementStatus
 
@@ -216,10 +217,17 @@ def recognise(d: Delivery) -> None:
     ledger.post("revenue", revenue_postings(d), key=f"delivery:{d.id}:revenue", memo=d.key,
                 ref=("order", d.order_id))
     signals.unit_delivered.send(d)
+    count_outcome(d, "delivered")
     if d.cost_fen and d.supplier_id and not d.delivered_by:
         ledger.post("supplier_cost", [("6401", d.cost_fen), ("2202", -d.cost_fen)],
                     key=f"delivery:{d.id}:cost" + (f":{d.upstream_seq}" if d.upstream_seq else ""),
                     memo=order_no, ref=("supplier", d.supplier_id))
+
+
+def count_outcome(d: Delivery, outcome: str) -> None:
+    """The unit's outcome in the metrics (app/core/metrics.py), by its supplier's code, "stock" without one."""
+    supplier = db.session.get(Supplier, d.supplier_id).code if d.supplier_id else "stock"
+    metrics.count_delivery(db.session(), outcome, supplier)
 
 
 def revenue_postings(d: Delivery) -> list[tuple[str, int]]:

@@ -9,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from app.core import metrics
 from app.core.errors import InsufficientStock, NotFound, TransitionError, ValidationError
 from app.core.hooks import after_commit
 from app.core.ids import utcnow
@@ -104,6 +105,12 @@ def _record_first(form: dict, notice: Notice) -> int | None:
 
 def handle_notification(form: dict) -> str:
     """Apply a gateway notification. Returns the outcome; only `applied`/`refunding` change state."""
+    outcome = _handle_notification(form)
+    metrics.count_notice(outcome)
+    return outcome
+
+
+def _handle_notification(form: dict) -> str:
     try:
         notice = gateway().parse_notice(form)
     except GatewayError as e:

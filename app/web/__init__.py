@@ -11,7 +11,7 @@ from app.core.errors import NotFound
 from app.core.labels import label
 from app.core.money import cny, yuan
 from app.extensions import csrf, db
-from app.web import headers
+from app.web import headers, metrics
 from app.web.tags import status_classes
 
 
@@ -30,6 +30,7 @@ def init_app(app: Flask) -> None:
     from app.web.staff import bp as staff_bp
     from app.web.supplier_callbacks import bp as supplier_callbacks_bp
 
+    metrics.init_app(app)  # first: its clock starts before, and stops after, every other hook
     for bp in (auth_bp, consumer_bp, reseller_bp, enterprise_bp, finance_bp, ops_bp, service_bp, staff_bp, payments_bp,
                inbox_bp, supplier_callbacks_bp):
         app.register_blueprint(bp)

@@ -30,7 +30,7 @@ def launcher(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in SETTINGS}
     env.update(QUANYI_INSTANCE=str(instance), PORT=str(free_port()), PAYGATE_PORT=str(free_port()),
                SUPPLIER_PORT=str(free_port()), MAILBOX_PORT=str(free_port()), MAILBOX_SMTP_PORT=str(free_port()),
-               WEB_WORKERS="1")
+               WEB_WORKERS="1", METRICS_TOKEN="up-metrics-token")
     done = subprocess.run([*QUANYI, "db", "upgrade"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     if done.returncode:
         pytest.fail(f"quanyi db upgrade failed with no settings in the environment:\n{done.stderr[-3000:]}")
@@ -62,6 +62,29 @@ def _wait_up(up) -> list[psutil.Process]:
     return psutil.Process(up.proc.pid).children(recursive=True)
 
 
+def _scrape(web: str, until, timeout: float = 20) -> dict:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    deadline = time.monotonic() + timeout
+    while True:
+        resp = httpx.get(web + "/metrics", headers={"Authorization": "Bearer up-metrics-token"}, timeout=10)
+        assert resp.status_code == 200
+        samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+                   for family in text_string_to_metric_families(resp.text) for s in family.samples}
+        if until(samples) or time.monotonic() > deadline:
+            return samples
+        time.sleep(0.5)  # the worker registers itself a moment after it starts
+
+
+def test_up_empties_the_metrics_directory_at_start(tmp_path):
+    from app.cli.embedded import metrics_dir
+
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "counter_123.db").write_bytes(b"left by the last run")
+    assert metrics_dir(str(tmp_path)) == str(tmp_path / "metrics")
+    assert os.listdir(tmp_path / "metrics") == []
+
+
 @pytest.mark.slow
 @pytest.mark.committed
 def test_up_serves_everything_and_stops_cleanly_on_sigterm(launcher):
@@ -86,6 +109,11 @@ def test_up_serves_everything_and_stops_cleanly_on_sigterm(launcher):
         assert env["SUPPLIER_SANDBOX_URL"] == up.supplier, role
         assert env["PUBLIC_URL"] == up.web, role
         assert (env["SMTP_HOST"], env["SMTP_PORT"]) == ("127.0.0.1", up.mailbox.smtp_port), role
+        assert env["PROMETHEUS_MULTIPROC_DIR"] == str(up.instance / "metrics"), role
+    # Prometheus reads the web's requests and the worker listening on every queue, from one scrape.
+    samples = _scrape(up.web, lambda s: s.get(("quanyi_workers", (("queue", "default"),)), 0) >= 1)
+    assert samples[("quanyi_http_requests_total", (("endpoint", "auth.login"), ("method", "GET"),
+                                                   ("status", "2xx")))] >= 1
     assert (up.instance / "redis.sock").exists() and (up.instance / "master.key").exists()
 
     up.proc.send_signal(signal.SIGTERM)
