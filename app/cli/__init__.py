@@ -21,7 +21,7 @@ def fail(message: str, code: int = 1):
 def init_app(app: Flask) -> None:
     from app.cli import audit, keys, worker
 
-    for group in (audit.cli, keys.cli, worker.worker):
+    for group in (audit.cli, keys.cli, worker.worker, worker.cron):
         app.cli.add_command(group)
     for name in ("catalog", "channels", "codes", "demo", "embedded", "insight", "users"):
         try:

@@ -59,14 +59,33 @@ def _warm_up() -> None:
     sa.orm.configure_mappers()
 
 
-@click.command("worker", help="Start an RQ worker (with scheduler and the periodic jobs) on all queues.")
+def _queue_names(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...]:
+    """`--queues a,b`: names from app.queues.QUEUES, in the order given (RQ takes jobs from the first queue
+    that has one); unset means every queue."""
+    if value is None:
+        return QUEUES
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    unknown = [n for n in names if n not in QUEUES]
+    if unknown or not names:
+        raise click.BadParameter(
+            f"unknown queue {', '.join(unknown)}; the queues are {', '.join(QUEUES)}" if unknown
+            else f"name at least one queue of {', '.join(QUEUES)}", ctx=ctx, param=param)
+    return tuple(dict.fromkeys(names))
+
+
+@click.command("worker", help="Start an RQ worker (with scheduler and the periodic jobs) on all queues, or on "
+                              "those of --queues. Run the periodic jobs in one worker per deployment: "
+                              "--no-cron on every other.")
+@click.option("--queues", "queue_names", callback=_queue_names, metavar="NAME[,NAME...]",
+              help=f"Listen only on these queues (comma-separated, first has priority): {', '.join(QUEUES)}. "
+                   "Default: all.")
 @click.option("--burst", is_flag=True, help="Work until the queues are empty, then exit.")
 @click.option("--no-cron", is_flag=True, help="Do not run the periodic-job scheduler in this worker.")
 @click.option("--no-fork", is_flag=True,
               help="Run jobs in the worker process itself (RQ's SimpleWorker): about 3x the delivery throughput "
                    "(bench/fulfilment.py), without the per-job process isolation of the default.")
 @with_appcontext
-def worker(burst: bool, no_cron: bool, no_fork: bool):
+def worker(queue_names: tuple[str, ...], burst: bool, no_cron: bool, no_fork: bool):
     conn = connection()
     _warm_up()
     cron = None
@@ -75,9 +94,17 @@ def worker(burst: bool, no_cron: bool, no_fork: bool):
             target=_run_cron, args=(current_app.config["REDIS_URL"],), daemon=True)
         cron.start()
     try:
-        queues = [Queue(name, connection=conn) for name in QUEUES]
+        queues = [Queue(name, connection=conn) for name in queue_names]
         worker_class = InProcessWorker if no_fork else Worker
         worker_class(queues, connection=conn).work(with_scheduler=True, burst=burst)
     finally:
         if cron is not None:
             cron.terminate()
+
+
+@click.command("cron", help="Run only the periodic-job scheduler (jobs/schedule.py), in the foreground: for a "
+                            "deployment whose workers all run with --no-cron. Run exactly one per deployment; "
+                            "two would enqueue every periodic job twice.")
+@with_appcontext
+def cron():
+    _run_cron(current_app.config["REDIS_URL"])

@@ -1,0 +1,140 @@
+"""What docs/deploy.md ships: the worker's queue sets, the systemd units in deploy/systemd (their commands are
+real commands of this CLI), nginx's body limit, and the client address behind trusted proxies."""
+
+import configparser
+import re
+import shlex
+from pathlib import Path
+
+import click
+import pytest
+
+from app.queues import QUEUES
+from tests.support.processes import ROOT
+
+SYSTEMD = ROOT / "deploy" / "systemd"
+UNITS = sorted(p.name for p in SYSTEMD.glob("*.service"))
+#: What the templates' specifiers stand for in the examples of docs/deploy.md.
+SPECIFIERS = {"%I": "fulfilment,issuance", "%i": r"fulfilment\x2cissuance"}
+
+
+def parse_unit(path: Path) -> configparser.ConfigParser:
+    """A unit file as systemd reads it, near enough: sections, `key=value`, `#` comments, repeated keys allowed
+    (the last wins here; every key the tests look at is set once)."""
+    unit = configparser.ConfigParser(interpolation=None, strict=False, delimiters=("=",),
+                                     comment_prefixes=("#", ";"), empty_lines_in_values=False)
+    unit.optionxform = str  # systemd keys are case-sensitive
+    unit.read_string(path.read_text())
+    return unit
+
+
+def test_worker_refuses_unknown_queues(runner):
+    result = runner.invoke(args=["worker", "--queues", "fulfilment,fulfillment", "--burst"])
+    assert result.exit_code == 2
+    assert "unknown queue fulfillment" in result.output
+    assert "fulfilment, issuance" in result.output  # the valid names are listed
+    result = runner.invoke(args=["worker", "--queues", " , ", "--burst"])
+    assert result.exit_code == 2 and "name at least one queue" in result.output
+
+
+def test_worker_listens_only_on_its_queues(app, runner):
+    from rq.job import Job
+
+    from app.queues import queue
+
+    with app.app_context():
+        for name in ("maintenance", "documents", "callbacks"):
+            queue(name).empty()
+        mine = [queue("maintenance").enqueue("builtins.len", "ab"), queue("documents").enqueue("builtins.len", "x")]
+        other = queue("callbacks").enqueue("builtins.len", "abc")
+    result = runner.invoke(args=["worker", "--queues", "maintenance,documents", "--burst", "--no-fork"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        conn = queue().connection
+        assert [Job.fetch(j.id, connection=conn).return_value() for j in mine] == [2, 1]
+        assert Job.fetch(other.id, connection=conn).get_status() == "queued"
+        assert queue("callbacks").count == 1
+        queue("callbacks").empty()
+
+
+def _cli_command(app, argv: list[str]) -> click.Command:
+    """The command `quanyi argv...` names, its options parsed (and checked by their callbacks) as click would."""
+    group: click.Command = app.cli
+    ctx = None
+    while isinstance(group, click.Group):
+        name, *argv = argv
+        found = group.get_command(ctx or click.Context(group, obj=None), name)
+        assert found is not None, f"`{name}` is not a command of `quanyi`"
+        group = found
+    with app.app_context():
+        group.make_context(group.name, list(argv))  # raises on an unknown option or a bad value
+    return group
+
+
+@pytest.mark.parametrize("unit_name", UNITS)
+def test_unit_files_run_real_commands(app, unit_name):
+    unit = parse_unit(SYSTEMD / unit_name)
+    service = unit["Service"]
+    assert service["EnvironmentFile"] == "/etc/quanyi/quanyi.env"
+    assert service["User"] == "quanyi" and service["NoNewPrivileges"] == "yes"
+    assert service["ProtectSystem"] == "strict" and service["PrivateTmp"] == "yes"
+    line = service["ExecStart"]
+    for spec, value in SPECIFIERS.items():
+        line = line.replace(spec, value)
+    exe, *argv = shlex.split(line)
+    assert exe.startswith("/opt/quanyi/.venv/bin/")
+    if Path(exe).name == "gunicorn":
+        config = argv[argv.index("-c") + 1]
+        assert (ROOT / Path(config).relative_to("/opt/quanyi")).is_file()
+        assert argv[-1] == "wsgi:app"
+        return
+    assert Path(exe).name == "quanyi"
+    if argv[0] == "backup" and "backup" not in app.cli.commands:
+        pytest.skip("`quanyi backup` comes with the backup and restore work of issue 20")
+    _cli_command(app, argv)
+
+
+def test_worker_template_runs_without_cron_and_one_cron_unit_exists(app):
+    exec_start = parse_unit(SYSTEMD / "quanyi-worker@.service")["Service"]["ExecStart"]
+    assert "--queues %I" in exec_start and "--no-cron" in exec_start
+    assert shlex.split(parse_unit(SYSTEMD / "quanyi-cron.service")["Service"]["ExecStart"])[1:] == ["cron"]
+    timer = parse_unit(SYSTEMD / "quanyi-backup.timer")
+    assert timer["Timer"]["Unit"] == "quanyi-backup.service" and timer["Timer"]["Persistent"] == "true"
+
+
+def test_unknown_queue_in_a_unit_would_be_caught(app):
+    with pytest.raises(click.BadParameter):
+        _cli_command(app, ["worker", "--queues", "fulfilment,nope", "--no-cron"])
+    assert set(SPECIFIERS["%I"].split(",")) <= set(QUEUES)
+
+
+def test_nginx_body_limit_matches_the_app(app):
+    conf = (ROOT / "deploy" / "nginx" / "quanyi.conf").read_text()
+    size = re.search(r"^\s*client_max_body_size (\d+)m;", conf, re.M)
+    assert size and int(size.group(1)) * 1024 * 1024 == app.config["MAX_CONTENT_LENGTH"]
+    assert "proxy_set_header X-Request-ID" in conf and "return 301 https://" in conf
+
+
+def test_client_address_behind_trusted_proxies(app):
+    """TRUSTED_PROXIES hops of X-Forwarded-For are believed, no more: with none, the headers are ignored."""
+    from flask import request
+
+    from app import create_app
+
+    headers = {"X-Forwarded-For": "198.51.100.9, 203.0.113.7", "X-Forwarded-Proto": "https"}
+    for hops, addr, scheme in ((0, "10.0.0.5", "http"), (1, "203.0.113.7", "https"), (2, "198.51.100.9", "https")):
+        cfg = type("Cfg", (), {k: v for k, v in app.config.items() if k.isupper()} | {"TRUSTED_PROXIES": hops})
+        flask_app = create_app(cfg)
+        got = {}
+
+        @flask_app.get("/_probe")
+        def _probe(got=got):
+            got["addr"], got["scheme"] = request.remote_addr, request.scheme
+            return "", 204
+
+        flask_app.test_client().get("/_probe", headers=headers, environ_base={"REMOTE_ADDR": "10.0.0.5"})
+        assert (got["addr"], got["scheme"]) == (addr, scheme), hops
+        with flask_app.app_context():
+            from app.extensions import db
+
+            db.engine.dispose()
