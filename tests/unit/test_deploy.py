@@ -1,7 +1,6 @@
 """What docs/deploy.md ships: the worker's queue sets, the systemd units in deploy/systemd (their commands are
 real commands of this CLI), nginx's body limit, and the client address behind trusted proxies."""
 
-import configparser
 import re
 import shlex
 from pathlib import Path
@@ -18,14 +17,30 @@ UNITS = sorted(p.name for p in SYSTEMD.glob("*.service"))
 SPECIFIERS = {"%I": "fulfilment,issuance", "%i": r"fulfilment\x2cissuance"}
 
 
-def parse_unit(path: Path) -> configparser.ConfigParser:
-    """A unit file as systemd reads it, near enough: sections, `key=value`, `#` comments, repeated keys allowed
-    (the last wins here; every key the tests look at is set once)."""
-    unit = configparser.ConfigParser(interpolation=None, strict=False, delimiters=("=",),
-                                     comment_prefixes=("#", ";"), empty_lines_in_values=False)
-    unit.optionxform = str  # systemd keys are case-sensitive
-    unit.read_string(path.read_text())
-    return unit
+def parse_unit(path: Path) -> dict[str, dict[str, list[str]]]:
+    """A unit file as systemd reads it: `[Section]`s of `Key=value` lines, `#`/`;` comments, a key may repeat
+    (EnvironmentFile=, ExecStartPre=): section -> key -> its values in order. Lines continued with a trailing
+    backslash are joined."""
+    sections: dict[str, dict[str, list[str]]] = {}
+    current = None
+    text = re.sub(r"\\\n", " ", path.read_text())
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            current = sections.setdefault(line[1:-1], {})
+            continue
+        key, sep, value = line.partition("=")
+        assert current is not None and sep and key.strip().isidentifier(), f"{path.name}:{number}: {line!r}"
+        current.setdefault(key.strip(), []).append(value.strip())
+    return sections
+
+
+def one(unit: dict, section: str, key: str) -> str:
+    values = unit[section][key]
+    assert len(values) == 1, f"{key}= is set {len(values)} times"
+    return values[0]
 
 
 def test_worker_refuses_unknown_queues(runner):
@@ -74,11 +89,12 @@ def _cli_command(app, argv: list[str]) -> click.Command:
 @pytest.mark.parametrize("unit_name", UNITS)
 def test_unit_files_run_real_commands(app, unit_name):
     unit = parse_unit(SYSTEMD / unit_name)
-    service = unit["Service"]
-    assert service["EnvironmentFile"] == "/etc/quanyi/quanyi.env"
-    assert service["User"] == "quanyi" and service["NoNewPrivileges"] == "yes"
-    assert service["ProtectSystem"] == "strict" and service["PrivateTmp"] == "yes"
-    line = service["ExecStart"]
+    # The shared settings first, then this machine's own (optional: the leading "-").
+    assert unit["Service"]["EnvironmentFile"] == ["/etc/quanyi/quanyi.env", "-/etc/quanyi/local.env"]
+    for key, value in (("User", "quanyi"), ("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"),
+                       ("PrivateTmp", "yes"), ("CapabilityBoundingSet", "")):
+        assert one(unit, "Service", key) == value, key
+    line = one(unit, "Service", "ExecStart")
     for spec, value in SPECIFIERS.items():
         line = line.replace(spec, value)
     exe, *argv = shlex.split(line)
@@ -95,11 +111,12 @@ def test_unit_files_run_real_commands(app, unit_name):
 
 
 def test_worker_template_runs_without_cron_and_one_cron_unit_exists(app):
-    exec_start = parse_unit(SYSTEMD / "quanyi-worker@.service")["Service"]["ExecStart"]
+    exec_start = one(parse_unit(SYSTEMD / "quanyi-worker@.service"), "Service", "ExecStart")
     assert "--queues %I" in exec_start and "--no-cron" in exec_start
-    assert shlex.split(parse_unit(SYSTEMD / "quanyi-cron.service")["Service"]["ExecStart"])[1:] == ["cron"]
+    assert shlex.split(one(parse_unit(SYSTEMD / "quanyi-cron.service"), "Service", "ExecStart"))[1:] == ["cron"]
     timer = parse_unit(SYSTEMD / "quanyi-backup.timer")
-    assert timer["Timer"]["Unit"] == "quanyi-backup.service" and timer["Timer"]["Persistent"] == "true"
+    assert one(timer, "Timer", "Unit") == "quanyi-backup.service" and one(timer, "Timer", "Persistent") == "true"
+    assert one(timer, "Install", "WantedBy") == "timers.target"
 
 
 def test_unknown_queue_in_a_unit_would_be_caught(app):
