@@ -3,6 +3,8 @@ real commands of this CLI), nginx's body limit, and the client address behind tr
 
 import re
 import shlex
+import shutil
+import subprocess
 from pathlib import Path
 
 import click
@@ -155,3 +157,49 @@ def test_client_address_behind_trusted_proxies(app):
             from app.extensions import db
 
             db.engine.dispose()
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "shop.example.com")])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now).not_valid_after(now + timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_nginx_accepts_the_server_block(tmp_path):
+    """`nginx -t` on deploy/nginx/quanyi.conf, its machine-specific paths (certificate, logs, checkout) moved
+    into a scratch directory; skipped where nginx is not installed."""
+    nginx = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx")
+                                           if Path(p).exists()), None)
+    if nginx is None:
+        pytest.skip("nginx is not installed")
+    cert, key = _self_signed(tmp_path)
+    conf = (ROOT / "deploy" / "nginx" / "quanyi.conf").read_text()
+    for path, local in (("/etc/letsencrypt/live/shop.example.com/fullchain.pem", cert),
+                        ("/etc/letsencrypt/live/shop.example.com/privkey.pem", key),
+                        ("/var/log/nginx/", f"{tmp_path}/"), ("/var/www/acme", tmp_path),
+                        ("/opt/quanyi/static/", f"{ROOT}/static/")):
+        assert path in conf, path
+        conf = conf.replace(path, str(local))
+    (tmp_path / "quanyi.conf").write_text(conf)
+    (tmp_path / "nginx.conf").write_text(f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\n"
+                                         f"events {{}}\nhttp {{\n    include {tmp_path}/quanyi.conf;\n}}\n")
+    (tmp_path / "logs").mkdir()
+    result = subprocess.run([nginx, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert "[emerg]" not in result.stderr
