@@ -16,6 +16,7 @@ def create_app(config: type[Config] | None = None) -> Flask:
     os.makedirs(app.instance_path, exist_ok=True)
     _embedded_defaults(app)
     _session_cookies(app)
+    _behind_proxies(app)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     from app import db_setup, queues
@@ -43,6 +44,20 @@ def create_app(config: type[Config] | None = None) -> Flask:
 
     cli.init_app(app)
     return app
+
+
+def _behind_proxies(app: Flask) -> None:
+    """Behind TRUSTED_PROXIES reverse proxies (nginx, a load balancer) the client's address is the one they
+    appended to X-Forwarded-For, and the scheme the one the nearest put in X-Forwarded-Proto: the login lock-out,
+    the rate limits, risk control and the audit log see the client, not the proxy. Only that many hops are
+    believed (a client can send the headers too), so the setting must match the proxies really in front
+    (docs/deploy.md). The Host header is nginx's to pass on (proxy_set_header Host), X-Forwarded-Host is not
+    read."""
+    hops = app.config["TRUSTED_PROXIES"]
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=1)
 
 
 def _embedded_defaults(app: Flask) -> None:

@@ -61,6 +61,9 @@ class Config:
     #: until their signature is checked).
     NOTIFY_RATE_LIMIT = os.environ.get("NOTIFY_RATE_LIMIT", "300 per minute")
     CALLBACK_RATE_LIMIT = os.environ.get("CALLBACK_RATE_LIMIT", "3000 per minute")
+    #: Reverse proxies in front of gunicorn that append to X-Forwarded-For (nginx alone: 1; a load balancer
+    #: and nginx: 2). 0, the default, believes no forwarded header: the app is reached directly.
+    TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
     #: Base URL the payment gateway calls back and returns the payer to.
     PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000")
     PAYGATE_URL = os.environ.get("PAYGATE_URL", "http://127.0.0.1:5001")

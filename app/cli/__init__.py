@@ -21,7 +21,7 @@ def fail(message: str, code: int = 1):
 def init_app(app: Flask) -> None:
     from app.cli import audit, doctor, keys, worker
 
-    for group in (audit.cli, keys.cli, worker.worker, doctor.doctor):
+    for group in (audit.cli, keys.cli, worker.worker, worker.cron, doctor.doctor):
         app.cli.add_command(group)
     for name in ("backup", "catalog", "channels", "codes", "demo", "embedded", "insight", "users"):
         try:

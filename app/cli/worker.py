@@ -139,7 +139,26 @@ def _warm_up() -> None:
     sa.orm.configure_mappers()
 
 
-@click.command("worker", help="Start an RQ worker (with scheduler and the periodic jobs) on all queues.")
+def _queue_names(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...]:
+    """`--queues a,b`: names from app.queues.QUEUES, in the order given (RQ takes jobs from the first queue
+    that has one); unset means every queue."""
+    if value is None:
+        return QUEUES
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    unknown = [n for n in names if n not in QUEUES]
+    if unknown or not names:
+        raise click.BadParameter(
+            f"unknown queue {', '.join(unknown)}; the queues are {', '.join(QUEUES)}" if unknown
+            else f"name at least one queue of {', '.join(QUEUES)}", ctx=ctx, param=param)
+    return tuple(dict.fromkeys(names))
+
+
+@click.command("worker", help="Start an RQ worker (with scheduler and the periodic jobs) on all queues, or on "
+                              "those of --queues. Run the periodic jobs in one worker per deployment: "
+                              "--no-cron on every other.")
+@click.option("--queues", "queue_names", callback=_queue_names, metavar="NAME[,NAME...]",
+              help=f"Listen only on these queues (comma-separated, first has priority): {', '.join(QUEUES)}. "
+                   "Default: all.")
 @click.option("--burst", is_flag=True, help="Work until the queues are empty, then exit.")
 @click.option("--no-cron", is_flag=True, help="Do not run the periodic-job scheduler in this worker.")
 @click.option("--no-fork", is_flag=True,
@@ -151,7 +170,8 @@ def _warm_up() -> None:
 @click.option("--metrics-host", envvar="WORKER_METRICS_HOST", default="127.0.0.1", show_default=True,
               help="The address --metrics-port listens on (env WORKER_METRICS_HOST).")
 @with_appcontext
-def worker(burst: bool, no_cron: bool, no_fork: bool, metrics_port: int | None, metrics_host: str):
+def worker(queue_names: tuple[str, ...], burst: bool, no_cron: bool, no_fork: bool, metrics_port: int | None,
+           metrics_host: str):
     conn = connection()
     _warm_up()
     if metrics_port:
@@ -162,7 +182,7 @@ def worker(burst: bool, no_cron: bool, no_fork: bool, metrics_port: int | None, 
             target=_run_cron, args=(current_app.config["REDIS_URL"],), daemon=True)
         cron.start()
     try:
-        queues = [Queue(name, connection=conn) for name in QUEUES]
+        queues = [Queue(name, connection=conn) for name in queue_names]
         worker_class = InProcessWorker if no_fork else QuanyiWorker
         _horses_share_metrics()
         worker_class(queues, connection=conn, worker_ttl=current_app.config["WORKER_TTL"]).work(
@@ -170,3 +190,11 @@ def worker(burst: bool, no_cron: bool, no_fork: bool, metrics_port: int | None, 
     finally:
         if cron is not None:
             cron.terminate()
+
+
+@click.command("cron", help="Run only the periodic-job scheduler (jobs/schedule.py), in the foreground: for a "
+                            "deployment whose workers all run with --no-cron. Run exactly one per deployment; "
+                            "two would enqueue every periodic job twice.")
+@with_appcontext
+def cron():
+    _run_cron(current_app.config["REDIS_URL"])
