@@ -10,6 +10,7 @@ The probe uses its own small connections (a database pool of one kept connection
 so it neither waits behind nor takes from the app's pool.
 """
 
+import functools
 import logging
 import os
 from dataclasses import asdict, dataclass
@@ -91,14 +92,23 @@ def check_database(engine: sa.Engine, timeout: float) -> Check:
     return Check("database", True, f"{engine.dialect.name} answers")
 
 
-def migration_heads() -> set[str]:
-    """The head revisions of migrations/ (read from the scripts; no database needed)."""
+def _scripts():
     from alembic.config import Config as AlembicConfig
     from alembic.script import ScriptDirectory
 
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    return set(ScriptDirectory.from_config(cfg).get_heads())
+    return ScriptDirectory.from_config(cfg)
+
+
+def migration_heads() -> set[str]:
+    """The head revisions of migrations/ (read from the scripts; no database needed)."""
+    return set(_scripts().get_heads())
+
+
+@functools.cache
+def _known_revisions() -> frozenset[str]:
+    return frozenset(r.revision for r in _scripts().walk_revisions())
 
 
 def check_migrations(engine: sa.Engine, timeout: float, heads: set[str] | None) -> Check:
@@ -110,6 +120,11 @@ def check_migrations(engine: sa.Engine, timeout: float, heads: set[str] | None) 
         return _failed("migrations", "the schema's revision could not be read (no schema yet, or no database)", e)
     if current == heads:
         return Check("migrations", True, f"at {', '.join(sorted(heads))}")
+    if current and not current & _known_revisions():
+        # A newer release's expand migration ran during a rolling deploy (docs/deploy.md): the schema only grew,
+        # so this older code still works on it and must stay in the pool until it is replaced.
+        return Check("migrations", True, f"at {', '.join(sorted(current))}, ahead of this code's "
+                                         f"{', '.join(sorted(heads))} (a newer release migrated it)")
     return Check("migrations", False, f"the database is at {', '.join(sorted(current)) or 'no revision'}, the code "
                                       f"expects {', '.join(sorted(heads))}: run `quanyi db upgrade`")
 

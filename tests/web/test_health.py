@@ -95,6 +95,18 @@ def test_probes_need_no_csrf_session_or_login(app):
         app.config["WTF_CSRF_ENABLED"] = False
 
 
+def test_a_database_a_newer_release_migrated_is_ready(app, monkeypatch):
+    """Rolling deploy (docs/deploy.md): the new release's expand migration ran; the old web processes, whose
+    scripts do not know that revision, stay ready until they are replaced."""
+    probe = health.Probe(app)
+    monkeypatch.setattr(health, "_known_revisions", lambda: frozenset({"0001"}))
+    try:
+        found = health.check_migrations(probe.engine, 1, {"0001"})
+    finally:
+        probe.engine.dispose()
+    assert found.ok and "ahead of this code" in found.message
+
+
 def test_migrations_behind_the_code(app):
     probe = health.Probe(app)
     try:
