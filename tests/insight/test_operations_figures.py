@@ -7,9 +7,12 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from app.catalog.models import Sku
+from app.core.ids import utcnow
+from app.core.models import AuditLog
 from app.extensions import db
+from app.insight import lag
 from app.insight import operations as ops
-from app.insight.operations_models import ProductViewDay, SkuDay
+from app.insight.operations_models import LagDay, ProductViewDay, SkuDay
 from app.insight.periods import Period, today
 from tests.insight.conftest import ago, at
 
@@ -62,6 +65,14 @@ def test_brand_filter(ctx, make_sku, seed_order):
     assert (c.orders, c.paid) == (2, 1)
 
 
+def _lag_rows():
+    return sorted((r.day, r.sku_id, r.delivered, r.never, r.buckets) for r in db.session.scalars(sa.select(LagDay)))
+
+
+def _hist(lag_: ops.Lag) -> tuple:
+    return lag_.delivered, lag_.never, lag_.median_hours, lag_.p90_hours
+
+
 def test_redemption_lag(ctx, make_sku, seed_unit):
     sku = make_sku()
     d = at(ago(2), 1)
@@ -71,11 +82,67 @@ def test_redemption_lag(ctx, make_sku, seed_unit):
     seed_unit(sku, d)  # never revealed nor redeemed
     seed_unit(sku, d, extra=True)  # a gift unit: not counted
     seed_unit(sku, at(ago(20)), reveals=(at(ago(20), 13),))  # delivered before the period
-    lag = ops.redemption_lag(Period(ago(6), today()))
-    assert (lag.delivered, lag.never, lag.median_hours, lag.p90_hours, lag.never_share) == (4, 1, 3.0, 10.0, 0.25)
+    assert ops.redemption_lag(Period(ago(6), today())).delivered == 0  # past days come from the roll-up
+    ops.rollup(ago(30), ago(1))
+    lag_ = ops.redemption_lag(Period(ago(6), today()))
+    # percentiles at bucket resolution: the middle of the bucket, within 4.5 % of the lag itself
+    assert (lag_.delivered, lag_.never, lag_.never_share) == (4, 1, 0.25)
+    assert lag_.median_hours == round(lag.hours(lag.bucket(3 * 3600)), 2) and abs(lag_.median_hours - 3) < 0.14
+    assert lag_.p90_hours == round(lag.hours(lag.bucket(10 * 3600)), 2) and abs(lag_.p90_hours - 10) < 0.45
     assert ops.redemption_lag(Period(ago(30), ago(10))).delivered == 1
     empty = ops.redemption_lag(Period(ago(60), ago(50)))
     assert (empty.delivered, empty.median_hours, empty.never_share) == (0, None, None)
+
+
+def test_lag_buckets():
+    assert [lag.bucket(s) for s in (0, 59.9, 60, 61, 120, 3600)] == [0, 0, 1, 1, 9, 48]
+    for seconds in (75, 3 * 3600, 10 * 3600, 40 * 86400, 400 * 86400):
+        assert abs(lag.hours(lag.bucket(seconds)) * 3600 / seconds - 1) < 0.045
+
+
+def test_lag_rollup_equals_the_live_count_and_late_reveals_count(ctx, make_sku, seed_unit, monkeypatch):
+    """The roll-up rows equal a direct count; a unit revealed after the roll-up is counted at once (read live since
+    the cutoff), and the job's fold writes it into its day's row without changing the figure; today is live."""
+    a, b = make_sku(), make_sku()
+    for n in range(1, 6):
+        d = at(ago(n), 2)
+        seed_unit(a, d, reveals=(d + timedelta(minutes=7 * n),))
+        seed_unit(b, d, used=d + timedelta(hours=n, minutes=13))
+        seed_unit(b, d, reveals=(d + timedelta(hours=20 * n),), used=d + timedelta(hours=20 * n + 1))
+    late = seed_unit(a, at(ago(2), 3))  # not revealed when rolled up
+    seed_unit(a, at(today(), 0.01), used=at(today(), 0.02))  # today: live
+    period = Period(ago(6), today())
+
+    def direct() -> tuple:  # every unit counted straight from the units, no roll-up
+        h = lag.Histogram()
+        for day in period.each_day():
+            for x in lag.compute_day(day).values():
+                h.merge(x.delivered, x.never, x.buckets)
+        return h.delivered, h.never, h.percentile(50), h.percentile(90)
+
+    assert ops.rollup(ago(6), ago(1)) == 6
+    rows = _lag_rows()
+    assert rows == sorted((d, sku, x.delivered, x.never, {str(k): v for k, v in x.buckets.items()})
+                          for d in Period(ago(6), ago(1)).each_day() for sku, x in lag.compute_day(d).items())
+    assert (ago(2), a, 2, 1, {str(lag.bucket(14 * 60)): 1}) in rows
+    assert _hist(ops.redemption_lag(period)) == direct() and direct()[:2] == (17, 1)
+    assert ops.rollup(ago(6), ago(1)) == 6 and _lag_rows() == rows  # a rerun writes the same
+
+    # revealed now, two days after its delivery: counted at once, though its day's row still says never
+    db.session.add(AuditLog(actor_id=None, action="code.reveal", target_type="entitlement", target_id=late,
+                            detail={}, created_at=utcnow()))
+    db.session.commit()
+    assert _lag_rows() == rows
+    assert _hist(ops.redemption_lag(period)) == direct() and direct()[:2] == (17, 0)
+    assert ops.redemption_lag(Period(ago(2), ago(2))).never == 0
+
+    monkeypatch.setattr(lag, "MARGIN", timedelta(0))
+    assert lag.fold() == 1  # only the late unit's day is written again
+    row = next(r for r in _lag_rows() if r[:2] == (ago(2), a))
+    assert row[2:4] == (2, 0) and sum(row[4].values()) == 2 and row[4][str(lag.bucket(14 * 60))] == 1
+    assert [r for r in _lag_rows() if r[:2] != (ago(2), a)] == [r for r in rows if r[:2] != (ago(2), a)]
+    assert _hist(ops.redemption_lag(period)) == direct()
+    assert lag.fold() == 0  # nothing revealed since
 
 
 def test_percentile_is_nearest_rank():
