@@ -1,5 +1,6 @@
 """insight lag days: the daily roll-up of the redemption lag (units delivered per day and SKU, by lag bucket, and
-those never revealed or redeemed), its cutoff row, and the index later redemptions are read live by.
+those never revealed or redeemed), its cutoff row, the index later redemptions are read live by, and a covering
+index the paying and repeat users are counted from.
 
 Revision ID: 0044
 Revises: 0043
@@ -34,9 +35,12 @@ def upgrade():
         sa.PrimaryKeyConstraint('id'),
     )
     op.create_index('ix_entitlements_used_at', 'entitlements', ['used_at'])
+    op.create_index('ix_insight_buyer_days_cover', 'insight_buyer_days',
+                    ['day', 'channel', 'brand_id', 'buyer', 'orders'])
 
 
 def downgrade():
+    op.drop_index('ix_insight_buyer_days_cover', table_name='insight_buyer_days')
     op.drop_index('ix_entitlements_used_at', table_name='entitlements')
     op.drop_table('insight_lag_cutoff')
     op.drop_table('insight_lag_days')
