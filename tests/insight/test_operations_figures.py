@@ -186,6 +186,12 @@ def test_suppliers(ctx, make_sku, make_supplier, seed_unit):
     assert (got[s1].delivered, got[s1].failed, got[s1].success_rate) == (4, 1, 0.8)
     assert (got[s1].p50_minutes, got[s1].p95_minutes) == (2.0, 10.0)
     assert (got[s2].delivered, got[s2].failed, got[s2].success_rate, got[s2].p50_minutes) == (1, 0, 1.0, 5.0)
+    # minutes with seconds, and a clock skew (delivered "before" queued) counts as 0: SQL and Python agree
+    s3 = make_supplier()
+    for seconds in (-30, 90, 150, 200, 601):
+        seed_unit(sku, d + timedelta(seconds=seconds), created=d, supplier_id=s3)
+    got = {s.supplier_id: s for s in ops.suppliers(Period(ago(6), today()))}
+    assert (got[s3].delivered, got[s3].p50_minutes, got[s3].p95_minutes) == (5, 2.5, 10.0)
 
 
 def test_campaigns(ctx, make_sku, seed_order, seed_campaign):
