@@ -229,3 +229,18 @@ def test_the_rebuild_command_recomputes_a_range(ctx, runner, make_sku, seed_orde
     assert bad.exit_code != 0 and "error:" in bad.output and _rows()
     bad = runner.invoke(args=["insight", "rebuild", "--from", "2026-13-01", "--to", last])
     assert bad.exit_code != 0 and "2026-11-30" in bad.output
+
+
+def test_the_periodic_job_rolls_the_lag_up_and_folds_late_reveals(ctx, make_sku, seed_unit, monkeypatch):
+    sku = make_sku()
+    unit = seed_unit(sku, at(ago(1), 2))
+    ops.roll_recent()
+    assert _lag_rows() == [(ago(1), sku, 1, 1, {})]
+    db.session.add(AuditLog(actor_id=None, action="code.reveal", target_type="entitlement", target_id=unit,
+                            detail={}, created_at=utcnow()))
+    db.session.commit()
+    monkeypatch.setattr(lag, "MARGIN", timedelta(0))
+    ops.roll_recent()
+    [(day, sku_id, delivered, never, buckets)] = _lag_rows()
+    assert (day, sku_id, delivered, never, sum(buckets.values())) == (ago(1), sku, 1, 0, 1)
+    assert lag.cutoff() > at(ago(1), 2)
