@@ -9,11 +9,10 @@ from datetime import date, datetime, timedelta
 import sqlalchemy as sa
 
 from app.catalog.models import Product, Sku
-from app.core.models import AuditLog
 from app.extensions import db
 from app.fulfilment import services as fulfilment
-from app.fulfilment.models import Delivery, DeliveryStatus, Entitlement
-from app.insight import pageviews
+from app.fulfilment.models import Delivery, DeliveryStatus
+from app.insight import lag, pageviews
 from app.insight.operations_models import ProductViewDay, SkuDay
 from app.insight.periods import Period, today
 from app.marketing.models import Campaign, OrderPromotion
@@ -56,8 +55,8 @@ def compute_day(day: date) -> dict[int, tuple[int, int, int]]:
 
 
 def rollup(first: date, last: date) -> int:
-    """Recompute the SKU roll-ups of days first..last (never today: it is live) from the orders; a rerun writes
-    the same rows. Commits once a day. Returns the number of days rolled up."""
+    """Recompute the SKU and redemption-lag roll-ups of days first..last (never today: it is live) from the orders
+    and units; a rerun writes the same rows. Commits once a day. Returns the number of days rolled up."""
     last = min(last, today() - timedelta(days=1))
     n = 0
     day = first
@@ -65,6 +64,7 @@ def rollup(first: date, last: date) -> int:
         db.session.execute(sa.delete(SkuDay).where(SkuDay.day == day))
         db.session.add_all(SkuDay(day=day, sku_id=sku_id, orders=o, paid_orders=p, paid_units=u)
                            for sku_id, (o, p, u) in compute_day(day).items())
+        lag.roll_day(day)
         db.session.commit()
         day += timedelta(days=1)
         n += 1
@@ -72,8 +72,10 @@ def rollup(first: date, last: date) -> int:
 
 
 def roll_recent() -> int:
-    """(Periodic job.) Fold yesterday's and older page views out of Redis, re-roll the last SETTLE_DAYS days."""
+    """(Periodic job.) Fold yesterday's and older page views out of Redis and the reveals since the lag cutoff into
+    the lag roll-up, re-roll the last SETTLE_DAYS days."""
     pageviews.fold()
+    lag.fold()
     yesterday = today() - timedelta(days=1)
     return rollup(yesterday - timedelta(days=SETTLE_DAYS - 1), yesterday)
 
@@ -151,44 +153,14 @@ def percentile(values: list[float], p: float) -> float | None:
     return ordered[int(rank) - 1]
 
 
-@dataclass
-class Lag:
-    delivered: int
-    never: int
-    #: Hours from delivery to the first reveal or redemption.
-    median_hours: float | None
-    p90_hours: float | None
-
-    @property
-    def never_share(self) -> float | None:
-        return _rate(self.never, self.delivered)
+#: The redemption lag lives in app/insight/lag.py (its own roll-up); re-exported for the report.
+Lag = lag.Lag
 
 
 def redemption_lag(period: Period, brand_id: int | None = None) -> Lag:
-    """Units delivered in the period: hours from delivery to their first reveal or redemption, and how many were
-    neither revealed nor redeemed (yet)."""
-    start, end = period.bounds()
-    # Per unit, through the audit log's (target_type, target_id) index: only the period's units are looked up.
-    first_reveal = (sa.select(sa.func.min(AuditLog.created_at))
-                    .where(AuditLog.target_type == "entitlement", AuditLog.target_id == Entitlement.id,
-                           AuditLog.action == "code.reveal")
-                    .correlate(Entitlement).scalar_subquery())
-    q = (sa.select(Delivery.delivered_at, Entitlement.used_at, first_reveal)
-         .join(Entitlement, Entitlement.id == Delivery.entitlement_id)
-         .where(Delivery.delivered_at >= start, Delivery.delivered_at < end, Delivery.extra.is_(False)))
-    skus = _brand_skus(brand_id)
-    if skus is not None:
-        q = q.where(Delivery.sku_id.in_(skus))
-    lags, never = [], 0
-    for delivered_at, used_at, revealed_at in db.session.execute(q):
-        firsts = [t for t in (used_at, revealed_at) if t is not None]
-        if not firsts:
-            never += 1
-            continue
-        lags.append(max(0.0, (min(firsts) - delivered_at).total_seconds() / 3600))
-    med, p90 = percentile(lags, 50), percentile(lags, 90)
-    return Lag(len(lags) + never, never, None if med is None else round(med, 2),
-               None if p90 is None else round(p90, 2))
+    """Units delivered in the period: hours from delivery to their first reveal or redemption (bucket resolution),
+    and how many were neither revealed nor redeemed (yet)."""
+    return lag.redemption_lag(period, _brand_skus(brand_id))
 
 
 @dataclass
@@ -256,26 +228,39 @@ def suppliers(period: Period, brand_id: int | None = None) -> list[SupplierFigur
     with the minutes from the unit's creation to its delivery (p50, p95)."""
     start, end = period.bounds()
     skus = _brand_skus(brand_id)
-    ok = (sa.select(Delivery.supplier_id, Delivery.created_at, Delivery.delivered_at)
-          .where(Delivery.supplier_id.is_not(None), Delivery.delivered_at >= start, Delivery.delivered_at < end))
+    ok = sa.and_(Delivery.supplier_id.is_not(None), Delivery.delivered_at >= start, Delivery.delivered_at < end)
     bad = (sa.select(Delivery.supplier_id, sa.func.count())
            .where(Delivery.supplier_id.is_not(None), Delivery.status == DeliveryStatus.failed,
                   Delivery.failed_at >= start, Delivery.failed_at < end).group_by(Delivery.supplier_id))
     if skus is not None:
-        ok, bad = ok.where(Delivery.sku_id.in_(skus)), bad.where(Delivery.sku_id.in_(skus))
-    minutes: dict[int, list[float]] = {}
-    for supplier_id, created, delivered in db.session.execute(ok):
-        minutes.setdefault(supplier_id, []).append(max(0.0, (delivered - created).total_seconds() / 60))
+        ok, bad = sa.and_(ok, Delivery.sku_id.in_(skus)), bad.where(Delivery.sku_id.in_(skus))
+    latency = _latency(ok)
     failed = {sid: int(n) for sid, n in db.session.execute(bad)}
-    ids = sorted(set(minutes) | set(failed))
-    names = dict(db.session.execute(sa.select(Supplier.id, Supplier.name).where(Supplier.id.in_(ids))).tuples().all())
+    ids = sorted(set(latency) | set(failed))
+    names = dict(db.session.execute(sa.select(Supplier.id, Supplier.name).where(Supplier.id.in_(ids))).all())
     out = []
     for sid in ids:
-        m = minutes.get(sid, [])
-        p50, p95 = percentile(m, 50), percentile(m, 95)
-        out.append(SupplierFigures(sid, names.get(sid, f"#{sid}"), len(m), failed.get(sid, 0),
+        n, p50, p95 = latency.get(sid, (0, None, None))
+        out.append(SupplierFigures(sid, names.get(sid, f"#{sid}"), n, failed.get(sid, 0),
                                    None if p50 is None else round(p50, 1), None if p95 is None else round(p95, 1)))
     return out
+
+
+def _latency(where) -> dict[int, tuple[int, float | None, float | None]]:
+    """Per supplier, over the deliveries `where` picks: (units, p50, p95 of the minutes from queued to delivered),
+    nearest-rank percentiles."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        # percentile_disc is the nearest rank: the database sorts, no row of a busy month comes to Python
+        minutes = sa.func.greatest(sa.func.extract("epoch", Delivery.delivered_at - Delivery.created_at) / 60, 0)
+        q = sa.select(Delivery.supplier_id, sa.func.count(),
+                      sa.func.percentile_disc(0.5).within_group(minutes),
+                      sa.func.percentile_disc(0.95).within_group(minutes)).where(where).group_by(Delivery.supplier_id)
+        return {sid: (int(n), float(p50), float(p95)) for sid, n, p50, p95 in db.session.execute(q)}
+    minutes: dict[int, list[float]] = {}
+    q = sa.select(Delivery.supplier_id, Delivery.created_at, Delivery.delivered_at).where(where)
+    for supplier_id, created, delivered in db.session.execute(q):
+        minutes.setdefault(supplier_id, []).append(max(0.0, (delivered - created).total_seconds() / 60))
+    return {sid: (len(m), percentile(m, 50), percentile(m, 95)) for sid, m in minutes.items()}
 
 
 @dataclass

@@ -7,9 +7,12 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from app.catalog.models import Sku
+from app.core.ids import utcnow
+from app.core.models import AuditLog
 from app.extensions import db
+from app.insight import lag
 from app.insight import operations as ops
-from app.insight.operations_models import ProductViewDay, SkuDay
+from app.insight.operations_models import LagDay, ProductViewDay, SkuDay
 from app.insight.periods import Period, today
 from tests.insight.conftest import ago, at
 
@@ -62,6 +65,14 @@ def test_brand_filter(ctx, make_sku, seed_order):
     assert (c.orders, c.paid) == (2, 1)
 
 
+def _lag_rows():
+    return sorted((r.day, r.sku_id, r.delivered, r.never, r.buckets) for r in db.session.scalars(sa.select(LagDay)))
+
+
+def _hist(lag_: ops.Lag) -> tuple:
+    return lag_.delivered, lag_.never, lag_.median_hours, lag_.p90_hours
+
+
 def test_redemption_lag(ctx, make_sku, seed_unit):
     sku = make_sku()
     d = at(ago(2), 1)
@@ -71,11 +82,67 @@ def test_redemption_lag(ctx, make_sku, seed_unit):
     seed_unit(sku, d)  # never revealed nor redeemed
     seed_unit(sku, d, extra=True)  # a gift unit: not counted
     seed_unit(sku, at(ago(20)), reveals=(at(ago(20), 13),))  # delivered before the period
-    lag = ops.redemption_lag(Period(ago(6), today()))
-    assert (lag.delivered, lag.never, lag.median_hours, lag.p90_hours, lag.never_share) == (4, 1, 3.0, 10.0, 0.25)
+    assert ops.redemption_lag(Period(ago(6), today())).delivered == 0  # past days come from the roll-up
+    ops.rollup(ago(30), ago(1))
+    lag_ = ops.redemption_lag(Period(ago(6), today()))
+    # percentiles at bucket resolution: the middle of the bucket, within 4.5 % of the lag itself
+    assert (lag_.delivered, lag_.never, lag_.never_share) == (4, 1, 0.25)
+    assert lag_.median_hours == round(lag.hours(lag.bucket(3 * 3600)), 2) and abs(lag_.median_hours - 3) < 0.14
+    assert lag_.p90_hours == round(lag.hours(lag.bucket(10 * 3600)), 2) and abs(lag_.p90_hours - 10) < 0.45
     assert ops.redemption_lag(Period(ago(30), ago(10))).delivered == 1
     empty = ops.redemption_lag(Period(ago(60), ago(50)))
     assert (empty.delivered, empty.median_hours, empty.never_share) == (0, None, None)
+
+
+def test_lag_buckets():
+    assert [lag.bucket(s) for s in (0, 59.9, 60, 61, 120, 3600)] == [0, 0, 1, 1, 9, 48]
+    for seconds in (75, 3 * 3600, 10 * 3600, 40 * 86400, 400 * 86400):
+        assert abs(lag.hours(lag.bucket(seconds)) * 3600 / seconds - 1) < 0.045
+
+
+def test_lag_rollup_equals_the_live_count_and_late_reveals_count(ctx, make_sku, seed_unit, monkeypatch):
+    """The roll-up rows equal a direct count; a unit revealed after the roll-up is counted at once (read live since
+    the cutoff), and the job's fold writes it into its day's row without changing the figure; today is live."""
+    a, b = make_sku(), make_sku()
+    for n in range(1, 6):
+        d = at(ago(n), 2)
+        seed_unit(a, d, reveals=(d + timedelta(minutes=7 * n),))
+        seed_unit(b, d, used=d + timedelta(hours=n, minutes=13))
+        seed_unit(b, d, reveals=(d + timedelta(hours=20 * n),), used=d + timedelta(hours=20 * n + 1))
+    late = seed_unit(a, at(ago(2), 3))  # not revealed when rolled up
+    seed_unit(a, at(today(), 0.01), used=at(today(), 0.02))  # today: live
+    period = Period(ago(6), today())
+
+    def direct() -> tuple:  # every unit counted straight from the units, no roll-up
+        h = lag.Histogram()
+        for day in period.each_day():
+            for x in lag.compute_day(day).values():
+                h.merge(x.delivered, x.never, x.buckets)
+        return h.delivered, h.never, h.percentile(50), h.percentile(90)
+
+    assert ops.rollup(ago(6), ago(1)) == 6
+    rows = _lag_rows()
+    assert rows == sorted((d, sku, x.delivered, x.never, {str(k): v for k, v in x.buckets.items()})
+                          for d in Period(ago(6), ago(1)).each_day() for sku, x in lag.compute_day(d).items())
+    assert (ago(2), a, 2, 1, {str(lag.bucket(14 * 60)): 1}) in rows
+    assert _hist(ops.redemption_lag(period)) == direct() and direct()[:2] == (17, 1)
+    assert ops.rollup(ago(6), ago(1)) == 6 and _lag_rows() == rows  # a rerun writes the same
+
+    # revealed now, two days after its delivery: counted at once, though its day's row still says never
+    db.session.add(AuditLog(actor_id=None, action="code.reveal", target_type="entitlement", target_id=late,
+                            detail={}, created_at=utcnow()))
+    db.session.commit()
+    assert _lag_rows() == rows
+    assert _hist(ops.redemption_lag(period)) == direct() and direct()[:2] == (17, 0)
+    assert ops.redemption_lag(Period(ago(2), ago(2))).never == 0
+
+    monkeypatch.setattr(lag, "MARGIN", timedelta(0))
+    assert lag.fold() == 1  # only the late unit's day is written again
+    row = next(r for r in _lag_rows() if r[:2] == (ago(2), a))
+    assert row[2:4] == (2, 0) and sum(row[4].values()) == 2 and row[4][str(lag.bucket(14 * 60))] == 1
+    assert [r for r in _lag_rows() if r[:2] != (ago(2), a)] == [r for r in rows if r[:2] != (ago(2), a)]
+    assert _hist(ops.redemption_lag(period)) == direct()
+    assert lag.fold() == 0  # nothing revealed since
 
 
 def test_percentile_is_nearest_rank():
@@ -119,6 +186,12 @@ def test_suppliers(ctx, make_sku, make_supplier, seed_unit):
     assert (got[s1].delivered, got[s1].failed, got[s1].success_rate) == (4, 1, 0.8)
     assert (got[s1].p50_minutes, got[s1].p95_minutes) == (2.0, 10.0)
     assert (got[s2].delivered, got[s2].failed, got[s2].success_rate, got[s2].p50_minutes) == (1, 0, 1.0, 5.0)
+    # minutes with seconds, and a clock skew (delivered "before" queued) counts as 0: SQL and Python agree
+    s3 = make_supplier()
+    for seconds in (-30, 90, 150, 200, 601):
+        seed_unit(sku, d + timedelta(seconds=seconds), created=d, supplier_id=s3)
+    got = {s.supplier_id: s for s in ops.suppliers(Period(ago(6), today()))}
+    assert (got[s3].delivered, got[s3].p50_minutes, got[s3].p95_minutes) == (5, 2.5, 10.0)
 
 
 def test_campaigns(ctx, make_sku, seed_order, seed_campaign):
@@ -156,3 +229,18 @@ def test_the_rebuild_command_recomputes_a_range(ctx, runner, make_sku, seed_orde
     assert bad.exit_code != 0 and "error:" in bad.output and _rows()
     bad = runner.invoke(args=["insight", "rebuild", "--from", "2026-13-01", "--to", last])
     assert bad.exit_code != 0 and "2026-11-30" in bad.output
+
+
+def test_the_periodic_job_rolls_the_lag_up_and_folds_late_reveals(ctx, make_sku, seed_unit, monkeypatch):
+    sku = make_sku()
+    unit = seed_unit(sku, at(ago(1), 2))
+    ops.roll_recent()
+    assert _lag_rows() == [(ago(1), sku, 1, 1, {})]
+    db.session.add(AuditLog(actor_id=None, action="code.reveal", target_type="entitlement", target_id=unit,
+                            detail={}, created_at=utcnow()))
+    db.session.commit()
+    monkeypatch.setattr(lag, "MARGIN", timedelta(0))
+    ops.roll_recent()
+    [(day, sku_id, delivered, never, buckets)] = _lag_rows()
+    assert (day, sku_id, delivered, never, sum(buckets.values())) == (ago(1), sku, 1, 0, 1)
+    assert lag.cutoff() > at(ago(1), 2)
