@@ -138,6 +138,23 @@ def configure(fmt: str = "plain", level: str = "INFO") -> None:
     root.setLevel(level.upper())
 
 
+def gunicorn_config(fmt: str = "plain", level: str = "INFO") -> dict:
+    """gunicorn's `logconfig_dict` (deploy/gunicorn.conf.py): its own error and access lines go through the same
+    root handler as the app's, so they are in LOG_FORMAT and masked too (an access line's path and query)."""
+    formatter(fmt)
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"quanyi": {"()": f"{__name__}.{'MaskedJsonFormatter' if fmt == 'json' else 'PlainFormatter'}"}},
+        "filters": {"ids": {"()": f"{__name__}.ContextFilter"}},
+        "handlers": {"quanyi": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
+                                "formatter": "quanyi", "filters": ["ids"]}},
+        "root": {"level": level.upper(), "handlers": ["quanyi"]},
+        "loggers": {name: {"level": "INFO", "handlers": [], "propagate": True}
+                    for name in ("gunicorn.error", "gunicorn.access")},
+    }
+
+
 # --- request and job context ------------------------------------------------------------------------------------
 
 def init_app(app) -> None:

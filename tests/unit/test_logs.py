@@ -217,3 +217,99 @@ def test_the_e2e_log_check_names_what_leaked_and_not_what_was_masked(tmp_path):
     assert found == ["a line that is not JSON: line 6", "a card code in line 1 (app.leaky)",
                      "a password in line 2 (app.leaky)"]
     assert "secret-pass-1" not in "".join(found)
+
+
+@pytest.mark.committed
+def test_the_e2e_watch_collects_passwords_emails_codes_and_secrets(app, make_user, make_sku, stock):
+    from tests.support.logcheck import Watch
+
+    watch = Watch()
+    watch.install(app)
+    try:
+        with app.app_context():
+            make_user("consumer", email="watched-buyer@t.example", password="watched-pass-77")
+            codes = stock(make_sku(), 2)
+    finally:
+        watch.uninstall()
+    values = watch.values
+    assert values["watched-pass-77"] == "a password"
+    assert values["watched-buyer@t.example"] == "a personal email"
+    assert all(values[code] == "a card code" for code in codes)
+    assert values[app.config["SECRET_KEY"]] == "SECRET_KEY"
+    assert values[app.config["QUANYI_MASTER_KEY"].split(":", 1)[1]] == "QUANYI_MASTER_KEY"
+    from app.core import vault
+
+    assert not hasattr(vault.Sealer.seal, "__wrapped__") and vault.Sealer.seal.__name__ == "seal"  # undone
+
+
+@pytest.mark.slow
+def test_gunicorn_with_the_deploy_config_writes_its_access_lines_as_json_with_the_request_id(app):
+    """deploy/gunicorn.conf.py routes gunicorn's own lines through the app's handler: JSON with LOG_FORMAT=json,
+    the access line naming the request id and leaving the query string out."""
+    import subprocess
+    import sys
+
+    import httpx
+
+    from tests.support.processes import ROOT, free_port, wait_http, worker_env
+
+    port = free_port()
+    env = worker_env(app) | {"LOG_FORMAT": "json", "WEB_ACCESS_LOG": "-", "WEB_WORKERS": "1",
+                             "WEB_BIND": f"127.0.0.1:{port}"}
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "wsgi:app"], cwd=ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/login")
+        resp = httpx.get(f"http://127.0.0.1:{port}/login?email=buyer9@t.example",
+                         headers={"X-Request-ID": "lb-req-00000077"})
+        assert resp.headers["X-Request-ID"] == "lb-req-00000077"
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    lines = [json.loads(line) for line in out.splitlines() if line.strip()]  # every line is JSON
+    access = [line for line in lines if line["logger"] == "gunicorn.access"]
+    assert any('"GET /login HTTP/1.1" 200' in line["message"] and "request_id=lb-req-00000077" in line["message"]
+               for line in access), access
+    assert any(line["logger"] == "gunicorn.error" for line in lines)
+    assert "buyer9" not in out
+
+
+@pytest.mark.slow
+@pytest.mark.committed
+@pytest.mark.parametrize("flags", [[], ["--no-fork"]])
+def test_the_worker_process_logs_each_job_under_its_id_and_request_id(app, make_user, make_sku, stock, flags):
+    """`quanyi worker --burst` (forking a work-horse, or not) with LOG_FORMAT=json: the job's own line and RQ's
+    lines about it carry the job id and the request id it was enqueued under."""
+    from datetime import timedelta
+
+    from app.accounts.models import User
+    from app.core.ids import utcnow
+    from app.extensions import db
+    from app.orders import services as orders
+    from app.orders.models import Order
+    from app.queues import queue
+    from tests.support.jobs import run_burst_worker
+
+    with app.app_context():
+        sku_id = make_sku()
+        stock(sku_id, 1)
+        order = orders.create_retail_order(db.session.get(User, make_user("consumer")), sku_id, 1)
+        db.session.execute(sa.update(Order).where(Order.id == order.id)
+                           .values(expires_at=utcnow() - timedelta(seconds=1)))
+        db.session.commit()
+        q = queue("maintenance")
+        q.empty()
+        token = logs.request_id.set("web-req-00000099")
+        try:
+            job = q.enqueue("jobs.maintenance.expire_orders")
+        finally:
+            logs.request_id.reset(token)
+    proc = run_burst_worker(app, *flags, LOG_FORMAT="json")
+    lines = [json.loads(line) for line in proc.stderr.splitlines() if line.strip()]  # every line is JSON
+    mine = [line for line in lines if line.get("job_id") == job.id]
+    assert any(line["logger"] == "jobs.maintenance" and line["message"] == "expired 1 unpaid orders"
+               for line in mine), lines
+    assert any(line["logger"] == "rq.worker" and "Successfully completed" in line["message"] for line in mine)
+    assert all(line["request_id"] == "web-req-00000099" for line in mine)
+    quitting = [line for line in lines if "done, quitting" in line["message"]]  # after the job: cleared
+    assert quitting and not any(line.get("job_id") or line.get("request_id") for line in quitting)
