@@ -124,6 +124,10 @@ def configure(fmt: str = "plain", level: str = "INFO") -> None:
     ours all log through it). Called again, it replaces the handler it put there. Like logging.basicConfig, it
     does nothing where someone else configured the root logger first (a test runner)."""
     chosen = formatter(fmt)  # a bad LOG_FORMAT stops the start here, whoever configured logging
+    # httpx logs every call's URL at INFO: a reseller's callback URL or a supplier's may hold a token in its path.
+    # Our own lines say what each call was about, by id.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     root = logging.getLogger()
     ours = [h for h in root.handlers if getattr(h, "_quanyi", False)]
     for h in ours:
