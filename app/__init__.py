@@ -13,16 +13,19 @@ def create_app(config: type[Config] | None = None) -> Flask:
     app = Flask(__name__, template_folder="../templates", static_folder="../static",
                 instance_path=str(INSTANCE))
     app.config.from_object(config or Config)
+    from app import logs
+
+    logs.configure(app.config["LOG_FORMAT"], app.config["LOG_LEVEL"])
     os.makedirs(app.instance_path, exist_ok=True)
     _embedded_defaults(app)
     _session_cookies(app)
     _behind_proxies(app)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     from app import db_setup, queues
     from app.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
     from app.web import i18n
 
+    logs.init_app(app)
     db_setup.engine_options(app)
     db.init_app(app)
     db_setup.init_app(app)

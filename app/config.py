@@ -25,6 +25,10 @@ class Config:
     QUANYI_MASTER_KEY = os.environ.get("QUANYI_MASTER_KEY", "")
     #: Older master keys ("id:base64,id:base64") still accepted for unwrapping until `keys rotate` ran.
     QUANYI_OLD_MASTER_KEYS = os.environ.get("QUANYI_OLD_MASTER_KEYS", "")
+    #: "plain" (the default: human-readable lines) or "json" (one JSON object a line, for a log shipper), and the
+    #: lowest level written (docs/operations.md, "Logs").
+    LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain").strip().lower()
+    LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").strip().upper()
     BABEL_DEFAULT_LOCALE = "zh_CN"
     BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
     LANGUAGES = {"zh_CN": "中文", "en": "English"}

@@ -2,10 +2,24 @@
 
 import redis
 from flask import Flask, current_app
-from rq import Queue
+from rq import Queue as RQQueue
+
+from app import logs
 
 QUEUES = ("default", "fulfilment", "issuance", "callbacks", "imports", "payments", "maintenance", "notifications",
           "documents")
+
+
+class Queue(RQQueue):
+    """An RQ queue whose every job carries the request id it was enqueued under (in its meta): the id of the web
+    request, or, for a job enqueued by a job, the request id that job carries. The worker logs the job under it
+    (app/cli/worker.py)."""
+
+    def create_job(self, *args, **kwargs):
+        rid = logs.request_id.get()
+        if rid is not None:
+            kwargs["meta"] = {"request_id": rid, **(kwargs.get("meta") or {})}
+        return super().create_job(*args, **kwargs)
 
 
 def init_app(app: Flask) -> None:

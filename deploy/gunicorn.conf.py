@@ -13,6 +13,8 @@ max_connections must cover processes × pool size on every web machine plus the 
 import multiprocessing
 import os
 
+from app.logs import gunicorn_config
+
 bind = os.environ.get("WEB_BIND", "0.0.0.0:8000")
 #: One process per core.
 workers = int(os.environ.get("WEB_WORKERS", multiprocessing.cpu_count()))
@@ -32,6 +34,11 @@ max_requests_jitter = 2000
 accesslog = os.environ.get("WEB_ACCESS_LOG") or None
 #: Behind a load balancer: gunicorn trusts X-Forwarded-* only from these addresses.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+#: gunicorn's own lines (and the access log's) go through the app's log handler: LOG_FORMAT (plain or json) and its
+#: masks (docs/operations.md, "Logs"). The access line names the request by id and leaves the query string out.
+logconfig_dict = gunicorn_config(os.environ.get("LOG_FORMAT", "plain").strip().lower(),
+                                 os.environ.get("LOG_LEVEL", "INFO").strip(), accesslog)
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s'
 
 
 def child_exit(server, worker):

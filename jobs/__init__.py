@@ -3,8 +3,6 @@
 import contextlib
 import logging
 
-from rq import get_current_job
-
 _app = None
 
 
@@ -25,13 +23,7 @@ def app_context():
         yield _app
 
 
-class JobLog(logging.LoggerAdapter):
-    """Prefix every job log line with the job id."""
-
-    def process(self, msg, kwargs):
-        job = get_current_job()
-        return f"[job {job.id if job else '-'}] {msg}", kwargs
-
-
-def job_logger(name: str) -> JobLog:
-    return JobLog(logging.getLogger(name), {})
+def job_logger(name: str) -> logging.Logger:
+    """A job's logger. The worker runs each job under its id and its request id, which every record carries
+    (app/logs.py), so the lines need no prefix."""
+    return logging.getLogger(name)

@@ -23,5 +23,5 @@ def risk_alerts() -> int:
     with app_context():
         alerts = risk_alerts.run()
     if alerts:
-        log.info("risk alerts holding: %s", ", ".join(a.subject for a in alerts))
+        log.info("risk alerts holding: %s", ", ".join(a.loggable for a in alerts))
     return len(alerts)

@@ -8,9 +8,11 @@ from flask import current_app
 # access to the values within the .ini file in use.
 config = context.config
 
-# Interpret the config file for Python logging.
-# This line sets up loggers basically.
-fileConfig(config.config_file_name)
+# Interpret the config file for Python logging, unless the app configured it already (create_app does, through
+# app/logs.py: `flask db upgrade` logs in LOG_FORMAT) or a test runner did. Loggers that exist stay enabled: a
+# migration run in-process (the test suite) must not silence the app's and RQ's loggers for the rest of it.
+if not logging.getLogger().handlers:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger('alembic.env')
 
 

@@ -7,12 +7,13 @@ from flask import current_app
 from flask.cli import with_appcontext
 from rq import Queue, SimpleWorker, Worker
 
+from app import logs
 from app.core import periodic_runs
 from app.core.system import exception_line
 from app.queues import QUEUES, connection
 
 
-def _run_cron(redis_url: str) -> None:
+def _run_cron(redis_url: str, log_format: str = "plain", log_level: str = "INFO") -> None:
     """The periodic jobs of jobs/schedule.py, enqueued by RQ's CronScheduler in a child process. Losing Redis
     (a restart, a failover) does not end it: it starts again once Redis answers."""
     import redis
@@ -20,7 +21,7 @@ def _run_cron(redis_url: str) -> None:
 
     from jobs.schedule import PERIODIC
 
-    logging.basicConfig(level=logging.INFO)
+    logs.configure(log_format, log_level)
     log = logging.getLogger("quanyi.cron")
     while True:
         try:
@@ -78,11 +79,21 @@ class _Metered:
             metrics.JOBS.labels(queue.name, "failed" if failed else "finished").inc()
 
 
-class QuanyiWorker(RecordsPeriodicRuns, _Metered, Worker):
-    """RQ's forking worker, metered, recording the periodic jobs' runs."""
+class _JobLogContext:
+    """Every line logged while a job runs (by the job, and by RQ about it) carries the job's id and the request id
+    it was enqueued under (app/logs.py); cleared after. A forked work-horse inherits the context."""
+
+    def execute_job(self, job, queue):
+        with logs.job_context(job):
+            return super().execute_job(job, queue)
 
 
-class InProcessWorker(RecordsPeriodicRuns, _Metered, SimpleWorker):
+class QuanyiWorker(_JobLogContext, RecordsPeriodicRuns, _Metered, Worker):
+    """RQ's forking worker (a work-horse process per job): job log context, metered, recording the periodic
+    jobs' runs."""
+
+
+class InProcessWorker(_JobLogContext, RecordsPeriodicRuns, _Metered, SimpleWorker):
     """SimpleWorker that hands every job a fresh database session, as a forked work-horse would get."""
 
     def perform_job(self, *args, **kwargs):
@@ -179,7 +190,8 @@ def worker(queue_names: tuple[str, ...], burst: bool, no_cron: bool, no_fork: bo
     cron = None
     if not burst and not no_cron:
         cron = multiprocessing.get_context("spawn").Process(
-            target=_run_cron, args=(current_app.config["REDIS_URL"],), daemon=True)
+            target=_run_cron, daemon=True,
+            args=(current_app.config["REDIS_URL"], current_app.config["LOG_FORMAT"], current_app.config["LOG_LEVEL"]))
         cron.start()
     try:
         queues = [Queue(name, connection=conn) for name in queue_names]

@@ -38,6 +38,12 @@ class Alert:
     params: dict
     endpoint: str | None = None
 
+    @property
+    def loggable(self) -> str:
+        """The subject as logged: a shared device's id or IP address is personal data, so only what it is."""
+        what, _, _ = self.subject.partition(":")
+        return what if self.kind.startswith("risk_shared_") else self.subject
+
 
 def notify_ops(kind: str, params: dict, *, link: str | None, key: str) -> int:
     """Tell every active ops and admin user, in the caller's transaction; `key` makes it once per user (the
@@ -62,7 +68,7 @@ def run(now: datetime | None = None) -> list[Alert]:
     for alert in alerts:
         link = link_to(alert.endpoint) if alert.endpoint else None
         if notify_ops(alert.kind, alert.params, link=link, key=f"risk-alert:{alert.subject}:{bucket}"):
-            log.warning("risk alert %s %s", alert.kind, alert.subject)
+            log.warning("risk alert %s %s", alert.kind, alert.loggable)
         db.session.commit()
     return alerts
 

@@ -225,5 +225,6 @@ def _record_failure(email_id: int, attempt: int, error: Exception, now: datetime
         db.session.rollback()
         return "skipped"
     db.session.commit()
-    log.warning("email %s attempt %s failed (%s): %s", email_id, attempt, outcome, text)
+    # The error's name only: an SMTP server's answer names the recipient (the row keeps it for ops).
+    log.warning("email %s attempt %s failed (%s): %s", email_id, attempt, outcome, type(error).__name__)
     return outcome

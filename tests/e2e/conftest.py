@@ -4,6 +4,7 @@ The tests here are `committed`: the live server's threads must see what the fact
 tables are emptied after each test by the autouse fixture of tests/conftest.py.
 """
 
+import logging
 import os
 import threading
 import time
@@ -24,6 +25,35 @@ VIEWPORTS = {
     "desktop": {"viewport": {"width": 1280, "height": 800}},
     "phone": {"viewport": {"width": 375, "height": 812}, "is_mobile": True, "has_touch": True},
 }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def log_check(app, tmp_path_factory):
+    """The live server and the workers of the browser tests log, as JSON lines (app/logs.py), to `e2e.jsonl` in the
+    session's tmp dir. When the session ends, that file is searched for every code, password, account-link token,
+    secret, email address and phone number the flows made (tests/support/logcheck.py): a hit fails the session,
+    naming what leaked and where, never the value."""
+    from app import logs
+    from tests.support.logcheck import Watch, leaks
+
+    path = tmp_path_factory.mktemp("logs") / "e2e.jsonl"
+    handler = logs.handler(str(path), "json")
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    watch = Watch()
+    watch.install(app)
+    try:
+        yield path
+    finally:
+        watch.uninstall()
+        root.removeHandler(handler)
+        root.setLevel(level)
+        handler.close()
+    assert path.stat().st_size > 0 and watch.values, f"nothing logged to {path} or nothing to look for: no proof"
+    found = leaks(path, watch.values)
+    assert not found, f"the e2e run's log ({path}) holds what must never be logged: " + "; ".join(found)
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 
+from app import logs
 from app.extensions import db
 from tests.support.processes import ROOT, worker_env
 
@@ -50,7 +51,8 @@ class IssuanceWorker:
                     if got is None:
                         continue
                     job, _ = got
-                    self.done.append(job.perform())
+                    with logs.job_context(job):  # as the worker does (app/cli/worker.py)
+                        self.done.append(job.perform())
                     db.session.remove()
             except Exception as e:  # reported at teardown: a thread's exception would go unnoticed
                 self.errors.append(f"{type(e).__name__}: {e}")

@@ -310,7 +310,9 @@ def test_large_upload_runs_as_a_job_with_a_self_replacing_progress_widget(
         job = Job.fetch(batch.job_id, connection=q.connection)
     assert job.get_status() == "finished", job.latest_result()
     assert job.return_value() == "done"
-    assert job.get_meta() == {"phase": "importing", "processed": 40, "total": 50}
+    meta = job.get_meta()
+    assert meta.pop("request_id") == resp.headers["X-Request-ID"]  # the upload's request (app/logs.py)
+    assert meta == {"phase": "importing", "processed": 40, "total": 50}
     assert peek.count(Code, Code.sku_id == sku_id) == 50
     done = text(client.get(resp.headers["Location"], headers=HX))
     assert "hx-trigger" not in done and 'data-status="done"' in done
