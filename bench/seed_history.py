@@ -46,12 +46,12 @@ from bench import verdict  # noqa: E402
 from bench.checkout import make_app, reset_schema  # noqa: E402
 from bench.fulfilment import ensure_database  # noqa: E402
 from bench.seed_scale import (  # noqa: E402
-    CATALOG,
     TOTP_SECRET,
     Copier,
     JournalCopier,
     N,
     _ts,
+    add_catalog,
     bulk_copy,
     copy_consumers,
     dataset_env,
@@ -90,7 +90,6 @@ def services_phase(app) -> dict:
     """Rows the app's own services write: catalog, suppliers, partner, resellers, staff logins."""
     from app.accounts import services as accounts
     from app.accounts.models import User
-    from app.catalog import services as catalog
     from app.channels import resellers
     from app.extensions import db
     from app.finance import partners
@@ -99,12 +98,7 @@ def services_phase(app) -> dict:
     from app.suppliers import services as suppliers
 
     with app.app_context():
-        skus = []
-        for brand, category, items in CATALOG:
-            for code, name, price in items:
-                s = catalog.add_sku(None, code, name=name, type="card_code", face_value_fen=price, price_fen=price,
-                                    brand=brand, category=category)
-                skus.append({"id": s.id, "sku": code, "price_fen": price, "validity_days": s.validity_days})
+        skus = add_catalog()
         sups = [suppliers.save_supplier(None, code=f"hist{i}", name=f"上游供应商{i}", adapter="signed_json",
                                         base_url="http://127.0.0.1:9", partner_id="quanyi", key="history-key").id
                 for i in range(1, 4)]

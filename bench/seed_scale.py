@@ -235,19 +235,13 @@ def services_phase(app, args) -> dict:
     """Rows the app's own services write: catalog, tier, resellers with keys and opening balances, logins."""
     from app.accounts import services as accounts
     from app.accounts.models import Role
-    from app.catalog import services as catalog
     from app.channels import resellers
     from app.core import vault
     from app.extensions import db
     from app.ledger import services as ledger
 
     with app.app_context():
-        skus = []
-        for brand, category, items in CATALOG:
-            for code, name, price in items:
-                s = catalog.add_sku(None, code, name=name, type="card_code", face_value_fen=price, price_fen=price,
-                                    brand=brand, category=category)
-                skus.append({"id": s.id, "sku": code, "price_fen": price, "validity_days": s.validity_days})
+        skus = add_catalog()
         tier = resellers.save_tier("规模测试 批发", DISCOUNT_BP, None)
         keys, reseller_ids, cred_ids = [], [], {}
         opening = 1_000_000_000  # 10,000,000.00 yuan: more than any reseller spends at full scale
@@ -320,6 +314,19 @@ class JournalCopier:
             if amount or self.zero_postings:
                 self.posting_id += 1
                 self.posts.add(str(self.posting_id), str(self.entry_id), str(account_id), str(amount))
+
+
+def add_catalog() -> list[dict]:
+    """CATALOG's card-code SKUs, added through the catalog service (in an app context): id, sku, price, validity."""
+    from app.catalog import services as catalog
+
+    skus = []
+    for brand, category, items in CATALOG:
+        for code, name, price in items:
+            s = catalog.add_sku(None, code, name=name, type="card_code", face_value_fen=price, price_fen=price,
+                                brand=brand, category=category)
+            skus.append({"id": s.id, "sku": code, "price_fen": price, "validity_days": s.validity_days})
+    return skus
 
 
 @contextmanager
