@@ -20,7 +20,7 @@ run: install
 
 # Everything: the fast tier, the slow tier (soak, chaos, processes) and the browser tests.
 test: install-test system-packages
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --durations=30 $(PYTEST_ARGS)
 
 # The fast tier alone: no `slow` and no `e2e` tests, no system packages needed.
 test-fast: install-test

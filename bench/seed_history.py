@@ -27,12 +27,9 @@ rebuilt by the migrations. Phases (seconds of each in the report):
 """
 
 import argparse
-import base64
-import hashlib
 import json
 import os
 import random
-import secrets
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -49,13 +46,15 @@ from bench import verdict  # noqa: E402
 from bench.checkout import make_app, reset_schema  # noqa: E402
 from bench.fulfilment import ensure_database  # noqa: E402
 from bench.seed_scale import (  # noqa: E402
-    CATALOG,
     TOTP_SECRET,
     Copier,
+    JournalCopier,
     N,
-    _esc,
     _ts,
-    bulk_constraints,
+    add_catalog,
+    bulk_copy,
+    copy_consumers,
+    dataset_env,
     dsn_of,
     staff_logins,
 )
@@ -91,7 +90,6 @@ def services_phase(app) -> dict:
     """Rows the app's own services write: catalog, suppliers, partner, resellers, staff logins."""
     from app.accounts import services as accounts
     from app.accounts.models import User
-    from app.catalog import services as catalog
     from app.channels import resellers
     from app.extensions import db
     from app.finance import partners
@@ -100,12 +98,7 @@ def services_phase(app) -> dict:
     from app.suppliers import services as suppliers
 
     with app.app_context():
-        skus = []
-        for brand, category, items in CATALOG:
-            for code, name, price in items:
-                s = catalog.add_sku(None, code, name=name, type="card_code", face_value_fen=price, price_fen=price,
-                                    brand=brand, category=category)
-                skus.append({"id": s.id, "sku": code, "price_fen": price, "validity_days": s.validity_days})
+        skus = add_catalog()
         sups = [suppliers.save_supplier(None, code=f"hist{i}", name=f"上游供应商{i}", adapter="signed_json",
                                         base_url="http://127.0.0.1:9", partner_id="quanyi", key="history-key").id
                 for i in range(1, 4)]
@@ -136,24 +129,10 @@ def copy_phase(dsn: str, args, seeded: dict, timings: dict) -> dict:
     start = now - timedelta(days=args.days)
     skus, accts, sups = seeded["skus"], seeded["accounts"], seeded["suppliers"]
     shared = next(s["id"] for s in skus if s["sku"] == SHARED_SKU)
-    with psycopg.connect(dsn) as conn:
-        conn.execute("SET synchronous_commit = off")
-        top = {t: conn.execute(f"SELECT coalesce(max(id), 0) FROM {t}").fetchone()[0] for t in TABLES}
-        if top["orders"] or top["deliveries"]:
-            raise RuntimeError("the bulk tables must start empty")
-        drops, creates = bulk_constraints(conn)
-        for statement in drops:
-            conn.execute(statement)
-        conn.commit()
+    with bulk_copy(dsn, TABLES, ("orders", "deliveries"), timings) as (conn, top):
         t0 = time.perf_counter()
-        users = Copier(conn, "users", ["id", "email", "name", "password_hash", "role", "active", "created_at",
-                                       "session_version"])
-        pw = _esc(seeded["password_hash"])
         first_user = top["users"] + 1
-        for k in range(CONSUMERS):
-            uid = first_user + k
-            users.add(str(uid), f"h{uid:07d}@history.example", f"用户{uid:07d}", pw, "consumer", "t", _ts(start), "0")
-        users.flush()
+        users = copy_consumers(conn, first_user, CONSUMERS, seeded["password_hash"], "history", lambda _k: start)
         orders = Copier(conn, "orders", ["id", "order_no", "buyer_id", "channel", "sku_id", "quantity",
                                          "unit_price_fen", "amount_fen", "discount_fen", "status", "expires_at",
                                          "paid_at", "delivered_at", "created_at", "refunded_fen", "reseller_id",
@@ -165,19 +144,8 @@ def copy_phase(dsn: str, args, seeded: dict, timings: dict) -> dict:
         dels = Copier(conn, "deliveries", ["id", "key", "order_id", "entitlement_id", "sku_id", "amount_fen",
                                            "discount_fen", "extra", "status", "supplier_id", "cost_fen",
                                            "upstream_seq", "attempts", "delivered_at", "failed_at", "created_at"])
-        entries = Copier(conn, "journal_entries", ["id", "kind", "memo", "idempotency_key", "ref_type", "ref_id",
-                                                   "created_at", "booked_at"])
-        posts = Copier(conn, "postings", ["id", "entry_id", "account_id", "amount_fen"])
-        entry_id, posting_id = top["journal_entries"], top["postings"]
-
-        def entry(kind, memo, key, ref_type, ref_id, at, lines):
-            nonlocal entry_id, posting_id
-            entry_id += 1
-            entries.add(str(entry_id), kind, _esc(memo), key, ref_type, str(ref_id), at, at)
-            for account_id, amount in lines:
-                if amount:
-                    posting_id += 1
-                    posts.add(str(posting_id), str(entry_id), str(account_id), str(amount))
+        journal = JournalCopier(conn, top, zero_postings=False)
+        entry, entries, posts = journal.entry, journal.entries, journal.posts
 
         pay_id = ent_id = del_id = 0
         step = args.days * 86400 / args.orders
@@ -257,15 +225,9 @@ def copy_phase(dsn: str, args, seeded: dict, timings: dict) -> dict:
             c.flush()
         conn.commit()
         timings["copy"] = round(time.perf_counter() - t0, 1)
-        t0 = time.perf_counter()
-        conn.execute("SET maintenance_work_mem = '512MB'")
-        for statement in creates:
-            conn.execute(statement)
-        conn.commit()
-        timings["indexes"] = round(time.perf_counter() - t0, 1)
-        return {"rows": {"users": users.rows, "orders": orders.rows, "payments": payments.rows,
-                         "entitlements": ents.rows, "deliveries": dels.rows, "journal_entries": entries.rows,
-                         "postings": posts.rows}, "mix": mix}
+    return {"rows": {"users": users.rows, "orders": orders.rows, "payments": payments.rows,
+                     "entitlements": ents.rows, "deliveries": dels.rows, "journal_entries": entries.rows,
+                     "postings": posts.rows}, "mix": mix}
 
 
 def finish_phase(dsn: str, args, counts: dict) -> dict:
@@ -324,13 +286,7 @@ def main(argv=None) -> None:
     if not url.startswith(("postgresql://", "postgresql+psycopg://")):
         say("DATABASE_URL must name a PostgreSQL database this run may wipe; refusing to run.")
         sys.exit(2)
-    master = os.urandom(32)
-    master_key = f"mk-{hashlib.sha256(master).hexdigest()[:8]}:{base64.b64encode(master).decode()}"
-    os.environ.update(SECRET_KEY=secrets.token_hex(32), QUANYI_MASTER_KEY=master_key,
-                      PAYGATE_KEY=secrets.token_hex(16), SUPPLIER_SANDBOX_KEY=secrets.token_hex(16))
-    from app.config import Config
-
-    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": os.environ.get("REDIS_URL") or Config.REDIS_URL}
+    env = dataset_env(url)
     timings: dict = {}
     report: dict = {"orders": args.orders, "days": args.days, "seconds": timings}
     t_all = time.perf_counter()

@@ -52,6 +52,7 @@ import resource
 import secrets
 import sys
 import time
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -234,19 +235,13 @@ def services_phase(app, args) -> dict:
     """Rows the app's own services write: catalog, tier, resellers with keys and opening balances, logins."""
     from app.accounts import services as accounts
     from app.accounts.models import Role
-    from app.catalog import services as catalog
     from app.channels import resellers
     from app.core import vault
     from app.extensions import db
     from app.ledger import services as ledger
 
     with app.app_context():
-        skus = []
-        for brand, category, items in CATALOG:
-            for code, name, price in items:
-                s = catalog.add_sku(None, code, name=name, type="card_code", face_value_fen=price, price_fen=price,
-                                    brand=brand, category=category)
-                skus.append({"id": s.id, "sku": code, "price_fen": price, "validity_days": s.validity_days})
+        skus = add_catalog()
         tier = resellers.save_tier("规模测试 批发", DISCOUNT_BP, None)
         keys, reseller_ids, cred_ids = [], [], {}
         opening = 1_000_000_000  # 10,000,000.00 yuan: more than any reseller spends at full scale
@@ -302,6 +297,76 @@ def bulk_constraints(conn) -> tuple[list[str], list[str]]:
     return drops, [c for c in creates if "FOREIGN KEY" not in c] + fks
 
 
+class JournalCopier:
+    """Journal entries and their postings COPYed with ids after each table's highest (`top`)."""
+
+    def __init__(self, conn, top: dict, *, zero_postings: bool):
+        self.entries = Copier(conn, "journal_entries", ["id", "kind", "memo", "idempotency_key", "ref_type",
+                                                        "ref_id", "created_at", "booked_at"])
+        self.posts = Copier(conn, "postings", ["id", "entry_id", "account_id", "amount_fen"])
+        self.entry_id, self.posting_id = top["journal_entries"], top["postings"]
+        self.zero_postings = zero_postings
+
+    def entry(self, kind, memo, key, ref_type, ref_id, at, lines) -> None:
+        self.entry_id += 1
+        self.entries.add(str(self.entry_id), kind, _esc(memo), key, ref_type, str(ref_id), at, at)
+        for account_id, amount in lines:
+            if amount or self.zero_postings:
+                self.posting_id += 1
+                self.posts.add(str(self.posting_id), str(self.entry_id), str(account_id), str(amount))
+
+
+def add_catalog() -> list[dict]:
+    """CATALOG's card-code SKUs, added through the catalog service (in an app context): id, sku, price, validity."""
+    from app.catalog import services as catalog
+
+    skus = []
+    for brand, category, items in CATALOG:
+        for code, name, price in items:
+            s = catalog.add_sku(None, code, name=name, type="card_code", face_value_fen=price, price_fen=price,
+                                brand=brand, category=category)
+            skus.append({"id": s.id, "sku": code, "price_fen": price, "validity_days": s.validity_days})
+    return skus
+
+
+@contextmanager
+def bulk_copy(dsn: str, tables: list[str], empty: tuple[str, ...], timings: dict):
+    """The connection a COPY phase writes through: synchronous_commit off, the bulk tables' constraints and
+    indexes dropped (the tables in `empty` must hold no row yet); yields (conn, each table's highest id). On
+    leaving, indexes and constraints come back, every unique and foreign key checked over the whole dataset
+    (timed as timings["indexes"])."""
+    with psycopg.connect(dsn) as conn:
+        conn.execute("SET synchronous_commit = off")
+        top = {t: conn.execute(f"SELECT coalesce(max(id), 0) FROM {t}").fetchone()[0] for t in tables}
+        if any(top[t] for t in empty):
+            raise RuntimeError("the bulk tables must start empty")
+        drops, creates = bulk_constraints(conn)
+        for statement in drops:
+            conn.execute(statement)
+        conn.commit()
+        yield conn, top
+        t0 = time.perf_counter()
+        conn.execute("SET maintenance_work_mem = '512MB'")
+        for statement in creates:
+            conn.execute(statement)
+        conn.commit()
+        timings["indexes"] = round(time.perf_counter() - t0, 1)
+
+
+def copy_consumers(conn, first_id: int, n: int, password_hash: str, domain: str, created_at) -> Copier:
+    """`n` consumers from id `first_id` sharing one password hash (mail u<id>@<domain>.example), each created at
+    created_at(k) for the k-th; flushed, not committed. Returns the Copier (its `rows`)."""
+    users = Copier(conn, "users", ["id", "email", "name", "password_hash", "role", "active", "created_at",
+                                   "session_version"])
+    pw = _esc(password_hash)
+    for k in range(n):
+        uid = first_id + k
+        users.add(str(uid), f"u{uid:07d}@{domain}.example", f"用户{uid:07d}", pw, "consumer", "t",
+                  _ts(created_at(k)), "0")
+    users.flush()
+    return users
+
+
 def copy_phase(dsn: str, args, seeded: dict, timings: dict) -> dict:
     rnd = random.Random(args.seed)
     now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
@@ -312,28 +377,13 @@ def copy_phase(dsn: str, args, seeded: dict, timings: dict) -> dict:
     sealer = CodeSealer(seeded["data_key_id"], seeded["data_key"], seeded["hash_key"], salt, start)
     counts: dict[str, int] = {}
 
-    with psycopg.connect(dsn) as conn:
-        conn.execute("SET synchronous_commit = off")
-        top = {t: conn.execute(f"SELECT coalesce(max(id), 0) FROM {t}").fetchone()[0] for t in BULK}
-        if top["codes"] or top["orders"] or top["entitlements"]:
-            raise RuntimeError("the bulk tables must start empty")
-        drops, creates = bulk_constraints(conn)
-        for statement in drops:
-            conn.execute(statement)
-        conn.commit()
-
+    with bulk_copy(dsn, BULK, ("codes", "orders", "entitlements"), timings) as (conn, top):
         # Users: consumers with one shared password hash.
         t0 = time.perf_counter()
-        users = Copier(conn, "users", ["id", "email", "name", "password_hash", "role", "active", "created_at",
-                                       "session_version"])
-        pw = _esc(seeded["password_hash"])
         first_user = top["users"] + 1
         n_bulk_users = max(args.users - top["users"], 1)
-        for k in range(n_bulk_users):
-            uid = first_user + k
-            created = start + timedelta(seconds=k * SPAN_DAYS * 86400 // n_bulk_users)
-            users.add(str(uid), f"u{uid:07d}@scale.example", f"用户{uid:07d}", pw, "consumer", "t", _ts(created), "0")
-        users.flush()
+        users = copy_consumers(conn, first_user, n_bulk_users, seeded["password_hash"], "scale",
+                               lambda k: start + timedelta(seconds=k * SPAN_DAYS * 86400 // n_bulk_users))
         conn.commit()
         counts["users"] = top["users"] + users.rows
         timings["copy_users"] = round(time.perf_counter() - t0, 1)
@@ -354,18 +404,8 @@ def copy_phase(dsn: str, args, seeded: dict, timings: dict) -> dict:
                                              "valid_until", "used_at", "reveal_count", "created_at", "code_use"])
         dels = Copier(conn, "deliveries", ["id", "key", "order_id", "entitlement_id", "sku_id", "amount_fen", "status",
                                            "upstream_seq", "attempts", "delivered_at", "created_at"])
-        entries = Copier(conn, "journal_entries", ["id", "kind", "memo", "idempotency_key", "ref_type", "ref_id",
-                                                   "created_at", "booked_at"])
-        posts = Copier(conn, "postings", ["id", "entry_id", "account_id", "amount_fen"])
-        entry_id, posting_id = top["journal_entries"], top["postings"]
-
-        def entry(kind, memo, key, ref_type, ref_id, at, lines):
-            nonlocal entry_id, posting_id
-            entry_id += 1
-            entries.add(str(entry_id), kind, _esc(memo), key, ref_type, str(ref_id), at, at)
-            for account_id, amount in lines:
-                posting_id += 1
-                posts.add(str(posting_id), str(entry_id), str(account_id), str(amount))
+        journal = JournalCopier(conn, top, zero_postings=True)
+        entry, entries, posts = journal.entry, journal.entries, journal.posts
 
         delivered_codes: list[tuple] = []
         code_id = 0
@@ -446,7 +486,7 @@ def copy_phase(dsn: str, args, seeded: dict, timings: dict) -> dict:
         conn.commit()
         timings["copy_orders"] = round(time.perf_counter() - t0, 1)
         counts.update(orders=orders.rows, payments=payments.rows, entitlements=ents.rows, deliveries=dels.rows,
-                      journal_entries=entry_id, postings=posting_id)
+                      journal_entries=journal.entry_id, postings=journal.posting_id)
 
         # Codes: the delivered ones here, the stock in worker processes.
         t0 = time.perf_counter()
@@ -465,15 +505,7 @@ def copy_phase(dsn: str, args, seeded: dict, timings: dict) -> dict:
         counts["codes"] = n_delivered + n_stock
         counts["codes_delivered"] = n_delivered
         timings["codes_per_s"] = round(counts["codes"] / seconds) if seconds else None
-
-        # Indexes and constraints back: every unique and foreign key checked over the whole dataset.
-        t0 = time.perf_counter()
-        conn.execute("SET maintenance_work_mem = '512MB'")
-        for statement in creates:
-            conn.execute(statement)
-        conn.commit()
-        timings["indexes"] = round(time.perf_counter() - t0, 1)
-        counts["spent_by_reseller_max_fen"] = max(spent.values(), default=0)
+    counts["spent_by_reseller_max_fen"] = max(spent.values(), default=0)
     return counts
 
 
@@ -554,6 +586,18 @@ def write_logins(path: Path, env: dict, seeded: dict) -> None:
     tmp.replace(path)
 
 
+def dataset_env(url: str) -> dict:
+    """The server's secrets for a new dataset, put in the environment before `app` is first imported (app.config
+    reads them then; the master key is made as vault.new_master_key makes it); returns the servers' environment."""
+    master = os.urandom(32)
+    master_key = f"mk-{hashlib.sha256(master).hexdigest()[:8]}:{base64.b64encode(master).decode()}"
+    os.environ.update(SECRET_KEY=secrets.token_hex(32), QUANYI_MASTER_KEY=master_key,
+                      PAYGATE_KEY=secrets.token_hex(16), SUPPLIER_SANDBOX_KEY=secrets.token_hex(16))
+    from app.config import Config
+
+    return {**os.environ, "DATABASE_URL": url, "REDIS_URL": os.environ.get("REDIS_URL") or Config.REDIS_URL}
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     url = os.environ.get("DATABASE_URL", "")
@@ -561,15 +605,7 @@ def main(argv=None) -> int:
         say("DATABASE_URL must name a PostgreSQL database this run may wipe "
             "(e.g. postgresql+psycopg://postgres@127.0.0.1/quanyi_scale); refusing to run.")
         return 2
-    # The server's secrets for this dataset, in the environment before `app` is first imported (app.config
-    # reads them then); the master key is made as vault.new_master_key makes it.
-    master = os.urandom(32)
-    master_key = f"mk-{hashlib.sha256(master).hexdigest()[:8]}:{base64.b64encode(master).decode()}"
-    os.environ.update(SECRET_KEY=secrets.token_hex(32), QUANYI_MASTER_KEY=master_key,
-                      PAYGATE_KEY=secrets.token_hex(16), SUPPLIER_SANDBOX_KEY=secrets.token_hex(16))
-    from app.config import Config
-
-    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": os.environ.get("REDIS_URL") or Config.REDIS_URL}
+    env = dataset_env(url)
     timings: dict = {}
     t_all = time.perf_counter()
     report: dict = {"scale": args.scale, "planned": {k: getattr(args, k) for k in FULL}}

@@ -23,3 +23,14 @@ def roll_operations() -> int:
         n = operations.roll_recent()
     log.info("rolled up %s days of operations figures", n)
     return n
+
+
+def refresh_margin() -> int:
+    """The margin report's roll-up (app/insight/margin.py): the finished days lately booked on; a rerun rewrites
+    the same rows."""
+    from app.insight import margin
+
+    with app_context():
+        n = margin.refresh()
+    log.info("margin roll-up: %s rows written", n)
+    return n

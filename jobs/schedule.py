@@ -14,7 +14,6 @@ from jobs import (
     loyalty_referral,
     loyalty_subs,
     maintenance,
-    margin,
     marketing,
     notifications,
     payments,
@@ -72,7 +71,7 @@ PERIODIC = [
     # dashboard: past days' product page views out of Redis, the last days' SKU roll-ups again (idempotent)
     (insight.roll_operations, "maintenance", 600),
     # insight: the margin report's daily roll-up (finished days lately booked on; today is read live)
-    (margin.refresh_margin, "maintenance", 3600),
+    (insight.refresh_margin, "maintenance", 3600),
     # after-sales cases: open ones past their SLA (SERVICE_CASE_SLA_HOURS) escalate once
     (service.escalate_cases, "notifications", 300),
 ]

@@ -223,7 +223,7 @@ class Report:
 
     def chart(self, top: int = 20) -> dict:
         shown = self.lines[:top]
-        return {"names": [x.name for x in shown], "net": [x.net / 100 for x in shown],
+        return {"kind": "margin", "names": [x.name for x in shown], "net": [x.net / 100 for x in shown],
                 "margin": [x.margin / 100 for x in shown], "pct": [x.margin_pct for x in shown],
                 "labels": {"net": str(_l("Net revenue")), "margin": str(_l("Gross margin")),
                            "pct": str(_l("Margin rate"))}}

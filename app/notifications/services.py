@@ -2,6 +2,7 @@
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from app.accounts.models import User
@@ -31,6 +32,8 @@ def notify(user_id: int, kind: str, params: dict, *, link: str | None = None, de
     user = db.session.get(User, user_id)
     if user is None:
         raise ValueError(f"no user {user_id}")
+    if not (email and mail.enabled()):
+        return _add_once(user_id=user_id, kind=kind, params=params, link=link, dedupe_key=dedupe_key)
     try:
         with db.session.begin_nested():
             note = Notification(user_id=user_id, kind=kind, params=params, link=link, dedupe_key=dedupe_key)
@@ -44,6 +47,23 @@ def notify(user_id: int, kind: str, params: dict, *, link: str | None = None, de
         email_id = out.id
         after_commit(db.session(), lambda: mail.enqueue(email_id))
     return note
+
+
+def _add_once(**values) -> Notification | None:
+    """The inbox row unless its dedupe_key was notified already (None then): one INSERT … ON CONFLICT DO
+    NOTHING where the database has it, instead of a savepoint, an INSERT and its release."""
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(db.session.get_bind().dialect.name)
+    if insert is None:
+        try:
+            with db.session.begin_nested():
+                note = Notification(**values)
+                db.session.add(note)
+        except IntegrityError:
+            return None
+        return note
+    return db.session.scalars(insert(Notification).values(**values)
+                              .on_conflict_do_nothing(index_elements=["dedupe_key"])
+                              .returning(Notification)).first()
 
 
 def unread_count(user: User) -> int:

@@ -285,8 +285,7 @@ def replace_unit(case_id: int, actor: User | None, *, ip=None) -> Case:
         return _replace_code(case, actor, ip=ip)
     ent = _unit(case)
     order = db.session.get(Order, case.order_id, with_for_update=True)
-    d = db.session.get(Delivery, _delivery(case).id, with_for_update=True, populate_existing=True) \
-        if _delivery(case) else None
+    d = _delivery(case, lock=True)
     sku = ent.sku
     if ent.status not in REPLACE_ENTITLEMENT or (d is not None and d.status != D.delivered):
         db.session.rollback()
@@ -515,10 +514,14 @@ def _unit(case: Case) -> Entitlement:
     return db.session.get(Entitlement, case.entitlement_id, with_for_update=True, populate_existing=True)
 
 
-def _delivery(case: Case) -> Delivery | None:
+def _delivery(case: Case, *, lock: bool = False) -> Delivery | None:
+    """The unit's delivery; `lock`: locked and read afresh (one statement)."""
     if case.entitlement_id is None:
         return None
-    return db.session.scalars(sa.select(Delivery).where(Delivery.entitlement_id == case.entitlement_id)).first()
+    q = sa.select(Delivery).where(Delivery.entitlement_id == case.entitlement_id)
+    if lock:
+        q = q.with_for_update().execution_options(populate_existing=True)
+    return db.session.scalars(q).first()
 
 
 # ---- SLA -------------------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 time, through the after-sales case functions. Safe to kill and rerun, and to run twice at once."""
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from app.accounts.models import User
 from app.core.audit import audit
@@ -31,7 +32,7 @@ def run_void(void_id: int, progress=None) -> CodeVoid | None:
     void = db.session.get(CodeVoid, void_id)
     if void is None or void.status == VoidStatus.done:
         return void
-    actor = db.session.get(User, void.actor_id)
+    void, actor = _held(CodeVoid, void_id), _held(User, void.actor_id)
     last = 0
     while True:
         ids = list(db.session.scalars(
@@ -47,6 +48,14 @@ def run_void(void_id: int, progress=None) -> CodeVoid | None:
                 progress(void_id)
         last = ids[-1]
     return _finish(void_id)
+
+
+def _held(model, pk: int):
+    """A copy of a row that no commit expires (loaded by a session of its own on the same connection, then
+    detached): each item commits several times, and the run's void and actor, read on every step, would
+    otherwise be read from the database again after each commit."""
+    with Session(bind=db.session.connection()) as s:
+        return s.get(model, pk)
 
 
 def _finish(void_id: int) -> CodeVoid:
@@ -75,18 +84,24 @@ def _work_item(item_id: int, void: CodeVoid, actor: User) -> None:
         if item.step != ItemStep.pending:
             db.session.commit()
             return
+    code_id = item.code_id
     try:
         step, case_id, error = _resolve(item, void, actor)
     except DomainError as e:
         db.session.rollback()
         item = db.session.get(CodeVoidItem, item_id)
         step, case_id, error = ItemStep.failed, item.case_id, str(e.message or e)[:300]
-    item = db.session.get(CodeVoidItem, item_id)
-    item.step, item.case_id, item.error = step, case_id, error
+    _set_item(item_id, step=step, case_id=case_id, error=error)
     # The banned code never goes back to anyone: if the replacement path did not void it, this does.
-    db.session.execute(sa.update(Code).where(Code.id == item.code_id, Code.status != CodeStatus.void)
+    db.session.execute(sa.update(Code).where(Code.id == code_id, Code.status != CodeStatus.void)
                        .values(status=CodeStatus.void).execution_options(synchronize_session=False))
     db.session.commit()
+
+
+def _set_item(item_id: int, **values) -> None:
+    """One UPDATE (the item object, expired by the case's commits, is not read back for it)."""
+    db.session.execute(sa.update(CodeVoidItem).where(CodeVoidItem.id == item_id).values(**values)
+                       .execution_options(synchronize_session=False))
 
 
 def _settle_reserved(item: CodeVoidItem) -> None:
@@ -108,27 +123,27 @@ def _settle_reserved(item: CodeVoidItem) -> None:
 def _resolve(item: CodeVoidItem, void: CodeVoid, actor: User) -> tuple[str, int | None, str | None]:
     """Open (or find) the case of each live unit of the code and resolve it by the rule; the item's outcome is
     the first unit's (a plain code has one unit; a shared code one per holder)."""
+    # Read once: the case functions commit, which expires the item object.
+    item_id, code_id, known_case = item.id, item.code_id, item.case_id
     # The item's own unit even once a killed run replaced its code (the unit holds the new code now).
     units = db.session.execute(
         sa.select(Entitlement.id, Entitlement.order_id, Entitlement.code_use)
-        .where(sa.or_(sa.and_(Entitlement.code_id == item.code_id, Entitlement.status.in_(LIVE)),
+        .where(sa.or_(sa.and_(Entitlement.code_id == code_id, Entitlement.status.in_(LIVE)),
                       Entitlement.id == item.entitlement_id)).order_by(Entitlement.id)).all()
     if not units and item.order_id and item.entitlement_id is None:
         # A code of a reseller's stocked order (no unit rows): its case is about the code itself.
-        case_id = _code_case_for(void, item.code_id, item.order_id, actor)
-        if item.case_id != case_id:
-            item = db.session.get(CodeVoidItem, item.id)
-            item.case_id = case_id
+        case_id = _code_case_for(void, code_id, item.order_id, actor)
+        if known_case != case_id:
+            _set_item(item_id, case_id=case_id)
             db.session.commit()
         return _resolve_case(case_id, void, actor), case_id, None
-    if not units and item.case_id:  # a killed run resolved it (a full refund leaves no live unit)
-        return cases_outcome(item.case_id) or ItemStep.failed, item.case_id, None
+    if not units and known_case:  # a killed run resolved it (a full refund leaves no live unit)
+        return cases_outcome(known_case) or ItemStep.failed, known_case, None
     outcome: tuple[str, int | None, str | None] | None = None
     for ent_id, order_id, use in units:
-        case_id = _case_for(void, item.code_id, order_id, ent_id, use, actor)
-        if outcome is None and item.case_id != case_id:
-            item = db.session.get(CodeVoidItem, item.id)
-            item.case_id = case_id  # remembered before resolving: a rerun finds the case even once refunded
+        case_id = _case_for(void, code_id, order_id, ent_id, use, actor)
+        if outcome is None and known_case != case_id:
+            _set_item(item_id, case_id=case_id)  # remembered before resolving: a rerun finds the case even once refunded
             db.session.commit()
         result = _resolve_case(case_id, void, actor)
         if outcome is None:

@@ -4,6 +4,7 @@ the row changes in place (htmx). Then the revenue split: finance adds a partner,
 joint membership's component, and the partner's page shows the share."""
 
 import re
+from datetime import datetime
 
 import pytest
 import sqlalchemy as sa
@@ -15,6 +16,7 @@ from app.core.ids import utcnow
 from app.extensions import db
 from app.finance.models import ReconItem
 from app.ledger import periods
+from app.ledger import services as ledger
 from app.ledger.models import JournalEntry
 from app.orders import services as orders
 from tests.support.browser import Person
@@ -142,3 +144,26 @@ def test_an_adjustment_takes_two_finance_users(page, device, app, live_server, m
     with app.app_context():
         entry = db.session.scalars(sa.select(JournalEntry).where(JournalEntry.kind == "adjustment")).one()
         assert entry.memo == "银行手续费退回" and db.session.get(User, entry.actor_id).email == checker
+
+
+def test_finance_reads_the_margin_report_and_its_chart(page, device, app, live_server, make_user, make_sku,
+                                                       monkeypatch):
+    """The margin report's chart is drawn by static/js/chart.js (kind "margin"), as the dashboard's are."""
+    from tests.support import margin as sales
+
+    me = Person(page, device)
+    email = f"margin-{device}@t.example"
+    monkeypatch.setattr(ledger, "utcnow", sales.Clock(datetime(2026, 11, 20, 4)))
+    with app.app_context():
+        make_user(Role.finance, email=email)
+        video = make_sku(price="30.00", brand="腾讯视频", name="腾讯视频 月卡")
+        sales.unit(sales.order(video, unit_price_fen=3000), amount=3000, supplier_id=sales.supplier("上游甲"),
+                   cost=2000)
+        db.session.commit()
+
+    page.goto(live_server + "/login")
+    me.log_in(email, "/finance/")
+    me.nav("/finance/margin")
+    page.goto(live_server + "/finance/margin?range=month&month=2026-11")
+    expect(page.locator("#margin-chart canvas")).to_have_count(1)
+    expect(page.locator("#margin-chart")).to_have_attribute("data-drawn", "1")

@@ -43,7 +43,7 @@ def test_finance_reads_the_table_in_chinese(client, login_as, sold):
     row = re.search(rf'<tr data-key="{sold["video"]}">(.*?)</tr>', html, re.S).group(1)
     assert "¥60.00" in row and "¥5.00" in row and "¥55.00" in row and "¥20.00" in row and "¥35.00" in row
     assert "63.6%" in row
-    chart = json.loads(re.search(r"data-margin-chart='([^']*)'", html).group(1).replace("&#34;", '"'))
+    chart = json.loads(re.search(r"data-chart='([^']*)'", html).group(1).replace("&#34;", '"'))
     assert chart["net"] == [55.0] and chart["margin"] == [35.0]
 
 

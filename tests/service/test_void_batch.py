@@ -1,6 +1,8 @@
 """The proof of issue 19: voiding a batch of 2,000 codes of which 600 were sold gives 600 cases, replacements
 while stock lasts and refunds after; killed halfway (a real worker process, SIGKILL) and rerun, nothing is done
-twice."""
+twice. The full scene runs on PostgreSQL (the kill-and-rerun test); on SQLite the same 2,000 codes are voided in
+process with fewer of them sold (each sold code is a case opened and resolved: the sold part costs the time, and
+its logic does not change with the count)."""
 
 import contextlib
 import os
@@ -26,9 +28,11 @@ from tests.support.processes import ROOT, worker_env
 from tests.support.voids import make_batch, sell
 
 CODES, SOLD, SPARE, PER_ORDER = 2000, 600, 250, 30
+#: The in-process scene on SQLite: the same batch, fewer codes sold, replacements running out halfway as well.
+SOLD_SQLITE, SPARE_SQLITE = 150, 60
 
 
-def _scene(app, make_user, make_sku) -> dict:
+def _scene(app, make_user, make_sku, sold: int = SOLD, spare: int = SPARE) -> dict:
     """2,000 codes (one INSERT), 600 of them sold in 20 paid orders of 30 to 10 buyers, then 250 spare codes."""
     app.config["MAX_RETAIL_QUANTITY"] = PER_ORDER
     try:
@@ -36,48 +40,50 @@ def _scene(app, make_user, make_sku) -> dict:
             sku_id = make_sku(price="1.00", face="1.00")
             batch_id, _ = make_batch(sku_id, CODES)
             buyers = [make_user("consumer") for _ in range(10)]
-            order_ids = sell(buyers, sku_id, SOLD, per_order=PER_ORDER)
-            make_batch(sku_id, SPARE, prefix="SPARE")
+            order_ids = sell(buyers, sku_id, sold, per_order=PER_ORDER)
+            make_batch(sku_id, spare, prefix="SPARE")
             ops = make_user("ops")
     finally:
         app.config["MAX_RETAIL_QUANTITY"] = 10
-    return {"sku_id": sku_id, "batch_id": batch_id, "order_ids": order_ids, "ops": ops}
+    return {"sku_id": sku_id, "batch_id": batch_id, "order_ids": order_ids, "ops": ops, "sold": sold,
+            "spare": spare}
 
 
 def _check(app, s: dict, void_id: int) -> None:
+    sold, spare = s["sold"], s["spare"]
     with app.app_context():
         c = voids.counts(void_id)
         assert (c["voided"], c["sold"], c["replaced"], c["refunded"], c["failed"]) == (
-            CODES - SOLD, SOLD, SPARE, SOLD - SPARE, 0), c
+            CODES - sold, sold, spare, sold - spare, 0), c
         assert db.session.get(CodeVoid, void_id).status == "done"
         cases = db.session.scalars(sa.select(Case).where(Case.source == "batch_void")).all()
-        assert len(cases) == SOLD and len({k.entitlement_id for k in cases}) == SOLD
-        assert Counter(k.status for k in cases) == {"replaced": SPARE, "refunded": SOLD - SPARE}
+        assert len(cases) == sold and len({k.entitlement_id for k in cases}) == sold
+        assert Counter(k.status for k in cases) == {"replaced": spare, "refunded": sold - spare}
         # replacements while stock lasted, refunds after: in the order the items were worked
         steps = list(db.session.scalars(sa.select(CodeVoidItem.step).where(
             CodeVoidItem.void_id == void_id, CodeVoidItem.order_id.is_not(None)).order_by(CodeVoidItem.id)))
-        assert steps == [ItemStep.replaced] * SPARE + [ItemStep.refunded] * (SOLD - SPARE)
+        assert steps == [ItemStep.replaced] * spare + [ItemStep.refunded] * (sold - spare)
         # every code of the batch is void, every spare code went to exactly one unit
         assert set(db.session.scalars(sa.select(Code.status).where(Code.batch_id == s["batch_id"]))) == {"void"}
         ents = db.session.scalars(sa.select(Entitlement).where(Entitlement.order_id.in_(s["order_ids"]))).all()
-        assert Counter(e.status for e in ents) == {"unused": SPARE, "refunded": SOLD - SPARE}
+        assert Counter(e.status for e in ents) == {"unused": spare, "refunded": sold - spare}
         held = [e.code_id for e in ents if e.status == "unused"]
-        assert len(set(held)) == SPARE
+        assert len(set(held)) == spare
         # each refunded unit refunded once
         refunds = db.session.scalars(sa.select(Refund).join(Payment, Payment.id == Refund.payment_id)
                                      .where(Payment.order_id.in_(s["order_ids"]))).all()
-        assert len(refunds) == SOLD - SPARE and sum(r.amount_fen for r in refunds) == (SOLD - SPARE) * 100
+        assert len(refunds) == sold - spare and sum(r.amount_fen for r in refunds) == (sold - spare) * 100
         assert_ledger_balanced()
 
 
 @pytest.mark.slow
-def test_voiding_2000_codes_with_600_sold(app, make_user, make_sku, ctx):
+def test_voiding_2000_codes_with_some_sold(app, make_user, make_sku, ctx):
     if db.engine.dialect.name == "postgresql":
-        pytest.skip("on PostgreSQL the kill-and-rerun test below proves the same end state at the same scale")
-    s = _scene(app, make_user, make_sku)
+        pytest.skip("on PostgreSQL the kill-and-rerun test below proves the same end state with 600 codes sold")
+    s = _scene(app, make_user, make_sku, SOLD_SQLITE, SPARE_SQLITE)
     ops = db.session.get(User, s["ops"])
     void = voids.start_void(ops, reason="上游批量封禁", rule="replace", batch_id=s["batch_id"])
-    assert voids.counts(void.id)["voided"] == CODES - SOLD  # at once, before the job
+    assert voids.counts(void.id)["voided"] == CODES - SOLD_SQLITE  # at once, before the job
     void_runs.run_void(void.id)
     _check(app, s, void.id)
 
