@@ -17,39 +17,11 @@ import threading
 import time
 
 import pytest
-import redis
 
-from tests.support.processes import ROOT, free_port, redis_binary, worker_env
+from tests.support.processes import ROOT, PrivateRedis, free_port, worker_env
 
 #: The worker heartbeats every WORKER_TTL - 15 seconds while idle; readiness counts it for HEARTBEAT seconds.
 WORKER_TTL, HEARTBEAT = 18, 8
-
-
-class PersistentRedis:
-    """A redis-server of the test's own that writes every command to its append-only file, so stopping and
-    starting it again keeps its data."""
-
-    def __init__(self, directory: str):
-        self.port, self.dir = free_port(), directory
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc = None
-
-    def start(self):
-        self.proc = subprocess.Popen([redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
-                                      "--save", "", "--appendonly", "yes", "--appendfsync", "always"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis.from_url(self.url)
-        for _ in range(200):
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self):
-        self.proc.terminate()  # SHUTDOWN: the append-only file is complete
-        self.proc.wait(10)
 
 
 class TcpProxy:
@@ -145,8 +117,7 @@ def test_readiness_follows_outages_and_recovers_by_itself(app):
     postgres = url.get_backend_name() == "postgresql"
     proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5432)) if postgres else None
     workdir = tempfile.mkdtemp(prefix="quanyi-readyz-")
-    own_redis = PersistentRedis(workdir)
-    own_redis.start()
+    own_redis = PrivateRedis(workdir)
     worker = None
     if proxy:
         proxy.open()

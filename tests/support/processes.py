@@ -104,25 +104,33 @@ def redis_binary() -> str:
 
 class PrivateRedis:
     """A redis-server of the test's own (no persistence), so it can be killed and restarted without touching
-    anyone else's: a restarted one starts empty."""
+    anyone else's: a restarted one starts empty. With `directory`, it writes every command to an append-only
+    file there instead, so stopping and starting it again keeps its data."""
 
-    def __init__(self):
-        self.port = free_port()
+    def __init__(self, directory: str | None = None, start: bool = True):
+        self.port, self.dir = free_port(), directory
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc = None
-        self.start()
+        if start:
+            self.start()
 
     def start(self):
+        keep = ["--dir", self.dir, "--appendonly", "yes", "--appendfsync", "always"] if self.dir else \
+            ["--appendonly", "no"]
         self.proc = subprocess.Popen([redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                      *keep], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis.from_url(self.url)
-        for _ in range(100):
+        for _ in range(200):
             try:
                 client.ping()
                 return
             except redis.ConnectionError:
                 time.sleep(0.05)
         raise RuntimeError("redis-server did not start")
+
+    def stop(self):
+        self.proc.terminate()  # SHUTDOWN: with an append-only file, it is complete
+        self.proc.wait(10)
 
     def kill(self):
         self.proc.kill()
@@ -132,7 +140,3 @@ class PrivateRedis:
         self.kill()
         time.sleep(1)
         self.start()
-
-    def stop(self):
-        self.proc.kill()
-        self.proc.wait(10)
