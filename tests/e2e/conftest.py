@@ -27,10 +27,11 @@ VIEWPORTS = {
 }
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="package", autouse=True)
 def log_check(app, tmp_path_factory):
     """The live server and the workers of the browser tests log, as JSON lines (app/logs.py), to `e2e.jsonl` in the
-    session's tmp dir. When the session ends, that file is searched for every code, password, account-link token,
+    session's tmp dir. When the last browser test has run (package scope: the tests after tests/e2e, some of which
+    log a leak on purpose to prove the check bites, are not watched), that file is searched for every code, password, account-link token,
     secret, email address and phone number the flows made (tests/support/logcheck.py): a hit fails the session,
     naming what leaked and where, never the value."""
     from app import logs

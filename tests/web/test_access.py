@@ -18,7 +18,9 @@ PUBLIC = {"static", "auth.index", "auth.login", "auth.signup", "auth.logout", "a
           "consumer.shop", "consumer.sku_detail", "consumer.group", "consumer.share_link", "payments.notify",
           "payments.agreement_notify",
           "consumer.flash_sales", "consumer.flash_sale", "consumer.flash_status",
-          "supplier_callbacks.callback", "api.openapi_json"}
+          "supplier_callbacks.callback", "api.openapi_json",
+          "metrics.scrape",  # no session: its bearer token (METRICS_TOKEN), tests/web/test_metrics.py
+          "health.healthz", "health.readyz"}  # probes: no session, nothing secret (tests/web/test_health.py)
 #: The signed reseller API: no session or role gets in, an unsigned request is 401 (tests/api sign theirs).
 SIGNED_API = "api."
 #: Enterprise endpoints only HR admins may use: an approver of the same company is refused (403) there.
